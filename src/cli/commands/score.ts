@@ -1,0 +1,63 @@
+import { loadJob } from '../../config/load-job.js';
+import { parseParamFlags } from '../../config/template.js';
+import { runJob } from '../../run/run-job.js';
+import { createLogger, type LogFormat } from '../logger.js';
+import { formatSummary } from '../summary.js';
+
+export interface ScoreFlags {
+  job: string;
+  param: string[];
+  parallelism?: number;
+  batchSize?: number;
+  limit?: number;
+  dryRun?: boolean;
+  runId?: string;
+  logFormat?: LogFormat;
+  progress: boolean;
+  json?: boolean;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** `mlscale score`: runs the job; SIGINT/SIGTERM roll the run back and exit 130/143. */
+export async function scoreCommand(flags: ScoreFlags, global: { verbose?: boolean }): Promise<void> {
+  const log = createLogger(flags.logFormat, { progress: flags.progress, ...(global.verbose ? { verbose: true } : {}) });
+  const job = await loadJob(flags.job, {
+    params: parseParamFlags(flags.param),
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+    ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
+  });
+  const controller = new AbortController();
+  let caught: string | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (caught) return;
+    caught = sig;
+    log.warn(`received ${sig}: rolling back the run`);
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runJob(job, {
+      ...(flags.runId ? { runId: flags.runId } : {}),
+      ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
+      ...(flags.dryRun ? { dryRun: true } : {}),
+      signal: controller.signal,
+      events: log,
+    });
+    log.done();
+    log.info('run finished', { run_id: result.runId, rows_read: result.rowsRead, rows_written: result.rowsWritten, duration_ms: result.durationMs });
+    process.stdout.write((flags.json ? JSON.stringify(result, null, 2) : formatSummary(result)) + '\n');
+  } catch (err) {
+    log.done();
+    if (caught) {
+      process.stderr.write(`error: run aborted by ${caught}; nothing was published.\n`);
+      process.exitCode = SIGNAL_EXIT[caught] ?? 1;
+      return;
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,26 @@
+import { loadJob } from '../../config/load-job.js';
+import { parseParamFlags } from '../../config/template.js';
+import { planJob } from '../../run/plan-job.js';
+import { makeSink, sinkLayout } from '../../run/run-job.js';
+
+/** `mlscale validate`: the job, model, source and (existing) destination agree; writes nothing. */
+export async function validateCommand(flags: { job: string; param: string[] }): Promise<void> {
+  const job = await loadJob(flags.job, { params: parseParamFlags(flags.param) });
+  const plan = await planJob(job);
+  const sink = makeSink(plan, sinkLayout(plan, 'validate'));
+  try {
+    await sink.check();
+  } finally {
+    await sink.close();
+  }
+  for (const w of plan.warnings) process.stderr.write(`warn: ${w}\n`);
+  const lines = [
+    `job ${job.name} is valid`,
+    `  model    ${job.model.path} (${job.model.name} version ${plan.modelVersion})`,
+    `  inputs   ${plan.io.inputs.map((i) => `${i.input} <- ${i.columns.join(', ')} (${i.type})`).join('; ')}`,
+    `  outputs  ${plan.io.outputs.map((o) => `${o.column} <- ${o.output}${o.index !== undefined ? `[${o.index}]` : ''} (${o.sqlType})`).join('; ')}`,
+    `  source   ${plan.source.description} (${plan.source.totalRows ?? '?'} rows)`,
+    `  sink     ${sink.description}, partition ${job.partition}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}

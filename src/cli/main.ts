@@ -1,0 +1,29 @@
+import { CommanderError } from 'commander';
+import { EXIT, MlscaleError, errorMessage } from '../errors.js';
+import { redact } from '../redact.js';
+import { buildProgram } from './program.js';
+
+/**
+ * The only place that decides exit codes: MlscaleErrors carry theirs, command-line mistakes
+ * are usage errors (2), anything else is an internal failure (1) reported in one line.
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message; help and version are not errors.
+      process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      return;
+    }
+    const message = redact(errorMessage(err));
+    process.stderr.write(`error: ${message}\n`);
+    if (verbose && err instanceof Error && err.stack) {
+      process.stderr.write(redact(err.stack) + '\n');
+      if (err.cause instanceof Error && err.cause.stack) process.stderr.write(`caused by: ${redact(err.cause.stack)}\n`);
+    }
+    process.exitCode = err instanceof MlscaleError ? err.exitCode : EXIT.runtime;
+  }
+}

@@ -1,0 +1,70 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive whole number, got "${value}".`);
+    return n;
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/**
+ * The command table. Each action lazily imports its command module, so `mlscale --help`
+ * never loads onnxruntime or the Parquet decoder.
+ */
+export function buildProgram(): Command {
+  const program = new Command('mlscale')
+    .description('Batch scoring for ONNX models: Parquet in, predictions out to Postgres or Parquet, atomically and idempotently.')
+    .version('0.1.0')
+    .option('--verbose', 'show stack traces on errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  const logFormat = new Option('--log-format <format>', 'log format on stderr (default: text on a terminal, json otherwise)').choices(['text', 'json']);
+
+  program
+    .command('score')
+    .description('score a job: read, infer, publish')
+    .requiredOption('--job <file>', 'job file (YAML)')
+    .option('--param <k=v>', 'set a job parameter (repeatable), e.g. --param ds=2024-01-31', collect, [])
+    .option('--parallelism <n>', 'scoring worker threads', positiveInt('--parallelism'))
+    .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
+    .option('--limit <n>', 'score at most N rows', positiveInt('--limit'))
+    .option('--dry-run', 'score but write nothing')
+    .option('--run-id <id>', 'use this run id instead of a generated one')
+    .addOption(logFormat)
+    .option('--no-progress', 'no progress line on a terminal')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (opts) => (await import('./commands/score.js')).scoreCommand(opts, program.opts()));
+
+  program
+    .command('validate')
+    .description('check the job, its model and its source against each other; writes nothing')
+    .requiredOption('--job <file>', 'job file (YAML)')
+    .option('--param <k=v>', 'set a job parameter (repeatable)', collect, [])
+    .action(async (opts) => (await import('./commands/validate.js')).validateCommand(opts));
+
+  program
+    .command('inspect')
+    .description('show a model: inputs, outputs, types, shapes, opsets, metadata')
+    .argument('<model>', 'path to an .onnx file')
+    .option('--json', 'print as JSON')
+    .action(async (model, opts) => (await import('./commands/inspect.js')).inspectCommand(model, opts));
+
+  program
+    .command('runs')
+    .description('list runs from the run ledger, newest first')
+    .option('--job <name>', 'only runs of this job')
+    .option('--limit <n>', 'at most N runs', positiveInt('--limit'), 20)
+    .option('--json', 'print as JSON')
+    .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
+    .option('--schema <schema>', 'schema holding mlscale_runs', 'public')
+    .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
+    .action(async (opts) => (await import('./commands/runs.js')).runsCommand(opts));
+
+  return program;
+}

@@ -1,0 +1,33 @@
+import type { RunResult } from '../run/run-job.js';
+import type { Distribution } from '../run/stats.js';
+
+function num(n: number | null): string {
+  if (n === null) return '-';
+  return Math.abs(n) >= 1e5 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(3) : Number(n.toFixed(4)).toString();
+}
+
+/** A small text histogram: one line per bin, bars scaled to the fullest bin. */
+export function histogram(d: Distribution, width = 30): string[] {
+  const { edges, counts } = d.histogram;
+  if (counts.length === 0) return ['  (no numeric values)'];
+  const max = Math.max(...counts, 1);
+  return counts.map((c, i) => `  ${num(edges[i]!).padStart(10)} .. ${num(edges[i + 1]!).padEnd(10)} ${'#'.repeat(Math.round((c / max) * width)).padEnd(width)} ${c}`);
+}
+
+/** The human summary printed on stdout after a run. */
+export function formatSummary(r: RunResult): string {
+  const lines = [
+    `${r.status === 'dry-run' ? 'dry run of' : 'scored'} job ${r.job}, partition ${r.partition}, run ${r.runId}`,
+    `  model        ${r.model.name} version ${r.model.version}`,
+    `  rows         read ${r.rowsRead}, scored ${r.rowsScored}, rejected ${r.rowsRejected}${r.rowsFilled ? `, filled ${r.rowsFilled}` : ''}, written ${r.rowsWritten}`,
+    `  duration     ${(r.durationMs / 1000).toFixed(2)} s, ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s`,
+    `  predictions  ${r.destination}`,
+  ];
+  const first = Object.entries(r.stats.predictions)[0];
+  if (first) {
+    const [name, d] = first;
+    lines.push(`  ${name}: mean ${num(d.mean)}, std ${num(d.std)}, min ${num(d.min)}, p50 ${num(d.quantiles.p50 ?? null)}, max ${num(d.max)}`);
+    lines.push(...histogram(d));
+  }
+  return lines.join('\n');
+}

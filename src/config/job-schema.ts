@@ -1,0 +1,143 @@
+import type { SchemaNode } from './schema.js';
+
+export const ON_NULL_MODES = ['error', 'skip'] as const;
+export const PROVIDERS = ['cpu', 'cuda', 'dnnl', 'openvino', 'tensorrt', 'webgpu', 'coreml'] as const;
+
+const identifier = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+const postgresSink: SchemaNode = {
+  kind: 'object',
+  description: 'Write predictions to a PostgreSQL table with COPY, inside one transaction per run.',
+  required: ['url', 'table'],
+  properties: {
+    url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
+    table: {
+      kind: 'string',
+      description: 'Target table, optionally schema-qualified (analytics.churn_predictions). Created if missing.',
+      pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
+      patternHint: 'write table or schema.table with letters, digits and underscores',
+    },
+  },
+};
+
+const parquetSink: SchemaNode = {
+  kind: 'object',
+  description: 'Write predictions as Parquet files into a partition directory, published by rename.',
+  required: ['path'],
+  properties: {
+    path: { kind: 'string', description: 'Partition directory, relative to the job file (../out/churn/ds={{ ds }}).' },
+    rows_per_file: { kind: 'integer', description: 'Rows per part file.', minimum: 1, default: 1_000_000 },
+    compression: { kind: 'string', description: 'Parquet codec.', enum: ['zstd', 'snappy', 'gzip', 'lz4', 'uncompressed'], default: 'zstd' },
+  },
+};
+
+const outputSpec: SchemaNode = {
+  kind: 'object',
+  description: 'Which model output (and which column of a 2-D output) feeds this prediction column.',
+  required: ['output'],
+  properties: {
+    output: { kind: 'string', description: 'Name of the model output tensor.' },
+    column: { kind: 'integer', description: 'Column index of a 2-D [N, K] output.', minimum: 0 },
+  },
+};
+
+export const jobSchema: SchemaNode = {
+  kind: 'object',
+  description: 'An mlscale batch scoring job.',
+  required: ['name', 'model', 'source', 'sink'],
+  properties: {
+    name: {
+      kind: 'string',
+      description: 'Job name; names runs and locks.',
+      pattern: '^[a-z0-9_]+$',
+      patternHint: 'use lowercase letters, digits and underscores',
+    },
+    description: { kind: 'string', description: 'Free text for people.' },
+    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule`.' },
+    timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
+    params: {
+      kind: 'map',
+      description: 'Parameter defaults, overridden by --param k=v; used as {{ name }} in any string. Built in: ds.',
+      keyPattern: identifier,
+      values: { kind: 'scalar', description: 'Parameter value.' },
+    },
+    model: {
+      kind: 'object',
+      description: 'The ONNX model and how its inputs and outputs map to columns.',
+      required: ['path'],
+      properties: {
+        path: { kind: 'string', description: 'Path to the .onnx file, relative to the job file.' },
+        name: { kind: 'string', description: 'Model name recorded with every prediction (default: file stem).' },
+        version: { kind: 'string', description: "Model version (default: first 12 hex chars of the file's sha256)." },
+        features: {
+          kind: 'array',
+          description: 'Source columns, in order, for a model with one 2-D [N, F] input (or, positionally, one per input).',
+          minItems: 1,
+          items: { kind: 'string', description: 'Source column name.' },
+        },
+        outputs: {
+          kind: 'map',
+          description: 'Prediction columns to write (default: every tensor output by its own name).',
+          keyPattern: identifier,
+          values: outputSpec,
+        },
+        providers: {
+          kind: 'array',
+          description: 'onnxruntime execution providers, in order of preference.',
+          minItems: 1,
+          items: { kind: 'string', description: 'Execution provider.', enum: PROVIDERS },
+        },
+        intra_op_threads: { kind: 'integer', description: 'onnxruntime threads inside each worker.', minimum: 1, default: 1 },
+      },
+    },
+    source: {
+      kind: 'object',
+      description: 'Where the rows to score come from.',
+      oneKeyOf: ['parquet'],
+      properties: {
+        parquet: {
+          kind: 'object',
+          description: 'A Parquet file, a directory of them, or a glob.',
+          required: ['path'],
+          properties: {
+            path: { kind: 'string', description: 'File, directory or glob, relative to the job file.' },
+          },
+        },
+      },
+    },
+    key: {
+      kind: 'array',
+      description: 'Columns carried to the output unchanged.',
+      items: { kind: 'string', description: 'Source column name.' },
+    },
+    on_null: {
+      kind: 'union',
+      description: 'What to do with a null feature value: fail, skip the row (counted as rejected), or fill it.',
+      options: [
+        { kind: 'string', description: 'error or skip.', enum: ON_NULL_MODES },
+        {
+          kind: 'object',
+          description: 'Fill nulls with a value (use .nan to let the model impute).',
+          required: ['fill'],
+          properties: { fill: { kind: 'scalar', description: 'Value that replaces a null.' } },
+        },
+      ],
+    },
+    max_reject_rate: {
+      kind: 'number',
+      description: 'Fail the run (exit 3, nothing published) when more than this share of rows is rejected.',
+      minimum: 0,
+      maximum: 1,
+      default: 0.01,
+    },
+    batch_size: { kind: 'integer', description: 'Rows per chunk.', minimum: 1, maximum: 1_000_000, default: 8192 },
+    parallelism: { kind: 'integer', description: 'Scoring worker threads (default: number of CPUs).', minimum: 1, maximum: 256 },
+    sink: {
+      kind: 'object',
+      description: 'Where the predictions go.',
+      oneKeyOf: ['postgres', 'parquet'],
+      properties: { postgres: postgresSink, parquet: parquetSink },
+    },
+    partition: { kind: 'string', description: 'What a re-run replaces (default: the ds).' },
+  },
+};

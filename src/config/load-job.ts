@@ -1,0 +1,191 @@
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
+import { UsageError } from '../errors.js';
+import type { Job, JobOverrides, OnNull, SinkSpec, ParquetCompression } from './job.js';
+import { jobSchema } from './job-schema.js';
+import { validate, type Path } from './schema.js';
+import { expandEnv, expandParams, todayIn } from './template.js';
+
+/** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
+export async function loadJob(file: string, overrides: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Job> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`job file ${file} does not exist; check the --job path.`, { code: 'job_missing' });
+    if (code === 'EISDIR') throw new UsageError(`job file ${file} is a directory; pass the path of a .yaml file.`, { code: 'job_missing' });
+    throw new UsageError(`job file ${file} cannot be read (${code ?? String(err)}); check its permissions.`, { code: 'job_unreadable', cause: err });
+  }
+  return parseJob(text, abs, overrides, env);
+}
+
+/** As loadJob, from text already in memory; `file` anchors relative paths and names the job in messages. */
+export function parseJob(text: string, file: string, overrides: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): Job {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const label = path.basename(file);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = lineCounter.linePos(e.pos[0]);
+    const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new UsageError(`${label}:${pos.line}:${pos.col}: YAML syntax error: ${reason}; fix the YAML at that line.`, { code: 'yaml_syntax' });
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new UsageError(`${label}: a job file must be a YAML mapping with at least name, model, source and sink.`, { code: 'job_invalid' });
+  }
+  const issues = validate(jobSchema, raw);
+  if (issues.length > 0) {
+    const lines = issues.map((issue) => `${label}:${where(doc, lineCounter, issue.path)} ${issue.message}.`);
+    throw new UsageError(lines.join('\n'), { code: 'job_invalid' });
+  }
+  return deepFreeze(resolveJob(raw as RawJob, file, overrides, env));
+}
+
+function where(doc: Document, lc: LineCounter, p: Path): string {
+  let node: unknown = doc.contents;
+  let offset: number | undefined = (node as { range?: [number] } | null)?.range?.[0];
+  for (const part of p) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => isPair(it) && isScalar(it.key) && it.key.value === part);
+      if (!pair) break;
+      offset = (pair.key as { range?: [number] }).range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof part === 'number') {
+      node = node.items[part];
+      offset = (node as { range?: [number] } | undefined)?.range?.[0] ?? offset;
+    } else break;
+  }
+  if (offset === undefined) return '';
+  const pos = lc.linePos(offset);
+  return `${pos.line}:${pos.col}:`;
+}
+
+interface RawJob {
+  name: string;
+  description?: string;
+  schedule?: string;
+  timezone?: string;
+  params?: Record<string, string | number | boolean>;
+  model: {
+    path: string;
+    name?: string;
+    version?: string;
+    features?: string[];
+    outputs?: Record<string, { output: string; column?: number }>;
+    providers?: string[];
+    intra_op_threads?: number;
+  };
+  source: { parquet: { path: string } };
+  key?: string[];
+  on_null?: 'error' | 'skip' | { fill: string | number | boolean };
+  max_reject_rate?: number;
+  batch_size?: number;
+  parallelism?: number;
+  sink: { postgres?: { url: string; table: string }; parquet?: { path: string; rows_per_file?: number; compression?: ParquetCompression } };
+  partition?: string;
+}
+
+function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
+  const label = path.basename(file);
+  const dir = path.dirname(file);
+  const at = (p: string) => `${label}: ${p}`;
+  const str = (value: string, p: string) => expandParams(expandEnv(value, env, at(p)), params, at(p));
+
+  const timezone = raw.timezone ?? 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+  } catch {
+    throw new UsageError(`${at('timezone')}: "${timezone}" is not an IANA time zone; use a name such as UTC or Europe/Paris.`);
+  }
+
+  // Parameters: job defaults, then --param, then the built-in ds; values may use ${VAR} and {{ ds }}.
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw.params ?? {})) merged[k] = expandEnv(String(v), env, at(`params.${k}`));
+  for (const [k, v] of Object.entries(overrides.params ?? {})) merged[k] = v;
+  const ds = merged.ds ?? todayIn(timezone);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(ds) || Number.isNaN(Date.parse(`${ds}T00:00:00Z`))) {
+    throw new UsageError(`parameter ds: "${ds}" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.`);
+  }
+  const params: Record<string, string> = { ...merged, ds };
+  for (const k of Object.keys(params)) if (k !== 'ds') params[k] = expandParams(params[k]!, { ...params }, at(`params.${k}`));
+
+  const model = raw.model;
+  const modelPath = path.resolve(dir, str(model.path, 'model.path'));
+  const outputs = model.outputs
+    ? Object.fromEntries(
+        Object.entries(model.outputs).map(([col, spec]) => [
+          col,
+          { output: str(spec.output, `model.outputs.${col}.output`), ...(spec.column !== undefined ? { column: spec.column } : {}) },
+        ]),
+      )
+    : undefined;
+
+  let onNull: OnNull = { mode: 'error' };
+  if (raw.on_null === 'skip') onNull = { mode: 'skip' };
+  else if (typeof raw.on_null === 'object') onNull = { mode: 'fill', value: raw.on_null.fill };
+
+  let sink: SinkSpec;
+  if (raw.sink.postgres) {
+    const table = str(raw.sink.postgres.table, 'sink.postgres.table');
+    const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : ['public', table];
+    sink = { kind: 'postgres', url: str(raw.sink.postgres.url, 'sink.postgres.url'), schema, table: name };
+  } else {
+    const pq = raw.sink.parquet!;
+    sink = {
+      kind: 'parquet',
+      path: path.resolve(dir, str(pq.path, 'sink.parquet.path')),
+      rowsPerFile: pq.rows_per_file ?? 1_000_000,
+      compression: pq.compression ?? 'zstd',
+    };
+  }
+
+  const features = model.features?.map((f, i) => str(f, `model.features[${i}]`));
+  const key = (raw.key ?? []).map((k, i) => str(k, `key[${i}]`));
+  const dupKey = key.find((k, i) => key.indexOf(k) !== i);
+  if (dupKey) throw new UsageError(`${at('key')}: column "${dupKey}" is listed twice; list each key column once.`);
+
+  return {
+    name: raw.name,
+    ...(raw.description !== undefined ? { description: raw.description } : {}),
+    file,
+    ...(raw.schedule !== undefined ? { schedule: raw.schedule } : {}),
+    timezone,
+    params,
+    ds,
+    model: {
+      path: modelPath,
+      name: model.name !== undefined ? str(model.name, 'model.name') : path.basename(modelPath).replace(/\.onnx$/i, ''),
+      ...(model.version !== undefined ? { version: str(model.version, 'model.version') } : {}),
+      ...(features ? { features } : {}),
+      ...(outputs ? { outputs } : {}),
+      providers: model.providers ?? ['cpu'],
+      intraOpThreads: model.intra_op_threads ?? 1,
+    },
+    source: { kind: 'parquet', path: resolveSourcePath(dir, str(raw.source.parquet.path, 'source.parquet.path')) },
+    key,
+    onNull,
+    maxRejectRate: raw.max_reject_rate ?? 0.01,
+    batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
+    parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
+    sink,
+    partition: raw.partition !== undefined ? str(raw.partition, 'partition') : ds,
+  };
+}
+
+function resolveSourcePath(dir: string, p: string): string {
+  return path.isAbsolute(p) ? p : path.join(dir, p);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+

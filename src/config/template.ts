@@ -1,0 +1,47 @@
+import { UsageError } from '../errors.js';
+
+const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const PARAM_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
+/** Replaces `${VAR}` (or `${VAR:-default}`) with the environment's value; a missing one is an error naming it. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv, where: string): string {
+  return text.replace(ENV_REF, (_, name: string, fallback: string | undefined) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    throw new UsageError(`${where}: environment variable ${name} is not set; export it or write \${${name}:-default}.`, { code: 'missing_env' });
+  });
+}
+
+/** Replaces `{{ name }}` with a job parameter; an unknown name is an error listing the known ones. */
+export function expandParams(text: string, params: Readonly<Record<string, string>>, where: string): string {
+  return text.replace(PARAM_REF, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) {
+      throw new UsageError(
+        `${where}: unknown parameter {{ ${name} }} (known: ${Object.keys(params).sort().join(', ')}); add it under params: or pass --param ${name}=VALUE.`,
+        { code: 'unknown_param' },
+      );
+    }
+    return value;
+  });
+}
+
+/** Today's date (YYYY-MM-DD) in the given IANA time zone. */
+export function todayIn(timezone: string, now: Date = new Date()): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+}
+
+/** Parses `k=v` pairs from --param flags. */
+export function parseParamFlags(flags: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const key = eq > 0 ? flag.slice(0, eq).trim() : '';
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      throw new UsageError(`--param "${flag}": expected NAME=VALUE with a name of letters, digits and underscores.`);
+    }
+    out[key] = flag.slice(eq + 1);
+  }
+  return out;
+}

@@ -1,0 +1,184 @@
+import type { Job } from '../config/job.js';
+import { MlscaleError, QualityGateError, RuntimeFailure, errorMessage } from '../errors.js';
+import { redact } from '../redact.js';
+import { ScorerPool } from '../scoring/scorer-pool.js';
+import { ParquetSink } from '../sink/parquet.js';
+import { PostgresSink } from '../sink/postgres.js';
+import type { RunRecord, Sink, SinkLayout } from '../sink/sink.js';
+import type { RunEvents } from './events.js';
+import { runPipeline, type Counters } from './pipeline.js';
+import { planJob, type JobPlan } from './plan-job.js';
+import { newRunId } from './run-id.js';
+import { StatsCollector, type RunStats } from './stats.js';
+
+export interface RunOptions {
+  readonly runId?: string;
+  readonly limit?: number;
+  /** Score but write nothing. */
+  readonly dryRun?: boolean;
+  readonly signal?: AbortSignal;
+  readonly events?: RunEvents;
+}
+
+export interface RunResult {
+  readonly runId: string;
+  readonly job: string;
+  readonly partition: string;
+  readonly status: 'succeeded' | 'dry-run';
+  readonly rowsRead: number;
+  readonly rowsScored: number;
+  readonly rowsRejected: number;
+  readonly rowsFilled: number;
+  readonly rowsWritten: number;
+  readonly durationMs: number;
+  readonly rowsPerSecond: number;
+  readonly destination: string;
+  readonly model: { readonly name: string; readonly version: string };
+  readonly stats: RunStats;
+  readonly warnings: readonly string[];
+}
+
+/** Builds the sink a job names; construction connects to nothing. */
+export function makeSink(plan: JobPlan, layout: SinkLayout): Sink {
+  const s = plan.job.sink;
+  return s.kind === 'postgres' ? new PostgresSink({ url: s.url, schema: s.schema, table: s.table }, layout) : new ParquetSink(s, layout);
+}
+
+export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date()): SinkLayout {
+  return {
+    job: plan.job.name,
+    shard: '0/1',
+    keyFields: plan.keyFields,
+    outputs: plan.io.outputs,
+    modelName: plan.job.model.name,
+    modelVersion: plan.modelVersion,
+    partition: plan.job.partition,
+    runId,
+    scoredAt,
+  };
+}
+
+/**
+ * Runs a job end to end: plan, score every chunk, publish atomically. Returns the result or
+ * throws an MlscaleError whose exitCode says what kind of failure it was; on any failure
+ * nothing is published.
+ */
+export async function runJob(job: Job, options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const runId = options.runId ?? newRunId();
+  const plan = await planJob(job);
+  for (const w of plan.warnings) options.events?.warn?.(w);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const sink: Sink = options.dryRun ? nullSink() : makeSink(plan, sinkLayout(plan, runId));
+  const record: RunRecord = {
+    run_id: runId,
+    job: job.name,
+    partition: job.partition,
+    shard: '0/1',
+    params: { ...job.params },
+    model_name: job.model.name,
+    model_version: plan.modelVersion,
+    model_sha256: plan.model.sha256,
+    status: 'running',
+    started_at: new Date(started).toISOString(),
+    finished_at: null,
+    rows_read: 0,
+    rows_scored: 0,
+    rows_rejected: 0,
+    rows_written: 0,
+    error: null,
+    stats: null,
+  };
+  const stats = new StatsCollector();
+  let pool: ScorerPool | undefined;
+  let counters: Counters | undefined;
+  const fill = (c: Counters) => {
+    record.rows_read = c.rowsRead;
+    record.rows_scored = c.rowsScored;
+    record.rows_rejected = c.rowsRejected;
+    record.rows_written = c.rowsWritten;
+  };
+  try {
+    await sink.check();
+    await sink.begin(record);
+    options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
+    pool = new ScorerPool({
+      threads: job.parallelism,
+      modelBytes: plan.model.runtimeBytes,
+      modelFile: job.model.path,
+      providers: job.model.providers,
+      intraOpThreads: job.model.intraOpThreads,
+    });
+    counters = await runPipeline(plan, pool, sink, stats, {
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      signal: controller.signal,
+      onChunk: (c) => options.events?.progress?.({ rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, totalRows: plan.source.totalRows, elapsedMs: Date.now() - started }),
+    });
+    fill(counters);
+    record.stats = stats.result();
+    const rate = counters.rowsRead === 0 ? 0 : counters.rowsRejected / counters.rowsRead;
+    if (rate > job.maxRejectRate) {
+      throw new QualityGateError(
+        `quality gate: ${counters.rowsRejected} of ${counters.rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected for null features, over max_reject_rate ${job.maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
+        { code: 'reject_rate' },
+      );
+    }
+    record.status = 'succeeded';
+    record.finished_at = new Date().toISOString();
+    await sink.publish(record);
+    if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
+  } catch (err) {
+    controller.abort(err);
+    if (counters) fill(counters);
+    record.status = 'failed';
+    record.finished_at = new Date().toISOString();
+    record.error = redact(errorMessage(err));
+    record.stats ??= stats.result();
+    await sink.abort(record);
+    throw asMlscaleError(err, options.signal);
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    await pool?.close().catch(() => undefined);
+    await sink.close();
+  }
+  const durationMs = Date.now() - started;
+  return {
+    runId,
+    job: job.name,
+    partition: job.partition,
+    status: options.dryRun ? 'dry-run' : 'succeeded',
+    rowsRead: counters.rowsRead,
+    rowsScored: counters.rowsScored,
+    rowsRejected: counters.rowsRejected,
+    rowsFilled: counters.rowsFilled,
+    rowsWritten: options.dryRun ? 0 : record.rows_written,
+    durationMs,
+    rowsPerSecond: durationMs > 0 ? (counters.rowsRead / durationMs) * 1000 : 0,
+    destination: options.dryRun ? '(dry run: nothing written)' : sink.description,
+    model: { name: job.model.name, version: plan.modelVersion },
+    stats: record.stats!,
+    warnings: plan.warnings,
+  };
+}
+
+function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleError {
+  if (err instanceof MlscaleError) return err;
+  if (signal?.aborted) return new RuntimeFailure(`run aborted (${errorMessage(signal.reason)}); nothing was published.`, { code: 'aborted', cause: err });
+  return new RuntimeFailure(`run failed: ${redact(errorMessage(err))}; nothing was published.`, { code: 'internal', cause: err });
+}
+
+function nullSink(): Sink {
+  return {
+    description: '(dry run)',
+    async check() {},
+    async begin() {},
+    async write() {},
+    async publish() {},
+    async abort() {},
+    async close() {},
+  };
+}
+

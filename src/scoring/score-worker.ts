@@ -1,0 +1,57 @@
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { workerData } from 'piscina';
+import { createSession, loadOrt } from '../model/session.js';
+import type { WireFeed } from '../tensors/to-feeds.js';
+import type { OutputData, ScoreTask, WireOutput, WorkerInit } from './wire.js';
+
+const init = workerData as WorkerInit;
+// One session per worker thread, created on the first task and kept for the worker's life.
+let session: Promise<InferenceSession> | undefined;
+
+function sliceFeed(feed: WireFeed, row: number): WireFeed {
+  const width = feed.dims.length === 2 ? feed.dims[1]! : 1;
+  const data = feed.data.slice(row * width, (row + 1) * width) as WireFeed['data'];
+  return { ...feed, dims: feed.dims.length === 2 ? [1, width] : [1], data };
+}
+
+async function runOnce(s: InferenceSession, feeds: readonly WireFeed[], fetch: readonly string[]): Promise<WireOutput[]> {
+  const ort = await loadOrt();
+  const inputs: Record<string, Tensor> = {};
+  for (const f of feeds) inputs[f.input] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
+  const result = await s.run(inputs, [...fetch]);
+  return fetch.map((name) => {
+    const t = result[name]!;
+    return { name, type: t.type, dims: [...t.dims], data: t.data as OutputData };
+  });
+}
+
+function concat(parts: WireOutput[][]): WireOutput[] {
+  return parts[0]!.map((first, o) => {
+    const pieces = parts.map((p) => p[o]!);
+    const total = pieces.reduce((n, p) => n + p.data.length, 0);
+    let data: OutputData;
+    if (Array.isArray(first.data)) data = pieces.flatMap((p) => p.data as string[]);
+    else {
+      const Ctor = first.data.constructor as new (n: number) => Exclude<OutputData, string[]>;
+      const out = new Ctor(total);
+      let at = 0;
+      for (const p of pieces) {
+        (out as Float32Array).set(p.data as Float32Array, at);
+        at += p.data.length;
+      }
+      data = out;
+    }
+    return { ...first, dims: [parts.length, ...first.dims.slice(1)], data };
+  });
+}
+
+/** Scores one chunk; a model with a fixed batch of 1 is run row by row. */
+export default async function score(task: ScoreTask): Promise<WireOutput[]> {
+  session ??= createSession(init.modelBytes, init.modelFile, { providers: init.providers, intraOpThreads: init.intraOpThreads });
+  const s = await session;
+  if (!task.rowByRow) return runOnce(s, task.feeds, task.fetch);
+  const rows = task.feeds[0]!.dims[0]!;
+  const parts: WireOutput[][] = [];
+  for (let r = 0; r < rows; r++) parts.push(await runOnce(s, task.feeds.map((f) => sliceFeed(f, r)), task.fetch));
+  return rows === 0 ? [] : concat(parts);
+}

@@ -1,0 +1,53 @@
+import { Piscina } from 'piscina';
+import { RuntimeFailure } from '../errors.js';
+import { transferList } from '../tensors/to-feeds.js';
+import type { ScoreTask, WireOutput, WorkerInit } from './wire.js';
+
+export interface PoolOptions extends WorkerInit {
+  readonly threads: number;
+}
+
+// Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
+function workerFile(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/scoring/score-worker.js', import.meta.url) : new URL('./score-worker.js', import.meta.url);
+}
+
+/**
+ * `threads` workers, each holding its own onnxruntime session (session.run blocks its
+ * thread, so parallel inference needs threads). Input buffers are moved, not copied.
+ */
+export class ScorerPool {
+  private readonly pool: Piscina;
+
+  constructor(options: PoolOptions) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) {
+      throw new RangeError(`scorer pool: threads must be a positive integer, got ${options.threads}`);
+    }
+    const { threads, ...init } = options;
+    this.pool = new Piscina({
+      filename: workerFile().href,
+      minThreads: threads,
+      maxThreads: threads,
+      // Backpressure lives in the pipeline (bounded in-flight chunks), so the queue is unbounded here.
+      maxQueue: Infinity,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      workerData: init,
+    });
+  }
+
+  /** Scores one chunk; the chunk's buffers belong to the worker afterwards. */
+  async score(task: ScoreTask, signal?: AbortSignal): Promise<WireOutput[]> {
+    try {
+      return (await this.pool.run(task, { transferList: transferList(task.feeds), ...(signal ? { signal } : {}) })) as WireOutput[];
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new RuntimeFailure(`scoring: chunk ${task.chunk} failed in onnxruntime (${msg.split('\n')[0]}).`, { code: 'score_failed', cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,126 @@
+import { mkdir, rename, rm, writeFile, stat, access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import { Table, tableToIPC } from 'apache-arrow';
+import type { ParquetCompression } from '../config/job.js';
+import { RuntimeFailure, UsageError } from '../errors.js';
+import { loadParquetWasm } from '../source/parquet.js';
+import { chunkTable } from './arrow-chunk.js';
+import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
+
+export interface ParquetSinkOptions {
+  readonly path: string;
+  readonly rowsPerFile: number;
+  readonly compression: ParquetCompression;
+}
+
+const CODECS = { zstd: 'ZSTD', snappy: 'SNAPPY', gzip: 'GZIP', lz4: 'LZ4_RAW', uncompressed: 'UNCOMPRESSED' } as const;
+
+/**
+ * Part files go to a hidden staging directory beside the partition; publish renames the whole
+ * directory into place (the old partition is renamed aside first, then removed), so readers
+ * see the old partition or the new one, never a mix or a half-written file.
+ */
+export class ParquetSink implements Sink {
+  readonly description: string;
+  private readonly target: string;
+  private readonly staging: string;
+  private pending: Table[] = [];
+  private pendingRows = 0;
+  private parts = 0;
+  private written = 0;
+
+  constructor(private readonly options: ParquetSinkOptions, private readonly layout: SinkLayout) {
+    this.target = path.resolve(options.path);
+    this.description = this.target;
+    this.staging = path.join(path.dirname(this.target), `.${path.basename(this.target)}.mlscale-${layout.runId}`);
+  }
+
+  async check(): Promise<void> {
+    let dir = path.dirname(this.target);
+    // The nearest existing ancestor must be a writable directory.
+    for (;;) {
+      try {
+        const st = await stat(dir);
+        if (!st.isDirectory()) throw new UsageError(`sink: ${dir} is not a directory, so ${this.target} cannot be created; fix sink.parquet.path.`, { code: 'sink_path' });
+        await access(dir, constants.W_OK);
+        break;
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EACCES') throw new UsageError(`sink: ${dir} is not writable; fix sink.parquet.path or the directory's permissions.`, { code: 'sink_path' });
+        const up = path.dirname(dir);
+        if (up === dir) break;
+        dir = up;
+      }
+    }
+    const existing = await stat(this.target).catch(() => undefined);
+    if (existing && !existing.isDirectory()) {
+      throw new UsageError(`sink: ${this.target} exists and is not a directory; sink.parquet.path names a partition directory.`, { code: 'sink_path' });
+    }
+  }
+
+  async begin(): Promise<void> {
+    await this.check();
+    await mkdir(this.staging, { recursive: true });
+  }
+
+  async write(chunk: ScoredChunk): Promise<void> {
+    if (chunk.rows === 0) return;
+    this.pending.push(chunkTable(chunk, this.layout));
+    this.pendingRows += chunk.rows;
+    if (this.pendingRows >= this.options.rowsPerFile) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const pw = await loadParquetWasm();
+    const table = this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
+    this.pending = [];
+    this.pendingRows = 0;
+    const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[CODECS[this.options.compression]]).build();
+    let bytes: Uint8Array;
+    try {
+      bytes = pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props);
+    } catch (err) {
+      throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.parts} (${(err as Error).message}).`, { code: 'sink_encode', cause: err });
+    }
+    const name = `part-${String(this.parts).padStart(5, '0')}.parquet`;
+    await writeFile(path.join(this.staging, name), bytes);
+    this.parts++;
+    this.written += table.numRows;
+  }
+
+  async publish(run: RunRecord): Promise<void> {
+    await this.flush();
+    run.rows_written = this.written;
+    await writeFile(path.join(this.staging, '_mlscale_run.json'), JSON.stringify(run, null, 2) + '\n');
+    await writeFile(path.join(this.staging, '_SUCCESS'), '');
+    const old = path.join(path.dirname(this.target), `.${path.basename(this.target)}.mlscale-old-${this.layout.runId}`);
+    let moved = false;
+    try {
+      await rename(this.target, old);
+      moved = true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeFailure(`sink: cannot replace ${this.target} (${(err as Error).message}).`, { code: 'sink_publish', cause: err });
+    }
+    try {
+      await rename(this.staging, this.target);
+    } catch (err) {
+      if (moved) await rename(old, this.target).catch(() => undefined);
+      throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, { code: 'sink_publish', cause: err });
+    }
+    if (moved) await rm(old, { recursive: true, force: true });
+  }
+
+  async abort(): Promise<void> {
+    this.pending = [];
+    await rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {}
+
+  /** Rows published by the last publish. */
+  get rowsWritten(): number {
+    return this.written;
+  }
+}

@@ -1,0 +1,222 @@
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
+import { redact } from '../redact.js';
+import { METADATA_COLUMNS } from '../tensors/io-plan.js';
+import { ensureLedger, finishRun, insertRun, LEDGER_TABLE } from './ledger.js';
+import { connect } from './pg-connect.js';
+import { copyFormatter, sqlTypeForArrow } from './pg-types.js';
+import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
+import { copyText, ident, qualified } from './sql.js';
+
+export interface PostgresSinkOptions {
+  readonly url: string;
+  readonly schema: string;
+  readonly table: string;
+}
+
+type CopyStream = ReturnType<typeof copyFrom>;
+
+/**
+ * One transaction per run: DELETE the partition, COPY the new rows, mark the ledger row
+ * succeeded, COMMIT. Readers keep seeing the old partition until the commit and the new one
+ * after it; a failure rolls everything back. The ledger row is inserted first, outside the
+ * transaction, so a run that dies still leaves a trace.
+ */
+export class PostgresSink implements Sink {
+  readonly description: string;
+  private client: pg.Client | undefined;
+  private copy: CopyStream | undefined;
+  private copyError: Error | undefined;
+  private inTransaction = false;
+  private written = 0;
+  private readonly columns: string[];
+  private readonly metaSuffix: string;
+
+  constructor(private readonly options: PostgresSinkOptions, private readonly layout: SinkLayout) {
+    this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
+    this.columns = [...layout.keyFields.map((f) => f.name), ...layout.outputs.map((o) => o.column), ...METADATA_COLUMNS];
+    this.metaSuffix = [layout.modelName, layout.modelVersion, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
+  }
+
+  private get table(): string {
+    return qualified(this.options.schema, this.options.table);
+  }
+
+  private get label(): string {
+    return `${this.options.schema}.${this.options.table}`;
+  }
+
+  private async client_(): Promise<pg.Client> {
+    this.client ??= await connect(this.options.url, 'sink');
+    return this.client;
+  }
+
+  private wantedColumns(): { name: string; type: string }[] {
+    return [
+      ...this.layout.keyFields.map((f) => ({ name: f.name, type: sqlTypeForArrow(f) })),
+      ...this.layout.outputs.map((o) => ({ name: o.column, type: o.sqlType })),
+      { name: 'model_name', type: 'text' },
+      { name: 'model_version', type: 'text' },
+      { name: 'partition', type: 'text' },
+      { name: 'run_id', type: 'text' },
+      { name: 'scored_at', type: 'timestamptz' },
+    ];
+  }
+
+  /** An existing table must have every column the run writes. */
+  async check(): Promise<void> {
+    const client = await this.client_();
+    const res = await client.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [this.options.schema, this.options.table]);
+    if (res.rowCount === 0) return;
+    const have = new Set(res.rows.map((r) => r.column_name as string));
+    const missing = this.wantedColumns().filter((c) => !have.has(c.name));
+    if (missing.length > 0) {
+      throw new UsageError(
+        `sink: table ${this.label} exists without column(s) ${missing.map((c) => `"${c.name}" (${c.type})`).join(', ')}; add them (ALTER TABLE ... ADD COLUMN) or write to a new table.`,
+        { code: 'sink_table_mismatch' },
+      );
+    }
+  }
+
+  private async createTable(client: pg.Client): Promise<void> {
+    const cols = this.wantedColumns().map((c) => `${ident(c.name)} ${c.type}${(METADATA_COLUMNS as readonly string[]).includes(c.name) ? ' NOT NULL' : ''}`);
+    const ddl = async () => {
+      if (this.options.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${cols.join(', ')})`);
+      // The partition is what every re-run deletes; without an index that DELETE scans the table.
+      const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
+      await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`);
+      await ensureLedger(client, this.options.schema);
+    };
+    try {
+      await ddl();
+    } catch (err) {
+      // Two first runs racing on CREATE ... IF NOT EXISTS can collide in the catalog; the second try sees the winner's objects.
+      if (['23505', '42P07', '42710'].includes((err as { code?: string }).code ?? '')) await ddl();
+      else throw err;
+    }
+  }
+
+  async begin(run: RunRecord): Promise<void> {
+    const client = await this.client_();
+    try {
+      await this.check();
+      await this.createTable(client);
+      await this.lock(client);
+      await insertRun(client, this.options.schema, run);
+      await client.query('BEGIN');
+      this.inTransaction = true;
+      await client.query(`DELETE FROM ${this.table} WHERE partition = $1`, [this.layout.partition]);
+      this.copy = client.query(copyFrom(`COPY ${this.table} (${this.columns.map(ident).join(', ')}) FROM STDIN`));
+      this.copy.on('error', (err) => (this.copyError ??= err));
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof RuntimeFailure || err instanceof LockedError) throw err;
+      throw this.fail('cannot prepare', err);
+    }
+  }
+
+  /**
+   * A session-level advisory lock per job, partition and shard: a second run exits 4 instead of
+   * interleaving. It dies with the connection, so a killed run never leaves it behind, and any
+   * ledger row still 'running' for this key is from a run that died: mark it failed.
+   */
+  private async lock(client: pg.Client): Promise<void> {
+    const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${this.layout.shard}`;
+    const res = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+    if (!res.rows[0].ok) {
+      throw new LockedError(`sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish.`);
+    }
+    await client.query(
+      `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'failed', finished_at = now(),
+         error = coalesce(error, 'abandoned: the process ended without finishing the run')
+       WHERE job = $1 AND partition = $2 AND shard = $3 AND status = 'running'`,
+      [this.layout.job, this.layout.partition, this.layout.shard],
+    );
+  }
+
+  private fail(what: string, err: unknown): RuntimeFailure {
+    const msg = err instanceof Error ? err.message : String(err);
+    return new RuntimeFailure(`sink: ${what} ${this.label} (${redact(msg)}).`, { code: 'sink_postgres', cause: err });
+  }
+
+  async write(chunk: ScoredChunk): Promise<void> {
+    if (this.copyError) throw this.fail('COPY into', this.copyError);
+    if (chunk.rows === 0) return;
+    const text = this.format(chunk);
+    if (!this.copy!.write(text)) {
+      await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
+      if (this.copyError) throw this.fail('COPY into', this.copyError);
+    }
+    this.written += chunk.rows;
+  }
+
+  private format(chunk: ScoredChunk): string {
+    const { keys, keep, predictions, rows } = chunk;
+    const keyFormat = this.layout.keyFields.map(copyFormatter);
+    const parts: string[] = new Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const src = keep ? keep[r]! : r;
+      let line = '';
+      for (let k = 0; k < keys.length; k++) {
+        const v = keys[k]!.get(src);
+        line += (v === null || v === undefined ? '\\N' : copyText(keyFormat[k]!(v))) + '\t';
+      }
+      for (const p of predictions) {
+        const values = p.values;
+        if (values instanceof Float64Array) line += String(values[r]) + '\t';
+        else if (values instanceof BigInt64Array) line += values[r]!.toString() + '\t';
+        else if (values instanceof Uint8Array) line += (values[r] ? 't' : 'f') + '\t';
+        else line += copyText(values[r]!) + '\t';
+      }
+      parts[r] = line + this.metaSuffix;
+    }
+    return parts.join('\n') + '\n';
+  }
+
+  async publish(run: RunRecord): Promise<void> {
+    const client = this.client!;
+    try {
+      this.copy!.end();
+      await finished(this.copy!);
+      if (this.copyError) throw this.copyError;
+      this.copy = undefined;
+      run.rows_written = this.written;
+      await finishRun(client, this.options.schema, run);
+      await client.query('COMMIT');
+      this.inTransaction = false;
+    } catch (err) {
+      throw this.fail('cannot commit into', this.copyError ?? err);
+    }
+  }
+
+  async abort(run: RunRecord): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      if (this.copy) {
+        this.copy.destroy(new Error('run aborted'));
+        await finished(this.copy).catch(() => undefined);
+      }
+      if (this.inTransaction) await client.query('ROLLBACK');
+      this.inTransaction = false;
+    } catch {
+      // A broken connection has rolled back by itself; the ledger update below uses a fresh one.
+      await client.end().catch(() => undefined);
+      this.client = undefined;
+    }
+    try {
+      const c = await this.client_();
+      await finishRun(c, this.options.schema, run);
+    } catch {
+      // The ledger row stays 'running'; the next run of this job marks it failed.
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+}

@@ -1,0 +1,69 @@
+import type { Field, Vector } from 'apache-arrow';
+import type { PredictionColumn } from '../tensors/from-outputs.js';
+import type { OutputColumn } from '../tensors/io-plan.js';
+import type { RunStats } from '../run/stats.js';
+
+/** The ledger row of one run (mlscale_runs, or _mlscale_run.json beside Parquet output). */
+export interface RunRecord {
+  run_id: string;
+  job: string;
+  partition: string;
+  shard: string;
+  params: Record<string, string>;
+  model_name: string;
+  model_version: string;
+  model_sha256: string;
+  status: 'running' | 'succeeded' | 'failed';
+  started_at: string;
+  finished_at: string | null;
+  rows_read: number;
+  rows_scored: number;
+  rows_rejected: number;
+  rows_written: number;
+  error: string | null;
+  stats: RunStats | null;
+}
+
+/** One scored chunk on its way to the sink: the source's key vectors plus predictions. */
+export interface ScoredChunk {
+  readonly index: number;
+  /** Rows in `predictions` (after skipped rows were dropped). */
+  readonly rows: number;
+  readonly keys: readonly Vector[];
+  /** Which rows of the key vectors were scored; undefined when all were. */
+  readonly keep: Uint32Array | undefined;
+  readonly predictions: readonly PredictionColumn[];
+}
+
+/** What every sink learns at construction: the columns it will write. */
+export interface SinkLayout {
+  readonly job: string;
+  /** "I/N"; "0/1" when the run is not sharded. */
+  readonly shard: string;
+  readonly keyFields: readonly Field[];
+  readonly outputs: readonly OutputColumn[];
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly partition: string;
+  readonly runId: string;
+  readonly scoredAt: Date;
+}
+
+/**
+ * A destination with publish semantics: nothing written by `write` is visible to readers until
+ * `publish`, and `abort` leaves no trace but a failed ledger row.
+ */
+export interface Sink {
+  /** Where predictions go, for the summary (secrets redacted). */
+  readonly description: string;
+  /** Checks the destination fits the layout without writing anything (for validate). */
+  check(): Promise<void>;
+  /** Creates what is missing (table, directory) and records the run as running. */
+  begin(run: RunRecord): Promise<void>;
+  write(chunk: ScoredChunk): Promise<void>;
+  /** Makes every written row visible at once, replacing the partition, and records the run. */
+  publish(run: RunRecord): Promise<void>;
+  /** Discards everything written and records the failure. Never throws. */
+  abort(run: RunRecord): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,15 @@
+/** Quotes an identifier that was already validated as [A-Za-z_][A-Za-z0-9_]*; quoting keeps case and reserved words safe. */
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualified(schema: string, table: string): string {
+  return `${ident(schema)}.${ident(table)}`;
+}
+
+/** Escapes one value for COPY ... FROM STDIN in text format. */
+export function copyText(value: string): string {
+  // Fast path: most values need no escaping.
+  if (!/[\\\t\n\r]/.test(value)) return value;
+  return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+}

@@ -1,0 +1,164 @@
+import { openAsBlob } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
+import { RuntimeFailure, UsageError } from '../errors.js';
+import type { Source } from './source.js';
+import { findFiles } from './find-files.js';
+
+type ParquetWasm = typeof import('parquet-wasm');
+let wasm: Promise<ParquetWasm> | undefined;
+export function loadParquetWasm(): Promise<ParquetWasm> {
+  wasm ??= import('parquet-wasm');
+  return wasm;
+}
+
+export interface ParquetSourceOptions {
+  readonly batchSize: number;
+  /** Only these columns are decoded (features and keys); undefined reads all. */
+  readonly columns?: readonly string[];
+}
+
+/** One row group of one file: the unit of reading, and of sharding. */
+export interface RowGroupRef {
+  readonly file: string;
+  readonly rowGroup: number;
+  readonly rows: number;
+}
+
+async function assertParquet(file: string): Promise<number> {
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const head = Buffer.alloc(4);
+    const tail = Buffer.alloc(4);
+    if (size >= 12) {
+      await fh.read(head, 0, 4, 0);
+      await fh.read(tail, 0, 4, size - 4);
+    }
+    if (head.toString('latin1') !== 'PAR1' || tail.toString('latin1') !== 'PAR1') {
+      throw new UsageError(`source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`, { code: 'source_not_parquet' });
+    }
+    return size;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readSchema(pw: ParquetWasm, file: string): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
+  let pf;
+  try {
+    pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
+  } catch (err) {
+    throw new UsageError(`source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`, { code: 'source_not_parquet', cause: err });
+  }
+  try {
+    const meta = pf.metadata();
+    const groups = meta.rowGroups().map((rg, i) => ({ file, rowGroup: i, rows: rg.numRows() }));
+    const reader = RecordBatchReader.from(pf.schema().intoIPCStream());
+    reader.open();
+    return { schema: reader.schema, groups };
+  } catch (err) {
+    throw new UsageError(`source: ${file} has a footer mlscale cannot decode (${(err as Error).message}); check the file.`, { code: 'source_not_parquet', cause: err });
+  } finally {
+    pf.free();
+  }
+}
+
+/**
+ * Opens a Parquet file, directory or glob. Reads footers only; rows are decoded later, one
+ * row group at a time, so memory follows the row group and batch size, not the input size.
+ */
+export interface ParquetFiles {
+  readonly pattern: string;
+  readonly schema: Schema;
+  readonly groups: readonly RowGroupRef[];
+  /** Column names of each file, to check that every file has what the job reads. */
+  readonly columnsByFile: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
+/** Finds the files and reads their footers (schema, row groups); no rows are decoded. */
+export async function scanParquet(pattern: string): Promise<ParquetFiles> {
+  const files = await findFiles(pattern);
+  if (files.length === 0) {
+    throw new UsageError(`source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`, { code: 'source_empty' });
+  }
+  const pw = await loadParquetWasm();
+  let schema: Schema | undefined;
+  const groups: RowGroupRef[] = [];
+  const columnsByFile = new Map<string, Set<string>>();
+  for (const file of files) {
+    await assertParquet(file);
+    const info = await readSchema(pw, file);
+    schema ??= info.schema;
+    columnsByFile.set(file, new Set(info.schema.fields.map((f) => f.name)));
+    groups.push(...info.groups);
+  }
+  return { pattern, schema: schema!, groups, columnsByFile };
+}
+
+/** Every file must carry the columns the job reads, or the run would fail halfway. */
+export function requireColumns(files: ParquetFiles, columns: readonly string[]): void {
+  for (const [file, have] of files.columnsByFile) {
+    const missing = columns.find((c) => !have.has(c));
+    if (missing) {
+      throw new UsageError(`source: ${file} has no column "${missing}" (have: ${[...have].join(', ')}); all files must share the job's columns.`, { code: 'column_missing' });
+    }
+  }
+}
+
+/** A source over a chosen list of row groups (all of them, or one shard's). */
+export function parquetSourceOver(schema: Schema, groups: readonly RowGroupRef[], options: ParquetSourceOptions, description: string): Source & { readonly groups: readonly RowGroupRef[] } {
+  const totalRows = groups.reduce((n, g) => n + g.rows, 0);
+  return {
+    schema,
+    groups,
+    totalRows,
+    description,
+    async *batches(signal?: AbortSignal) {
+      const pw = await loadParquetWasm();
+      let currentFile: string | undefined;
+      let pf: Awaited<ReturnType<ParquetWasm['ParquetFile']['fromFile']>> | undefined;
+      try {
+        for (const g of groups) {
+          signal?.throwIfAborted();
+          if (g.file !== currentFile) {
+            pf?.free();
+            pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
+            currentFile = g.file;
+          }
+          let stream: ReadableStream;
+          try {
+            stream = await pf!.stream({ rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
+          } catch (err) {
+            throw decodeError(g, err);
+          }
+          const reader = stream.getReader();
+          try {
+            for (;;) {
+              let item;
+              try {
+                item = await reader.read();
+              } catch (err) {
+                throw decodeError(g, err);
+              }
+              if (item.done) break;
+              const table = tableFromIPC(item.value.intoIPCStream());
+              for (const batch of table.batches) if (batch.numRows > 0) yield batch as RecordBatch;
+              signal?.throwIfAborted();
+            }
+          } finally {
+            await reader.cancel().catch(() => undefined);
+          }
+        }
+      } finally {
+        pf?.free();
+      }
+    },
+    async close() {},
+  };
+}
+
+function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
+  const msg = err instanceof Error ? err.message : String(err);
+  return new RuntimeFailure(`source: ${g.file} row group ${g.rowGroup} cannot be decoded (${msg.split('\n')[0]}); the file is damaged or uses a feature parquet-wasm cannot read.`, { code: 'source_decode', cause: err });
+}

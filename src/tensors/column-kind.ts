@@ -1,0 +1,20 @@
+import { DataType, type Field, type Schema } from 'apache-arrow';
+
+/** How a source column can feed a model: the four families mlscale converts between. */
+export type ColumnKind = 'number' | 'bigint' | 'bool' | 'string' | 'unsupported';
+
+export function columnKind(type: DataType): ColumnKind {
+  if (DataType.isDictionary(type)) return columnKind(type.dictionary);
+  if (DataType.isFloat(type)) return 'number';
+  if (DataType.isInt(type)) return type.bitWidth === 64 ? 'bigint' : 'number';
+  if (DataType.isBool(type)) return 'bool';
+  if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return 'string';
+  return 'unsupported';
+}
+
+/** The columns a source offers, in order, for messages such as "(have: a, b, c)". */
+export function columnList(schema: Schema): string {
+  const names = schema.fields.map((f: Field) => f.name);
+  const shown = names.slice(0, 30).join(', ');
+  return names.length > 30 ? `${shown}, … ${names.length - 30} more` : shown;
+}

@@ -1,0 +1,142 @@
+import type { Data, RecordBatch, Vector } from 'apache-arrow';
+import type { OnNull } from '../config/job.js';
+import { QualityGateError, RuntimeFailure } from '../errors.js';
+import { columnKind } from './column-kind.js';
+import type { FeedType, InputFeed } from './io-plan.js';
+
+export type FeedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | string[];
+
+/** A tensor ready to cross to a worker: plain arrays, transferable buffers. */
+export interface WireFeed {
+  readonly input: string;
+  readonly type: FeedType;
+  readonly dims: readonly number[];
+  readonly data: FeedData;
+}
+
+export interface Feeds {
+  readonly feeds: WireFeed[];
+  /** Rows of the batch that are scored, when some were skipped; undefined when all are. */
+  readonly keep: Uint32Array | undefined;
+  readonly rows: number;
+  readonly rejected: number;
+  readonly filled: number;
+}
+
+function isNull(data: Data, i: number): boolean {
+  const bitmap = data.nullBitmap;
+  if (!bitmap || data.nullCount === 0 || bitmap.length === 0) return false;
+  const bit = data.offset + i;
+  return (bitmap[bit >> 3]! & (1 << (bit & 7))) === 0;
+}
+
+function allocate(type: FeedType, n: number): FeedData {
+  switch (type) {
+    case 'float32': return new Float32Array(n);
+    case 'float64': return new Float64Array(n);
+    case 'int64': return new BigInt64Array(n);
+    case 'int32': return new Int32Array(n);
+    case 'int16': return new Int16Array(n);
+    case 'int8': return new Int8Array(n);
+    case 'uint8':
+    case 'bool': return new Uint8Array(n);
+    case 'string': return new Array<string>(n);
+  }
+}
+
+function castValue(value: unknown, type: FeedType, column: string, input: string): number | bigint | string {
+  if (type === 'string') return typeof value === 'string' ? value : String(value);
+  if (type === 'int64') {
+    if (typeof value === 'bigint') return value;
+    const n = typeof value === 'boolean' ? (value ? 1 : 0) : Number(value);
+    if (!Number.isFinite(n)) throw new RuntimeFailure(`tensors: column "${column}" has the value ${String(value)}, which cannot feed the int64 model input "${input}"; clean or fill it in the source.`, { code: 'feature_value' });
+    return BigInt(Math.trunc(n));
+  }
+  if (type === 'bool') return value ? 1 : 0;
+  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return Number(value);
+}
+
+/** Which rows to keep under on_null: skip; undefined when every row is kept. */
+function rowsToKeep(batch: RecordBatch, columns: readonly string[], onNull: OnNull): { keep: Uint32Array | undefined; rejected: number } {
+  const nullCols = columns.map((c) => batch.getChild(c)!).filter((v) => v.nullCount > 0);
+  if (nullCols.length === 0) return { keep: undefined, rejected: 0 };
+  if (onNull.mode === 'error') {
+    const v = nullCols[0]!;
+    const name = columns.find((c) => batch.getChild(c) === v)!;
+    let row = 0;
+    while (row < batch.numRows && !isNull(v.data[0]!, row)) row++;
+    throw new QualityGateError(`source: column "${name}" has a null value (row ${row} of this chunk) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
+  }
+  if (onNull.mode === 'fill') return { keep: undefined, rejected: 0 };
+  const keep = new Uint32Array(batch.numRows);
+  let n = 0;
+  for (let r = 0; r < batch.numRows; r++) {
+    let ok = true;
+    for (const v of nullCols) if (isNull(v.data[0]!, r)) { ok = false; break; }
+    if (ok) keep[n++] = r;
+  }
+  return { keep: keep.slice(0, n), rejected: batch.numRows - n };
+}
+
+/**
+ * Builds the model's input tensors from one Arrow batch (the hot path: numeric columns
+ * are copied straight from Arrow's buffers with a strided loop, never row objects).
+ */
+export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull): Feeds {
+  const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
+  const { keep, rejected } = rowsToKeep(batch, allColumns, onNull);
+  const rows = keep ? keep.length : batch.numRows;
+  let filled = 0;
+  const feeds: WireFeed[] = [];
+  for (const feed of inputs) {
+    const width = feed.columns.length;
+    const out = allocate(feed.type, rows * width);
+    for (let f = 0; f < width; f++) {
+      const column = feed.columns[f]!;
+      const vector = batch.getChild(column)!;
+      filled += fillColumn(out, f, width, vector, keep, rows, feed, column, onNull);
+    }
+    const dims = feed.rank === 1 ? [rows] : [rows, width];
+    feeds.push({ input: feed.input, type: feed.type, dims, data: out });
+  }
+  return { feeds, keep, rows, rejected, filled };
+}
+
+function fillColumn(out: FeedData, f: number, width: number, vector: Vector, keep: Uint32Array | undefined, rows: number, feed: InputFeed, column: string, onNull: OnNull): number {
+  const data = vector.data[0]!;
+  const kind = columnKind(vector.type);
+  const hasNulls = vector.nullCount > 0;
+  const fastNumeric = vector.data.length === 1 && kind === 'number' && !(out instanceof BigInt64Array) && !Array.isArray(out) && feed.type !== 'bool';
+  if (fastNumeric && !hasNulls) {
+    const values = data.values as ArrayLike<number>;
+    const off = data.offset;
+    const o = out as Float32Array;
+    if (keep) for (let r = 0; r < rows; r++) o[r * width + f] = values[off + keep[r]!]!;
+    else if (width === 1 && off === 0 && values.length >= rows && o.constructor === (values as object).constructor) o.set((values as Float32Array).subarray(0, rows));
+    else for (let r = 0; r < rows; r++) o[r * width + f] = values[off + r]!;
+    return 0;
+  }
+  // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.
+  let filled = 0;
+  const fill = onNull.mode === 'fill' ? castValue(onNull.value, feed.type, column, feed.input) : undefined;
+  for (let r = 0; r < rows; r++) {
+    const src = keep ? keep[r]! : r;
+    const raw = vector.get(src);
+    let value: number | bigint | string;
+    if (raw === null || raw === undefined) {
+      filled++;
+      value = fill!;
+    } else value = castValue(raw, feed.type, column, feed.input);
+    (out as unknown as (number | bigint | string)[])[r * width + f] = value;
+  }
+  return filled;
+}
+
+/** Buffers to hand over to a worker without copying. */
+export function transferList(feeds: readonly WireFeed[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const f of feeds) if (!Array.isArray(f.data)) out.push((f.data as Float32Array).buffer as ArrayBuffer);
+  return out;
+}
