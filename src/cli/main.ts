@@ -10,6 +10,14 @@ import { buildProgram } from './program.js';
 export async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
   const verbose = argv.includes('--verbose');
+  // parquet-wasm's async reader can trap inside a promise on a damaged file, out of reach of any
+  // try/catch. Exit 1 with a sentence; open transactions roll back when the process ends.
+  process.on('uncaughtException', (err) => {
+    const wasmTrap = err instanceof Error && err.name === 'RuntimeError';
+    process.stderr.write(`error: ${wasmTrap ? 'source: the Parquet decoder crashed on a damaged file (' + err.message + '); nothing was published.' : redact(errorMessage(err))}\n`);
+    if (verbose && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + '\n');
+    process.exit(EXIT.runtime);
+  });
   try {
     await program.parseAsync([...argv]);
   } catch (err) {

@@ -26,7 +26,8 @@ async function walk(dir: string, out: string[]): Promise<void> {
 
 async function expand(base: string, segments: readonly string[], out: string[]): Promise<void> {
   if (segments.length === 0) {
-    out.push(base);
+    const st = await stat(base).catch(() => undefined);
+    if (st?.isFile()) out.push(base);
     return;
   }
   const [head, ...rest] = segments as [string, ...string[]];

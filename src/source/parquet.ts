@@ -1,5 +1,5 @@
 import { openAsBlob } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import type { Source } from './source.js';
@@ -7,9 +7,16 @@ import { findFiles } from './find-files.js';
 
 type ParquetWasm = typeof import('parquet-wasm');
 let wasm: Promise<ParquetWasm> | undefined;
+let loaded: ParquetWasm | undefined;
+/** parquet-wasm is loaded on first use (it instantiates a 4 MB WebAssembly module). */
 export function loadParquetWasm(): Promise<ParquetWasm> {
-  wasm ??= import('parquet-wasm');
+  wasm ??= import('parquet-wasm').then((m) => (loaded = m));
   return wasm;
+}
+
+function parquetWasmSync(): ParquetWasm {
+  if (!loaded) throw new Error('parquet-wasm used before loadParquetWasm()');
+  return loaded;
 }
 
 export interface ParquetSourceOptions {
@@ -21,6 +28,7 @@ export interface ParquetSourceOptions {
 /** One row group of one file: the unit of reading, and of sharding. */
 export interface RowGroupRef {
   readonly file: string;
+  readonly fileSize: number;
   readonly rowGroup: number;
   readonly rows: number;
 }
@@ -44,7 +52,7 @@ async function assertParquet(file: string): Promise<number> {
   }
 }
 
-async function readSchema(pw: ParquetWasm, file: string): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
+async function readSchema(pw: ParquetWasm, file: string, fileSize: number): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
   let pf;
   try {
     pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
@@ -53,7 +61,7 @@ async function readSchema(pw: ParquetWasm, file: string): Promise<{ schema: Sche
   }
   try {
     const meta = pf.metadata();
-    const groups = meta.rowGroups().map((rg, i) => ({ file, rowGroup: i, rows: rg.numRows() }));
+    const groups = meta.rowGroups().map((rg, i) => ({ file, fileSize, rowGroup: i, rows: rg.numRows() }));
     const reader = RecordBatchReader.from(pf.schema().intoIPCStream());
     reader.open();
     return { schema: reader.schema, groups };
@@ -87,8 +95,8 @@ export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Set<string>>();
   for (const file of files) {
-    await assertParquet(file);
-    const info = await readSchema(pw, file);
+    const size = await assertParquet(file);
+    const info = await readSchema(pw, file, size);
     schema ??= info.schema;
     columnsByFile.set(file, new Set(info.schema.fields.map((f) => f.name)));
     groups.push(...info.groups);
@@ -115,47 +123,83 @@ export function parquetSourceOver(schema: Schema, groups: readonly RowGroupRef[]
     totalRows,
     description,
     async *batches(signal?: AbortSignal) {
-      const pw = await loadParquetWasm();
-      let currentFile: string | undefined;
-      let pf: Awaited<ReturnType<ParquetWasm['ParquetFile']['fromFile']>> | undefined;
-      try {
-        for (const g of groups) {
-          signal?.throwIfAborted();
-          if (g.file !== currentFile) {
-            pf?.free();
-            pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
-            currentFile = g.file;
-          }
-          let stream: ReadableStream;
-          try {
-            stream = await pf!.stream({ rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
-          } catch (err) {
-            throw decodeError(g, err);
-          }
-          const reader = stream.getReader();
-          try {
-            for (;;) {
-              let item;
-              try {
-                item = await reader.read();
-              } catch (err) {
-                throw decodeError(g, err);
-              }
-              if (item.done) break;
-              const table = tableFromIPC(item.value.intoIPCStream());
-              for (const batch of table.batches) if (batch.numRows > 0) yield batch as RecordBatch;
-              signal?.throwIfAborted();
-            }
-          } finally {
-            await reader.cancel().catch(() => undefined);
-          }
+      await loadParquetWasm();
+      let bytes: { file: string; data: Uint8Array } | undefined;
+      for (const g of groups) {
+        signal?.throwIfAborted();
+        if (g.fileSize <= IN_MEMORY_MAX) {
+          if (bytes?.file !== g.file) bytes = { file: g.file, data: await readFile(g.file) };
+          yield* decodeInMemory(bytes.data, g, options);
+        } else {
+          bytes = undefined;
+          yield* decodeStreaming(g, options, signal);
         }
-      } finally {
-        pf?.free();
       }
     },
     async close() {},
   };
+}
+
+/**
+ * Files up to this size are read whole and decoded with parquet-wasm's synchronous reader, one
+ * row group per call: a damaged file then fails with parquet's own error message. Its async
+ * reader (used above this size so memory stays bounded) aborts the process on some damaged
+ * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
+ */
+export const IN_MEMORY_MAX = 64 * 1024 * 1024;
+
+function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourceOptions): Generator<RecordBatch> {
+  const pw = parquetWasmSync();
+  let table;
+  try {
+    table = pw.readParquet(data, { rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
+  } catch (err) {
+    throw decodeError(g, err);
+  }
+  try {
+    const n = table.numBatches;
+    for (let i = 0; i < n; i++) {
+      const rb = table.recordBatch(i);
+      if (!rb) continue;
+      // The synchronous reader ignores `columns`, so drop the unread ones here.
+      const t = tableFromIPC(rb.intoIPCStream());
+      const selected = options.columns ? t.select([...options.columns]) : t;
+      for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
+    }
+  } finally {
+    table.free();
+  }
+}
+
+async function* decodeStreaming(g: RowGroupRef, options: ParquetSourceOptions, signal?: AbortSignal): AsyncGenerator<RecordBatch> {
+  const pw = await loadParquetWasm();
+  const pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
+  try {
+    let stream: ReadableStream;
+    try {
+      stream = await pf.stream({ rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
+    } catch (err) {
+      throw decodeError(g, err);
+    }
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        let item;
+        try {
+          item = await reader.read();
+        } catch (err) {
+          throw decodeError(g, err);
+        }
+        if (item.done) break;
+        for (const batch of tableFromIPC(item.value.intoIPCStream()).batches) if (batch.numRows > 0) yield batch as RecordBatch;
+        signal?.throwIfAborted();
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  } finally {
+    pf.free();
+  }
 }
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {

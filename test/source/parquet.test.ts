@@ -1,0 +1,126 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MlscaleError, UsageError } from '../../src/errors.js';
+import { findFiles } from '../../src/source/find-files.js';
+import { parquetSourceOver, scanParquet } from '../../src/source/parquet.js';
+import { csvTable, parseCsv, writeParquet } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { datasetFixture, fixtures, parquetFixture } from '../support/paths.js';
+import { readFileSync } from 'node:fs';
+
+async function readAll(pattern: string, batchSize = 1024, columns?: string[]) {
+  const files = await scanParquet(pattern);
+  const source = parquetSourceOver(files.schema, files.groups, { batchSize, ...(columns ? { columns } : {}) }, pattern);
+  const sizes: number[] = [];
+  const batches = [];
+  for await (const b of source.batches()) {
+    sizes.push(b.numRows);
+    batches.push(b);
+  }
+  return { files, source, sizes, batches, rows: sizes.reduce((a, b) => a + b, 0) };
+}
+
+const scratch = scratchDir('source');
+afterAll(() => scratch.remove());
+
+describe('Parquet source', () => {
+  it('streams a real file in batches of at most batch_size rows', async () => {
+    const r = await readAll(datasetFixture('userdata1.parquet'), 300);
+    expect(r.rows).toBe(1000);
+    expect(r.source.totalRows).toBe(1000);
+    expect(Math.max(...r.sizes)).toBeLessThanOrEqual(300);
+    expect(r.files.schema.fields.map((f) => f.name)).toContain('salary');
+  });
+
+  it('decodes only the columns asked for', async () => {
+    const r = await readAll(datasetFixture('userdata1.parquet'), 1000, ['id', 'salary']);
+    expect(r.batches[0]!.schema.fields.map((f) => f.name).sort()).toEqual(['id', 'salary']);
+  });
+
+  // Every codec and page layout the fixtures cover, with the row counts their footers promise.
+  const valid: [string, number][] = [
+    ['alltypes_plain.parquet', 8],
+    ['alltypes_plain.snappy.parquet', 2],
+    ['alltypes_dictionary.parquet', 2],
+    ['alltypes_tiny_pages.parquet', 7300],
+    ['datapage_v1-snappy-compressed-checksum.parquet', 5120],
+    ['datapage_v2.snappy.parquet', 5],
+    ['byte_stream_split.zstd.parquet', 300],
+    ['concatenated_gzip_members.parquet', 513],
+    ['hadoop_lz4_compressed_larger.parquet', 10000],
+    ['non_hadoop_lz4_compressed.parquet', 4],
+    ['lz4_raw_compressed_larger.parquet', 10000],
+    ['delta_binary_packed.parquet', 200],
+    ['rle-dict-snappy-checksum.parquet', 1000],
+    ['int32_with_null_pages.parquet', 1000],
+    ['page_v2_empty_compressed.parquet', 10],
+  ];
+  it.each(valid)('reads %s (%i rows)', async (name, rows) => {
+    const r = await readAll(parquetFixture(name), 4096);
+    expect(r.rows).toBe(rows);
+    expect(Math.max(0, ...r.sizes)).toBeLessThanOrEqual(4096);
+  });
+
+  it('decodes delta_binary_packed values exactly as the upstream expectation file says', async () => {
+    const r = await readAll(parquetFixture('delta_binary_packed.parquet'), 64, ['int_value']);
+    const got = r.batches.flatMap((b) => Array.from(b.getChild('int_value')!, (v) => String(v)));
+    const { header, rows } = parseCsv(readFileSync(parquetFixture('delta_binary_packed_expect.csv'), 'utf8'));
+    const idx = header.indexOf('int_value');
+    expect(got).toEqual(rows.map((row) => row[idx]));
+  });
+
+  it('fails cleanly on every malformed file in bad_data/ (an error naming the file, never a crash)', async () => {
+    const dir = parquetFixture('bad_data');
+    const results: string[] = [];
+    for (const name of readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort()) {
+      try {
+        await readAll(path.join(dir, name), 4096);
+        results.push(`${name}: read`);
+      } catch (err) {
+        expect(err).toBeInstanceOf(MlscaleError);
+        expect((err as Error).message).toMatch(new RegExp(`^source: .*${name.replace(/[.]/g, '\\.')}`));
+        results.push(`${name}: rejected`);
+      }
+    }
+    expect(results).toEqual([
+      'ARROW-GH-41317.parquet: rejected',
+      'ARROW-GH-41321.parquet: rejected',
+      'ARROW-GH-43605.parquet: read',
+      'ARROW-GH-45185.parquet: rejected',
+      'ARROW-GH-47662.parquet: rejected',
+      'ARROW-RS-GH-6229-DICTHEADER.parquet: rejected',
+      'ARROW-RS-GH-6229-LEVELS.parquet: rejected',
+      'PARQUET-1481.parquet: rejected',
+    ]);
+  });
+
+  it('says a file that is not Parquet is not Parquet', async () => {
+    await expect(scanParquet(datasetFixture('iris.csv'))).rejects.toMatchObject({
+      constructor: UsageError,
+      exitCode: 2,
+      message: `source: ${datasetFixture('iris.csv')} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
+    });
+  });
+
+  it('says a path that matches nothing matches nothing', async () => {
+    const pattern = path.join(scratch.dir, 'nope', '*.parquet');
+    await expect(scanParquet(pattern)).rejects.toThrow(`source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`);
+  });
+
+  it('reads a directory and a glob, in sorted order, skipping _ and . files', async () => {
+    const t = csvTable(datasetFixture('iris.csv'), { Sepal_Length: 'float' });
+    writeParquet(path.join(scratch.dir, 'd', 'b.parquet'), t);
+    writeParquet(path.join(scratch.dir, 'd', 'a.parquet'), t);
+    writeParquet(path.join(scratch.dir, 'd', 'sub', 'c.parquet'), t);
+    scratch.file('d/_SUCCESS', '');
+    expect((await findFiles(path.join(scratch.dir, 'd'))).map((f) => path.relative(scratch.dir, f))).toEqual(['d/a.parquet', 'd/b.parquet', 'd/sub/c.parquet']);
+    expect((await findFiles(path.join(scratch.dir, 'd', '*.parquet'))).map((f) => path.basename(f))).toEqual(['a.parquet', 'b.parquet']);
+    expect((await findFiles(path.join(scratch.dir, '**', 'c.parquet'))).length).toBe(1);
+    expect((await readAll(path.join(scratch.dir, 'd'))).rows).toBe(450);
+  });
+
+  it('keeps the fixtures outside the project', () => {
+    expect(path.relative(path.resolve('.'), fixtures).startsWith('..')).toBe(true);
+  });
+});
