@@ -29,6 +29,10 @@ export function maxInFlight(parallelism: number): number {
   return Math.max(2, 2 * parallelism);
 }
 
+export function newCounters(): Counters {
+  return { rowsRead: 0, rowsScored: 0, rowsRejected: 0, rowsFilled: 0, rowsWritten: 0, chunks: 0 };
+}
+
 export interface PipelineOptions {
   readonly limit?: number;
   readonly signal: AbortSignal;
@@ -38,9 +42,9 @@ export interface PipelineOptions {
 /**
  * source → tensors → scorer pool → sink. Chunks are scored in parallel but written in source
  * order, so output is the same whatever the parallelism; at most maxInFlight chunks are held.
+ * Counters are updated as chunks pass, so a failed run still reports how far it got.
  */
-export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, stats: StatsCollector, options: PipelineOptions): Promise<Counters> {
-  const c: Counters = { rowsRead: 0, rowsScored: 0, rowsRejected: 0, rowsFilled: 0, rowsWritten: 0, chunks: 0 };
+export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, stats: StatsCollector, c: Counters, options: PipelineOptions): Promise<void> {
   const queue: InFlight[] = [];
   const limit = options.limit ?? Infinity;
   const cap = maxInFlight(plan.job.parallelism);
@@ -61,14 +65,15 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
     for await (let batch of plan.source.batches(options.signal)) {
       if (c.rowsRead >= limit) break;
       if (c.rowsRead + batch.numRows > limit) batch = batch.slice(0, limit - c.rowsRead);
+      const firstRow = c.rowsRead;
       c.rowsRead += batch.numRows;
       stats.observeFeatures(batch, plan.featureColumns);
-      const feeds = toFeeds(batch, plan.io.inputs, plan.job.onNull);
+      const feeds = toFeeds(batch, plan.io.inputs, plan.job.onNull, firstRow);
       c.rowsRejected += feeds.rejected;
       c.rowsFilled += feeds.filled;
       c.rowsScored += feeds.rows;
       const index = c.chunks++;
-      const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, feeds: feeds.feeds, fetch: plan.io.fetch, rowByRow: plan.io.rowByRow }, options.signal);
+      const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, feeds: feeds.feeds, fetch: plan.io.fetch, rowByRow: plan.io.rowByRow });
       // Awaited in order by drainOne; this only keeps an early failure from being "unhandled" meanwhile.
       result.catch(() => undefined);
       queue.push({ index, batch, keep: feeds.keep, rows: feeds.rows, result });
@@ -78,5 +83,4 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
   } finally {
     for (const q of queue) q.result.catch(() => undefined);
   }
-  return c;
 }

@@ -6,7 +6,7 @@ import { ParquetSink } from '../sink/parquet.js';
 import { PostgresSink } from '../sink/postgres.js';
 import type { RunRecord, Sink, SinkLayout } from '../sink/sink.js';
 import type { RunEvents } from './events.js';
-import { runPipeline, type Counters } from './pipeline.js';
+import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { newRunId } from './run-id.js';
 import { StatsCollector, type RunStats } from './stats.js';
@@ -94,7 +94,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   };
   const stats = new StatsCollector();
   let pool: ScorerPool | undefined;
-  let counters: Counters | undefined;
+  const counters = newCounters();
   const fill = (c: Counters) => {
     record.rows_read = c.rowsRead;
     record.rows_scored = c.rowsScored;
@@ -112,7 +112,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
       providers: job.model.providers,
       intraOpThreads: job.model.intraOpThreads,
     });
-    counters = await runPipeline(plan, pool, sink, stats, {
+    await runPipeline(plan, pool, sink, stats, counters, {
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       signal: controller.signal,
       onChunk: (c) => options.events?.progress?.({ rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, totalRows: plan.source.totalRows, elapsedMs: Date.now() - started }),
@@ -132,7 +132,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
   } catch (err) {
     controller.abort(err);
-    if (counters) fill(counters);
+    fill(counters);
     record.status = 'failed';
     record.finished_at = new Date().toISOString();
     record.error = redact(errorMessage(err));

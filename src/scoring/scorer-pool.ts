@@ -37,11 +37,12 @@ export class ScorerPool {
   }
 
   /** Scores one chunk; the chunk's buffers belong to the worker afterwards. */
-  async score(task: ScoreTask, signal?: AbortSignal): Promise<WireOutput[]> {
+  // No AbortSignal here: piscina kills a worker whose running task is aborted and then trips over
+  // that worker's late reply. A chunk takes milliseconds; on failure close() ends the pool instead.
+  async score(task: ScoreTask): Promise<WireOutput[]> {
     try {
-      return (await this.pool.run(task, { transferList: transferList(task.feeds), ...(signal ? { signal } : {}) })) as WireOutput[];
+      return (await this.pool.run(task, { transferList: transferList(task.feeds) })) as WireOutput[];
     } catch (err) {
-      if (signal?.aborted) throw err;
       const msg = err instanceof Error ? err.message : String(err);
       throw new RuntimeFailure(`scoring: chunk ${task.chunk} failed in onnxruntime (${msg.split('\n')[0]}).`, { code: 'score_failed', cause: err });
     }

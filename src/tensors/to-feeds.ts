@@ -59,15 +59,15 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
 }
 
 /** Which rows to keep under on_null: skip; undefined when every row is kept. */
-function rowsToKeep(batch: RecordBatch, columns: readonly string[], onNull: OnNull): { keep: Uint32Array | undefined; rejected: number } {
-  const nullCols = columns.map((c) => batch.getChild(c)!).filter((v) => v.nullCount > 0);
-  if (nullCols.length === 0) return { keep: undefined, rejected: 0 };
+function rowsToKeep(batch: RecordBatch, columns: readonly string[], onNull: OnNull, firstRow: number): { keep: Uint32Array | undefined; rejected: number } {
+  const withNulls = columns.map((name) => ({ name, v: batch.getChild(name)! })).filter(({ v }) => v.nullCount > 0);
+  if (withNulls.length === 0) return { keep: undefined, rejected: 0 };
+  const nullCols = withNulls.map(({ v }) => v);
   if (onNull.mode === 'error') {
-    const v = nullCols[0]!;
-    const name = columns.find((c) => batch.getChild(c) === v)!;
+    const { name, v } = withNulls[0]!;
     let row = 0;
     while (row < batch.numRows && !isNull(v.data[0]!, row)) row++;
-    throw new QualityGateError(`source: column "${name}" has a null value (row ${row} of this chunk) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
+    throw new QualityGateError(`source: column "${name}" has a null value (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
   }
   if (onNull.mode === 'fill') return { keep: undefined, rejected: 0 };
   const keep = new Uint32Array(batch.numRows);
@@ -84,9 +84,9 @@ function rowsToKeep(batch: RecordBatch, columns: readonly string[], onNull: OnNu
  * Builds the model's input tensors from one Arrow batch (the hot path: numeric columns
  * are copied straight from Arrow's buffers with a strided loop, never row objects).
  */
-export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull): Feeds {
+export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull, firstRow = 0): Feeds {
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
-  const { keep, rejected } = rowsToKeep(batch, allColumns, onNull);
+  const { keep, rejected } = rowsToKeep(batch, allColumns, onNull, firstRow);
   const rows = keep ? keep.length : batch.numRows;
   let filled = 0;
   const feeds: WireFeed[] = [];
@@ -120,14 +120,16 @@ function fillColumn(out: FeedData, f: number, width: number, vector: Vector, kee
   }
   // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.
   let filled = 0;
-  const fill = onNull.mode === 'fill' ? castValue(onNull.value, feed.type, column, feed.input) : undefined;
+  let fill: number | bigint | string | undefined;
   for (let r = 0; r < rows; r++) {
     const src = keep ? keep[r]! : r;
     const raw = vector.get(src);
     let value: number | bigint | string;
     if (raw === null || raw === undefined) {
       filled++;
-      value = fill!;
+      // Cast on first use: a fill that does not fit this input only matters if this column has nulls.
+      fill ??= castValue(onNull.mode === 'fill' ? onNull.value : null, feed.type, column, feed.input);
+      value = fill;
     } else value = castValue(raw, feed.type, column, feed.input);
     (out as unknown as (number | bigint | string)[])[r * width + f] = value;
   }
