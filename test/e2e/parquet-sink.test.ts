@@ -1,0 +1,94 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, mlscale } from '../support/cli.js';
+import { readParquetTable, writeParquet } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { ort, ortRun } from '../support/ort.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
+import { writeFileSync } from 'node:fs';
+import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+
+const s = scratchDir('pq');
+const target = path.join(s.dir, 'out', 'ds=2024-01-01');
+const job = (extra = '') => s.file('job.yaml', `name: pq_scores
+params: { ds: "2024-01-01" }
+model:
+  path: model.onnx
+  features: [f0, f1, f2]
+source:
+  parquet: { path: data }
+key: [id]
+batch_size: 1000
+parallelism: 2
+sink:
+  parquet: { path: "out/ds={{ ds }}", rows_per_file: 4000 }
+${extra}`);
+
+beforeAll(() => {
+  writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [1.5, -2, 0.5], bias: 0.1, inputName: 'x' }));
+  writeFeatureFiles(path.join(s.dir, 'data'), { rows: 10_000, features: 3, files: 2, rowGroupSize: 1500 });
+});
+afterAll(() => s.remove());
+
+function outputTable() {
+  const parts = readdirSync(target).filter((f) => f.endsWith('.parquet')).sort();
+  const tables = parts.map((p) => readParquetTable(path.join(target, p)));
+  return { parts, tables };
+}
+
+describe('score into Parquet (real CLI)', () => {
+  it('publishes part files, _SUCCESS and the ledger row; values match onnxruntime; output order is the input order', async () => {
+    const r = await mlscale(['score', '--job', job(), '--run-id', 'first'], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    expect(r.code).toBe(0);
+    const { parts, tables } = outputTable();
+    expect(parts).toEqual(['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']);
+    expect(existsSync(path.join(target, '_SUCCESS'))).toBe(true);
+    const ledger = JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8'));
+    expect(ledger).toMatchObject({ run_id: 'first', job: 'pq_scores', partition: '2024-01-01', status: 'succeeded', rows_read: 10000, rows_written: 10000 });
+    expect(ledger.stats.predictions.score.count).toBe(10000);
+
+    const ids = tables.flatMap((t) => Array.from(t.getChild('id')!, Number));
+    expect(ids).toEqual(Array.from({ length: 10000 }, (_, i) => i));
+    const scores = tables.flatMap((t) => Array.from(t.getChild('score')!) as number[]);
+    const input = readParquetTable(path.join(s.dir, 'data', 'part-0000.parquet'));
+    const n = 100;
+    const x = new Float32Array(n * 3);
+    for (let r2 = 0; r2 < n; r2++) for (let f = 0; f < 3; f++) x[r2 * 3 + f] = input.getChild(`f${f}`)!.get(r2);
+    const ref = await ortRun(readFileSync(path.join(s.dir, 'model.onnx')), { x: new ort.Tensor('float32', x, [n, 3]) });
+    for (let i = 0; i < n; i++) expect(Math.abs(scores[i]! - (ref.score!.data as Float32Array)[i]!)).toBeLessThan(1e-6);
+    expect(tables[0]!.schema.fields.map((f) => f.name)).toEqual(['id', 'score', 'label', 'model_name', 'model_version', 'partition', 'run_id', 'scored_at']);
+  });
+
+  it('gives the same rows and values at parallelism 1 and 2', async () => {
+    const two = outputTable().tables.flatMap((t) => Array.from(t.getChild('score')!) as number[]);
+    const r = await mlscale(['score', '--job', job(), '--parallelism', '1'], { cwd: s.dir });
+    expect(r.code).toBe(0);
+    const one = outputTable().tables.flatMap((t) => Array.from(t.getChild('score')!) as number[]);
+    expect(one).toEqual(two);
+  });
+
+  it('a rerun replaces the partition; a failed run leaves the published one untouched and no staging files', async () => {
+    const again = await mlscale(['score', '--job', job(), '--run-id', 'second'], { cwd: s.dir });
+    expect(again.code).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8')).run_id).toBe('second');
+    expect(outputTable().tables.reduce((n, t) => n + t.numRows, 0)).toBe(10000);
+
+    // A null deep in the input fails the run after most chunks were written to staging.
+    const n = 10_000;
+    const f0 = Float32Array.from({ length: n }, (_, i) => (i % 10) / 10);
+    const nulls = vectorFromArray(Array.from({ length: n }, (_, i) => (i === 9_000 ? null : 0.5)), new Float32());
+    writeParquet(path.join(s.dir, 'bad', 'bad.parquet'), new Table({ id: makeVector(Int32Array.from({ length: n }, (_, i) => i)), f0: makeVector(f0), f1: nulls, f2: makeVector(f0) }), 1000);
+    const badJob = s.file('bad.yaml', readFileSync(job(), 'utf8').replace('parquet: { path: data }', 'parquet: { path: bad }'));
+    const failed = await mlscale(['score', '--job', badJob, '--run-id', 'third'], { cwd: s.dir });
+    expect(failed.code).toBe(3);
+    expect(errorLine(failed)).toBe('error: source: column "f1" has a null value (source row 9000) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.');
+    expect(JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8')).run_id).toBe('second');
+    expect(outputTable().tables.reduce((m, t) => m + t.numRows, 0)).toBe(10000);
+    expect(readdirSync(path.join(s.dir, 'out')).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+});
