@@ -20,7 +20,7 @@ export function formatSummary(r: RunResult): string {
     `${r.status === 'dry-run' ? 'dry run of' : 'scored'} job ${r.job}, partition ${r.partition}, run ${r.runId}`,
     `  model        ${r.model.name} version ${r.model.version}`,
     `  rows         read ${r.rowsRead}, scored ${r.rowsScored}, rejected ${r.rowsRejected}${r.rowsFilled ? `, null values filled ${r.rowsFilled}` : ''}, written ${r.rowsWritten}`,
-    `  duration     ${(r.durationMs / 1000).toFixed(2)} s, ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s`,
+    `  duration     ${(r.durationMs / 1000).toFixed(2)} s, ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s, peak memory ${r.peakRssMb} MB`,
     `  predictions  ${r.destination}`,
   ];
   const first = Object.entries(r.stats.predictions)[0];

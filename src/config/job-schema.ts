@@ -26,7 +26,7 @@ const parquetSink: SchemaNode = {
   required: ['path'],
   properties: {
     path: { kind: 'string', description: 'Partition directory, relative to the job file (../out/churn/ds={{ ds }}).' },
-    rows_per_file: { kind: 'integer', description: 'Rows per part file.', minimum: 1, default: 1_000_000 },
+    rows_per_file: { kind: 'integer', description: 'Rows per part file (files are written while scoring goes on).', minimum: 1, default: 262_144 },
     compression: { kind: 'string', description: 'Parquet codec.', enum: ['zstd', 'snappy', 'gzip', 'lz4', 'uncompressed'], default: 'zstd' },
   },
 };

@@ -139,7 +139,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     sink = {
       kind: 'parquet',
       path: path.resolve(dir, str(pq.path, 'sink.parquet.path')),
-      rowsPerFile: pq.rows_per_file ?? 1_000_000,
+      rowsPerFile: pq.rows_per_file ?? 262_144,
       compression: pq.compression ?? 'zstd',
     };
   }

@@ -32,6 +32,8 @@ export interface RunResult {
   readonly rowsWritten: number;
   readonly durationMs: number;
   readonly rowsPerSecond: number;
+  /** Peak resident memory of the whole process (main thread and workers) so far, in MB. */
+  readonly peakRssMb: number;
   readonly destination: string;
   readonly model: { readonly name: string; readonly version: string };
   readonly stats: RunStats;
@@ -157,6 +159,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     rowsWritten: options.dryRun ? 0 : record.rows_written,
     durationMs,
     rowsPerSecond: durationMs > 0 ? (counters.rowsRead / durationMs) * 1000 : 0,
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     destination: options.dryRun ? '(dry run: nothing written)' : sink.description,
     model: { name: job.model.name, version: plan.modelVersion },
     stats: record.stats!,

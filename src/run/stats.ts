@@ -90,25 +90,39 @@ class Accumulator {
 /** Run statistics gathered while streaming: prediction distributions and feature null rates and means. */
 export class StatsCollector {
   private readonly predictions = new Map<string, Accumulator>();
-  private readonly features = new Map<string, { rows: number; nulls: number; acc: Accumulator }>();
+  private readonly features = new Map<string, { rows: number; nulls: number; sum: number; count: number }>();
 
+  /** Null count and mean per feature: one tight loop over each numeric column's buffer. */
   observeFeatures(batch: RecordBatch, columns: readonly string[]): void {
     for (const name of columns) {
       const v = batch.getChild(name);
       if (!v) continue;
       let f = this.features.get(name);
-      if (!f) this.features.set(name, (f = { rows: 0, nulls: 0, acc: new Accumulator() }));
+      if (!f) this.features.set(name, (f = { rows: 0, nulls: 0, sum: 0, count: 0 }));
       f.rows += v.length;
       f.nulls += v.nullCount;
       const kind = columnKind(v.type);
       if (kind === 'number' && v.data.length === 1 && v.nullCount === 0) {
         const data = v.data[0]!;
         const values = data.values as ArrayLike<number>;
-        for (let i = 0; i < v.length; i++) f.acc.add(values[data.offset + i]!);
+        let sum = 0;
+        let count = 0;
+        for (let i = data.offset, end = data.offset + v.length; i < end; i++) {
+          const x = values[i]!;
+          if (Number.isFinite(x)) {
+            sum += x;
+            count++;
+          }
+        }
+        f.sum += sum;
+        f.count += count;
       } else if (kind === 'number' || kind === 'bigint') {
         for (let i = 0; i < v.length; i++) {
           const x = v.get(i);
-          if (x !== null) f.acc.add(Number(x));
+          if (x !== null && Number.isFinite(Number(x))) {
+            f.sum += Number(x);
+            f.count++;
+          }
         }
       }
     }
@@ -128,7 +142,7 @@ export class StatsCollector {
   result(): RunStats {
     return {
       predictions: Object.fromEntries([...this.predictions].map(([k, a]) => [k, a.result()])),
-      features: Object.fromEntries([...this.features].map(([k, f]) => [k, { null_rate: f.rows === 0 ? 0 : f.nulls / f.rows, mean: f.acc.count === 0 ? null : f.acc.result().mean }])),
+      features: Object.fromEntries([...this.features].map(([k, f]) => [k, { null_rate: f.rows === 0 ? 0 : f.nulls / f.rows, mean: f.count === 0 ? null : f.sum / f.count }])),
     };
   }
 }

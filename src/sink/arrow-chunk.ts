@@ -1,4 +1,4 @@
-import { Bool, Table, TimestampMillisecond, Utf8, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
+import { Bool, Dictionary, Int8, Table, TimestampMillisecond, Utf8, makeData, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
 import type { PredictionValues } from '../tensors/from-outputs.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
 
@@ -15,8 +15,40 @@ function predictionVector(values: PredictionValues): Vector {
   return vectorFromArray(values, new Utf8());
 }
 
-function constant(value: string, n: number): Vector {
-  return vectorFromArray(new Array<string>(n).fill(value), new Utf8());
+/**
+ * A column of n copies of one string, dictionary-encoded: one int8 index per row instead of the
+ * string, so a million-row part file does not carry a million copies through Arrow IPC into the
+ * writer. Parquet stores it dictionary-encoded either way; readers get strings.
+ */
+function constantUtf8(value: string, n: number, id: number): Vector {
+  const dictionary = vectorFromArray([value], new Utf8());
+  return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), id), length: n, data: new Int8Array(n), dictionary }));
+}
+
+function constantTimestamp(at: Date, n: number): Vector {
+  return makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: new BigInt64Array(n).fill(BigInt(at.getTime())) }));
+}
+
+// Fixed ids: every batch of a part file must share each column's dictionary.
+const DICT_IDS = { model_name: 1_000_001, model_version: 1_000_002, partition: 1_000_003, run_id: 1_000_004 } as const;
+
+/** Run metadata columns are the same for every chunk of a given size: build them once per size. */
+const metadataCache = new WeakMap<SinkLayout, Map<number, Record<string, Vector>>>();
+function metadataColumns(layout: SinkLayout, n: number): Record<string, Vector> {
+  let bySize = metadataCache.get(layout);
+  if (!bySize) metadataCache.set(layout, (bySize = new Map()));
+  let cols = bySize.get(n);
+  if (!cols) {
+    cols = {
+      model_name: constantUtf8(layout.modelName, n, DICT_IDS.model_name),
+      model_version: constantUtf8(layout.modelVersion, n, DICT_IDS.model_version),
+      partition: constantUtf8(layout.partition, n, DICT_IDS.partition),
+      run_id: constantUtf8(layout.runId, n, DICT_IDS.run_id),
+      scored_at: constantTimestamp(layout.scoredAt, n),
+    };
+    if (bySize.size < 4) bySize.set(n, cols);
+  }
+  return cols;
 }
 
 /** One scored chunk as an Arrow table with the output layout: keys, predictions, run metadata. */
@@ -25,10 +57,5 @@ export function chunkTable(chunk: ScoredChunk, layout: SinkLayout): Table {
   const columns: Record<string, Vector> = {};
   layout.keyFields.forEach((f, i) => (columns[f.name] = keyVector(chunk.keys[i]!, chunk.keep)));
   for (const p of chunk.predictions) columns[p.column] = predictionVector(p.values);
-  columns.model_name = constant(layout.modelName, n);
-  columns.model_version = constant(layout.modelVersion, n);
-  columns.partition = constant(layout.partition, n);
-  columns.run_id = constant(layout.runId, n);
-  columns.scored_at = vectorFromArray(new Array<Date>(n).fill(layout.scoredAt), new TimestampMillisecond('UTC'));
-  return new Table(columns);
+  return new Table({ ...columns, ...metadataColumns(layout, n) });
 }
