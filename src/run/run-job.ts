@@ -104,9 +104,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     record.rows_written = c.rowsWritten;
   };
   try {
-    await sink.check();
-    await sink.begin(record);
-    options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
+    // Workers start loading the model now, in parallel with opening the sink.
     pool = new ScorerPool({
       threads: job.parallelism,
       modelBytes: plan.model.runtimeBytes,
@@ -114,6 +112,9 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
       providers: job.model.providers,
       intraOpThreads: job.model.intraOpThreads,
     });
+    await sink.check();
+    await sink.begin(record);
+    options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
     await runPipeline(plan, pool, sink, stats, counters, {
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       signal: controller.signal,
