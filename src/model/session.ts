@@ -15,26 +15,39 @@ export function loadOrt(): Promise<Ort> {
   return ortModule;
 }
 
-/** Creates an InferenceSession, turning onnxruntime's load errors into sentences that say what to do. */
-export async function createSession(bytes: Uint8Array, file: string, options: SessionOptions): Promise<InferenceSession> {
+/**
+ * Creates an InferenceSession, turning onnxruntime's load errors into sentences that say what to
+ * do. Execution providers are tried in the job's order: one this machine cannot start (no CUDA
+ * libraries, say) is dropped with a warning and the next is tried; none left is an error.
+ */
+export async function createSession(bytes: Uint8Array, file: string, options: SessionOptions, onWarning?: (message: string) => void): Promise<InferenceSession> {
   const ort = await loadOrt();
-  const available = new Set(listProviders(ort));
-  const missing = options.providers.filter((p) => !available.has(p));
-  if (missing.length === options.providers.length) {
-    throw new UsageError(`model.providers: none of ${options.providers.join(', ')} is available in this onnxruntime-node build (have: ${[...available].join(', ')}); add cpu to the list.`);
-  }
-  const providers = options.providers.filter((p) => available.has(p));
-  try {
-    return await ort.InferenceSession.create(bytes, {
-      executionProviders: providers,
-      intraOpNumThreads: options.intraOpThreads,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      // onnxruntime prints load errors itself; we report them once, in our own words.
-      logSeverityLevel: 4,
-    });
-  } catch (err) {
-    throw explainLoadError(err, file);
+  const known = new Set(listProviders(ort));
+  let providers = options.providers.filter((p) => {
+    if (known.has(p)) return true;
+    onWarning?.(`model.providers: ${p} is not in this onnxruntime-node build (it has ${[...known].join(', ')}); skipping it.`);
+    return false;
+  });
+  for (;;) {
+    if (providers.length === 0) {
+      throw new UsageError(`model.providers: none of ${options.providers.join(', ')} can run on this machine; add cpu to the list.`, { code: 'provider_unavailable' });
+    }
+    try {
+      return await ort.InferenceSession.create(bytes, {
+        executionProviders: providers,
+        intraOpNumThreads: options.intraOpThreads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        // onnxruntime prints load errors itself; we report them once, in our own words.
+        logSeverityLevel: 4,
+      });
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const failed = providers.find((p) => p !== 'cpu' && new RegExp(`${p}|execution provider|\\.so`, 'i').test(msg));
+      if (!failed) throw explainLoadError(err, file);
+      onWarning?.(`model.providers: ${failed} could not start here (${firstLine(msg)}); falling back to ${providers.filter((p) => p !== failed).join(', ') || 'nothing'}.`);
+      providers = providers.filter((p) => p !== failed);
+    }
   }
 }
 
