@@ -7,9 +7,10 @@ import { redact } from '../redact.js';
 import { METADATA_COLUMNS } from '../tensors/io-plan.js';
 import { ensureLedger, finishRun, insertRun, LEDGER_TABLE } from './ledger.js';
 import { connect } from './pg-connect.js';
-import { copyFormatter, sqlTypeForArrow } from './pg-types.js';
+import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
+import { sqlTypeForArrow } from './pg-types.js';
 import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
-import { copyText, ident, qualified } from './sql.js';
+import { ident, qualified } from './sql.js';
 
 export interface PostgresSinkOptions {
   readonly url: string;
@@ -33,12 +34,12 @@ export class PostgresSink implements Sink {
   private inTransaction = false;
   private written = 0;
   private readonly columns: string[];
-  private readonly metaSuffix: string;
+  private readonly encoder: CopyEncoder;
 
   constructor(private readonly options: PostgresSinkOptions, private readonly layout: SinkLayout) {
     this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
     this.columns = [...layout.keyFields.map((f) => f.name), ...layout.outputs.map((o) => o.column), ...METADATA_COLUMNS];
-    this.metaSuffix = [layout.modelName, layout.modelVersion, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
+    this.encoder = copyEncoder(layout);
   }
 
   private get table(): string {
@@ -110,8 +111,9 @@ export class PostgresSink implements Sink {
       await client.query('BEGIN');
       this.inTransaction = true;
       await client.query(`DELETE FROM ${this.table} WHERE partition = $1`, [this.layout.partition]);
-      this.copy = client.query(copyFrom(`COPY ${this.table} (${this.columns.map(ident).join(', ')}) FROM STDIN`));
+      this.copy = client.query(copyFrom(`COPY ${this.table} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`));
       this.copy.on('error', (err) => (this.copyError ??= err));
+      this.copy.write(this.encoder.header());
     } catch (err) {
       if (err instanceof UsageError || err instanceof RuntimeFailure || err instanceof LockedError) throw err;
       throw this.fail('cannot prepare', err);
@@ -145,41 +147,17 @@ export class PostgresSink implements Sink {
   async write(chunk: ScoredChunk): Promise<void> {
     if (this.copyError) throw this.fail('COPY into', this.copyError);
     if (chunk.rows === 0) return;
-    const text = this.format(chunk);
-    if (!this.copy!.write(text)) {
+    if (!this.copy!.write(this.encoder.encode(chunk))) {
       await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
       if (this.copyError) throw this.fail('COPY into', this.copyError);
     }
     this.written += chunk.rows;
   }
 
-  private format(chunk: ScoredChunk): string {
-    const { keys, keep, predictions, rows } = chunk;
-    const keyFormat = this.layout.keyFields.map(copyFormatter);
-    const parts: string[] = new Array(rows);
-    for (let r = 0; r < rows; r++) {
-      const src = keep ? keep[r]! : r;
-      let line = '';
-      for (let k = 0; k < keys.length; k++) {
-        const v = keys[k]!.get(src);
-        line += (v === null || v === undefined ? '\\N' : copyText(keyFormat[k]!(v))) + '\t';
-      }
-      for (const p of predictions) {
-        const values = p.values;
-        if (values instanceof Float64Array) line += String(values[r]) + '\t';
-        else if (values instanceof BigInt64Array) line += values[r]!.toString() + '\t';
-        else if (values instanceof Uint8Array) line += (values[r] ? 't' : 'f') + '\t';
-        else line += copyText(values[r]!) + '\t';
-      }
-      parts[r] = line + this.metaSuffix;
-    }
-    return parts.join('\n') + '\n';
-  }
-
   async publish(run: RunRecord): Promise<void> {
     const client = this.client!;
     try {
-      this.copy!.end();
+      this.copy!.end(this.encoder.trailer());
       await finished(this.copy!);
       if (this.copyError) throw this.copyError;
       this.copy = undefined;

@@ -146,7 +146,7 @@ export function parquetSourceOver(schema: Schema, groups: readonly RowGroupRef[]
  * reader (used above this size so memory stays bounded) aborts the process on some damaged
  * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
  */
-export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 64 * 1024 * 1024);
+export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 32 * 1024 * 1024);
 
 function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourceOptions): Generator<RecordBatch> {
   const pw = parquetWasmSync();
