@@ -81,10 +81,10 @@ async function readCeiling(dir) {
 }
 
 async function inferCeiling(modelFile, parallelism, rows, features) {
-  const pool = new ScorerPool({ threads: parallelism, modelBytes: readFileSync(modelFile), modelFile, providers: ['cpu'], intraOpThreads: 1 });
+  const pool = new ScorerPool({ threads: parallelism, models: [{ modelBytes: readFileSync(modelFile), modelFile, providers: ['cpu'], intraOpThreads: 1 }] });
   const rand = rng(3);
   const template = Float32Array.from({ length: opt.batchSize * features }, () => rand());
-  const task = (i) => ({ chunk: i, feeds: [{ input: 'X', type: 'float32', dims: [opt.batchSize, features], data: template.slice() }], fetch: ['y'], rowByRow: false });
+  const task = (i) => ({ chunk: i, model: 0, feeds: [{ input: 'X', type: 'float32', dims: [opt.batchSize, features], data: template.slice() }], fetch: ['y'], rowByRow: false });
   await Promise.all(Array.from({ length: parallelism * 2 }, (_, i) => pool.score(task(i)))); // warm every worker's session
   const chunks = Math.ceil(rows / opt.batchSize);
   const { ms } = await time(async () => {
@@ -102,7 +102,7 @@ async function inferCeiling(modelFile, parallelism, rows, features) {
 async function copyCeiling(rows, schema) {
   const id = makeVector(BigInt64Array.from({ length: opt.batchSize }, (_, i) => BigInt(i)));
   const keyFields = new Table({ id }).schema.fields;
-  const layout = { job: 'bench_copy', shard: '0/1', keyFields, outputs: [{ column: 'y', output: 'y', sqlType: 'double precision' }], modelName: 'bench', modelVersion: '1', partition: 'p', runId: 'copy', scoredAt: new Date() };
+  const layout = { job: 'bench_copy', shard: '0/1', keyFields, outputs: [{ column: 'y', output: 'y', sqlType: 'double precision' }], modelName: 'bench', modelVersion: '1', models: [{ name: 'bench', version: '1' }], partition: 'p', runId: 'copy', scoredAt: new Date() };
   const sink = new PostgresSink({ url: opt.url, schema, table: 'copy_ceiling' }, layout);
   const rand = rng(4);
   const y = Float64Array.from({ length: opt.batchSize }, () => Math.fround(rand()));

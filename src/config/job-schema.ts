@@ -41,31 +41,14 @@ const outputSpec: SchemaNode = {
   },
 };
 
-export const jobSchema: SchemaNode = {
-  kind: 'object',
-  description: 'An mlscale batch scoring job.',
-  required: ['name', 'model', 'source', 'sink'],
-  properties: {
-    name: {
-      kind: 'string',
-      description: 'Job name; names runs and locks.',
-      pattern: '^[a-z0-9_]+$',
-      patternHint: 'use lowercase letters, digits and underscores',
-    },
-    description: { kind: 'string', description: 'Free text for people.' },
-    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule`.' },
-    timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
-    params: {
-      kind: 'map',
-      description: 'Parameter defaults, overridden by --param k=v; used as {{ name }} in any string. Built in: ds.',
-      keyPattern: identifier,
-      values: { kind: 'scalar', description: 'Parameter value.' },
-    },
-    model: {
-      kind: 'object',
-      description: 'The ONNX model and how its inputs and outputs map to columns.',
-      required: ['path'],
-      properties: {
+export const COMBINE_MODES = ['mean', 'weighted', 'route'] as const;
+
+function modelNode(description: string, extra: Record<string, SchemaNode>): SchemaNode {
+  return {
+    kind: 'object',
+    description,
+    required: ['path'],
+    properties: {
         path: { kind: 'string', description: 'Path to the .onnx file, relative to the job file.' },
         name: { kind: 'string', description: 'Model name recorded with every prediction (default: file stem).' },
         version: { kind: 'string', description: "Model version (default: first 12 hex chars of the file's sha256)." },
@@ -88,8 +71,49 @@ export const jobSchema: SchemaNode = {
           items: { kind: 'string', description: 'Execution provider.', enum: PROVIDERS },
         },
         intra_op_threads: { kind: 'integer', description: 'onnxruntime threads inside each worker.', minimum: 1, default: 1 },
-      },
+      ...extra,
     },
+  };
+}
+
+export const jobSchema: SchemaNode = {
+  kind: 'object',
+  description: 'An mlscale batch scoring job.',
+  required: ['name', 'source', 'sink'],
+  oneKeyOf: ['model', 'models'],
+  properties: {
+    name: {
+      kind: 'string',
+      description: 'Job name; names runs and locks.',
+      pattern: '^[a-z0-9_]+$',
+      patternHint: 'use lowercase letters, digits and underscores',
+    },
+    description: { kind: 'string', description: 'Free text for people.' },
+    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule`.' },
+    timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
+    params: {
+      kind: 'map',
+      description: 'Parameter defaults, overridden by --param k=v; used as {{ name }} in any string. Built in: ds.',
+      keyPattern: identifier,
+      values: { kind: 'scalar', description: 'Parameter value.' },
+    },
+    model: modelNode('The ONNX model and how its inputs and outputs map to columns.', {}),
+    models: {
+      kind: 'array',
+      description: 'Several models in one job, combined per `combine`.',
+      minItems: 1,
+      items: modelNode('One model of an ensemble or a routed set.', {
+        weight: { kind: 'number', description: 'Weight of this model under combine: weighted.', minimum: 0 },
+      }),
+    },
+    combine: { kind: 'string', description: 'How several models make one prediction: mean or weighted (of each prediction column), or route (one model per row by route_by).', enum: COMBINE_MODES },
+    route_by: { kind: 'string', description: 'Source column whose value picks the model under combine: route.' },
+    routes: {
+      kind: 'map',
+      description: 'route_by value → model name, under combine: route.',
+      values: { kind: 'string', description: 'Model name (models[].name).' },
+    },
+    default_model: { kind: 'string', description: 'Model for rows whose route_by value is not in routes (or is null); without it such rows are rejected.' },
     source: {
       kind: 'object',
       description: 'Where the rows to score come from.',

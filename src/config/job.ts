@@ -9,7 +9,9 @@ export interface Job {
   /** Every parameter after --param overrides, ds included. */
   readonly params: Readonly<Record<string, string>>;
   readonly ds: string;
-  readonly model: ModelSpec;
+  /** One model, or several combined per `combine`. */
+  readonly models: readonly ModelSpec[];
+  readonly combine: Combine;
   readonly source: SourceSpec;
   readonly key: readonly string[];
   readonly onNull: OnNull;
@@ -28,7 +30,22 @@ export interface ModelSpec {
   readonly outputs?: Readonly<Record<string, { readonly output: string; readonly column?: number }>>;
   readonly providers: readonly string[];
   readonly intraOpThreads: number;
+  /** Weight under combine: weighted (1 otherwise). */
+  readonly weight: number;
 }
+
+/** How several models make one prediction; `single` for a job with one model. */
+export type Combine =
+  | { readonly mode: 'single' }
+  | { readonly mode: 'mean' }
+  | { readonly mode: 'weighted' }
+  | {
+      readonly mode: 'route';
+      readonly by: string;
+      /** route_by value → index into models. */
+      readonly routes: Readonly<Record<string, number>>;
+      readonly defaultModel?: number;
+    };
 
 export type OnNull = { readonly mode: 'error' } | { readonly mode: 'skip' } | { readonly mode: 'fill'; readonly value: string | number | boolean };
 

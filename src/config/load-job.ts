@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
-import type { Job, JobOverrides, OnNull, SinkSpec, ParquetCompression } from './job.js';
+import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, ParquetCompression } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { validate, type Path } from './schema.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
@@ -65,21 +65,29 @@ function where(doc: Document, lc: LineCounter, p: Path): string {
   return `${pos.line}:${pos.col}:`;
 }
 
+interface RawModel {
+  path: string;
+  name?: string;
+  version?: string;
+  features?: string[];
+  outputs?: Record<string, { output: string; column?: number }>;
+  providers?: string[];
+  intra_op_threads?: number;
+  weight?: number;
+}
+
 interface RawJob {
   name: string;
   description?: string;
   schedule?: string;
   timezone?: string;
   params?: Record<string, string | number | boolean>;
-  model: {
-    path: string;
-    name?: string;
-    version?: string;
-    features?: string[];
-    outputs?: Record<string, { output: string; column?: number }>;
-    providers?: string[];
-    intra_op_threads?: number;
-  };
+  model?: RawModel;
+  models?: RawModel[];
+  combine?: 'mean' | 'weighted' | 'route';
+  route_by?: string;
+  routes?: Record<string, string>;
+  default_model?: string;
   source: { parquet: { path: string } };
   key?: string[];
   on_null?: 'error' | 'skip' | { fill: string | number | boolean };
@@ -114,16 +122,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const params: Record<string, string> = { ...merged, ds };
   for (const k of Object.keys(params)) if (k !== 'ds') params[k] = expandParams(params[k]!, { ...params }, at(`params.${k}`));
 
-  const model = raw.model;
-  const modelPath = path.resolve(dir, str(model.path, 'model.path'));
-  const outputs = model.outputs
-    ? Object.fromEntries(
-        Object.entries(model.outputs).map(([col, spec]) => [
-          col,
-          { output: str(spec.output, `model.outputs.${col}.output`), ...(spec.column !== undefined ? { column: spec.column } : {}) },
-        ]),
-      )
-    : undefined;
+  const models = (raw.models ?? [raw.model!]).map((m, i) => resolveModel(m, raw.models ? `models[${i}]` : 'model', dir, str));
+  const combine = resolveCombine(raw, models, at);
 
   let onNull: OnNull = { mode: 'error' };
   if (raw.on_null === 'skip') onNull = { mode: 'skip' };
@@ -144,7 +144,6 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     };
   }
 
-  const features = model.features?.map((f, i) => str(f, `model.features[${i}]`));
   const key = (raw.key ?? []).map((k, i) => str(k, `key[${i}]`));
   const dupKey = key.find((k, i) => key.indexOf(k) !== i);
   if (dupKey) throw new UsageError(`${at('key')}: column "${dupKey}" is listed twice; list each key column once.`);
@@ -157,15 +156,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     timezone,
     params,
     ds,
-    model: {
-      path: modelPath,
-      name: model.name !== undefined ? str(model.name, 'model.name') : path.basename(modelPath).replace(/\.onnx$/i, ''),
-      ...(model.version !== undefined ? { version: str(model.version, 'model.version') } : {}),
-      ...(features ? { features } : {}),
-      ...(outputs ? { outputs } : {}),
-      providers: model.providers ?? ['cpu'],
-      intraOpThreads: model.intra_op_threads ?? 1,
-    },
+    models,
+    combine,
     source: { kind: 'parquet', path: resolveSourcePath(dir, str(raw.source.parquet.path, 'source.parquet.path')) },
     key,
     onNull,
@@ -174,6 +166,67 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,
     partition: raw.partition !== undefined ? str(raw.partition, 'partition') : ds,
+  };
+}
+
+type Str = (value: string, p: string) => string;
+
+function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpec {
+  const modelPath = path.resolve(dir, str(m.path, `${key}.path`));
+  const features = m.features?.map((f, i) => str(f, `${key}.features[${i}]`));
+  const outputs = m.outputs
+    ? Object.fromEntries(
+        Object.entries(m.outputs).map(([col, spec]) => [col, { output: str(spec.output, `${key}.outputs.${col}.output`), ...(spec.column !== undefined ? { column: spec.column } : {}) }]),
+      )
+    : undefined;
+  return {
+    path: modelPath,
+    name: m.name !== undefined ? str(m.name, `${key}.name`) : path.basename(modelPath).replace(/\.onnx$/i, ''),
+    ...(m.version !== undefined ? { version: str(m.version, `${key}.version`) } : {}),
+    ...(features ? { features } : {}),
+    ...(outputs ? { outputs } : {}),
+    providers: m.providers ?? ['cpu'],
+    intraOpThreads: m.intra_op_threads ?? 1,
+    weight: m.weight ?? 1,
+  };
+}
+
+function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: string) => string): Combine {
+  const names = models.map((m) => m.name);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new UsageError(`${at('models')}: two models are named "${dup}"; give each a distinct name:.`);
+  const routeKeys = ['route_by', 'routes', 'default_model'] as const;
+  if (raw.combine !== 'route') {
+    const stray = routeKeys.find((k) => raw[k] !== undefined);
+    if (stray) throw new UsageError(`${at(stray)}: only used with combine: route; remove it or set combine: route.`);
+  }
+  if (!raw.models) {
+    if (raw.combine) throw new UsageError(`${at('combine')}: needs several models under models:, not one model:.`);
+    return { mode: 'single' };
+  }
+  if (!raw.combine) {
+    if (models.length > 1) throw new UsageError(`${at('combine')}: ${models.length} models need combine: mean, weighted or route.`);
+    return { mode: 'single' };
+  }
+  if (raw.combine === 'weighted') {
+    const missing = raw.models.findIndex((m) => m.weight === undefined);
+    if (missing >= 0) throw new UsageError(`${at(`models[${missing}].weight`)}: combine: weighted needs a weight on every model.`);
+    if (models.every((m) => m.weight === 0)) throw new UsageError(`${at('models')}: combine: weighted needs at least one weight above 0.`);
+  }
+  if (raw.combine !== 'route') return { mode: raw.combine };
+  if (!raw.route_by) throw new UsageError(`${at('route_by')}: combine: route needs route_by: the column whose value picks the model.`);
+  const index = (name: string, where: string) => {
+    const i = names.indexOf(name);
+    if (i < 0) throw new UsageError(`${at(where)}: no model is named "${name}" (have: ${names.join(', ')}).`);
+    return i;
+  };
+  const routes = Object.fromEntries(Object.entries(raw.routes ?? {}).map(([value, name]) => [value, index(name, `routes.${value}`)]));
+  if (Object.keys(routes).length === 0 && raw.default_model === undefined) throw new UsageError(`${at('routes')}: combine: route needs routes: (value: model) or a default_model.`);
+  return {
+    mode: 'route',
+    by: raw.route_by,
+    routes,
+    ...(raw.default_model !== undefined ? { defaultModel: index(raw.default_model, 'default_model') } : {}),
   };
 }
 

@@ -1,11 +1,12 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { ScorerPool } from '../scoring/scorer-pool.js';
+import type { WireOutput } from '../scoring/wire.js';
 import type { ScoredChunk, Sink } from '../sink/sink.js';
-import { toPredictions } from '../tensors/from-outputs.js';
-import { toFeeds } from '../tensors/to-feeds.js';
+import { toPredictions, type PredictionColumn } from '../tensors/from-outputs.js';
+import { selectRows, toFeeds } from '../tensors/to-feeds.js';
+import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from './stats.js';
-import type { WireOutput } from '../scoring/wire.js';
 
 export interface Counters {
   rowsRead: number;
@@ -16,12 +17,22 @@ export interface Counters {
   chunks: number;
 }
 
-interface InFlight {
-  readonly index: number;
-  readonly batch: RecordBatch;
+export function newCounters(): Counters {
+  return { rowsRead: 0, rowsScored: 0, rowsRejected: 0, rowsFilled: 0, rowsWritten: 0, chunks: 0 };
+}
+
+/** One model's share of a chunk: the rows it scores (source order) and its pending outputs. */
+interface Part {
+  readonly model: number;
   readonly keep: Uint32Array | undefined;
   readonly rows: number;
   readonly result: Promise<WireOutput[]>;
+}
+
+interface InFlight {
+  readonly index: number;
+  readonly batch: RecordBatch;
+  readonly parts: readonly Part[];
 }
 
 /** Backpressure policy: read ahead while fewer than this many chunks are being scored or waiting to be written. */
@@ -29,14 +40,55 @@ export function maxInFlight(parallelism: number): number {
   return Math.max(2, 2 * parallelism);
 }
 
-export function newCounters(): Counters {
-  return { rowsRead: 0, rowsScored: 0, rowsRejected: 0, rowsFilled: 0, rowsWritten: 0, chunks: 0 };
-}
-
 export interface PipelineOptions {
   readonly limit?: number;
   readonly signal: AbortSignal;
   readonly onChunk?: (c: Counters) => void;
+}
+
+/** Sends one batch to the pool: one part per model that has rows to score. */
+function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: number, firstRow: number, c: Counters): Part[] {
+  const { job } = plan;
+  const score = (model: number, candidates?: Uint32Array): Part => {
+    const feeds = toFeeds(batch, plan.models[model]!.io.inputs, job.onNull, firstRow, candidates);
+    c.rowsRejected += feeds.rejected;
+    c.rowsFilled += feeds.filled;
+    const io = plan.models[model]!.io;
+    const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, model, feeds: feeds.feeds, fetch: io.fetch, rowByRow: io.rowByRow });
+    // Awaited in order by the drain; this only keeps an early failure from being "unhandled" meanwhile.
+    result.catch(() => undefined);
+    return { model, keep: feeds.keep, rows: feeds.rows, result };
+  };
+  const combine = job.combine;
+  if (combine.mode === 'single') return [score(0)];
+  if (combine.mode === 'route') {
+    const { candidates, unrouted } = routeRows(batch, combine, plan.models.length);
+    c.rowsRejected += unrouted;
+    return candidates.flatMap((rows, m) => (rows.length > 0 ? [score(m, rows)] : []));
+  }
+  // mean / weighted: every model scores the same rows, those with no null in any model's features.
+  const { keep, rejected } = selectRows(batch, plan.featureColumns, job.onNull, firstRow);
+  c.rowsRejected += rejected;
+  return plan.models.map((_, m) => score(m, keep));
+}
+
+/** Waits for a chunk's parts and turns them into one scored chunk in source order. */
+async function collect(plan: JobPlan, head: InFlight): Promise<ScoredChunk> {
+  const keys = plan.job.key.map((k) => head.batch.getChild(k)!);
+  const scored = await Promise.all(
+    head.parts.map(async (p) => ({ ...p, predictions: p.rows === 0 ? ([] as PredictionColumn[]) : toPredictions(await p.result, plan.models[p.model]!.io.outputs, p.rows, head.index) })),
+  );
+  const combine = plan.job.combine;
+  if (combine.mode === 'route') {
+    const merged = mergeRouted(
+      scored.map((p) => ({ model: p.model, keep: p.keep ?? Uint32Array.from({ length: p.rows }, (_, i) => i), predictions: p.predictions })),
+      plan.outputs,
+    );
+    return { index: head.index, rows: merged.keep.length, keys, keep: merged.keep, predictions: merged.predictions, modelIndex: merged.modelIndex };
+  }
+  const first = scored[0]!;
+  const predictions = combine.mode === 'single' || first.rows === 0 ? first.predictions : averagePredictions(scored.map((p) => p.predictions), combine.mode === 'weighted' ? plan.models.map((m) => m.spec.weight) : plan.models.map(() => 1));
+  return { index: head.index, rows: first.rows, keys, keep: first.keep, predictions };
 }
 
 /**
@@ -48,16 +100,13 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
   const queue: InFlight[] = [];
   const limit = options.limit ?? Infinity;
   const cap = maxInFlight(plan.job.parallelism);
-  const keyNames = plan.job.key;
 
   const drainOne = async () => {
-    const head = queue.shift()!;
-    const outputs = await head.result;
-    const predictions = head.rows === 0 ? [] : toPredictions(outputs, plan.io.outputs, head.rows, head.index);
-    stats.observePredictions(predictions);
-    const chunk: ScoredChunk = { index: head.index, rows: head.rows, keys: keyNames.map((k) => head.batch.getChild(k)!), keep: head.keep, predictions };
+    const chunk = await collect(plan, queue.shift()!);
+    stats.observePredictions(chunk.predictions);
     await sink.write(chunk);
-    c.rowsWritten += head.rows;
+    c.rowsScored += chunk.rows;
+    c.rowsWritten += chunk.rows;
     options.onChunk?.(c);
   };
 
@@ -68,19 +117,12 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
       const firstRow = c.rowsRead;
       c.rowsRead += batch.numRows;
       stats.observeFeatures(batch, plan.featureColumns);
-      const feeds = toFeeds(batch, plan.io.inputs, plan.job.onNull, firstRow);
-      c.rowsRejected += feeds.rejected;
-      c.rowsFilled += feeds.filled;
-      c.rowsScored += feeds.rows;
       const index = c.chunks++;
-      const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, feeds: feeds.feeds, fetch: plan.io.fetch, rowByRow: plan.io.rowByRow });
-      // Awaited in order by drainOne; this only keeps an early failure from being "unhandled" meanwhile.
-      result.catch(() => undefined);
-      queue.push({ index, batch, keep: feeds.keep, rows: feeds.rows, result });
+      queue.push({ index, batch, parts: submit(plan, pool, batch, index, firstRow, c) });
       while (queue.length >= cap) await drainOne();
     }
     while (queue.length > 0) await drainOne();
   } finally {
-    for (const q of queue) q.result.catch(() => undefined);
+    for (const q of queue) for (const p of q.parts) p.result.catch(() => undefined);
   }
 }

@@ -1,36 +1,94 @@
 import type { Field } from 'apache-arrow';
-import type { Job } from '../config/job.js';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Job, ModelSpec } from '../config/job.js';
 import { UsageError } from '../errors.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { createSession, loadOrt } from '../model/session.js';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { parquetSourceOver, requireColumns, scanParquet } from '../source/parquet.js';
 import type { Source } from '../source/source.js';
-import { planIo, type IoPlan } from '../tensors/io-plan.js';
+import { columnKind } from '../tensors/column-kind.js';
+import { planIo, type IoPlan, type OutputColumn } from '../tensors/io-plan.js';
+
+/** One model of the job, checked against the source. */
+export interface ModelPlan {
+  readonly spec: ModelSpec;
+  readonly model: LoadedModel;
+  readonly version: string;
+  readonly io: IoPlan;
+}
 
 /** Everything decided before the first row is read; building it writes nothing. */
 export interface JobPlan {
   readonly job: Job;
-  readonly model: LoadedModel;
+  readonly models: readonly ModelPlan[];
+  /** The prediction columns the job writes (one model's, or the combined ones). */
+  readonly outputs: readonly OutputColumn[];
+  /** Model identity recorded for the run: one model's, or every model's joined with '+'. */
+  readonly modelName: string;
   readonly modelVersion: string;
+  readonly modelSha256: string;
   readonly source: Source;
-  readonly io: IoPlan;
   readonly keyFields: readonly Field[];
   readonly featureColumns: readonly string[];
   readonly warnings: readonly string[];
 }
 
 /**
- * Checks the job against its model and source: the model loads in onnxruntime, every input
- * has a column of a type it can take, every key exists. Any mismatch is a UsageError (exit 2).
+ * Checks the job against its models and source: each model loads in onnxruntime, every input
+ * has a column of a type it can take, every key exists, combined models agree on their
+ * prediction columns. Any mismatch is a UsageError (exit 2).
  */
 export async function planJob(job: Job): Promise<JobPlan> {
-  const model = await loadModel(job.model.path);
   const files = await scanParquet(job.source.path);
-  const io = planIo(job, model, files.schema);
-  const featureColumns = [...new Set(io.inputs.flatMap((i) => i.columns))];
-  const columns = [...new Set([...job.key, ...featureColumns])];
+  const warnings: string[] = [];
+  const multi = job.models.length > 1 || job.combine.mode !== 'single';
+  const models: ModelPlan[] = [];
+  for (const [i, spec] of job.models.entries()) {
+    const label = multi ? `models[${i}]` : 'model';
+    const model = await loadModel(spec.path);
+    const io = planIo(spec, job.key, model, files.schema, label);
+    const prefix = multi ? `${spec.name}: ` : '';
+    warnings.push(...io.warnings.map((w) => prefix + w));
+    if (model.zipmaps.length > 0) {
+      warnings.push(`${prefix}model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`);
+    }
+    checkFill(job, io);
+    // Load once here so a model onnxruntime rejects fails before anything is written.
+    const session = await createSession(model.runtimeBytes, spec.path, { providers: spec.providers, intraOpThreads: 1 }, (w) => warnings.push(prefix + w));
+    try {
+      await probeUndeclaredWidths(session, model, io);
+    } finally {
+      await session.release();
+    }
+    models.push({ spec, model, version: spec.version ?? model.sha256.slice(0, 12), io });
+  }
+  const outputs = combinedOutputs(job, models);
+  const featureColumns = [...new Set(models.flatMap((m) => m.io.inputs.flatMap((i) => i.columns)))];
+  const routeBy = job.combine.mode === 'route' ? [job.combine.by] : [];
+  if (job.combine.mode === 'route') {
+    const field = files.schema.fields.find((f) => f.name === routeBy[0]);
+    if (!field) throw new UsageError(`route_by: source column "${routeBy[0]}" not found (have: ${files.schema.fields.map((f) => f.name).join(', ')}); name a column whose value picks the model.`, { code: 'column_missing' });
+    if (columnKind(field.type) === 'unsupported') throw new UsageError(`route_by: column "${field.name}" has type ${field.type}; route by a string, integer or boolean column.`, { code: 'column_type' });
+  }
+  const columns = [...new Set([...job.key, ...featureColumns, ...routeBy])];
   requireColumns(files, columns);
+  const source = parquetSourceOver(files.schema, files.groups, { batchSize: job.batchSize, columns }, job.source.path);
+  const keyFields = job.key.map((k) => files.schema.fields.find((f) => f.name === k)!);
+  return {
+    job,
+    models,
+    outputs,
+    modelName: models.map((m) => m.spec.name).join('+'),
+    modelVersion: models.map((m) => m.version).join('+'),
+    modelSha256: models.map((m) => m.model.sha256).join('+'),
+    source,
+    keyFields,
+    featureColumns,
+    warnings,
+  };
+}
+
+function checkFill(job: Job, io: IoPlan): void {
   const fill = job.onNull.mode === 'fill' ? job.onNull.value : undefined;
   if (typeof fill === 'string' && Number.isNaN(Number(fill))) {
     const numeric = io.inputs.find((i) => i.type !== 'string');
@@ -38,20 +96,31 @@ export async function planJob(job: Job): Promise<JobPlan> {
       throw new UsageError(`on_null.fill: "${fill}" is not a number but model input "${numeric.input}" is ${numeric.type}; use a number (or .nan).`, { code: 'fill_type' });
     }
   }
-  const warnings = [...io.warnings];
-  // Load once here so a model onnxruntime rejects fails before anything is written.
-  const session = await createSession(model.runtimeBytes, job.model.path, { providers: job.model.providers, intraOpThreads: 1 }, (w) => warnings.push(w));
-  try {
-    await probeUndeclaredWidths(session, model, io);
-  } finally {
-    await session.release();
+}
+
+/** Combined models must write the same prediction columns; mean and weighted need numbers. */
+function combinedOutputs(job: Job, models: readonly ModelPlan[]): OutputColumn[] {
+  const first = models[0]!;
+  if (models.length === 1) return [...first.io.outputs];
+  const names = (m: ModelPlan) => m.io.outputs.map((o) => o.column).join(', ');
+  for (const m of models.slice(1)) {
+    const same = m.io.outputs.length === first.io.outputs.length && m.io.outputs.every((o, i) => o.column === first.io.outputs[i]!.column);
+    if (!same) {
+      throw new UsageError(`models: "${m.spec.name}" writes columns (${names(m)}) but "${first.spec.name}" writes (${names(first)}); map both to the same columns under outputs:.`, { code: 'combine_outputs' });
+    }
+    for (const [i, o] of m.io.outputs.entries()) {
+      if (job.combine.mode === 'route' && o.sqlType !== first.io.outputs[i]!.sqlType) {
+        throw new UsageError(`models: column "${o.column}" is ${o.sqlType} from "${m.spec.name}" but ${first.io.outputs[i]!.sqlType} from "${first.spec.name}"; routed models must agree on types.`, { code: 'combine_outputs' });
+      }
+    }
   }
-  const source = parquetSourceOver(files.schema, files.groups, { batchSize: job.batchSize, columns }, job.source.path);
-  const keyFields = job.key.map((k) => files.schema.fields.find((f) => f.name === k)!);
-  if (model.zipmaps.length > 0) {
-    warnings.push(`model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`);
+  if (job.combine.mode === 'mean' || job.combine.mode === 'weighted') {
+    const bad = models.flatMap((m) => m.io.outputs.filter((o) => o.sqlType !== 'double precision').map((o) => `"${o.column}" of "${m.spec.name}" (${o.sqlType})`));
+    if (bad.length > 0) {
+      throw new UsageError(`combine: ${job.combine.mode} averages numbers, but ${bad.join(', ')} is not a float output; map only probability or score outputs, or use combine: route.`, { code: 'combine_outputs' });
+    }
   }
-  return { job, model, modelVersion: job.model.version ?? model.sha256.slice(0, 12), source, io, keyFields, featureColumns, warnings };
+  return [...first.io.outputs];
 }
 
 /**
@@ -81,10 +150,10 @@ async function probeUndeclaredWidths(session: InferenceSession, model: LoadedMod
     const feed = undeclared[0]!;
     if (m) {
       throw new UsageError(
-        `model input "${feed.input}" does not declare its feature count and reads feature ${m[1]}, so it needs at least ${Number(m[1]) + 1} columns, but model.features lists ${m[2]}; list the columns the model was trained on, in order.`,
+        `model input "${feed.input}" does not declare its feature count and reads feature ${m[1]}, so it needs at least ${Number(m[1]) + 1} columns, but ${m[2]} are listed; list the columns the model was trained on, in order.`,
         { code: 'features_count' },
       );
     }
-    throw new UsageError(`model input "${feed.input}" does not declare its feature count, and one row of ${feed.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check model.features against what the model was trained on.`, { code: 'features_count' });
+    throw new UsageError(`model input "${feed.input}" does not declare its feature count, and one row of ${feed.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check the features against what the model was trained on.`, { code: 'features_count' });
   }
 }

@@ -51,9 +51,10 @@ export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date()):
     job: plan.job.name,
     shard: '0/1',
     keyFields: plan.keyFields,
-    outputs: plan.io.outputs,
-    modelName: plan.job.model.name,
+    outputs: plan.outputs,
+    modelName: plan.modelName,
     modelVersion: plan.modelVersion,
+    models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
     partition: plan.job.partition,
     runId,
     scoredAt,
@@ -81,9 +82,9 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     partition: job.partition,
     shard: '0/1',
     params: { ...job.params },
-    model_name: job.model.name,
+    model_name: plan.modelName,
     model_version: plan.modelVersion,
-    model_sha256: plan.model.sha256,
+    model_sha256: plan.modelSha256,
     status: 'running',
     started_at: new Date(started).toISOString(),
     finished_at: null,
@@ -107,10 +108,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     // Workers start loading the model now, in parallel with opening the sink.
     pool = new ScorerPool({
       threads: job.parallelism,
-      modelBytes: plan.model.runtimeBytes,
-      modelFile: job.model.path,
-      providers: job.model.providers,
-      intraOpThreads: job.model.intraOpThreads,
+      models: plan.models.map((m) => ({ modelBytes: m.model.runtimeBytes, modelFile: m.spec.path, providers: m.spec.providers, intraOpThreads: m.spec.intraOpThreads })),
     });
     await sink.check();
     await sink.begin(record);
@@ -162,7 +160,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     rowsPerSecond: durationMs > 0 ? (counters.rowsRead / durationMs) * 1000 : 0,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     destination: options.dryRun ? '(dry run: nothing written)' : sink.description,
-    model: { name: job.model.name, version: plan.modelVersion },
+    model: { name: plan.modelName, version: plan.modelVersion },
     stats: record.stats!,
     warnings: plan.warnings,
   };

@@ -5,11 +5,11 @@ import type { WireFeed } from '../tensors/to-feeds.js';
 import type { OutputData, ScoreTask, WireOutput, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
-// One session per worker thread, created as soon as the worker starts (while the main thread is
+// One session per model per worker thread, created as soon as the worker starts (while the main thread is
 // still opening the source and the sink) and kept for the worker's life.
-const session: Promise<InferenceSession> = createSession(init.modelBytes, init.modelFile, { providers: init.providers, intraOpThreads: init.intraOpThreads });
+const sessions: Promise<InferenceSession>[] = init.models.map((m) => createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }));
 // A load failure surfaces on the first task; until then it must not count as unhandled.
-session.catch(() => undefined);
+for (const s of sessions) s.catch(() => undefined);
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {
   const width = feed.dims.length === 2 ? feed.dims[1]! : 1;
@@ -50,7 +50,7 @@ function concat(parts: WireOutput[][]): WireOutput[] {
 
 /** Scores one chunk; a model with a fixed batch of 1 is run row by row. */
 export default async function score(task: ScoreTask): Promise<WireOutput[]> {
-  const s = await session;
+  const s = await sessions[task.model]!;
   if (!task.rowByRow) return runOnce(s, task.feeds, task.fetch);
   const rows = task.feeds[0]!.dims[0]!;
   const parts: WireOutput[][] = [];

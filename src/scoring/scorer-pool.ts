@@ -23,7 +23,8 @@ export class ScorerPool {
     if (!Number.isInteger(options.threads) || options.threads < 1) {
       throw new RangeError(`scorer pool: threads must be a positive integer, got ${options.threads}`);
     }
-    const { threads, ...init } = options;
+    const { threads, models } = options;
+    const init: WorkerInit = { models };
     this.pool = new Piscina({
       filename: workerFile().href,
       minThreads: threads,

@@ -1,16 +1,22 @@
 import type { WireFeed } from '../tensors/to-feeds.js';
 
-/** What the main thread hands a worker once, at start. */
-export interface WorkerInit {
+/** One model a worker holds a session for. */
+export interface WorkerModel {
   readonly modelBytes: Uint8Array;
   readonly modelFile: string;
   readonly providers: readonly string[];
   readonly intraOpThreads: number;
 }
 
-/** One chunk to score. */
+/** What the main thread hands a worker once, at start. */
+export interface WorkerInit {
+  readonly models: readonly WorkerModel[];
+}
+
+/** One chunk to score with one of the worker's models. */
 export interface ScoreTask {
   readonly chunk: number;
+  readonly model: number;
   readonly feeds: readonly WireFeed[];
   readonly fetch: readonly string[];
   readonly rowByRow: boolean;

@@ -51,11 +51,28 @@ function metadataColumns(layout: SinkLayout, n: number): Record<string, Vector> 
   return cols;
 }
 
+/** Routed rows name their own model: dictionaries of every model's name and version, one int8 per row. */
+const routedDictionaries = new WeakMap<SinkLayout, { names: Vector; versions: Vector }>();
+function routedColumns(layout: SinkLayout, modelIndex: Uint8Array): Record<string, Vector> {
+  let d = routedDictionaries.get(layout);
+  if (!d) {
+    d = { names: vectorFromArray(layout.models.map((m) => m.name), new Utf8()), versions: vectorFromArray(layout.models.map((m) => m.version), new Utf8()) };
+    routedDictionaries.set(layout, d);
+  }
+  const indices = new Int8Array(modelIndex.buffer, modelIndex.byteOffset, modelIndex.length);
+  const n = modelIndex.length;
+  return {
+    model_name: makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS.model_name), length: n, data: indices, dictionary: d.names })),
+    model_version: makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS.model_version), length: n, data: indices, dictionary: d.versions })),
+  };
+}
+
 /** One scored chunk as an Arrow table with the output layout: keys, predictions, run metadata. */
 export function chunkTable(chunk: ScoredChunk, layout: SinkLayout): Table {
   const n = chunk.rows;
   const columns: Record<string, Vector> = {};
   layout.keyFields.forEach((f, i) => (columns[f.name] = keyVector(chunk.keys[i]!, chunk.keep)));
   for (const p of chunk.predictions) columns[p.column] = predictionVector(p.values);
-  return new Table({ ...columns, ...metadataColumns(layout, n) });
+  const meta = metadataColumns(layout, n);
+  return new Table({ ...columns, ...meta, ...(chunk.modelIndex ? routedColumns(layout, chunk.modelIndex) : {}) });
 }

@@ -76,12 +76,16 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
   const keyWriters = layout.keyFields.map(binaryWriter);
   if (keyWriters.some((w) => !w)) return undefined;
   const fieldCount = layout.keyFields.length + layout.outputs.length + 5;
-  // The run metadata is the same on every row: encode it once.
-  const meta = new Writer(256);
-  for (const s of [layout.modelName, layout.modelVersion, layout.partition, layout.runId]) meta.bytes(Buffer.from(s, 'utf8'));
-  meta.field(8);
-  meta.pos = meta.buf.writeBigInt64BE(BigInt((layout.scoredAt.getTime() - PG_EPOCH_MS) * 1000), meta.pos);
-  const metaBytes = meta.buf.subarray(0, meta.pos);
+  // The run metadata is the same on every row: encode it once (per model, for routed rows).
+  const encodeMeta = (name: string, version: string) => {
+    const meta = new Writer(256);
+    for (const s of [name, version, layout.partition, layout.runId]) meta.bytes(Buffer.from(s, 'utf8'));
+    meta.field(8);
+    meta.pos = meta.buf.writeBigInt64BE(BigInt((layout.scoredAt.getTime() - PG_EPOCH_MS) * 1000), meta.pos);
+    return meta.buf.subarray(0, meta.pos);
+  };
+  const runMeta = encodeMeta(layout.modelName, layout.modelVersion);
+  const modelMeta = layout.models.map((m) => encodeMeta(m.name, m.version));
   return {
     format: 'binary',
     header() {
@@ -89,8 +93,8 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
       h.write('PGCOPY\n\xff\r\n\0', 0, 'latin1');
       return h; // flags and header-extension length are both zero
     },
-    encode({ keys, keep, predictions, rows }) {
-      const w = new Writer(rows * (metaBytes.length + 16 + keys.length * 16 + predictions.length * 12) + 64);
+    encode({ keys, keep, predictions, rows, modelIndex }) {
+      const w = new Writer(rows * (runMeta.length + 16 + keys.length * 16 + predictions.length * 12) + 64);
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         w.i16(fieldCount);
@@ -112,6 +116,7 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
             w.buf[w.pos++] = values[r]!;
           } else w.bytes(Buffer.from(values[r]!, 'utf8'));
         }
+        const metaBytes = modelIndex ? modelMeta[modelIndex[r]!]! : runMeta;
         w.ensure(metaBytes.length);
         metaBytes.copy(w.buf, w.pos);
         w.pos += metaBytes.length;
@@ -124,11 +129,13 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
 
 function textEncoder(layout: SinkLayout): CopyEncoder {
   const keyFormat = layout.keyFields.map(copyFormatter);
-  const metaSuffix = [layout.modelName, layout.modelVersion, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
+  const suffix = (name: string, version: string) => [name, version, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
+  const runSuffix = suffix(layout.modelName, layout.modelVersion);
+  const modelSuffix = layout.models.map((m) => suffix(m.name, m.version));
   return {
     format: 'text',
     header: () => Buffer.alloc(0),
-    encode({ keys, keep, predictions, rows }) {
+    encode({ keys, keep, predictions, rows, modelIndex }) {
       const parts: string[] = new Array(rows);
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
@@ -144,7 +151,7 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
           else if (values instanceof Uint8Array) line += (values[r] ? 't' : 'f') + '\t';
           else line += copyText(values[r]!) + '\t';
         }
-        parts[r] = line + metaSuffix;
+        parts[r] = line + (modelIndex ? modelSuffix[modelIndex[r]!]! : runSuffix);
       }
       return Buffer.from(parts.join('\n') + '\n', 'utf8');
     },

@@ -33,6 +33,8 @@ export interface ScoredChunk {
   /** Which rows of the key vectors were scored; undefined when all were. */
   readonly keep: Uint32Array | undefined;
   readonly predictions: readonly PredictionColumn[];
+  /** Under combine: route, which of layout.models scored each row; undefined when one identity covers the run. */
+  readonly modelIndex?: Uint8Array;
 }
 
 /** What every sink learns at construction: the columns it will write. */
@@ -42,8 +44,11 @@ export interface SinkLayout {
   readonly shard: string;
   readonly keyFields: readonly Field[];
   readonly outputs: readonly OutputColumn[];
+  /** The run's model identity (one model, or every model joined with '+'). */
   readonly modelName: string;
   readonly modelVersion: string;
+  /** Each model's own identity, for rows tagged with a modelIndex. */
+  readonly models: readonly { readonly name: string; readonly version: string }[];
   readonly partition: string;
   readonly runId: string;
   readonly scoredAt: Date;

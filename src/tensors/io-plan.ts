@@ -1,5 +1,5 @@
 import type { Schema } from 'apache-arrow';
-import type { Job } from '../config/job.js';
+import type { ModelSpec } from '../config/job.js';
 import { UsageError } from '../errors.js';
 import type { LoadedModel } from '../model/load-model.js';
 import type { ValueInfo } from '../model/onnx-graph.js';
@@ -58,7 +58,7 @@ function canFeed(kind: ColumnKind, type: FeedType): boolean {
  * Decides, before any row is read, which source columns feed which model inputs and which
  * outputs become which columns. Every mismatch is a UsageError naming the column or input.
  */
-export function planIo(job: Job, model: LoadedModel, schema: Schema): IoPlan {
+export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedModel, schema: Schema, label = 'model'): IoPlan {
   const warnings: string[] = [];
   const fields = new Map(schema.fields.map((f) => [f.name, f]));
   const need = (column: string, what: string) => {
@@ -68,7 +68,7 @@ export function planIo(job: Job, model: LoadedModel, schema: Schema): IoPlan {
     }
     return field;
   };
-  for (const k of job.key) need(k, '(a key column)');
+  for (const k of keys) need(k, '(a key column)');
 
   const modelInputs = model.graph.inputs;
   for (const input of modelInputs) {
@@ -76,26 +76,26 @@ export function planIo(job: Job, model: LoadedModel, schema: Schema): IoPlan {
       throw new UsageError(`model input "${input.name}" is ${input.typeText}, not a tensor; mlscale feeds tensors only, so re-export the model with one tensor input per column.`, { code: 'model_input_type' });
     }
   }
-  const features = job.model.features;
+  const features = spec.features;
   let inputs: InputFeed[];
   if (modelInputs.length === 1 && (features || isWide(modelInputs[0]!))) {
     const input = modelInputs[0]!;
     const width = input.shape?.[1];
     if (!features) {
-      throw new UsageError(`model input "${input.name}" takes ${width} features as one [N, ${width}] tensor; list the source columns in order under model.features.`, { code: 'features_missing' });
+      throw new UsageError(`model input "${input.name}" takes ${width} features as one [N, ${width}] tensor; list the source columns in order under ${label}.features.`, { code: 'features_missing' });
     }
     if (typeof width === 'number' && width !== features.length) {
-      throw new UsageError(`model input "${input.name}" expects ${width} features but model.features lists ${features.length}; list exactly ${width} columns.`, { code: 'features_count' });
+      throw new UsageError(`model input "${input.name}" expects ${width} features but ${label}.features lists ${features.length}; list exactly ${width} columns.`, { code: 'features_count' });
     }
     inputs = [{ input: input.name, type: feedType(input), columns: [...features], rank: 2 }];
   } else {
     if (features && features.length !== modelInputs.length) {
-      throw new UsageError(`model.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or drop model.features to match inputs by name.`, { code: 'features_count' });
+      throw new UsageError(`${label}.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or drop ${label}.features to match inputs by name.`, { code: 'features_count' });
     }
     inputs = modelInputs.map((input, i) => {
       const column = features ? features[i]! : input.name;
       if (!features && !fields.has(column)) {
-        throw new UsageError(`model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); rename the column in the source or list model.features in input order.`, { code: 'input_unfed' });
+        throw new UsageError(`model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); rename the column in the source or list ${label}.features in input order.`, { code: 'input_unfed' });
       }
       return { input: input.name, type: feedType(input), columns: [column], rank: (input.shape?.length ?? 2) === 1 ? 1 : 2 };
     });
@@ -113,11 +113,11 @@ export function planIo(job: Job, model: LoadedModel, schema: Schema): IoPlan {
   const rowByRow = modelInputs.some((i) => i.shape?.[0] === 1);
   if (rowByRow) warnings.push(`model declares a fixed batch size of 1; scoring row by row, which is much slower than batches (re-export with a dynamic batch dimension).`);
 
-  const outputs = planOutputs(job, model, warnings);
-  const taken = new Set<string>([...job.key, ...METADATA_COLUMNS]);
+  const outputs = planOutputs(spec, model, warnings, label);
+  const taken = new Set<string>([...keys, ...METADATA_COLUMNS]);
   for (const o of outputs) {
     if (taken.has(o.column)) {
-      throw new UsageError(`model.outputs: column "${o.column}" clashes with a key or metadata column; give the prediction another name under model.outputs.`, { code: 'output_clash' });
+      throw new UsageError(`${label}.outputs: column "${o.column}" clashes with a key or metadata column; give the prediction another name under model.outputs.`, { code: 'output_clash' });
     }
     taken.add(o.column);
   }
@@ -141,30 +141,31 @@ function sanitize(name: string): string {
   return /^[a-z_]/.test(s) ? s : `c_${s}`;
 }
 
-function planOutputs(job: Job, model: LoadedModel, warnings: string[]): OutputColumn[] {
+function planOutputs(spec: ModelSpec, model: LoadedModel, warnings: string[], label: string): OutputColumn[] {
   const byName = new Map(model.graph.outputs.map((o) => [o.name, o]));
   const zipLabels = new Map(model.zipmaps.map((z) => [z.output, z.labels]));
-  if (job.model.outputs) {
-    return Object.entries(job.model.outputs).map(([column, spec]) => {
-      const out = byName.get(spec.output);
+  if (spec.outputs) {
+    return Object.entries(spec.outputs).map(([column, out0]) => {
+      const o = out0;
+      const out = byName.get(o.output);
       if (!out) {
-        throw new UsageError(`model.outputs.${column}: the model has no output "${spec.output}" (have: ${[...byName.keys()].join(', ')}); use one of those names.`, { code: 'output_missing' });
+        throw new UsageError(`${label}.outputs.${column}: the model has no output "${o.output}" (have: ${[...byName.keys()].join(', ')}); use one of those names.`, { code: 'output_missing' });
       }
       if (!out.isTensor) {
-        throw new UsageError(`model.outputs.${column}: output "${spec.output}" is ${out.typeText}, not a tensor; pick a tensor output.`, { code: 'output_type' });
+        throw new UsageError(`${label}.outputs.${column}: output "${o.output}" is ${out.typeText}, not a tensor; pick a tensor output.`, { code: 'output_type' });
       }
       const width = out.shape?.[1];
-      if (spec.column !== undefined) {
+      if (o.column !== undefined) {
         if ((out.shape?.length ?? 0) < 2) {
-          throw new UsageError(`model.outputs.${column}: output "${spec.output}" is one value per row (${out.typeText}); remove column:.`, { code: 'output_column' });
+          throw new UsageError(`${label}.outputs.${column}: output "${o.output}" is one value per row (${out.typeText}); remove column:.`, { code: 'output_column' });
         }
-        if (typeof width === 'number' && spec.column >= width) {
-          throw new UsageError(`model.outputs.${column}: column ${spec.column} is out of range for output "${spec.output}" (${out.typeText}, columns 0..${width - 1}).`, { code: 'output_column' });
+        if (typeof width === 'number' && o.column >= width) {
+          throw new UsageError(`${label}.outputs.${column}: column ${o.column} is out of range for output "${o.output}" (${out.typeText}, columns 0..${width - 1}).`, { code: 'output_column' });
         }
       } else if (out.shape?.length === 2 && width !== 1) {
-        throw new UsageError(`model.outputs.${column}: output "${spec.output}" has several columns (${out.typeText}); pick one with column: N.`, { code: 'output_column' });
+        throw new UsageError(`${label}.outputs.${column}: output "${o.output}" has several columns (${out.typeText}); pick one with column: N.`, { code: 'output_column' });
       }
-      return { column, output: spec.output, ...(spec.column !== undefined ? { index: spec.column } : {}), sqlType: sqlTypeOf(out.elementType) };
+      return { column, output: o.output, ...(o.column !== undefined ? { index: o.column } : {}), sqlType: sqlTypeOf(out.elementType) };
     });
   }
   const columns: OutputColumn[] = [];

@@ -16,7 +16,7 @@ export interface WireFeed {
 
 export interface Feeds {
   readonly feeds: WireFeed[];
-  /** Rows of the batch that are scored, when some were skipped; undefined when all are. */
+  /** Rows of the batch that are scored, in order; undefined when all of them are. */
   readonly keep: Uint32Array | undefined;
   readonly rows: number;
   readonly rejected: number;
@@ -58,35 +58,41 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
   return Number(value);
 }
 
-/** Which rows to keep under on_null: skip; undefined when every row is kept. */
-function rowsToKeep(batch: RecordBatch, columns: readonly string[], onNull: OnNull, firstRow: number): { keep: Uint32Array | undefined; rejected: number } {
+/**
+ * Which rows to score: all `candidates` (every row when undefined) except, under on_null: skip,
+ * those with a null in `columns`. Returns undefined for "all of them, in order".
+ */
+export function selectRows(batch: RecordBatch, columns: readonly string[], onNull: OnNull, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejected: number } {
   const withNulls = columns.map((name) => ({ name, v: batch.getChild(name)! })).filter(({ v }) => v.nullCount > 0);
-  if (withNulls.length === 0) return { keep: undefined, rejected: 0 };
-  const nullCols = withNulls.map(({ v }) => v);
+  if (withNulls.length === 0 || onNull.mode === 'fill') return { keep: candidates, rejected: 0 };
+  const n = candidates ? candidates.length : batch.numRows;
+  const rowAt = (i: number) => (candidates ? candidates[i]! : i);
   if (onNull.mode === 'error') {
-    const { name, v } = withNulls[0]!;
-    let row = 0;
-    while (row < batch.numRows && !isNull(v.data[0]!, row)) row++;
-    throw new QualityGateError(`source: column "${name}" has a null value (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
+    for (let i = 0; i < n; i++) {
+      const row = rowAt(i);
+      const hit = withNulls.find(({ v }) => isNull(v.data[0]!, row));
+      if (hit) {
+        throw new QualityGateError(`source: column "${hit.name}" has a null value (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
+      }
+    }
+    return { keep: candidates, rejected: 0 };
   }
-  if (onNull.mode === 'fill') return { keep: undefined, rejected: 0 };
-  const keep = new Uint32Array(batch.numRows);
-  let n = 0;
-  for (let r = 0; r < batch.numRows; r++) {
-    let ok = true;
-    for (const v of nullCols) if (isNull(v.data[0]!, r)) { ok = false; break; }
-    if (ok) keep[n++] = r;
+  const keep = new Uint32Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const row = rowAt(i);
+    if (!withNulls.some(({ v }) => isNull(v.data[0]!, row))) keep[k++] = row;
   }
-  return { keep: keep.slice(0, n), rejected: batch.numRows - n };
+  return { keep: keep.slice(0, k), rejected: n - k };
 }
 
 /**
  * Builds the model's input tensors from one Arrow batch (the hot path: numeric columns
  * are copied straight from Arrow's buffers with a strided loop, never row objects).
  */
-export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull, firstRow = 0): Feeds {
+export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull, firstRow = 0, candidates?: Uint32Array): Feeds {
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
-  const { keep, rejected } = rowsToKeep(batch, allColumns, onNull, firstRow);
+  const { keep, rejected } = selectRows(batch, allColumns, onNull, firstRow, candidates);
   const rows = keep ? keep.length : batch.numRows;
   let filled = 0;
   const feeds: WireFeed[] = [];

@@ -32,15 +32,15 @@ function fails(text: string, overrides = {}, e: NodeJS.ProcessEnv = env): string
 describe('parseJob', () => {
   it('resolves paths, params, env and defaults into a frozen job', () => {
     const job = parseJob(base, file, { params: { ds: '2024-02-03' } }, env);
-    expect(job.model.path).toBe('/models/churn.onnx');
-    expect(job.model.name).toBe('churn');
+    expect(job.models.map((m) => [m.path, m.name])).toEqual([['/models/churn.onnx', 'churn']]);
+    expect(job.combine).toEqual({ mode: 'single' });
     expect(job.source).toEqual({ kind: 'parquet', path: '/data/ds=2024-02-03/eu/*.parquet' });
     expect(job.sink).toEqual({ kind: 'postgres', url: 'postgres://u:secret@localhost/db', schema: 'analytics', table: 'churn' });
     expect(job.partition).toBe('2024-02-03');
     expect(job.batchSize).toBe(8192);
     expect(job.onNull).toEqual({ mode: 'error' });
     expect(Object.isFrozen(job)).toBe(true);
-    expect(Object.isFrozen(job.model.features)).toBe(true);
+    expect(Object.isFrozen(job.models[0]!.features)).toBe(true);
   });
 
   it('defaults ds to today in the job time zone and lets --param override params', () => {

@@ -16,9 +16,12 @@ export async function validateCommand(flags: { job: string; param: string[] }): 
   for (const w of plan.warnings) process.stderr.write(`warn: ${w}\n`);
   const lines = [
     `job ${job.name} is valid`,
-    `  model    ${job.model.path} (${job.model.name} version ${plan.modelVersion})`,
-    `  inputs   ${plan.io.inputs.map((i) => `${i.input} <- ${i.columns.join(', ')} (${i.type})`).join('; ')}`,
-    `  outputs  ${plan.io.outputs.map((o) => `${o.column} <- ${o.output}${o.index !== undefined ? `[${o.index}]` : ''} (${o.sqlType})`).join('; ')}`,
+    ...plan.models.flatMap((m) => [
+      `  model    ${m.spec.path} (${m.spec.name} version ${m.version})`,
+      `  inputs   ${m.io.inputs.map((i) => `${i.input} <- ${i.columns.join(', ')} (${i.type})`).join('; ')}`,
+      `  outputs  ${m.io.outputs.map((o) => `${o.column} <- ${o.output}${o.index !== undefined ? `[${o.index}]` : ''} (${o.sqlType})`).join('; ')}`,
+    ]),
+    ...(job.combine.mode !== 'single' ? [`  combine  ${job.combine.mode}${job.combine.mode === 'route' ? ` by ${job.combine.by}` : ''}`] : []),
     `  source   ${plan.source.description} (${plan.source.totalRows ?? '?'} rows)`,
     `  sink     ${sink.description}, partition ${job.partition}`,
   ];
