@@ -55,6 +55,7 @@ export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date()):
     modelName: plan.modelName,
     modelVersion: plan.modelVersion,
     models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
+    routed: plan.job.combine.mode === 'route',
     partition: plan.job.partition,
     runId,
     scoredAt,

@@ -15,55 +15,66 @@ function predictionVector(values: PredictionValues): Vector {
   return vectorFromArray(values, new Utf8());
 }
 
-/**
- * A column of n copies of one string, dictionary-encoded: one int8 index per row instead of the
- * string, so a million-row part file does not carry a million copies through Arrow IPC into the
- * writer. Parquet stores it dictionary-encoded either way; readers get strings.
- */
-function constantUtf8(value: string, n: number, id: number): Vector {
-  const dictionary = vectorFromArray([value], new Utf8());
-  return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), id), length: n, data: new Int8Array(n), dictionary }));
-}
-
-function constantTimestamp(at: Date, n: number): Vector {
-  return makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: new BigInt64Array(n).fill(BigInt(at.getTime())) }));
-}
-
-// Fixed ids: every batch of a part file must share each column's dictionary.
+// Fixed ids, and one dictionary Vector per column for the whole run: the Arrow IPC writer sends a
+// dictionary once per id and treats a different Vector under the same id as a replacement.
 const DICT_IDS = { model_name: 1_000_001, model_version: 1_000_002, partition: 1_000_003, run_id: 1_000_004 } as const;
+type DictColumn = keyof typeof DICT_IDS;
 
-/** Run metadata columns are the same for every chunk of a given size: build them once per size. */
-const metadataCache = new WeakMap<SinkLayout, Map<number, Record<string, Vector>>>();
-function metadataColumns(layout: SinkLayout, n: number): Record<string, Vector> {
-  let bySize = metadataCache.get(layout);
-  if (!bySize) metadataCache.set(layout, (bySize = new Map()));
-  let cols = bySize.get(n);
-  if (!cols) {
-    cols = {
-      model_name: constantUtf8(layout.modelName, n, DICT_IDS.model_name),
-      model_version: constantUtf8(layout.modelVersion, n, DICT_IDS.model_version),
-      partition: constantUtf8(layout.partition, n, DICT_IDS.partition),
-      run_id: constantUtf8(layout.runId, n, DICT_IDS.run_id),
-      scored_at: constantTimestamp(layout.scoredAt, n),
-    };
-    if (bySize.size < 4) bySize.set(n, cols);
-  }
-  return cols;
+interface RunDictionaries {
+  readonly values: Record<DictColumn, Vector>;
+  /** Zero indices by column and chunk size: every row points at the run's single value. */
+  readonly zeros: Map<string, Int8Array>;
 }
 
-/** Routed rows name their own model: dictionaries of every model's name and version, one int8 per row. */
-const routedDictionaries = new WeakMap<SinkLayout, { names: Vector; versions: Vector }>();
-function routedColumns(layout: SinkLayout, modelIndex: Uint8Array): Record<string, Vector> {
-  let d = routedDictionaries.get(layout);
+const runDictionaries = new WeakMap<SinkLayout, RunDictionaries>();
+function dictionariesFor(layout: SinkLayout): RunDictionaries {
+  let d = runDictionaries.get(layout);
   if (!d) {
-    d = { names: vectorFromArray(layout.models.map((m) => m.name), new Utf8()), versions: vectorFromArray(layout.models.map((m) => m.version), new Utf8()) };
-    routedDictionaries.set(layout, d);
+    // Under combine: route each row names its own model, so those dictionaries list every model.
+    const routed = layout.routed === true;
+    const dict = (values: string[]) => vectorFromArray(values, new Utf8());
+    d = {
+      values: {
+        model_name: dict(routed ? layout.models.map((m) => m.name) : [layout.modelName]),
+        model_version: dict(routed ? layout.models.map((m) => m.version) : [layout.modelVersion]),
+        partition: dict([layout.partition]),
+        run_id: dict([layout.runId]),
+      },
+      zeros: new Map(),
+    };
+    runDictionaries.set(layout, d);
   }
-  const indices = new Int8Array(modelIndex.buffer, modelIndex.byteOffset, modelIndex.length);
-  const n = modelIndex.length;
+  return d;
+}
+
+function dictColumn(d: RunDictionaries, column: DictColumn, indices: Int8Array): Vector {
+  return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS[column]), length: indices.length, data: indices, dictionary: d.values[column] }));
+}
+
+/**
+ * The run metadata columns, dictionary-encoded: one int8 index per row instead of the string,
+ * so a part file does not carry a copy of each string per row through Arrow IPC into the
+ * writer. Parquet stores them dictionary-encoded either way; readers get strings.
+ */
+function metadataColumns(layout: SinkLayout, n: number, modelIndex: Uint8Array | undefined): Record<string, Vector> {
+  const d = dictionariesFor(layout);
+  // Each column gets its own index array: Arrow's IPC writer corrupts two columns that share a buffer.
+  const zeros = (column: DictColumn) => {
+    const key = `${column}:${n}`;
+    let z = d.zeros.get(key);
+    if (!z) {
+      z = new Int8Array(n);
+      if (d.zeros.size < 32) d.zeros.set(key, z);
+    }
+    return z;
+  };
+  const routed = (copy: boolean) => (copy ? Int8Array.from(modelIndex!) : new Int8Array(modelIndex!.buffer, modelIndex!.byteOffset, modelIndex!.length));
   return {
-    model_name: makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS.model_name), length: n, data: indices, dictionary: d.names })),
-    model_version: makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS.model_version), length: n, data: indices, dictionary: d.versions })),
+    model_name: dictColumn(d, 'model_name', modelIndex ? routed(false) : zeros('model_name')),
+    model_version: dictColumn(d, 'model_version', modelIndex ? routed(true) : zeros('model_version')),
+    partition: dictColumn(d, 'partition', zeros('partition')),
+    run_id: dictColumn(d, 'run_id', zeros('run_id')),
+    scored_at: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: new BigInt64Array(n).fill(BigInt(layout.scoredAt.getTime())) })),
   };
 }
 
@@ -73,6 +84,5 @@ export function chunkTable(chunk: ScoredChunk, layout: SinkLayout): Table {
   const columns: Record<string, Vector> = {};
   layout.keyFields.forEach((f, i) => (columns[f.name] = keyVector(chunk.keys[i]!, chunk.keep)));
   for (const p of chunk.predictions) columns[p.column] = predictionVector(p.values);
-  const meta = metadataColumns(layout, n);
-  return new Table({ ...columns, ...meta, ...(chunk.modelIndex ? routedColumns(layout, chunk.modelIndex) : {}) });
+  return new Table({ ...columns, ...metadataColumns(layout, n, chunk.modelIndex) });
 }

@@ -49,6 +49,8 @@ export interface SinkLayout {
   readonly modelVersion: string;
   /** Each model's own identity, for rows tagged with a modelIndex. */
   readonly models: readonly { readonly name: string; readonly version: string }[];
+  /** combine: route: every chunk carries a modelIndex naming each row's model. */
+  readonly routed?: boolean;
   readonly partition: string;
   readonly runId: string;
   readonly scoredAt: Date;
