@@ -58,6 +58,11 @@ function modelNode(description: string, extra: Record<string, SchemaNode>): Sche
           minItems: 1,
           items: { kind: 'string', description: 'Source column name.' },
         },
+        inputs: {
+          kind: 'map',
+          description: 'Model input name → the source column(s) that feed it, for inputs whose names are not column names.',
+          values: { kind: 'array', description: 'Source columns, in order.', minItems: 1, items: { kind: 'string', description: 'Source column name.' } },
+        },
         outputs: {
           kind: 'map',
           description: 'Prediction columns to write (default: every tensor output by its own name).',

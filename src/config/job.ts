@@ -27,6 +27,8 @@ export interface ModelSpec {
   readonly name: string;
   readonly version?: string;
   readonly features?: readonly string[];
+  /** Model input name → source columns, for inputs not named like a column. */
+  readonly inputs?: Readonly<Record<string, readonly string[]>>;
   readonly outputs?: Readonly<Record<string, { readonly output: string; readonly column?: number }>>;
   readonly providers: readonly string[];
   readonly intraOpThreads: number;

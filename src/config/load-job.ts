@@ -70,6 +70,7 @@ interface RawModel {
   name?: string;
   version?: string;
   features?: string[];
+  inputs?: Record<string, string[]>;
   outputs?: Record<string, { output: string; column?: number }>;
   providers?: string[];
   intra_op_threads?: number;
@@ -174,6 +175,8 @@ type Str = (value: string, p: string) => string;
 function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpec {
   const modelPath = path.resolve(dir, str(m.path, `${key}.path`));
   const features = m.features?.map((f, i) => str(f, `${key}.features[${i}]`));
+  if (features && m.inputs) throw new UsageError(`${key}.inputs: use either features: or inputs:, not both.`);
+  const inputs = m.inputs ? Object.fromEntries(Object.entries(m.inputs).map(([input, cols]) => [input, cols.map((c, i) => str(c, `${key}.inputs.${input}[${i}]`))])) : undefined;
   const outputs = m.outputs
     ? Object.fromEntries(
         Object.entries(m.outputs).map(([col, spec]) => [col, { output: str(spec.output, `${key}.outputs.${col}.output`), ...(spec.column !== undefined ? { column: spec.column } : {}) }]),
@@ -184,6 +187,7 @@ function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpe
     name: m.name !== undefined ? str(m.name, `${key}.name`) : path.basename(modelPath).replace(/\.onnx$/i, ''),
     ...(m.version !== undefined ? { version: str(m.version, `${key}.version`) } : {}),
     ...(features ? { features } : {}),
+    ...(inputs ? { inputs } : {}),
     ...(outputs ? { outputs } : {}),
     providers: m.providers ?? ['cpu'],
     intraOpThreads: m.intra_op_threads ?? 1,

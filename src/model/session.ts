@@ -11,7 +11,11 @@ let ortModule: Promise<Ort> | undefined;
 
 /** onnxruntime is loaded on first use so that `--help`, `validate` of a bad job and `runs` start fast. */
 export function loadOrt(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node');
+  ortModule ??= import('onnxruntime-node').then((m) => {
+    // onnxruntime logs its own failures to stderr; mlscale reports them once, as sentences.
+    m.env.logLevel = 'fatal';
+    return m;
+  });
   return ortModule;
 }
 

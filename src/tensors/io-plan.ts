@@ -78,7 +78,27 @@ export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedMo
   }
   const features = spec.features;
   let inputs: InputFeed[];
-  if (modelInputs.length === 1 && (features || isWide(modelInputs[0]!))) {
+  if (spec.inputs) {
+    const names = new Set(modelInputs.map((i) => i.name));
+    const unknown = Object.keys(spec.inputs).find((k) => !names.has(k));
+    if (unknown) {
+      throw new UsageError(`${label}.inputs: the model has no input "${unknown}" (have: ${[...names].join(', ')}); use the names mlscale inspect shows.`, { code: 'input_unknown' });
+    }
+    inputs = modelInputs.map((input) => {
+      const columns = spec.inputs![input.name] ?? [input.name];
+      if (!spec.inputs![input.name] && !fields.has(input.name)) {
+        throw new UsageError(`model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); map it under ${label}.inputs.`, { code: 'input_unfed' });
+      }
+      const width = input.shape?.[1];
+      if (input.shape?.length === 2 && typeof width === 'number' && width !== columns.length) {
+        throw new UsageError(`${label}.inputs.${input.name}: model input "${input.name}" expects ${width} columns but ${columns.length} are listed; list exactly ${width}.`, { code: 'features_count' });
+      }
+      if (input.shape?.length !== 2 && columns.length !== 1) {
+        throw new UsageError(`${label}.inputs.${input.name}: model input "${input.name}" is ${input.typeText}, one value per row; list one column.`, { code: 'features_count' });
+      }
+      return { input: input.name, type: feedType(input), columns: [...columns], rank: input.shape?.length === 1 ? 1 : 2 };
+    });
+  } else if (modelInputs.length === 1 && (features || isWide(modelInputs[0]!))) {
     const input = modelInputs[0]!;
     const width = input.shape?.[1];
     if (!features) {
@@ -90,7 +110,11 @@ export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedMo
     inputs = [{ input: input.name, type: feedType(input), columns: [...features], rank: 2 }];
   } else {
     if (features && features.length !== modelInputs.length) {
-      throw new UsageError(`${label}.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or drop ${label}.features to match inputs by name.`, { code: 'features_count' });
+      throw new UsageError(`${label}.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or map them under ${label}.inputs.`, { code: 'features_count' });
+    }
+    const wide = modelInputs.find((i) => isWide(i));
+    if (wide) {
+      throw new UsageError(`model input "${wide.name}" takes several columns (${wide.typeText}) and the model has other inputs too; map each input to its columns under ${label}.inputs.`, { code: 'features_missing' });
     }
     inputs = modelInputs.map((input, i) => {
       const column = features ? features[i]! : input.name;
