@@ -165,7 +165,7 @@ function sanitize(name: string): string {
   return /^[a-z_]/.test(s) ? s : `c_${s}`;
 }
 
-function planOutputs(spec: ModelSpec, model: LoadedModel, warnings: string[], label: string): OutputColumn[] {
+export function planOutputs(spec: Pick<ModelSpec, 'outputs'>, model: LoadedModel, warnings: string[], label: string): OutputColumn[] {
   const byName = new Map(model.graph.outputs.map((o) => [o.name, o]));
   const zipLabels = new Map(model.zipmaps.map((z) => [z.output, z.labels]));
   if (spec.outputs) {
