@@ -34,6 +34,8 @@ export function buildProgram(): Command {
     .option('--parallelism <n>', 'scoring worker threads', positiveInt('--parallelism'))
     .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
     .option('--limit <n>', 'score at most N rows', positiveInt('--limit'))
+    .option('--shard <I/N>', 'score shard I of N (default: JOB_COMPLETION_INDEX of MLSCALE_SHARDS when both are set)')
+    .option('--wait', 'wait for a run holding the same job, partition and shard instead of exiting 4')
     .option('--dry-run', 'score but write nothing')
     .option('--run-id <id>', 'use this run id instead of a generated one')
     .addOption(logFormat)

@@ -122,8 +122,17 @@ export const jobSchema: SchemaNode = {
     source: {
       kind: 'object',
       description: 'Where the rows to score come from.',
-      oneKeyOf: ['parquet'],
+      oneKeyOf: ['parquet', 'postgres'],
       properties: {
+        postgres: {
+          kind: 'object',
+          description: 'A query, streamed with binary COPY. Use :name for parameters (bound, never spliced).',
+          required: ['url', 'query'],
+          properties: {
+            url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
+            query: { kind: 'string', description: 'SELECT ... ; :ds and other :name parameters are bound from params.' },
+          },
+        },
         parquet: {
           kind: 'object',
           description: 'A Parquet file, a directory of them, or a glob.',

@@ -20,6 +20,7 @@ export interface Job {
   readonly parallelism: number;
   readonly sink: SinkSpec;
   readonly partition: string;
+  readonly shard: Shard;
 }
 
 export interface ModelSpec {
@@ -51,7 +52,13 @@ export type Combine =
 
 export type OnNull = { readonly mode: 'error' } | { readonly mode: 'skip' } | { readonly mode: 'fill'; readonly value: string | number | boolean };
 
-export type SourceSpec = { readonly kind: 'parquet'; readonly path: string };
+export type SourceSpec = { readonly kind: 'parquet'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly query: string };
+
+/** This process's part of the input: shard `index` of `count` (0 of 1 when not sharded). */
+export interface Shard {
+  readonly index: number;
+  readonly count: number;
+}
 
 export type SinkSpec =
   | { readonly kind: 'postgres'; readonly url: string; readonly schema: string; readonly table: string }
@@ -64,4 +71,5 @@ export interface JobOverrides {
   readonly params?: Readonly<Record<string, string>>;
   readonly batchSize?: number;
   readonly parallelism?: number;
+  readonly shard?: Shard;
 }

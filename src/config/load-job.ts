@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
-import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, ParquetCompression } from './job.js';
+import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec, ParquetCompression } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { validate, type Path } from './schema.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
@@ -89,7 +89,7 @@ interface RawJob {
   route_by?: string;
   routes?: Record<string, string>;
   default_model?: string;
-  source: { parquet: { path: string } };
+  source: { parquet?: { path: string }; postgres?: { url: string; query: string } };
   key?: string[];
   on_null?: 'error' | 'skip' | { fill: string | number | boolean };
   max_reject_rate?: number;
@@ -159,7 +159,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     ds,
     models,
     combine,
-    source: { kind: 'parquet', path: resolveSourcePath(dir, str(raw.source.parquet.path, 'source.parquet.path')) },
+    source: resolveSource(raw, dir, str, at),
     key,
     onNull,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
@@ -167,6 +167,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,
     partition: raw.partition !== undefined ? str(raw.partition, 'partition') : ds,
+    shard: overrides.shard ?? { index: 0, count: 1 },
   };
 }
 
@@ -234,8 +235,16 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
   };
 }
 
-function resolveSourcePath(dir: string, p: string): string {
-  return path.isAbsolute(p) ? p : path.join(dir, p);
+function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => string): SourceSpec {
+  if (raw.source.parquet) {
+    const p = str(raw.source.parquet.path, 'source.parquet.path');
+    return { kind: 'parquet', path: path.isAbsolute(p) ? p : path.join(dir, p) };
+  }
+  const pg = raw.source.postgres!;
+  if (/\{\{|\$\{/.test(pg.query)) {
+    throw new UsageError(`${at('source.postgres.query')}: {{ }} and \${} would splice values into SQL; write :name instead (parameters are bound).`, { code: 'query_template' });
+  }
+  return { kind: 'postgres', url: str(pg.url, 'source.postgres.url'), query: pg.query };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -45,3 +45,19 @@ export function parseParamFlags(flags: readonly string[]): Record<string, string
   }
   return out;
 }
+
+/**
+ * This process's shard: `--shard I/N`, or for a Kubernetes Indexed Job JOB_COMPLETION_INDEX with
+ * the total in MLSCALE_SHARDS. Unsharded is 0 of 1.
+ */
+export function parseShard(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } {
+  const text = flag ?? (env.JOB_COMPLETION_INDEX !== undefined && env.MLSCALE_SHARDS !== undefined ? `${env.JOB_COMPLETION_INDEX}/${env.MLSCALE_SHARDS}` : undefined);
+  if (text === undefined) return { index: 0, count: 1 };
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const where = flag !== undefined ? '--shard' : 'JOB_COMPLETION_INDEX/MLSCALE_SHARDS';
+  if (!m) throw new UsageError(`${where}: "${text}" is not I/N; write the shard index and the shard count, e.g. --shard 0/4.`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || index >= count) throw new UsageError(`${where}: shard ${index} of ${count} does not exist; the index runs from 0 to ${Math.max(0, count - 1)}.`);
+  return { index, count };
+}

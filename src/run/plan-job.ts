@@ -4,7 +4,7 @@ import type { Job, ModelSpec } from '../config/job.js';
 import { UsageError } from '../errors.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
 import { createSession, loadOrt } from '../model/session.js';
-import { parquetSourceOver, requireColumns, scanParquet } from '../source/parquet.js';
+import { openSource } from '../source/open-source.js';
 import type { Source } from '../source/source.js';
 import { columnKind } from '../tensors/column-kind.js';
 import { planIo, type IoPlan, type OutputColumn } from '../tensors/io-plan.js';
@@ -39,7 +39,8 @@ export interface JobPlan {
  * prediction columns. Any mismatch is a UsageError (exit 2).
  */
 export async function planJob(job: Job): Promise<JobPlan> {
-  const files = await scanParquet(job.source.path);
+  const opened = await openSource(job);
+  const files = { schema: opened.schema };
   const warnings: string[] = [];
   const multi = job.models.length > 1 || job.combine.mode !== 'single';
   const models: ModelPlan[] = [];
@@ -71,8 +72,7 @@ export async function planJob(job: Job): Promise<JobPlan> {
     if (columnKind(field.type) === 'unsupported') throw new UsageError(`route_by: column "${field.name}" has type ${field.type}; route by a string, integer or boolean column.`, { code: 'column_type' });
   }
   const columns = [...new Set([...job.key, ...featureColumns, ...routeBy])];
-  requireColumns(files, columns);
-  const source = parquetSourceOver(files.schema, files.groups, { batchSize: job.batchSize, columns }, job.source.path);
+  const source = opened.open(columns);
   const keyFields = job.key.map((k) => files.schema.fields.find((f) => f.name === k)!);
   return {
     job,

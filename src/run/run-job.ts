@@ -16,6 +16,8 @@ export interface RunOptions {
   readonly limit?: number;
   /** Score but write nothing. */
   readonly dryRun?: boolean;
+  /** Wait for a run holding the same job, partition and shard instead of failing with exit 4. */
+  readonly wait?: boolean;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
 }
@@ -46,16 +48,17 @@ export function makeSink(plan: JobPlan, layout: SinkLayout): Sink {
   return s.kind === 'postgres' ? new PostgresSink({ url: s.url, schema: s.schema, table: s.table }, layout) : new ParquetSink(s, layout);
 }
 
-export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date()): SinkLayout {
+export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), wait = false): SinkLayout {
   return {
     job: plan.job.name,
-    shard: '0/1',
+    shard: `${plan.job.shard.index}/${plan.job.shard.count}`,
     keyFields: plan.keyFields,
     outputs: plan.outputs,
     modelName: plan.modelName,
     modelVersion: plan.modelVersion,
     models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
     routed: plan.job.combine.mode === 'route',
+    wait,
     partition: plan.job.partition,
     runId,
     scoredAt,
@@ -76,12 +79,12 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const sink: Sink = options.dryRun ? nullSink() : makeSink(plan, sinkLayout(plan, runId));
+  const sink: Sink = options.dryRun ? nullSink() : makeSink(plan, sinkLayout(plan, runId, new Date(), options.wait === true));
   const record: RunRecord = {
     run_id: runId,
     job: job.name,
     partition: job.partition,
-    shard: '0/1',
+    shard: `${job.shard.index}/${job.shard.count}`,
     params: { ...job.params },
     model_name: plan.modelName,
     model_version: plan.modelVersion,

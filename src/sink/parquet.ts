@@ -1,10 +1,11 @@
-import { mkdir, rename, rm, writeFile, stat, access, constants } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Table, tableToIPC } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm } from '../source/parquet.js';
 import { chunkTable } from './arrow-chunk.js';
+import { acquireLock } from './lock-file.js';
 import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
@@ -29,10 +30,22 @@ export class ParquetSink implements Sink {
   private parts = 0;
   private written = 0;
 
+  private release: (() => Promise<void>) | undefined;
+  private readonly partitionDir: string;
+  private readonly sharded: boolean;
+
   constructor(private readonly options: ParquetSinkOptions, private readonly layout: SinkLayout) {
-    this.target = path.resolve(options.path);
+    this.partitionDir = path.resolve(options.path);
+    const [index, count] = layout.shard.split('/').map(Number) as [number, number];
+    this.sharded = count > 1;
+    // Each shard of a sharded run publishes its own directory inside the partition.
+    this.target = this.sharded ? path.join(this.partitionDir, `shard-${index}-of-${count}`) : this.partitionDir;
     this.description = this.target;
-    this.staging = path.join(path.dirname(this.target), `.${path.basename(this.target)}.mlscale-${layout.runId}`);
+    this.staging = this.sibling(`mlscale-${layout.runId}`);
+  }
+
+  private sibling(suffix: string): string {
+    return path.join(path.dirname(this.target), `.${path.basename(this.target)}.${suffix}`);
   }
 
   async check(): Promise<void> {
@@ -61,6 +74,13 @@ export class ParquetSink implements Sink {
 
   async begin(): Promise<void> {
     await this.check();
+    await mkdir(path.dirname(this.target), { recursive: true });
+    this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, this.layout.wait === true);
+    // We hold the lock: staging or set-aside directories beside the target are from runs that died.
+    const prefix = `.${path.basename(this.target)}.mlscale-`;
+    for (const name of await readdir(path.dirname(this.target))) {
+      if (name.startsWith(prefix)) await rm(path.join(path.dirname(this.target), name), { recursive: true, force: true });
+    }
     await mkdir(this.staging, { recursive: true });
   }
 
@@ -110,6 +130,17 @@ export class ParquetSink implements Sink {
       throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, { code: 'sink_publish', cause: err });
     }
     if (moved) await rm(old, { recursive: true, force: true });
+    if (this.sharded) await this.removeOtherLayouts();
+  }
+
+  /** A sharded publish retires what runs with another shard count (or unsharded runs) left in the partition. */
+  private async removeOtherLayouts(): Promise<void> {
+    const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
+    for (const name of await readdir(this.partitionDir)) {
+      const other = /^shard-\d+-(of-\d+)$/.exec(name);
+      const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === '_mlscale_run.json';
+      if ((other && other[1] !== mine) || unsharded) await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
+    }
   }
 
   async abort(): Promise<void> {
@@ -117,7 +148,10 @@ export class ParquetSink implements Sink {
     await rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.release?.();
+    this.release = undefined;
+  }
 
   /** Rows published by the last publish. */
   get rowsWritten(): number {

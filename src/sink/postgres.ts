@@ -110,7 +110,16 @@ export class PostgresSink implements Sink {
       await insertRun(client, this.options.schema, run);
       await client.query('BEGIN');
       this.inTransaction = true;
-      await client.query(`DELETE FROM ${this.table} WHERE partition = $1`, [this.layout.partition]);
+      // Replace what earlier runs of this job wrote to this partition: all of it for an unsharded
+      // run; for shard I/N, that shard's rows and any written under another shard count.
+      const [, count] = this.layout.shard.split('/');
+      await client.query(
+        `DELETE FROM ${this.table} WHERE partition = $1 AND run_id IN (
+           SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)}
+            WHERE job = $2 AND partition = $1 AND status = 'succeeded'
+              AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4))`,
+        [this.layout.partition, this.layout.job, this.layout.shard, count],
+      );
       this.copy = client.query(copyFrom(`COPY ${this.table} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`));
       this.copy.on('error', (err) => (this.copyError ??= err));
       this.copy.write(this.encoder.header());
@@ -127,9 +136,9 @@ export class PostgresSink implements Sink {
    */
   private async lock(client: pg.Client): Promise<void> {
     const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${this.layout.shard}`;
-    const res = await client.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+    const res = await client.query(this.layout.wait ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l' : 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
     if (!res.rows[0].ok) {
-      throw new LockedError(`sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish.`);
+      throw new LockedError(`sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish, or pass --wait.`);
     }
     await client.query(
       `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'failed', finished_at = now(),

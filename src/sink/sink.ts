@@ -49,6 +49,8 @@ export interface SinkLayout {
   readonly modelVersion: string;
   /** Each model's own identity, for rows tagged with a modelIndex. */
   readonly models: readonly { readonly name: string; readonly version: string }[];
+  /** Wait for another run holding the same job, partition and shard instead of exiting 4. */
+  readonly wait?: boolean;
   /** combine: route: every chunk carries a modelIndex naming each row's model. */
   readonly routed?: boolean;
   readonly partition: string;

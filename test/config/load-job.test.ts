@@ -65,7 +65,7 @@ describe('parseJob', () => {
   });
 
   it('requires exactly one source and one sink', () => {
-    expect(fails(base.replace('  parquet: { path: "../data/ds={{ ds }}/{{ region }}/*.parquet" }\n', '  {}\n'))).toContain('source: needs exactly one of parquet.');
+    expect(fails(base.replace('  parquet: { path: "../data/ds={{ ds }}/{{ region }}/*.parquet" }\n', '  {}\n'))).toContain('source: needs exactly one of parquet, postgres.');
   });
 
   it('names a missing environment variable', () => {

@@ -1,5 +1,5 @@
 import { loadJob } from '../../config/load-job.js';
-import { parseParamFlags } from '../../config/template.js';
+import { parseParamFlags, parseShard } from '../../config/template.js';
 import { runJob } from '../../run/run-job.js';
 import { createLogger, type LogFormat } from '../logger.js';
 import { formatSummary } from '../summary.js';
@@ -11,6 +11,8 @@ export interface ScoreFlags {
   batchSize?: number;
   limit?: number;
   dryRun?: boolean;
+  shard?: string;
+  wait?: boolean;
   runId?: string;
   logFormat?: LogFormat;
   progress: boolean;
@@ -26,6 +28,7 @@ export async function scoreCommand(flags: ScoreFlags, global: { verbose?: boolea
     params: parseParamFlags(flags.param),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
+    shard: parseShard(flags.shard),
   });
   const controller = new AbortController();
   let caught: string | undefined;
@@ -42,6 +45,7 @@ export async function scoreCommand(flags: ScoreFlags, global: { verbose?: boolea
       ...(flags.runId ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
+      ...(flags.wait ? { wait: true } : {}),
       signal: controller.signal,
       events: log,
     });

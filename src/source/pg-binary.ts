@@ -1,0 +1,223 @@
+import { Bool, DateDay, Float64, Int16, Int32, Int64, Float32, RecordBatch, Schema, Field, Struct, TimestampMicrosecond, Utf8, makeData, type DataType } from 'apache-arrow';
+
+/** Postgres type OIDs mlscale reads, and the Arrow type each becomes. */
+export const PG_TYPES: Record<number, { name: string; arrow: () => DataType }> = {
+  16: { name: 'boolean', arrow: () => new Bool() },
+  20: { name: 'bigint', arrow: () => new Int64() },
+  21: { name: 'smallint', arrow: () => new Int16() },
+  23: { name: 'integer', arrow: () => new Int32() },
+  700: { name: 'real', arrow: () => new Float32() },
+  701: { name: 'double precision', arrow: () => new Float64() },
+  1700: { name: 'numeric', arrow: () => new Float64() },
+  25: { name: 'text', arrow: () => new Utf8() },
+  1043: { name: 'character varying', arrow: () => new Utf8() },
+  1042: { name: 'character', arrow: () => new Utf8() },
+  19: { name: 'name', arrow: () => new Utf8() },
+  1082: { name: 'date', arrow: () => new DateDay() },
+  1114: { name: 'timestamp without time zone', arrow: () => new TimestampMicrosecond() },
+  1184: { name: 'timestamp with time zone', arrow: () => new TimestampMicrosecond('UTC') },
+};
+
+const PG_EPOCH_DAYS = 10_957; // days from 1970-01-01 to 2000-01-01
+const PG_EPOCH_US = 946_684_800_000_000n;
+
+/** Accumulates one column's values for the current batch. */
+interface ColumnBuilder {
+  readonly field: Field;
+  push(buf: Buffer, at: number, len: number): void;
+  pushNull(): void;
+  finish(): ReturnType<typeof makeData>;
+}
+
+class Validity {
+  bits = new Uint8Array(1024);
+  nulls = 0;
+  set(i: number, valid: boolean): void {
+    if (i >> 3 >= this.bits.length) {
+      const next = new Uint8Array(this.bits.length * 2);
+      next.set(this.bits);
+      this.bits = next;
+    }
+    if (valid) this.bits[i >> 3]! |= 1 << (i & 7);
+    else this.nulls++;
+  }
+}
+
+function fixed<T extends Float64Array | Float32Array | Int32Array | Int16Array | BigInt64Array | Uint8Array>(
+  field: Field,
+  capacity: number,
+  Ctor: new (n: number) => T,
+  read: (buf: Buffer, at: number, len: number) => number | bigint,
+): ColumnBuilder {
+  let values = new Ctor(capacity);
+  let n = 0;
+  let valid = new Validity();
+  return {
+    field,
+    push(buf, at, len) {
+      valid.set(n, true);
+      (values as unknown as (number | bigint)[])[n++] = read(buf, at, len);
+    },
+    pushNull() {
+      valid.set(n, false);
+      n++;
+    },
+    finish() {
+      const data = makeData({ type: field.type, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null, data: values.slice(0, n) } as never);
+      values = new Ctor(capacity);
+      n = 0;
+      valid = new Validity();
+      return data;
+    },
+  };
+}
+
+function readNumeric(buf: Buffer, at: number): number {
+  const ndigits = buf.readInt16BE(at);
+  const weight = buf.readInt16BE(at + 2);
+  const sign = buf.readUInt16BE(at + 4);
+  if (sign === 0xc000) return NaN;
+  if (sign === 0xd000) return Infinity;
+  if (sign === 0xf000) return -Infinity;
+  let v = 0;
+  for (let i = 0; i < ndigits; i++) v += buf.readInt16BE(at + 8 + i * 2) * Math.pow(10000, weight - i);
+  return sign === 0x4000 ? -v : v;
+}
+
+function text(field: Field, capacity: number): ColumnBuilder {
+  let offsets = new Int32Array(capacity + 1);
+  let bytes = Buffer.allocUnsafe(capacity * 16);
+  let used = 0;
+  let n = 0;
+  let valid = new Validity();
+  return {
+    field,
+    push(buf, at, len) {
+      if (used + len > bytes.length) {
+        const next = Buffer.allocUnsafe(Math.max(bytes.length * 2, used + len));
+        bytes.copy(next, 0, 0, used);
+        bytes = next;
+      }
+      buf.copy(bytes, used, at, at + len);
+      used += len;
+      valid.set(n, true);
+      offsets[++n] = used;
+    },
+    pushNull() {
+      valid.set(n, false);
+      offsets[n + 1] = used;
+      n++;
+    },
+    finish() {
+      const data = makeData({ type: field.type as Utf8, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null, valueOffsets: offsets.slice(0, n + 1), data: new Uint8Array(bytes.subarray(0, used)) });
+      offsets = new Int32Array(capacity + 1);
+      bytes = Buffer.allocUnsafe(capacity * 16);
+      used = 0;
+      n = 0;
+      valid = new Validity();
+      return data;
+    },
+  };
+}
+
+function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
+  switch (oid) {
+    case 16: return fixed(field, capacity, Uint8Array, (b, at) => b[at]!);
+    case 20: return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at));
+    case 21: return fixed(field, capacity, Int16Array, (b, at) => b.readInt16BE(at));
+    case 23: return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at));
+    case 700: return fixed(field, capacity, Float32Array, (b, at) => b.readFloatBE(at));
+    case 701: return fixed(field, capacity, Float64Array, (b, at) => b.readDoubleBE(at));
+    case 1700: return fixed(field, capacity, Float64Array, (b, at) => readNumeric(b, at));
+    case 1082: return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at) + PG_EPOCH_DAYS);
+    case 1114:
+    case 1184: return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at) + PG_EPOCH_US);
+    default: return text(field, capacity);
+  }
+}
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/**
+ * Parses a `COPY ... TO STDOUT (FORMAT binary)` byte stream into Arrow record batches of at most
+ * `batchSize` rows, straight into typed arrays: no row objects. Rows may span stream chunks.
+ */
+export class PgBinaryDecoder {
+  readonly schema: Schema;
+  private readonly builders: ColumnBuilder[];
+  private pending: Buffer = Buffer.alloc(0);
+  private headerDone = false;
+  private rows = 0;
+  private ended = false;
+
+  constructor(columns: readonly { name: string; oid: number }[], private readonly batchSize: number) {
+    const fields = columns.map((c) => new Field(c.name, PG_TYPES[c.oid]!.arrow(), true));
+    this.schema = new Schema(fields);
+    this.builders = columns.map((c, i) => builder(fields[i]!, c.oid, batchSize));
+  }
+
+  /** Feeds bytes; returns the batches completed by them. */
+  push(chunk: Buffer): RecordBatch[] {
+    const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    let at = 0;
+    const out: RecordBatch[] = [];
+    if (!this.headerDone) {
+      if (buf.length < 19) {
+        this.pending = buf;
+        return out;
+      }
+      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('not a binary COPY stream');
+      at = 19 + buf.readInt32BE(15);
+      this.headerDone = true;
+    }
+    const ncols = this.builders.length;
+    for (;;) {
+      if (buf.length - at < 2) break;
+      const count = buf.readInt16BE(at);
+      if (count === -1) {
+        this.ended = true;
+        at += 2;
+        break;
+      }
+      // Check the whole row is here before consuming it.
+      let p = at + 2;
+      let complete = true;
+      for (let c = 0; c < count; c++) {
+        if (buf.length - p < 4) { complete = false; break; }
+        const len = buf.readInt32BE(p);
+        p += 4 + (len > 0 ? len : 0);
+        if (p > buf.length) { complete = false; break; }
+      }
+      if (!complete) break;
+      if (count !== ncols) throw new Error(`binary COPY row has ${count} fields, expected ${ncols}`);
+      p = at + 2;
+      for (let c = 0; c < ncols; c++) {
+        const len = buf.readInt32BE(p);
+        p += 4;
+        if (len < 0) this.builders[c]!.pushNull();
+        else {
+          this.builders[c]!.push(buf, p, len);
+          p += len;
+        }
+      }
+      at = p;
+      if (++this.rows === this.batchSize) out.push(this.flush());
+    }
+    this.pending = at < buf.length ? Buffer.from(buf.subarray(at)) : Buffer.alloc(0);
+    return out;
+  }
+
+  /** The last, partial batch, once the stream has ended. */
+  end(): RecordBatch | undefined {
+    if (!this.ended && this.headerDone) throw new Error('binary COPY stream ended without its trailer');
+    return this.rows > 0 ? this.flush() : undefined;
+  }
+
+  private flush(): RecordBatch {
+    const children = this.builders.map((b) => b.finish());
+    const n = this.rows;
+    this.rows = 0;
+    const data = makeData({ type: new Struct(this.schema.fields), length: n, nullCount: 0, children });
+    return new RecordBatch(this.schema, data);
+  }
+}
