@@ -84,6 +84,32 @@ function readNumeric(buf: Buffer, at: number): number {
   return sign === 0x4000 ? -v : v;
 }
 
+/** Arrow booleans are bit-packed, like the validity bitmap. */
+function bool(field: Field): ColumnBuilder {
+  let values = new Validity();
+  let valid = new Validity();
+  let n = 0;
+  return {
+    field,
+    push(buf, at) {
+      values.set(n, buf[at] !== 0);
+      valid.set(n++, true);
+    },
+    pushNull() {
+      values.set(n, false);
+      valid.set(n++, false);
+    },
+    finish() {
+      const bytes = (n + 7) >> 3;
+      const data = makeData({ type: field.type as Bool, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, bytes) : null, data: values.bits.slice(0, bytes) });
+      values = new Validity();
+      valid = new Validity();
+      n = 0;
+      return data;
+    },
+  };
+}
+
 function text(field: Field, capacity: number): ColumnBuilder {
   let offsets = new Int32Array(capacity + 1);
   let bytes = Buffer.allocUnsafe(capacity * 16);
@@ -122,7 +148,7 @@ function text(field: Field, capacity: number): ColumnBuilder {
 
 function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
   switch (oid) {
-    case 16: return fixed(field, capacity, Uint8Array, (b, at) => b[at]!);
+    case 16: return bool(field);
     case 20: return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at));
     case 21: return fixed(field, capacity, Int16Array, (b, at) => b.readInt16BE(at));
     case 23: return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at));
