@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { errorLine, mlscale, type CliResult } from '../support/cli.js';
+import { readParquetTable } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { bin, onnxFixture } from '../support/paths.js';
+import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
+
+// Shards, locks, kills and signals against a real PostgreSQL and the real binary.
+describe.skipIf(skipPg)('runs that survive shards, each other, kill -9 and signals', () => {
+  const s = scratchDir('robust');
+  const env = { DATABASE_URL: databaseUrl };
+  let schema: { name: string; drop(): Promise<void> };
+  const ROWS = 300_000;
+
+  beforeAll(async () => {
+    schema = await tempSchema('e2e_robust');
+    await query(`CREATE TABLE ${schema.name}.features AS
+      SELECT g AS id, DATE '2024-01-01' AS ds, (g % 97) / 97.0 AS x0, (g % 89) / 89.0 AS x1, (g % 83)::float8 / 83 AS x2, (g % 79)::real / 79 AS x3
+        FROM generate_series(1, ${ROWS}) g`);
+    writeFeatureFiles(path.join(s.dir, 'pq'), { rows: 40_000, features: 4, files: 3, rowGroupSize: 5000 });
+  });
+  afterAll(async () => {
+    await schema.drop();
+    s.remove();
+  });
+
+  const pgJob = (name: string, table: string) =>
+    s.file(
+      `${name}.yaml`,
+      `name: ${name}
+params: { ds: "2024-01-01" }
+model:
+  path: ${onnxFixture('test_xgb.onnx')}
+  features: [x0, x1, x2, x3]
+source:
+  postgres: { url: "\${DATABASE_URL}", query: "SELECT id, x0, x1, x2, x3 FROM ${schema.name}.features WHERE ds = :ds::date" }
+key: [id]
+batch_size: 4096
+parallelism: 2
+sink:
+  postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.${table} }
+`,
+    );
+  const count = async (table: string) => (await query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${schema.name}.${table}`))[0]!;
+
+  it('N shards as N processes score every row exactly once, like one process; a shard re-run replaces only its rows', async () => {
+    const one = await mlscale(['score', '--job', pgJob('whole', 'whole')], { env });
+    expect(errorLine(one)).toBe('');
+    const job = pgJob('sharded', 'sharded');
+    const shards = await Promise.all([0, 1, 2].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/3`], { env })));
+    shards.forEach((r) => expect(errorLine(r)).toBe(''));
+    expect(await count('sharded')).toEqual({ n: String(ROWS), d: String(ROWS) });
+    const diff = await query(`SELECT a.id FROM ${schema.name}.whole a FULL JOIN ${schema.name}.sharded b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`);
+    expect(diff).toEqual([]);
+    const ledger = await query<{ shard: string; rows_written: string }>(`SELECT shard, rows_written FROM ${schema.name}.mlscale_runs WHERE job = 'sharded' ORDER BY shard`);
+    expect(ledger.map((l) => l.shard)).toEqual(['0/3', '1/3', '2/3']);
+    expect(ledger.reduce((n, l) => n + Number(l.rows_written), 0)).toBe(ROWS);
+    // The Kubernetes Indexed Job form, re-running shard 1: still every row once.
+    const again = await mlscale(['score', '--job', job], { env: { ...env, JOB_COMPLETION_INDEX: '1', MLSCALE_SHARDS: '3' } });
+    expect(errorLine(again)).toBe('');
+    expect(await count('sharded')).toEqual({ n: String(ROWS), d: String(ROWS) });
+  });
+
+  it('Parquet shards split files and row groups; each shard publishes its own directory', async () => {
+    const job = s.file('pqshard.yaml', `name: pqshard\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nsink:\n  parquet: { path: out/pqshard }\n`);
+    const rs = await Promise.all([0, 1].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/2`], { cwd: s.dir })));
+    rs.forEach((r) => expect(errorLine(r)).toBe(''));
+    const ids: number[] = [];
+    for (const d of ['shard-0-of-2', 'shard-1-of-2']) {
+      const dir = path.join(s.dir, 'out', 'pqshard', d);
+      expect(existsSync(path.join(dir, '_SUCCESS'))).toBe(true);
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.parquet'))) ids.push(...Array.from(readParquetTable(path.join(dir, f)).getChild('id')!, Number));
+    }
+    expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 40_000 }, (_, i) => i));
+  });
+
+  it('a second run of the same job and partition exits 4 at once, or waits with --wait', async () => {
+    const job = pgJob('locked', 'locked');
+    const holder = new pg.Client({ connectionString: databaseUrl });
+    await holder.connect();
+    try {
+      const key = `mlscale:${schema.name}.locked:locked:2024-01-01:0/1`;
+      await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      const r = await mlscale(['score', '--job', job], { env });
+      expect(r.code).toBe(4);
+      expect(errorLine(r)).toBe(`error: sink: another run of job locked holds partition 2024-01-01 (shard 0/1) of ${schema.name}.locked; wait for it to finish, or pass --wait.`);
+      const waiting = mlscale(['score', '--job', job, '--wait'], { env });
+      await new Promise((res) => setTimeout(res, 1500));
+      await holder.query('SELECT pg_advisory_unlock_all()');
+      const w = await waiting;
+      expect(errorLine(w)).toBe('');
+      expect(w.code).toBe(0);
+    } finally {
+      await holder.end();
+    }
+    // The Parquet sink: a lock file held by a live process.
+    const pqJob = s.file('pqlock.yaml', `name: pqlock\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nsink:\n  parquet: { path: out/pqlock }\n`);
+    writeFileSync(path.join(s.dir, 'out', '.pqlock.lock'), JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), run_id: 'other', since: 'now' }));
+    const pl = await mlscale(['score', '--job', pqJob], { cwd: s.dir });
+    expect(pl.code).toBe(4);
+    expect(errorLine(pl)).toMatch(/^error: sink: partition .*out\/pqlock is locked by run other \(pid \d+ on .+, since now\); wait for it to finish, or pass --wait\.$/);
+    // A lock left by a dead process is taken over.
+    writeFileSync(path.join(s.dir, 'out', '.pqlock.lock'), JSON.stringify({ pid: 999999, host: (await import('node:os')).hostname(), run_id: 'dead', since: 'then' }));
+    expect((await mlscale(['score', '--job', pqJob], { cwd: s.dir })).code).toBe(0);
+  });
+
+  function startScore(job: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+    const child = spawn(process.execPath, [bin, 'score', '--job', job], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    return { child, done };
+  }
+
+  it('kill -9 while reading, scoring and writing never shows a partial partition; the next run marks the dead run failed', async () => {
+    const job = pgJob('killed', 'killed');
+    const t0 = Date.now();
+    const good = await mlscale(['score', '--job', job], { env });
+    expect(good.code).toBe(0);
+    const duration = Date.now() - t0;
+    const goodRun = (await query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${schema.name}.killed`))[0]!.run_id;
+    for (const fraction of [0.15, 0.5, 0.85]) {
+      const { child, done } = startScore(job);
+      await new Promise((res) => setTimeout(res, duration * fraction));
+      child.kill('SIGKILL');
+      const r = await done;
+      expect(r.signal).toBe('SIGKILL');
+      const visible = await query<{ run_id: string; n: string }>(`SELECT run_id, count(*) AS n FROM ${schema.name}.killed GROUP BY run_id`);
+      expect(visible).toEqual([{ run_id: goodRun, n: String(ROWS) }]);
+    }
+    const statuses = await query<{ status: string }>(`SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`);
+    expect(statuses.map((x) => x.status).slice(0, 1)).toEqual(['succeeded']);
+    const after = await mlscale(['score', '--job', job], { env });
+    expect(after.code).toBe(0);
+    const ledger = await query<{ status: string; error: string | null }>(`SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`);
+    expect(ledger.filter((l) => l.status === 'running')).toEqual([]);
+    expect(ledger.filter((l) => l.status === 'failed').every((l) => l.error === 'abandoned: the process ended without finishing the run')).toBe(true);
+    expect(ledger.at(-1)!.status).toBe('succeeded');
+    expect(await count('killed')).toEqual({ n: String(ROWS), d: String(ROWS) });
+  });
+
+  it('SIGTERM rolls the run back, records it failed and exits 143; SIGINT exits 130', async () => {
+    const job = pgJob('termed', 'termed');
+    for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      const { child, done } = startScore(job);
+      // Signal once the run has begun writing.
+      await new Promise<void>((res) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && res()));
+      child.kill(sig);
+      const r = await done;
+      expect(r.code).toBe(code);
+      expect(errorLine(r)).toBe(`error: run aborted by ${sig}; nothing was published.`);
+    }
+    expect(await count('termed')).toEqual({ n: '0', d: '0' });
+    const ledger = await query<{ status: string; error: string }>(`SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'termed' ORDER BY started_at`);
+    expect(ledger).toEqual([
+      { status: 'failed', error: 'received SIGTERM' },
+      { status: 'failed', error: 'received SIGINT' },
+    ]);
+  });
+});
