@@ -91,14 +91,49 @@ export class PostgresSink implements Sink {
       const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
       await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`);
       await ensureLedger(client, this.options.schema);
+      await this.describeForAnalysts(client);
     };
+    // Concurrent first runs (shards) would race on CREATE ... IF NOT EXISTS, COMMENT and CREATE VIEW:
+    // one transaction-scoped advisory lock per table serializes the DDL.
+    await client.query('BEGIN');
     try {
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${this.options.schema}.${this.options.table}`]);
       await ddl();
+      await client.query('COMMIT');
     } catch (err) {
-      // Two first runs racing on CREATE ... IF NOT EXISTS can collide in the catalog; the second try sees the winner's objects.
-      if (['23505', '42P07', '42710'].includes((err as { code?: string }).code ?? '')) await ddl();
-      else throw err;
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
     }
+  }
+
+  /**
+   * For the people who query the table: a `<table>_latest` view of the newest partition this job
+   * published, and comments that say which job and model wrote each column.
+   */
+  private async describeForAnalysts(client: pg.Client): Promise<void> {
+    const { schema, table } = this.options;
+    const ledger = qualified(schema, LEDGER_TABLE);
+    const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
+    await client.query(
+      `CREATE OR REPLACE VIEW ${qualified(schema, `${table}_latest`)} AS
+         SELECT * FROM ${this.table}
+          WHERE partition = (SELECT partition FROM ${ledger}
+                              WHERE job = ${literal(this.layout.job)} AND status = 'succeeded'
+                              ORDER BY finished_at DESC LIMIT 1)`,
+    );
+    const model = `${this.layout.modelName} (version ${this.layout.modelVersion})`;
+    const comments: [string, string][] = [
+      ...this.layout.outputs.map((o): [string, string] => [o.column, `Prediction: output "${o.output}"${o.index !== undefined ? `, column ${o.index}` : ''} of model ${model}.`]),
+      ['model_name', 'Name of the model that scored the row.'],
+      ['model_version', 'Version of that model (by default the first 12 hex characters of its sha256).'],
+      ['partition', 'What one run replaces as a whole (by default the run date, ds).'],
+      ['run_id', `The mlscale run that wrote the row; see ${schema}.${LEDGER_TABLE}.`],
+      ['scored_at', 'When the run scored the row.'],
+      ...this.layout.keyFields.map((f): [string, string] => [f.name, 'Key column, copied unchanged from the source.']),
+    ];
+    await client.query(`COMMENT ON TABLE ${this.table} IS ${literal(`Predictions written by mlscale job ${this.layout.job} with model ${model}; each run replaces one partition atomically.`)}`);
+    for (const [column, text] of comments) await client.query(`COMMENT ON COLUMN ${this.table}.${ident(column)} IS ${literal(text)}`);
+    await client.query(`COMMENT ON VIEW ${qualified(schema, `${table}_latest`)} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`);
   }
 
   async begin(run: RunRecord): Promise<void> {

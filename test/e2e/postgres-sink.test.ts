@@ -85,6 +85,16 @@ ${extra}`,
       { status: 'succeeded', rows_written: '1309' },
     ]);
 
+    // For analysts: the newest partition as a view, and comments naming the job and the model.
+    expect(await query(`SELECT count(*) AS n FROM ${schema.name}.titanic_scores_latest`)).toEqual([{ n: '1309' }]);
+    const [comments] = await query<{ t: string; c: string }>(
+      `SELECT obj_description('${schema.name}.titanic_scores'::regclass) AS t, col_description('${schema.name}.titanic_scores'::regclass, 3) AS c`,
+    );
+    expect(comments!.t).toMatch(/^Predictions written by mlscale job titanic_daily with model pipeline_titanic_nozipmap \(version [0-9a-f]{12}\); each run replaces one partition atomically\.$/);
+    expect(comments!.c).toMatch(/^Prediction: output "probabilities", column 1 of model pipeline_titanic_nozipmap/);
+    const indexes = await query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'titanic_scores'`, [schema.name]);
+    expect(indexes.map((i) => i.indexdef)).toEqual([`CREATE INDEX titanic_scores_partition_key_idx ON ${schema.name}.titanic_scores USING btree (partition, row_id)`]);
+
     const runs = await mlscale(['runs', '--schema', schema.name, '--json'], { env });
     expect(JSON.parse(runs.stdout)[0].run_id).toBe('rerun-1');
   });
