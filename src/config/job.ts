@@ -21,6 +21,9 @@ export interface Job {
   readonly sink: SinkSpec;
   readonly partition: string;
   readonly shard: Shard;
+  /** Attempts after a transient failure (dropped connection, server restart). */
+  readonly retries: number;
+  readonly retryBackoffSeconds: number;
 }
 
 export interface ModelSpec {

@@ -97,6 +97,8 @@ interface RawJob {
   parallelism?: number;
   sink: { postgres?: { url: string; table: string }; parquet?: { path: string; rows_per_file?: number; compression?: ParquetCompression } };
   partition?: string;
+  retries?: number;
+  retry_backoff_s?: number;
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
@@ -168,6 +170,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     sink,
     partition: raw.partition !== undefined ? str(raw.partition, 'partition') : ds,
     shard: overrides.shard ?? { index: 0, count: 1 },
+    retries: raw.retries ?? 2,
+    retryBackoffSeconds: raw.retry_backoff_s ?? 1,
   };
 }
 

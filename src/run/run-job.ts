@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
 import { MlscaleError, QualityGateError, RuntimeFailure, errorMessage } from '../errors.js';
 import { redact } from '../redact.js';
@@ -75,6 +76,38 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   const runId = options.runId ?? newRunId();
   const plan = await planJob(job);
   for (const w of plan.warnings) options.events?.warn?.(w);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, options);
+    } catch (err) {
+      if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
+      const delay = job.retryBackoffSeconds * 2 ** attempt;
+      options.events?.warn?.(`transient failure (${errorMessage(err)}); starting the run over in ${delay} s (retry ${attempt + 1} of ${job.retries}).`);
+      await sleep(delay * 1000, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+      if (options.signal?.aborted) throw err;
+    }
+  }
+}
+
+/**
+ * Failures worth starting over for: a dropped connection, a server shutting down or restarting,
+ * too many connections, serialization failures. Everything else fails the run at once.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof RuntimeFailure)) return false;
+  const TRANSIENT_SQLSTATE = /^(08|57P0[123]|40001|40P01|53300)/;
+  const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
+    if (e instanceof Error && /Connection terminated|terminating connection|server closed the connection|the database system is (starting up|shutting down)/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+async function attemptRun(plan: JobPlan, runId: string, started: number, options: RunOptions): Promise<RunResult> {
+  const job = plan.job;
+  const attemptStarted = Date.now();
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -90,7 +123,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     model_version: plan.modelVersion,
     model_sha256: plan.modelSha256,
     status: 'running',
-    started_at: new Date(started).toISOString(),
+    started_at: new Date(attemptStarted).toISOString(),
     finished_at: null,
     rows_read: 0,
     rows_scored: 0,

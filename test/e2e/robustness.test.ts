@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -164,5 +164,41 @@ sink:
       { status: 'failed', error: 'received SIGTERM' },
       { status: 'failed', error: 'received SIGINT' },
     ]);
+  });
+
+  async function terminateCopy(table: string): Promise<number> {
+    // Poll until the run's COPY into the table is on the server, then drop that connection.
+    for (let i = 0; i < 200; i++) {
+      const r = await query<{ pid: number }>(
+        `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND query LIKE $1`,
+        [`COPY "${schema.name}"."${table}"%FROM STDIN%`],
+      );
+      if (r.length > 0) return r.length;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    return 0;
+  }
+
+  it('a connection dropped mid-run (pg_terminate_backend) is retried from the start; with retries: 0 it fails cleanly with exit 1', async () => {
+    const job = pgJob('dropped', 'dropped');
+    const { done } = startScore(job);
+    expect(await terminateCopy('dropped')).toBe(1);
+    const r = await done;
+    expect(errorLine(r)).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/transient failure \(sink: COPY into .* \(terminating connection due to administrator command\)\.\); starting the run over in 1 s \(retry 1 of 2\)\./);
+    expect(await count('dropped')).toEqual({ n: String(ROWS), d: String(ROWS) });
+    const ledger = await query<{ run_id: string; status: string }>(`SELECT run_id, status FROM ${schema.name}.mlscale_runs WHERE job = 'dropped' ORDER BY started_at`);
+    expect(ledger.map((l) => l.status)).toEqual(['failed', 'succeeded']);
+    expect(ledger[1]!.run_id).toBe(`${ledger[0]!.run_id}-retry1`);
+
+    const noRetry = s.file('noretry.yaml', readFileSync(job, 'utf8').replace('parallelism: 2', 'parallelism: 2\nretries: 0'));
+    const second = startScore(noRetry);
+    expect(await terminateCopy('dropped')).toBe(1);
+    const f = await second.done;
+    expect(f.code).toBe(1);
+    expect(errorLine(f)).toMatch(/^error: sink: COPY into .*dropped \(terminating connection due to administrator command\)\.$/);
+    const visible = await query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${schema.name}.dropped`);
+    expect(visible).toEqual([{ run_id: ledger[1]!.run_id }]);
   });
 });
