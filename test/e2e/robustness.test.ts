@@ -170,7 +170,7 @@ sink:
     // Poll until the run's COPY into the table is on the server, then drop that connection.
     for (let i = 0; i < 200; i++) {
       const r = await query<{ pid: number }>(
-        `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND query LIKE $1`,
+        `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND state = 'active' AND query LIKE $1`,
         [`COPY "${schema.name}"."${table}"%FROM STDIN%`],
       );
       if (r.length > 0) return r.length;
@@ -186,7 +186,7 @@ sink:
     const r = await done;
     expect(errorLine(r)).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/transient failure \(sink: COPY into .* \(terminating connection due to administrator command\)\.\); starting the run over in 1 s \(retry 1 of 2\)\./);
+    expect(r.stderr).toMatch(/transient failure \(sink: .* \(terminating connection due to administrator command\)\.\); starting the run over in 1 s \(retry 1 of 2\)\./);
     expect(await count('dropped')).toEqual({ n: String(ROWS), d: String(ROWS) });
     const ledger = await query<{ run_id: string; status: string }>(`SELECT run_id, status FROM ${schema.name}.mlscale_runs WHERE job = 'dropped' ORDER BY started_at`);
     expect(ledger.map((l) => l.status)).toEqual(['failed', 'succeeded']);
@@ -197,7 +197,7 @@ sink:
     expect(await terminateCopy('dropped')).toBe(1);
     const f = await second.done;
     expect(f.code).toBe(1);
-    expect(errorLine(f)).toMatch(/^error: sink: COPY into .*dropped \(terminating connection due to administrator command\)\.$/);
+    expect(errorLine(f)).toMatch(/^error: sink: .*dropped \(terminating connection due to administrator command\)\.$/);
     const visible = await query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${schema.name}.dropped`);
     expect(visible).toEqual([{ run_id: ledger[1]!.run_id }]);
   });
