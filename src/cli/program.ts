@@ -35,6 +35,7 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
     .option('--limit <n>', 'score at most N rows', positiveInt('--limit'))
     .option('--shard <I/N>', 'score shard I of N (default: JOB_COMPLETION_INDEX of MLSCALE_SHARDS when both are set)')
+    .option('--resume', 'continue the last failed run of this job and partition from its last checkpoint (needs checkpoint_rows)')
     .option('--wait', 'wait for a run holding the same job, partition and shard instead of exiting 4')
     .option('--dry-run', 'score but write nothing')
     .option('--run-id <id>', 'use this run id instead of a generated one')

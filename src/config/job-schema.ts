@@ -177,6 +177,7 @@ export const jobSchema: SchemaNode = {
       properties: { postgres: postgresSink, parquet: parquetSink },
     },
     partition: { kind: 'string', description: 'What a re-run replaces (default: the ds).' },
+    checkpoint_rows: { kind: 'integer', description: 'Make progress durable about every this many rows, so `mlscale score --resume` can continue a failed run instead of starting over (costs a second write in Postgres).', minimum: 1000 },
     retries: { kind: 'integer', description: 'How many times a run that failed on a dropped connection or a restarting server starts over (each attempt publishes all or nothing).', minimum: 0, maximum: 20, default: 2 },
     retry_backoff_s: { kind: 'number', description: 'Seconds before the first retry; doubled for each next one.', minimum: 0, default: 1 },
   },

@@ -21,6 +21,8 @@ export interface Job {
   readonly sink: SinkSpec;
   readonly partition: string;
   readonly shard: Shard;
+  /** Commit progress about every this many rows so a failed run can be resumed; undefined: off. */
+  readonly checkpointRows?: number;
   /** Attempts after a transient failure (dropped connection, server restart). */
   readonly retries: number;
   readonly retryBackoffSeconds: number;

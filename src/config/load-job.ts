@@ -99,6 +99,7 @@ interface RawJob {
   partition?: string;
   retries?: number;
   retry_backoff_s?: number;
+  checkpoint_rows?: number;
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
@@ -170,6 +171,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     sink,
     partition: raw.partition !== undefined ? str(raw.partition, 'partition') : ds,
     shard: overrides.shard ?? { index: 0, count: 1 },
+    ...(raw.checkpoint_rows !== undefined ? { checkpointRows: raw.checkpoint_rows } : {}),
     retries: raw.retries ?? 2,
     retryBackoffSeconds: raw.retry_backoff_s ?? 1,
   };

@@ -44,6 +44,11 @@ export interface PipelineOptions {
   readonly limit?: number;
   readonly signal: AbortSignal;
   readonly onChunk?: (c: Counters) => void;
+  /** Source chunks a resumed run already made durable: read past them without scoring. */
+  readonly skipChunks?: number;
+  /** Make progress durable after about this many rows (sink.checkpoint); undefined: never. */
+  readonly checkpointRows?: number;
+  readonly runId?: string;
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
@@ -101,28 +106,47 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
   const limit = options.limit ?? Infinity;
   const cap = maxInFlight(plan.job.parallelism);
 
+  const skip = options.skipChunks ?? 0;
+  let sinceCheckpoint = 0;
   const drainOne = async () => {
     const chunk = await collect(plan, queue.shift()!);
     stats.observePredictions(chunk.predictions);
     await sink.write(chunk);
     c.rowsScored += chunk.rows;
     c.rowsWritten += chunk.rows;
+    sinceCheckpoint += chunk.rows;
+    if (options.checkpointRows !== undefined && sinceCheckpoint >= options.checkpointRows) {
+      const { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten } = c;
+      // Chunks are drained in source order, so every chunk up to this one is now in the sink.
+      await sink.checkpoint({ runId: options.runId ?? '', chunks: chunk.index + 1, batchSize: plan.job.batchSize, counters: { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten } });
+      sinceCheckpoint = 0;
+    }
     options.onChunk?.(c);
   };
 
+  let index = 0;
   try {
     for await (let batch of plan.source.batches(options.signal)) {
+      if (index < skip) {
+        // Counters for these chunks came back with the checkpoint.
+        index++;
+        c.chunks = index;
+        continue;
+      }
       if (c.rowsRead >= limit) break;
       if (c.rowsRead + batch.numRows > limit) batch = batch.slice(0, limit - c.rowsRead);
       const firstRow = c.rowsRead;
       c.rowsRead += batch.numRows;
       stats.observeFeatures(batch, plan.featureColumns);
-      const index = c.chunks++;
+      c.chunks = index + 1;
       queue.push({ index, batch, parts: submit(plan, pool, batch, index, firstRow, c) });
+      index++;
       while (queue.length >= cap) await drainOne();
     }
     while (queue.length > 0) await drainOne();
   } finally {
-    for (const q of queue) for (const p of q.parts) p.result.catch(() => undefined);
+    // On failure, let chunks already handed to workers finish before the pool is torn down:
+    // terminating a worker inside onnxruntime's run can take the whole process down.
+    await Promise.allSettled(queue.flatMap((q) => q.parts.map((p) => p.result)));
   }
 }

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
-import { MlscaleError, QualityGateError, RuntimeFailure, errorMessage } from '../errors.js';
+import { MlscaleError, QualityGateError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
 import { redact } from '../redact.js';
 import { ScorerPool } from '../scoring/scorer-pool.js';
 import { ParquetSink } from '../sink/parquet.js';
 import { PostgresSink } from '../sink/postgres.js';
-import type { RunRecord, Sink, SinkLayout } from '../sink/sink.js';
+import type { Checkpoint, RunRecord, Sink, SinkLayout } from '../sink/sink.js';
 import type { RunEvents } from './events.js';
 import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
@@ -19,6 +19,8 @@ export interface RunOptions {
   readonly dryRun?: boolean;
   /** Wait for a run holding the same job, partition and shard instead of failing with exit 4. */
   readonly wait?: boolean;
+  /** Continue the newest failed checkpointed run of this job and partition instead of starting over. */
+  readonly resume?: boolean;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
 }
@@ -59,6 +61,7 @@ export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), 
     modelVersion: plan.modelVersion,
     models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
     routed: plan.job.combine.mode === 'route',
+    checkpointing: plan.job.checkpointRows !== undefined,
     wait,
     partition: plan.job.partition,
     runId,
@@ -76,9 +79,14 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   const runId = options.runId ?? newRunId();
   const plan = await planJob(job);
   for (const w of plan.warnings) options.events?.warn?.(w);
+  if (options.resume && job.checkpointRows === undefined) {
+    throw new UsageError(`--resume: job ${job.name} has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.`, { code: 'resume_unavailable' });
+  }
   for (let attempt = 0; ; attempt++) {
     try {
-      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, options);
+      // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
+      const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
+      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, { ...options, resume });
     } catch (err) {
       if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
       const delay = job.retryBackoffSeconds * 2 ** attempt;
@@ -105,9 +113,27 @@ export function isTransient(err: unknown): boolean {
   return false;
 }
 
-async function attemptRun(plan: JobPlan, runId: string, started: number, options: RunOptions): Promise<RunResult> {
+async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Checkpoint | undefined> {
+  if (!options.resume || options.dryRun) return undefined;
+  const probe = makeSink(plan, sinkLayout(plan, 'resume-probe'));
+  try {
+    const found = await probe.findResumable();
+    if (found && found.batchSize !== plan.job.batchSize) {
+      throw new UsageError(`--resume: run ${found.runId} read chunks of ${found.batchSize} rows; resume it with --batch-size ${found.batchSize}.`, { code: 'resume_batch_size' });
+    }
+    if (!found) options.events?.warn?.('--resume: no failed checkpointed run of this job and partition; starting a new run.');
+    return found;
+  } finally {
+    await probe.close();
+  }
+}
+
+async function attemptRun(plan: JobPlan, newRunId: string, started: number, options: RunOptions): Promise<RunResult> {
   const job = plan.job;
   const attemptStarted = Date.now();
+  const resumed = await findCheckpoint(plan, options);
+  const runId = resumed?.runId ?? newRunId;
+  if (resumed) options.events?.info?.('resuming run', { run_id: runId, chunks_done: resumed.chunks, rows_written: resumed.counters.rowsWritten });
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -134,7 +160,7 @@ async function attemptRun(plan: JobPlan, runId: string, started: number, options
   };
   const stats = new StatsCollector();
   let pool: ScorerPool | undefined;
-  const counters = newCounters();
+  const counters = resumed ? { ...newCounters(), ...resumed.counters, chunks: resumed.chunks } : newCounters();
   const fill = (c: Counters) => {
     record.rows_read = c.rowsRead;
     record.rows_scored = c.rowsScored;
@@ -148,10 +174,13 @@ async function attemptRun(plan: JobPlan, runId: string, started: number, options
       models: plan.models.map((m) => ({ modelBytes: m.model.runtimeBytes, modelFile: m.spec.path, providers: m.spec.providers, intraOpThreads: m.spec.intraOpThreads })),
     });
     await sink.check();
-    await sink.begin(record);
+    await sink.begin(record, resumed);
     options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
     await runPipeline(plan, pool, sink, stats, counters, {
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
+      ...(resumed ? { skipChunks: resumed.chunks } : {}),
+      ...(job.checkpointRows !== undefined ? { checkpointRows: job.checkpointRows } : {}),
+      runId,
       signal: controller.signal,
       onChunk: (c) => options.events?.progress?.({ rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, totalRows: plan.source.totalRows, elapsedMs: Date.now() - started }),
     });
@@ -215,6 +244,10 @@ function nullSink(): Sink {
     async check() {},
     async begin() {},
     async write() {},
+    async checkpoint() {},
+    async findResumable() {
+      return undefined;
+    },
     async publish() {},
     async abort() {},
     async close() {},

@@ -1,4 +1,4 @@
-import { access, constants, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Table, tableToIPC } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
@@ -6,12 +6,20 @@ import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm } from '../source/parquet.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
-import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
+import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
   readonly path: string;
   readonly rowsPerFile: number;
   readonly compression: ParquetCompression;
+}
+
+const PROGRESS = '_mlscale_progress.json';
+
+interface SavedProgress {
+  readonly checkpoint: Checkpoint;
+  /** Part files complete at the checkpoint. */
+  readonly parts: number;
 }
 
 const CODECS = { zstd: 'ZSTD', snappy: 'SNAPPY', gzip: 'GZIP', lz4: 'LZ4_RAW', uncompressed: 'UNCOMPRESSED' } as const;
@@ -72,16 +80,49 @@ export class ParquetSink implements Sink {
     }
   }
 
-  async begin(): Promise<void> {
+  async begin(_run: RunRecord, resume?: Checkpoint): Promise<void> {
     await this.check();
     await mkdir(path.dirname(this.target), { recursive: true });
     this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, this.layout.wait === true);
-    // We hold the lock: staging or set-aside directories beside the target are from runs that died.
+    // We hold the lock: staging or set-aside directories beside the target are from runs that
+    // died, except the one being resumed.
     const prefix = `.${path.basename(this.target)}.mlscale-`;
     for (const name of await readdir(path.dirname(this.target))) {
-      if (name.startsWith(prefix)) await rm(path.join(path.dirname(this.target), name), { recursive: true, force: true });
+      const full = path.join(path.dirname(this.target), name);
+      if (name.startsWith(prefix) && !(resume && full === this.staging)) await rm(full, { recursive: true, force: true });
     }
     await mkdir(this.staging, { recursive: true });
+    if (resume) {
+      const saved = JSON.parse(await readFile(path.join(this.staging, PROGRESS), 'utf8')) as SavedProgress;
+      this.parts = saved.parts;
+      this.written = saved.checkpoint.counters.rowsWritten;
+      // Parts written after the checkpoint are redone.
+      for (const name of await readdir(this.staging)) {
+        const m = /^part-(\d+)\.parquet$/.exec(name);
+        if (m && Number(m[1]) >= saved.parts) await rm(path.join(this.staging, name));
+      }
+    }
+  }
+
+  async checkpoint(progress: Checkpoint): Promise<void> {
+    await this.flush();
+    const saved: SavedProgress = { checkpoint: progress, parts: this.parts };
+    await writeFile(path.join(this.staging, `${PROGRESS}.tmp`), JSON.stringify(saved));
+    await rename(path.join(this.staging, `${PROGRESS}.tmp`), path.join(this.staging, PROGRESS));
+  }
+
+  async findResumable(): Promise<Checkpoint | undefined> {
+    const dir = path.dirname(this.target);
+    const prefix = `.${path.basename(this.target)}.mlscale-`;
+    let best: { at: number; checkpoint: Checkpoint } | undefined;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!name.startsWith(prefix)) continue;
+      const file = path.join(dir, name, PROGRESS);
+      const st = await stat(file).catch(() => undefined);
+      if (!st || (best && st.mtimeMs <= best.at)) continue;
+      best = { at: st.mtimeMs, checkpoint: (JSON.parse(await readFile(file, 'utf8')) as SavedProgress).checkpoint };
+    }
+    return best?.checkpoint;
   }
 
   async write(chunk: ScoredChunk): Promise<void> {
@@ -112,6 +153,7 @@ export class ParquetSink implements Sink {
 
   async publish(run: RunRecord): Promise<void> {
     await this.flush();
+    await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
     await writeFile(path.join(this.staging, '_mlscale_run.json'), JSON.stringify(run, null, 2) + '\n');
     await writeFile(path.join(this.staging, '_SUCCESS'), '');
@@ -145,6 +187,8 @@ export class ParquetSink implements Sink {
 
   async abort(): Promise<void> {
     this.pending = [];
+    // A checkpointed run keeps its staging directory for --resume; the next run without --resume removes it.
+    if (this.layout.checkpointing) return;
     await rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
   }
 

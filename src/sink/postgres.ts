@@ -9,7 +9,7 @@ import { ensureLedger, finishRun, insertRun, LEDGER_TABLE } from './ledger.js';
 import { connect } from './pg-connect.js';
 import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
 import { sqlTypeForArrow } from './pg-types.js';
-import type { RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
+import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
 import { ident, qualified } from './sql.js';
 
 export interface PostgresSinkOptions {
@@ -19,6 +19,8 @@ export interface PostgresSinkOptions {
 }
 
 type CopyStream = ReturnType<typeof copyFrom>;
+
+const CHECKPOINTS = 'mlscale_checkpoints';
 
 /**
  * One transaction per run: DELETE the partition, COPY the new rows, mark the ledger row
@@ -91,6 +93,11 @@ export class PostgresSink implements Sink {
       const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
       await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`);
       await ensureLedger(client, this.options.schema);
+      if (this.layout.checkpointing) {
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.stage} (LIKE ${this.table})`);
+        await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_mlscale_stage_run_idx`)} ON ${this.stage} (run_id)`);
+        await client.query(`CREATE TABLE IF NOT EXISTS ${this.checkpoints} (run_id text PRIMARY KEY, checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)`);
+      }
       await this.describeForAnalysts(client);
     };
     // Concurrent first runs (shards) would race on CREATE ... IF NOT EXISTS, COMMENT and CREATE VIEW:
@@ -136,32 +143,104 @@ export class PostgresSink implements Sink {
     await client.query(`COMMENT ON VIEW ${qualified(schema, `${table}_latest`)} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`);
   }
 
-  async begin(run: RunRecord): Promise<void> {
+  private get stage(): string {
+    return qualified(this.options.schema, `${this.options.table}_mlscale_stage`);
+  }
+
+  private get checkpoints(): string {
+    return qualified(this.options.schema, CHECKPOINTS);
+  }
+
+  private startCopy(client: pg.Client, into: string): void {
+    this.copyError = undefined;
+    this.copy = client.query(copyFrom(`COPY ${into} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`));
+    this.copy.on('error', (err) => (this.copyError ??= err));
+    this.copy.write(this.encoder.header());
+  }
+
+  private async endCopy(): Promise<void> {
+    this.copy!.end(this.encoder.trailer());
+    await finished(this.copy!);
+    if (this.copyError) throw this.copyError;
+    this.copy = undefined;
+  }
+
+  /**
+   * Replace what earlier runs of this job wrote to this partition: all of it for an unsharded
+   * run; for shard I/N, that shard's rows and any written under another shard count.
+   */
+  private async replacePartition(client: pg.Client): Promise<void> {
+    const [, count] = this.layout.shard.split('/');
+    await client.query(
+      `DELETE FROM ${this.table} WHERE partition = $1 AND run_id IN (
+         SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)}
+          WHERE job = $2 AND partition = $1 AND status = 'succeeded'
+            AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4))`,
+      [this.layout.partition, this.layout.job, this.layout.shard, count],
+    );
+  }
+
+  async begin(run: RunRecord, resume?: Checkpoint): Promise<void> {
     const client = await this.client_();
     try {
       await this.check();
       await this.createTable(client);
       await this.lock(client);
-      await insertRun(client, this.options.schema, run);
+      if (resume) {
+        await client.query(`UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`, [run.run_id]);
+        this.written = resume.counters.rowsWritten;
+      } else {
+        await insertRun(client, this.options.schema, run);
+        if (this.layout.checkpointing) {
+          // Staged rows of earlier failed runs of this key will never be resumed now.
+          const earlier = `SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND partition = $2 AND shard = $3 AND run_id <> $4`;
+          const args = [this.layout.job, this.layout.partition, this.layout.shard, run.run_id];
+          await client.query(`DELETE FROM ${this.stage} WHERE run_id IN (${earlier})`, args);
+          await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id IN (${earlier})`, args);
+        }
+      }
       await client.query('BEGIN');
       this.inTransaction = true;
-      // Replace what earlier runs of this job wrote to this partition: all of it for an unsharded
-      // run; for shard I/N, that shard's rows and any written under another shard count.
-      const [, count] = this.layout.shard.split('/');
-      await client.query(
-        `DELETE FROM ${this.table} WHERE partition = $1 AND run_id IN (
-           SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)}
-            WHERE job = $2 AND partition = $1 AND status = 'succeeded'
-              AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4))`,
-        [this.layout.partition, this.layout.job, this.layout.shard, count],
-      );
-      this.copy = client.query(copyFrom(`COPY ${this.table} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`));
-      this.copy.on('error', (err) => (this.copyError ??= err));
-      this.copy.write(this.encoder.header());
+      if (this.layout.checkpointing) this.startCopy(client, this.stage);
+      else {
+        await this.replacePartition(client);
+        this.startCopy(client, this.table);
+      }
     } catch (err) {
       if (err instanceof UsageError || err instanceof RuntimeFailure || err instanceof LockedError) throw err;
       throw this.fail('cannot prepare', err);
     }
+  }
+
+  /** Commits the rows staged so far with the checkpoint, and opens the next segment. */
+  async checkpoint(progress: Checkpoint): Promise<void> {
+    const client = this.client!;
+    try {
+      await this.endCopy();
+      await client.query(
+        `INSERT INTO ${this.checkpoints} (run_id, checkpoint, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (run_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
+        [progress.runId, JSON.stringify(progress)],
+      );
+      await client.query('COMMIT');
+      await client.query('BEGIN');
+      this.startCopy(client, this.stage);
+    } catch (err) {
+      throw this.fail('cannot checkpoint into', this.copyError ?? err);
+    }
+  }
+
+  async findResumable(): Promise<Checkpoint | undefined> {
+    const client = await this.client_();
+    const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${CHECKPOINTS}`]);
+    if (!exists.rows[0].t) return undefined;
+    const res = await client.query(
+      `SELECT c.checkpoint FROM ${this.checkpoints} c JOIN ${qualified(this.options.schema, LEDGER_TABLE)} r USING (run_id)
+        WHERE r.job = $1 AND r.partition = $2 AND r.shard = $3 AND r.status IN ('failed', 'running')
+        ORDER BY r.started_at DESC LIMIT 1`,
+      [this.layout.job, this.layout.partition, this.layout.shard],
+    );
+    return res.rows[0]?.checkpoint as Checkpoint | undefined;
   }
 
   /**
@@ -201,10 +280,15 @@ export class PostgresSink implements Sink {
   async publish(run: RunRecord): Promise<void> {
     const client = this.client!;
     try {
-      this.copy!.end(this.encoder.trailer());
-      await finished(this.copy!);
-      if (this.copyError) throw this.copyError;
-      this.copy = undefined;
+      await this.endCopy();
+      if (this.layout.checkpointing) {
+        // Every segment is staged: move them into the table in this one transaction.
+        const cols = this.columns.map(ident).join(', ');
+        await this.replacePartition(client);
+        await client.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
+        await client.query(`DELETE FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
+        await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id = $1`, [run.run_id]);
+      }
       run.rows_written = this.written;
       await finishRun(client, this.options.schema, run);
       await client.query('COMMIT');

@@ -24,6 +24,14 @@ export interface RunRecord {
   stats: RunStats | null;
 }
 
+/** How far a checkpointed run got: everything up to `chunks` source chunks is durable. */
+export interface Checkpoint {
+  readonly runId: string;
+  readonly chunks: number;
+  readonly batchSize: number;
+  readonly counters: { rowsRead: number; rowsScored: number; rowsRejected: number; rowsFilled: number; rowsWritten: number };
+}
+
 /** One scored chunk on its way to the sink: the source's key vectors plus predictions. */
 export interface ScoredChunk {
   readonly index: number;
@@ -51,6 +59,8 @@ export interface SinkLayout {
   readonly models: readonly { readonly name: string; readonly version: string }[];
   /** Wait for another run holding the same job, partition and shard instead of exiting 4. */
   readonly wait?: boolean;
+  /** Commit progress at checkpoints (job.checkpoint_rows), so a failed run can be resumed. */
+  readonly checkpointing?: boolean;
   /** combine: route: every chunk carries a modelIndex naming each row's model. */
   readonly routed?: boolean;
   readonly partition: string;
@@ -67,9 +77,13 @@ export interface Sink {
   readonly description: string;
   /** Checks the destination fits the layout without writing anything (for validate). */
   check(): Promise<void>;
-  /** Creates what is missing (table, directory) and records the run as running. */
-  begin(run: RunRecord): Promise<void>;
+  /** Creates what is missing (table, directory) and records the run as running; with `resume`, continues that checkpointed run. */
+  begin(run: RunRecord, resume?: Checkpoint): Promise<void>;
   write(chunk: ScoredChunk): Promise<void>;
+  /** Makes everything written so far durable, still invisible to readers (checkpointing sinks only). */
+  checkpoint(progress: Checkpoint): Promise<void>;
+  /** The newest failed checkpointed run of this job, partition and shard, if any. */
+  findResumable(): Promise<Checkpoint | undefined>;
   /** Makes every written row visible at once, replacing the partition, and records the run. */
   publish(run: RunRecord): Promise<void>;
   /** Discards everything written and records the failure. Never throws. */

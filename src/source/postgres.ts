@@ -85,7 +85,7 @@ export interface PostgresSourceOptions {
 }
 
 /** Opens a query as a source: checks it and reads its column types; no rows are read yet. */
-export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSourceOptions): Promise<{ schema: Schema; open(columns: readonly string[], shard?: HashShard): Source }> {
+export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSourceOptions): Promise<{ schema: Schema; open(columns: readonly string[], shard?: HashShard, orderBy?: readonly string[]): Source }> {
   const client = await connect(spec.url, 'source');
   let p: Probe;
   try {
@@ -96,7 +96,7 @@ export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSo
   const schema = new PgBinaryDecoder(p.columns, 1).schema;
   return {
     schema,
-    open(columns, shard) {
+    open(columns, shard, orderBy) {
       const wanted = p.columns.filter((c) => columns.includes(c.name));
       let sql = `SELECT ${wanted.map((c) => ident(c.name)).join(', ')} FROM (${p.copySql}) AS mlscale_q`;
       if (shard && shard.count > 1) {
@@ -104,6 +104,8 @@ export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSo
         const key = `ROW(${shard.key.map((k) => `mlscale_q.${ident(k)}`).join(', ')})::text`;
         sql += ` WHERE (hashtextextended(${key}, 0) & 9223372036854775807) % ${shard.count} = ${shard.index}`;
       }
+      // A resumable run skips the chunks it already wrote, so the rows must come in the same order every time.
+      if (orderBy?.length) sql += ` ORDER BY ${orderBy.map((k) => `mlscale_q.${ident(k)}`).join(', ')}`;
       return postgresSource(spec, sql, p.settings, wanted, options.batchSize);
     },
   };

@@ -13,6 +13,7 @@ export interface ScoreFlags {
   dryRun?: boolean;
   shard?: string;
   wait?: boolean;
+  resume?: boolean;
   runId?: string;
   logFormat?: LogFormat;
   progress: boolean;
@@ -46,6 +47,7 @@ export async function scoreCommand(flags: ScoreFlags, global: { verbose?: boolea
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
       ...(flags.wait ? { wait: true } : {}),
+      ...(flags.resume ? { resume: true } : {}),
       signal: controller.signal,
       events: log,
     });
