@@ -201,4 +201,61 @@ sink:
     const visible = await query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${schema.name}.dropped`);
     expect(visible).toEqual([{ run_id: ledger[1]!.run_id }]);
   });
+
+  it('--resume continues a killed checkpointed run into Postgres and ends with the rows of an uninterrupted run', async () => {
+    const job = s.file('resumable.yaml', readFileSync(pgJob('resumable', 'resumable'), 'utf8').replace('parallelism: 2', 'parallelism: 2\ncheckpoint_rows: 40000'));
+    const whole = s.file('resumable_whole.yaml', readFileSync(job, 'utf8').replace('table: ' + schema.name + '.resumable', 'table: ' + schema.name + '.resumable_whole'));
+    expect((await mlscale(['score', '--job', whole], { env })).code).toBe(0);
+    const { child, done } = startScore(job);
+    // Kill it once a checkpoint is committed.
+    for (let i = 0; i < 500; i++) {
+      const rows = await query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'mlscale_checkpoints'`, [schema.name]);
+      if (rows.length > 0 && (await query(`SELECT 1 FROM ${schema.name}.mlscale_checkpoints`)).length > 0) break;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    child.kill('SIGKILL');
+    await done;
+    const [cp] = await query<{ checkpoint: { chunks: number; runId: string } }>(`SELECT checkpoint FROM ${schema.name}.mlscale_checkpoints`);
+    expect(cp!.checkpoint.chunks).toBeGreaterThan(0);
+    expect(await count('resumable')).toEqual({ n: '0', d: '0' });
+    const r = await mlscale(['score', '--job', job, '--resume'], { env });
+    expect(errorLine(r)).toBe('');
+    expect(r.stderr).toContain(`"msg":"resuming run","run_id":"${cp!.checkpoint.runId}","chunks_done":${cp!.checkpoint.chunks}`);
+    expect(await count('resumable')).toEqual({ n: String(ROWS), d: String(ROWS) });
+    const diff = await query(`SELECT id FROM ${schema.name}.resumable_whole a FULL JOIN ${schema.name}.resumable b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`);
+    expect(diff).toEqual([]);
+    expect(await query(`SELECT DISTINCT run_id FROM ${schema.name}.resumable`)).toEqual([{ run_id: cp!.checkpoint.runId }]);
+    expect(await query(`SELECT count(*) AS n FROM ${schema.name}.resumable_mlscale_stage`)).toEqual([{ n: '0' }]);
+    const ledger = await query<{ status: string; rows_written: string }>(`SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE run_id = $1`, [cp!.checkpoint.runId]);
+    expect(ledger).toEqual([{ status: 'succeeded', rows_written: String(ROWS) }]);
+  });
+
+  it('--resume continues a killed checkpointed run into Parquet with the same files as an uninterrupted run', async () => {
+    const body = (out: string) => `name: pqresume\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nbatch_size: 1000\ncheckpoint_rows: 5000\nsink:\n  parquet: { path: ${out}, rows_per_file: 5000 }\n`;
+    const whole = s.file('pqwhole.yaml', body('out/pqwhole'));
+    expect((await mlscale(['score', '--job', whole], { cwd: s.dir })).code).toBe(0);
+    const job = s.file('pqresume.yaml', body('out/pqresume'));
+    const child = spawn(process.execPath, [bin, 'score', '--job', job, '--parallelism', '1'], { cwd: s.dir, stdio: 'ignore' });
+    const progress = () => readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('.pqresume.mlscale-')).some((d) => existsSync(path.join(s.dir, 'out', d, '_mlscale_progress.json')));
+    for (let i = 0; i < 1000 && !(existsSync(path.join(s.dir, 'out')) && progress()); i++) await new Promise((res) => setTimeout(res, 5));
+    child.kill('SIGKILL');
+    await new Promise((res) => child.on('close', res));
+    expect(existsSync(path.join(s.dir, 'out', 'pqresume'))).toBe(false);
+    const r = await mlscale(['score', '--job', job, '--resume'], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    expect(r.stderr).toMatch(/"msg":"resuming run","run_id":"[^"]+","chunks_done":[1-9]\d*/);
+    const read = (dir: string) => {
+      const d = path.join(s.dir, 'out', dir);
+      const files = readdirSync(d).filter((f) => f.endsWith('.parquet')).sort();
+      return files.map((f) => readParquetTable(path.join(d, f))).flatMap((t) => Array.from({ length: t.numRows }, (_, i) => [Number(t.getChild('id')!.get(i)), t.getChild('variable')!.get(i)]));
+    };
+    expect(read('pqresume')).toEqual(read('pqwhole'));
+    expect(readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('.pqresume.mlscale-'))).toEqual([]);
+  });
+
+  it('--resume without checkpoint_rows is refused', async () => {
+    const r = await mlscale(['score', '--job', pgJob('noresume', 'noresume'), '--resume'], { env });
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toBe('error: --resume: job noresume has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.');
+  });
 });
