@@ -69,5 +69,23 @@ export function buildProgram(): Command {
     .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
     .action(async (opts) => (await import('./commands/runs.js')).runsCommand(opts));
 
+  program
+    .command('schedule')
+    .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
+    .argument('[paths...]', 'job files or directories (default: jobs/)')
+    .option('--port <n>', 'serve /healthz and Prometheus /metrics on this port', (v) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`--port must be a port number, got "${v}".`);
+      return n;
+    })
+    .option('--grace <seconds>', 'on SIGTERM, how long running jobs may finish before they are aborted', (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`--grace must be a number of seconds, got "${v}".`);
+      return n;
+    }, 300)
+    .option('--state <file>', 'where the last tick of each job is kept (for catchup:)', '.mlscale-schedule.json')
+    .addOption(new Option('--log-format <format>', 'log format on stderr (default: json)').choices(['text', 'json']))
+    .action(async (paths, opts) => (await import('./commands/schedule.js')).scheduleCommand(paths, opts));
+
   return program;
 }

@@ -94,7 +94,8 @@ export const jobSchema: SchemaNode = {
       patternHint: 'use lowercase letters, digits and underscores',
     },
     description: { kind: 'string', description: 'Free text for people.' },
-    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule`.' },
+    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule` (five fields, or six with seconds first).' },
+    catchup: { kind: 'integer', description: 'After a restart, `mlscale schedule` runs up to this many missed intervals, oldest first, each with its own ds.', minimum: 0, default: 0 },
     timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
     params: {
       kind: 'map',

@@ -5,6 +5,8 @@ export interface Job {
   /** Absolute path of the job file (or "<inline>"). */
   readonly file: string;
   readonly schedule?: string;
+  /** Missed intervals `mlscale schedule` runs after a restart. */
+  readonly catchup: number;
   readonly timezone: string;
   /** Every parameter after --param overrides, ds included. */
   readonly params: Readonly<Record<string, string>>;

@@ -100,6 +100,7 @@ interface RawJob {
   retries?: number;
   retry_backoff_s?: number;
   checkpoint_rows?: number;
+  catchup?: number;
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
@@ -157,6 +158,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     ...(raw.description !== undefined ? { description: raw.description } : {}),
     file,
     ...(raw.schedule !== undefined ? { schedule: raw.schedule } : {}),
+    catchup: raw.catchup ?? 0,
     timezone,
     params,
     ds,

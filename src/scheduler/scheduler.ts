@@ -1,0 +1,192 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import cron, { type ScheduledTask } from 'node-cron';
+import { loadJob } from '../config/load-job.js';
+import { todayIn } from '../config/template.js';
+import { MlscaleError, errorMessage } from '../errors.js';
+import type { Logger } from '../cli/logger.js';
+import { runJob } from '../run/run-job.js';
+import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
+import { SchedulerMetrics } from './metrics.js';
+
+export interface SchedulerOptions {
+  readonly paths: readonly string[];
+  readonly stateFile: string;
+  readonly log: Logger;
+}
+
+type State = Record<string, string>; // job name → ISO time of its last tick
+
+/** Ticks of `task` after `after` and before `before`, newest last (bounded scan). */
+export function missedTicks(task: Pick<ScheduledTask, 'match'>, withSeconds: boolean, after: Date, before: Date, limit: number): Date[] {
+  const step = withSeconds ? 1000 : 60_000;
+  const maxSteps = withSeconds ? 86_400 : 31 * 24 * 60;
+  const out: Date[] = [];
+  let t = Math.floor(after.getTime() / step) * step + step;
+  for (let i = 0; t < before.getTime() && i < maxSteps; i++, t += step) {
+    const d = new Date(t);
+    if (task.match(d)) out.push(d);
+  }
+  return out.slice(-limit);
+}
+
+/**
+ * Runs every scheduled job on its cron expression, in its time zone, with ds set to the tick's
+ * date. A job never overlaps itself; stop() lets running jobs finish within a grace period,
+ * then aborts them (they roll back).
+ */
+export class Scheduler {
+  readonly metrics = new SchedulerMetrics();
+  private jobs: ScheduledJob[] = [];
+  private readonly tasks = new Map<string, ScheduledTask>();
+  private readonly running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private stopping = false;
+  private state: State = {};
+  private server: Server | undefined;
+
+  constructor(private readonly options: SchedulerOptions) {}
+
+  async start(): Promise<void> {
+    const { jobs, unscheduled } = await loadScheduledJobs(this.options.paths);
+    for (const f of unscheduled) this.options.log.info('skipping a job file without schedule:', { file: f });
+    this.state = JSON.parse(await readFile(this.options.stateFile, 'utf8').catch(() => '{}')) as State;
+    this.install(jobs);
+    await this.catchUp();
+  }
+
+  private install(jobs: ScheduledJob[]): void {
+    for (const t of this.tasks.values()) void t.destroy();
+    this.tasks.clear();
+    this.jobs = jobs;
+    for (const sj of jobs) {
+      const task = cron.createTask(sj.schedule, (ctx) => this.tick(sj, ctx.date, 'scheduled'), { timezone: sj.job.timezone, name: sj.job.name });
+      void task.start();
+      this.tasks.set(sj.job.name, task);
+      this.updateNext(sj);
+      this.options.log.info('scheduled', { job: sj.job.name, schedule: sj.schedule, timezone: sj.job.timezone, next: task.getNextRun()?.toISOString() ?? null });
+    }
+  }
+
+  private updateNext(sj: ScheduledJob): void {
+    const next = this.tasks.get(sj.job.name)?.getNextRun();
+    if (next) this.metrics.nextRun.set({ job: sj.job.name }, next.getTime() / 1000);
+  }
+
+  /** After a restart, the last `catchup` missed intervals of each job, oldest first. */
+  private async catchUp(): Promise<void> {
+    const now = new Date();
+    for (const sj of this.jobs) {
+      const last = this.state[sj.job.name];
+      if (sj.catchup === 0 || !last) continue;
+      const ticks = missedTicks(this.tasks.get(sj.job.name)!, sj.schedule.trim().split(/\s+/).length === 6, new Date(last), now, sj.catchup);
+      for (const t of ticks) {
+        this.options.log.info('catching up a missed interval', { job: sj.job.name, tick: t.toISOString() });
+        await this.tick(sj, t, 'catchup');
+      }
+    }
+  }
+
+  private async saveState(job: string, tick: Date): Promise<void> {
+    this.state[job] = tick.toISOString();
+    const tmp = `${this.options.stateFile}.tmp`;
+    await writeFile(tmp, JSON.stringify(this.state, null, 2) + '\n');
+    await rename(tmp, this.options.stateFile);
+  }
+
+  private async tick(sj: ScheduledJob, date: Date, reason: 'scheduled' | 'catchup'): Promise<void> {
+    const name = sj.job.name;
+    const log = this.options.log;
+    if (this.stopping) return;
+    if (this.running.has(name)) {
+      log.warn('tick skipped: the previous run of this job is still running', { job: name, tick: date.toISOString() });
+      this.metrics.runs.inc({ job: name, status: 'skipped' });
+      return;
+    }
+    const controller = new AbortController();
+    let finish!: () => void;
+    this.running.set(name, { controller, done: new Promise<void>((r) => (finish = r)) });
+    this.metrics.running.inc({ job: name });
+    const started = Date.now();
+    const ds = todayIn(sj.job.timezone, date);
+    try {
+      await this.saveState(name, date);
+      const job = await loadJob(sj.file, { params: { ds } });
+      const events = {
+        info: (m: string, f?: Record<string, unknown>) => log.info(m, { job: name, ...f }),
+        warn: (m: string, f?: Record<string, unknown>) => log.warn(m, { job: name, ...f }),
+      };
+      log.info('tick', { job: name, ds, reason, tick: date.toISOString() });
+      const result = await runJob(job, { signal: controller.signal, events });
+      this.metrics.runs.inc({ job: name, status: 'succeeded' });
+      this.metrics.rows.inc({ job: name }, result.rowsScored);
+      this.metrics.lastSuccess.set({ job: name }, Date.now() / 1000);
+      log.info('run succeeded', { job: name, run_id: result.runId, ds, rows_written: result.rowsWritten, duration_ms: result.durationMs });
+    } catch (err) {
+      const status = err instanceof MlscaleError ? ({ 2: 'invalid', 3: 'quality_gate', 4: 'locked' } as Record<number, string>)[err.exitCode] ?? 'failed' : 'failed';
+      this.metrics.runs.inc({ job: name, status });
+      log.error('run failed', { job: name, ds, status, error: errorMessage(err) });
+    } finally {
+      this.metrics.duration.observe({ job: name }, (Date.now() - started) / 1000);
+      this.metrics.running.dec({ job: name });
+      this.running.delete(name);
+      this.updateNext(sj);
+      finish();
+    }
+  }
+
+  /** Re-reads the job files (SIGHUP). A bad set is logged and the current one kept. */
+  async reload(): Promise<void> {
+    try {
+      const { jobs } = await loadScheduledJobs(this.options.paths);
+      this.install(jobs);
+      this.options.log.info('reloaded job files', { jobs: jobs.map((j) => j.job.name) });
+    } catch (err) {
+      this.options.log.error('reload failed; keeping the jobs already loaded', { error: errorMessage(err) });
+    }
+  }
+
+  /** Stops new ticks, lets running jobs finish within `graceMs`, then aborts them (they roll back). */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    for (const t of this.tasks.values()) await t.stop();
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    if (this.running.size > 0) {
+      this.options.log.info('waiting for running jobs', { jobs: [...this.running.keys()], grace_s: graceMs / 1000 });
+      const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+      if (timedOut) {
+        for (const [job, r] of this.running) {
+          this.options.log.warn('grace period over: aborting the run', { job });
+          r.controller.abort(new Error('the scheduler is stopping'));
+        }
+        await all();
+      }
+    }
+    for (const t of this.tasks.values()) await t.destroy();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** /healthz and Prometheus /metrics. */
+  listen(port: number, host = '0.0.0.0'): Promise<number> {
+    this.server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        this.metrics.registry
+          .metrics()
+          .then((body) => {
+            res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+            res.end(body);
+          })
+          .catch((err) => {
+            res.writeHead(500);
+            res.end(String(err));
+          });
+      } else if (req.url === '/healthz') {
+        res.writeHead(this.stopping ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ status: this.stopping ? 'stopping' : 'ok', jobs: this.jobs.map((j) => j.job.name), running: [...this.running.keys()] }));
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    return new Promise((resolve) => this.server!.listen(port, host, () => resolve((this.server!.address() as { port: number }).port)));
+  }
+}
