@@ -61,6 +61,9 @@ describe('score into Parquet (real CLI)', () => {
     for (let r2 = 0; r2 < n; r2++) for (let f = 0; f < 3; f++) x[r2 * 3 + f] = input.getChild(`f${f}`)!.get(r2);
     const ref = await ortRun(readFileSync(path.join(s.dir, 'model.onnx')), { x: new ort.Tensor('float32', x, [n, 3]) });
     for (let i = 0; i < n; i++) expect(Math.abs(scores[i]! - (ref.score!.data as Float32Array)[i]!)).toBeLessThan(1e-6);
+    // Under cron or Airflow (stderr not a terminal): stdout is only the summary, stderr only JSON lines.
+    expect(r.stdout.startsWith('scored job pq_scores, partition 2024-01-01, run first\n')).toBe(true);
+    for (const line of r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))) expect(JSON.parse(line)).toHaveProperty('level');
     expect(tables[0]!.schema.fields.map((f) => f.name)).toEqual(['id', 'score', 'label', 'model_name', 'model_version', 'partition', 'run_id', 'scored_at']);
   });
 
