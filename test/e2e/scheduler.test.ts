@@ -111,6 +111,22 @@ ${extra}`;
     expect((await ledger('daily')).map((r) => r.partition)).toEqual([day(1), day(0)]);
   });
 
+  it('SIGHUP reloads the job files; a bad set is logged and the loaded jobs kept', async () => {
+    const dir = path.join(s.dir, 'hup');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, 'one.yaml'), jobText('one', '0 6 * * *', 'small'));
+    const d = start(dir);
+    expect(await until(() => d.log().includes('"msg":"scheduler started"'))).toBe(true);
+    writeFileSync(path.join(dir, 'two.yaml'), jobText('two', '0 7 * * *', 'small'));
+    d.child.kill('SIGHUP');
+    expect(await until(() => d.log().includes('"msg":"reloaded job files","jobs":["one","two"]'))).toBe(true);
+    writeFileSync(path.join(dir, 'three.yaml'), jobText('three', 'not cron', 'small'));
+    d.child.kill('SIGHUP');
+    expect(await until(() => d.log().includes('"msg":"reload failed; keeping the jobs already loaded"'))).toBe(true);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
+  });
+
   it('checks every job file first and names every bad one (exit 2)', async () => {
     const dir = path.join(s.dir, 'bad');
     mkdirSync(dir, { recursive: true });
