@@ -41,6 +41,22 @@ const outputSpec: SchemaNode = {
   },
 };
 
+function onNullNode(description: string): SchemaNode {
+  return {
+    kind: 'union',
+    description,
+    options: [
+      { kind: 'string', description: 'error or skip.', enum: ON_NULL_MODES },
+      {
+        kind: 'object',
+        description: 'Fill missing values with a value (use .nan to let the model impute).',
+        required: ['fill'],
+        properties: { fill: { kind: 'scalar', description: 'Value that replaces a missing one.' } },
+      },
+    ],
+  };
+}
+
 export const COMBINE_MODES = ['mean', 'weighted', 'route'] as const;
 
 function modelNode(description: string, extra: Record<string, SchemaNode>): SchemaNode {
@@ -149,18 +165,11 @@ export const jobSchema: SchemaNode = {
       description: 'Columns carried to the output unchanged.',
       items: { kind: 'string', description: 'Source column name.' },
     },
-    on_null: {
-      kind: 'union',
-      description: 'What to do with a null feature value: fail, skip the row (counted as rejected), or fill it.',
-      options: [
-        { kind: 'string', description: 'error or skip.', enum: ON_NULL_MODES },
-        {
-          kind: 'object',
-          description: 'Fill nulls with a value (use .nan to let the model impute).',
-          required: ['fill'],
-          properties: { fill: { kind: 'scalar', description: 'Value that replaces a null.' } },
-        },
-      ],
+    on_null: onNullNode('What to do with a missing feature value (null, NaN or infinity): fail (exit 3), skip the row (counted as rejected), or fill it.'),
+    on_null_features: {
+      kind: 'map',
+      description: 'Per-feature on_null, overriding on_null for the columns named.',
+      values: onNullNode('What to do with a missing value in this column.'),
     },
     max_reject_rate: {
       kind: 'number',

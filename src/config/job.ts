@@ -17,6 +17,8 @@ export interface Job {
   readonly source: SourceSpec;
   readonly key: readonly string[];
   readonly onNull: OnNull;
+  /** Per-feature overrides of onNull. */
+  readonly onNullFeatures: Readonly<Record<string, OnNull>>;
   readonly maxRejectRate: number;
   readonly batchSize: number;
   readonly parallelism: number;

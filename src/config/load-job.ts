@@ -65,6 +65,14 @@ function where(doc: Document, lc: LineCounter, p: Path): string {
   return `${pos.line}:${pos.col}:`;
 }
 
+type RawOnNull = 'error' | 'skip' | { fill: string | number | boolean };
+
+function toOnNull(raw: RawOnNull | undefined): OnNull {
+  if (raw === 'skip') return { mode: 'skip' };
+  if (typeof raw === 'object') return { mode: 'fill', value: raw.fill };
+  return { mode: 'error' };
+}
+
 interface RawModel {
   path: string;
   name?: string;
@@ -91,7 +99,8 @@ interface RawJob {
   default_model?: string;
   source: { parquet?: { path: string }; postgres?: { url: string; query: string } };
   key?: string[];
-  on_null?: 'error' | 'skip' | { fill: string | number | boolean };
+  on_null?: RawOnNull;
+  on_null_features?: Record<string, RawOnNull>;
   max_reject_rate?: number;
   batch_size?: number;
   parallelism?: number;
@@ -130,9 +139,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const models = (raw.models ?? [raw.model!]).map((m, i) => resolveModel(m, raw.models ? `models[${i}]` : 'model', dir, str));
   const combine = resolveCombine(raw, models, at);
 
-  let onNull: OnNull = { mode: 'error' };
-  if (raw.on_null === 'skip') onNull = { mode: 'skip' };
-  else if (typeof raw.on_null === 'object') onNull = { mode: 'fill', value: raw.on_null.fill };
+  const onNull = toOnNull(raw.on_null);
+  const onNullFeatures = Object.fromEntries(Object.entries(raw.on_null_features ?? {}).map(([k, v]) => [k, toOnNull(v)]));
 
   let sink: SinkSpec;
   if (raw.sink.postgres) {
@@ -167,6 +175,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     source: resolveSource(raw, dir, str, at),
     key,
     onNull,
+    onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),

@@ -55,7 +55,7 @@ export interface PipelineOptions {
 function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: number, firstRow: number, c: Counters): Part[] {
   const { job } = plan;
   const score = (model: number, candidates?: Uint32Array): Part => {
-    const feeds = toFeeds(batch, plan.models[model]!.io.inputs, job.onNull, firstRow, candidates);
+    const feeds = toFeeds(batch, plan.models[model]!.io.inputs, plan.nullPolicy, firstRow, candidates);
     c.rowsRejected += feeds.rejected;
     c.rowsFilled += feeds.filled;
     const io = plan.models[model]!.io;
@@ -72,7 +72,7 @@ function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: numb
     return candidates.flatMap((rows, m) => (rows.length > 0 ? [score(m, rows)] : []));
   }
   // mean / weighted: every model scores the same rows, those with no null in any model's features.
-  const { keep, rejected } = selectRows(batch, plan.featureColumns, job.onNull, firstRow);
+  const { keep, rejected } = selectRows(batch, plan.featureColumns, plan.nullPolicy, firstRow);
   c.rowsRejected += rejected;
   return plan.models.map((_, m) => score(m, keep));
 }

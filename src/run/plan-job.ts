@@ -8,6 +8,7 @@ import { openSource } from '../source/open-source.js';
 import type { Source } from '../source/source.js';
 import { columnKind } from '../tensors/column-kind.js';
 import { planIo, type IoPlan, type OutputColumn } from '../tensors/io-plan.js';
+import type { NullPolicy } from '../tensors/to-feeds.js';
 
 /** One model of the job, checked against the source. */
 export interface ModelPlan {
@@ -30,6 +31,8 @@ export interface JobPlan {
   readonly source: Source;
   readonly keyFields: readonly Field[];
   readonly featureColumns: readonly string[];
+  /** on_null for each feature column (on_null_features over on_null). */
+  readonly nullPolicy: NullPolicy;
   readonly warnings: readonly string[];
 }
 
@@ -65,6 +68,8 @@ export async function planJob(job: Job): Promise<JobPlan> {
   }
   const outputs = combinedOutputs(job, models);
   const featureColumns = [...new Set(models.flatMap((m) => m.io.inputs.flatMap((i) => i.columns)))];
+  const unknown = Object.keys(job.onNullFeatures).find((c) => !featureColumns.includes(c));
+  if (unknown) throw new UsageError(`on_null_features: "${unknown}" is not a feature of the model (features: ${featureColumns.join(', ')}); remove it or fix the name.`, { code: 'column_missing' });
   const routeBy = job.combine.mode === 'route' ? [job.combine.by] : [];
   if (job.combine.mode === 'route') {
     const field = files.schema.fields.find((f) => f.name === routeBy[0]);
@@ -84,16 +89,21 @@ export async function planJob(job: Job): Promise<JobPlan> {
     source,
     keyFields,
     featureColumns,
+    nullPolicy: (column) => job.onNullFeatures[column] ?? job.onNull,
     warnings,
   };
 }
 
 function checkFill(job: Job, io: IoPlan): void {
-  const fill = job.onNull.mode === 'fill' ? job.onNull.value : undefined;
-  if (typeof fill === 'string' && Number.isNaN(Number(fill))) {
-    const numeric = io.inputs.find((i) => i.type !== 'string');
-    if (numeric) {
-      throw new UsageError(`on_null.fill: "${fill}" is not a number but model input "${numeric.input}" is ${numeric.type}; use a number (or .nan).`, { code: 'fill_type' });
+  for (const input of io.inputs) {
+    if (input.type === 'string') continue;
+    for (const column of input.columns) {
+      const policy = job.onNullFeatures[column] ?? job.onNull;
+      const fill = policy.mode === 'fill' ? policy.value : undefined;
+      if (typeof fill === 'string' && Number.isNaN(Number(fill))) {
+        const key = job.onNullFeatures[column] ? `on_null_features.${column}.fill` : 'on_null.fill';
+        throw new UsageError(`${key}: "${fill}" is not a number but column "${column}" feeds model input "${input.input}" (${input.type}); use a number (or .nan).`, { code: 'fill_type' });
+      }
     }
   }
 }

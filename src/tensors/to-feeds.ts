@@ -1,4 +1,4 @@
-import type { Data, RecordBatch, Vector } from 'apache-arrow';
+import { DataType, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import type { OnNull } from '../config/job.js';
 import { QualityGateError, RuntimeFailure } from '../errors.js';
 import { columnKind } from './column-kind.js';
@@ -23,11 +23,50 @@ export interface Feeds {
   readonly filled: number;
 }
 
+/** How each feature column treats missing values (null, NaN, ±infinity). */
+export type NullPolicy = (column: string) => OnNull;
+
 function isNull(data: Data, i: number): boolean {
   const bitmap = data.nullBitmap;
   if (!bitmap || data.nullCount === 0 || bitmap.length === 0) return false;
   const bit = data.offset + i;
   return (bitmap[bit >> 3]! & (1 << (bit & 7))) === 0;
+}
+
+/** What makes a value missing in one row: 1 for a null, 2 for NaN or an infinity. */
+export type MissingMask = Uint8Array;
+
+/**
+ * Which rows of a column are missing: nulls, and for float columns NaN and infinities (a model
+ * fed NaN rarely fails, it silently scores garbage). Undefined when none are, so the copy into
+ * tensors keeps its fast path.
+ */
+export function missingMask(vector: Vector): MissingMask | undefined {
+  const n = vector.length;
+  let mask: MissingMask | undefined;
+  if (vector.nullCount > 0) {
+    mask = new Uint8Array(n);
+    let at = 0;
+    for (const data of vector.data) {
+      for (let i = 0; i < data.length; i++) if (isNull(data, i)) mask[at + i] = 1;
+      at += data.length;
+    }
+  }
+  const t = vector.type;
+  if (DataType.isFloat(t) || (DataType.isDictionary(t) && DataType.isFloat(t.dictionary))) {
+    let at = 0;
+    for (const data of vector.data) {
+      const values = data.values as ArrayLike<number>;
+      if (!DataType.isDictionary(data.type)) {
+        for (let i = 0; i < data.length; i++) {
+          const v = values[data.offset + i]!;
+          if (v - v !== 0 && !(mask && mask[at + i])) (mask ??= new Uint8Array(n))[at + i] = 2;
+        }
+      }
+      at += data.length;
+    }
+  }
+  return mask;
 }
 
 function allocate(type: FeedType, n: number): FeedData {
@@ -59,40 +98,47 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
 }
 
 /**
- * Which rows to score: all `candidates` (every row when undefined) except, under on_null: skip,
- * those with a null in `columns`. Returns undefined for "all of them, in order".
+ * Which rows to score: all `candidates` (every row when undefined) except those with a missing
+ * value in a column whose policy is skip; a missing value under `error` fails the run. Returns
+ * undefined for "all of them, in order".
  */
-export function selectRows(batch: RecordBatch, columns: readonly string[], onNull: OnNull, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejected: number } {
-  const withNulls = columns.map((name) => ({ name, v: batch.getChild(name)! })).filter(({ v }) => v.nullCount > 0);
-  if (withNulls.length === 0 || onNull.mode === 'fill') return { keep: candidates, rejected: 0 };
+export function selectRows(batch: RecordBatch, columns: readonly string[], policy: NullPolicy, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejected: number; masks: Map<string, MissingMask> } {
+  const masks = new Map<string, MissingMask>();
+  for (const name of columns) {
+    const m = missingMask(batch.getChild(name)!);
+    if (m) masks.set(name, m);
+  }
+  const checked = [...masks].filter(([name]) => policy(name).mode !== 'fill');
+  if (checked.length === 0) return { keep: candidates, rejected: 0, masks };
   const n = candidates ? candidates.length : batch.numRows;
   const rowAt = (i: number) => (candidates ? candidates[i]! : i);
-  if (onNull.mode === 'error') {
-    for (let i = 0; i < n; i++) {
-      const row = rowAt(i);
-      const hit = withNulls.find(({ v }) => isNull(v.data[0]!, row));
-      if (hit) {
-        throw new QualityGateError(`source: column "${hit.name}" has a null value (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
-      }
+  const errors = checked.filter(([name]) => policy(name).mode === 'error');
+  for (let i = 0; i < n && errors.length > 0; i++) {
+    const row = rowAt(i);
+    const hit = errors.find(([, m]) => m[row]);
+    if (hit) {
+      const what = hit[1][row] === 1 ? 'a null value' : 'a NaN or infinite value';
+      throw new QualityGateError(`source: column "${hit[0]}" has ${what} (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
     }
-    return { keep: candidates, rejected: 0 };
   }
+  const skips = checked.map(([, m]) => m);
   const keep = new Uint32Array(n);
   let k = 0;
   for (let i = 0; i < n; i++) {
     const row = rowAt(i);
-    if (!withNulls.some(({ v }) => isNull(v.data[0]!, row))) keep[k++] = row;
+    if (!skips.some((m) => m[row])) keep[k++] = row;
   }
-  return { keep: keep.slice(0, k), rejected: n - k };
+  if (k === n) return { keep: candidates, rejected: 0, masks };
+  return { keep: keep.slice(0, k), rejected: n - k, masks };
 }
 
 /**
  * Builds the model's input tensors from one Arrow batch (the hot path: numeric columns
  * are copied straight from Arrow's buffers with a strided loop, never row objects).
  */
-export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull: OnNull, firstRow = 0, candidates?: Uint32Array): Feeds {
+export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy: NullPolicy, firstRow = 0, candidates?: Uint32Array): Feeds {
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
-  const { keep, rejected } = selectRows(batch, allColumns, onNull, firstRow, candidates);
+  const { keep, rejected, masks } = selectRows(batch, allColumns, policy, firstRow, candidates);
   const rows = keep ? keep.length : batch.numRows;
   let filled = 0;
   const feeds: WireFeed[] = [];
@@ -102,7 +148,7 @@ export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull
     for (let f = 0; f < width; f++) {
       const column = feed.columns[f]!;
       const vector = batch.getChild(column)!;
-      filled += fillColumn(out, f, width, vector, keep, rows, feed, column, onNull);
+      filled += fillColumn(out, f, width, vector, keep, rows, feed, column, policy(column), masks.get(column));
     }
     const dims = feed.rank === 1 ? [rows] : [rows, width];
     feeds.push({ input: feed.input, type: feed.type, dims, data: out });
@@ -110,10 +156,10 @@ export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], onNull
   return { feeds, keep, rows, rejected, filled };
 }
 
-function fillColumn(out: FeedData, f: number, width: number, vector: Vector, keep: Uint32Array | undefined, rows: number, feed: InputFeed, column: string, onNull: OnNull): number {
+function fillColumn(out: FeedData, f: number, width: number, vector: Vector, keep: Uint32Array | undefined, rows: number, feed: InputFeed, column: string, onNull: OnNull, mask: MissingMask | undefined): number {
   const data = vector.data[0]!;
   const kind = columnKind(vector.type);
-  const hasNulls = vector.nullCount > 0;
+  const hasNulls = mask !== undefined;
   const fastNumeric = vector.data.length === 1 && kind === 'number' && !(out instanceof BigInt64Array) && !Array.isArray(out) && feed.type !== 'bool';
   if (fastNumeric && !hasNulls) {
     const values = data.values as ArrayLike<number>;
@@ -129,7 +175,7 @@ function fillColumn(out: FeedData, f: number, width: number, vector: Vector, kee
   let fill: number | bigint | string | undefined;
   for (let r = 0; r < rows; r++) {
     const src = keep ? keep[r]! : r;
-    const raw = vector.get(src);
+    const raw = mask?.[src] ? null : vector.get(src);
     let value: number | bigint | string;
     if (raw === null || raw === undefined) {
       filled++;
