@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { Float64, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
+import type { OnNull } from '../../src/config/job.js';
+import { QualityGateError } from '../../src/errors.js';
+import { missingMask, toFeeds, type NullPolicy } from '../../src/tensors/to-feeds.js';
+import type { InputFeed } from '../../src/tensors/io-plan.js';
+
+const batch = new Table({
+  a: vectorFromArray([1, NaN, 3, 4, Infinity], new Float64()),
+  b: vectorFromArray([10, 20, null, 40, 50], new Float64()),
+  s: vectorFromArray(['x', null, 'z', 'w', 'v'], new Utf8()),
+  i: vectorFromArray([1n, 2n, 3n, null, 5n], new Int64()),
+}).batches[0]!;
+const policy = (m: Record<string, OnNull>, d: OnNull = { mode: 'error' }): NullPolicy => (c) => m[c] ?? d;
+const matrix: InputFeed[] = [{ input: 'X', type: 'float32', columns: ['a', 'b'], rank: 2 }];
+
+describe('Arrow batch → tensors', () => {
+  it('counts nulls, NaN and infinities as missing', () => {
+    expect(Array.from(missingMask(batch.getChild('a')!)!)).toEqual([0, 2, 0, 0, 2]);
+    expect(Array.from(missingMask(batch.getChild('b')!)!)).toEqual([0, 0, 1, 0, 0]);
+    expect(missingMask(vectorFromArray([1, 2], new Float64()))).toBeUndefined();
+  });
+
+  it('skips rows per feature, fills others, and counts both', () => {
+    const f = toFeeds(batch, matrix, policy({ a: { mode: 'skip' }, b: { mode: 'fill', value: -1 } }));
+    expect(Array.from(f.keep!)).toEqual([0, 2, 3]);
+    expect(f.rejected).toBe(2);
+    expect(f.filled).toBe(1);
+    expect(f.feeds[0]!.dims).toEqual([3, 2]);
+    expect(Array.from(f.feeds[0]!.data as Float32Array)).toEqual([1, 10, 3, -1, 4, 40]);
+  });
+
+  it('fails on a missing value under error, naming the column, the kind and the row', () => {
+    expect(() => toFeeds(batch, matrix, policy({ b: { mode: 'skip' } }), 100)).toThrow(
+      new QualityGateError('source: column "a" has a NaN or infinite value (source row 101) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.', { code: 'null_feature' }),
+    );
+  });
+
+  it('casts to the declared input type: numbers to strings, int64 to BigInt64Array', () => {
+    const f = toFeeds(
+      batch,
+      [
+        { input: 's', type: 'string', columns: ['s'], rank: 2 },
+        { input: 'i', type: 'int64', columns: ['i'], rank: 1 },
+        { input: 'n', type: 'string', columns: ['b'], rank: 2 },
+      ],
+      policy({}, { mode: 'fill', value: 0 }),
+    );
+    expect(f.feeds.map((x) => Array.from(x.data as ArrayLike<unknown>))).toEqual([
+      ['x', '0', 'z', 'w', 'v'],
+      [1n, 2n, 3n, 0n, 5n],
+      ['10', '20', '0', '40', '50'],
+    ]);
+    expect(f.feeds[1]!.dims).toEqual([5]);
+  });
+});
