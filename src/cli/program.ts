@@ -62,6 +62,8 @@ export function buildProgram(): Command {
     .command('runs')
     .description('list runs from the run ledger, newest first')
     .option('--job <name>', 'only runs of this job')
+    .addOption(new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']))
+    .option('--since <when>', 'only runs started since a date (2024-01-31), a time (ISO 8601) or a duration ago (7d, 12h, 30m)')
     .option('--limit <n>', 'at most N runs', positiveInt('--limit'), 20)
     .option('--json', 'print as JSON')
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')

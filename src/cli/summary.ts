@@ -29,5 +29,11 @@ export function formatSummary(r: RunResult): string {
     lines.push(`  ${name}: mean ${num(d.mean)}, std ${num(d.std)}, min ${num(d.min)}, p50 ${num(d.quantiles.p50 ?? null)}, max ${num(d.max)}`);
     lines.push(...histogram(d));
   }
+  const drift = r.stats.drift;
+  if (drift) {
+    const all = { ...drift.psi.predictions, ...drift.psi.features };
+    const top = Object.entries(all).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+    lines.push(`  drift        vs run ${drift.baseline_run_id}: ${drift.drifted.length === 0 ? 'none' : `${drift.drifted.length} column(s) over ${drift.max_psi}`} (highest PSI: ${top})`);
+  }
   return lines.join('\n');
 }

@@ -178,6 +178,15 @@ export const jobSchema: SchemaNode = {
       maximum: 1,
       default: 0.01,
     },
+    monitor: {
+      kind: 'object',
+      description: 'Drift monitoring: the population stability index (PSI) of every prediction column and feature against a baseline run.',
+      properties: {
+        baseline: { kind: 'string', description: 'previous (the newest succeeded run of this job) or a run id.', default: 'previous' },
+        max_psi: { kind: 'number', description: 'PSI above which a column has drifted.', minimum: 0, default: 0.2 },
+        on_drift: { kind: 'string', description: 'warn: log it; fail: exit 3, nothing published.', enum: ['warn', 'fail'], default: 'warn' },
+      },
+    },
     batch_size: { kind: 'integer', description: 'Rows per chunk.', minimum: 1, maximum: 1_000_000, default: 8192 },
     parallelism: { kind: 'integer', description: 'Scoring worker threads (default: number of CPUs).', minimum: 1, maximum: 256 },
     sink: {

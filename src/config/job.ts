@@ -20,6 +20,8 @@ export interface Job {
   /** Per-feature overrides of onNull. */
   readonly onNullFeatures: Readonly<Record<string, OnNull>>;
   readonly maxRejectRate: number;
+  /** Drift check against a baseline run; undefined: off. */
+  readonly monitor?: { readonly baseline: string; readonly maxPsi: number; readonly onDrift: 'warn' | 'fail' };
   readonly batchSize: number;
   readonly parallelism: number;
   readonly sink: SinkSpec;

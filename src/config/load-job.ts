@@ -110,6 +110,7 @@ interface RawJob {
   retry_backoff_s?: number;
   checkpoint_rows?: number;
   catchup?: number;
+  monitor?: { baseline?: string; max_psi?: number; on_drift?: 'warn' | 'fail' };
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
@@ -177,6 +178,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     onNull,
     onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
+    ...(raw.monitor ? { monitor: { baseline: raw.monitor.baseline ?? 'previous', maxPsi: raw.monitor.max_psi ?? 0.2, onDrift: raw.monitor.on_drift ?? 'warn' } } : {}),
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,

@@ -193,6 +193,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         { code: 'reject_rate' },
       );
     }
+    if (job.monitor) await checkDrift(job, sink, stats, record, options);
     record.status = 'succeeded';
     record.finished_at = new Date().toISOString();
     await sink.publish(record);
@@ -232,6 +233,26 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
   };
 }
 
+/** Compares this run with its baseline (PSI per column); on_drift: fail stops the run before publishing. */
+async function checkDrift(job: Job, sink: Sink, stats: StatsCollector, record: RunRecord, options: RunOptions): Promise<void> {
+  const monitor = job.monitor!;
+  const base = await sink.baseline(monitor.baseline);
+  if (!base?.stats) {
+    if (monitor.baseline !== 'previous') {
+      throw new UsageError(`monitor.baseline: run ${monitor.baseline} was not found (or has no stats) next to this job's output; use previous or an existing run id.`, { code: 'baseline_missing' });
+    }
+    options.events?.warn?.('monitor: no earlier succeeded run of this job to compare with; drift not checked this time.');
+    return;
+  }
+  const drift = stats.drift(base.stats, base.run_id, monitor.maxPsi);
+  record.stats = { ...record.stats!, drift };
+  if (drift.drifted.length === 0) return;
+  const worst = drift.drifted.map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`).join(', ');
+  const message = `drift: PSI over max_psi ${monitor.maxPsi} against run ${base.run_id} for ${worst}`;
+  if (monitor.onDrift === 'fail') throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, { code: 'drift' });
+  options.events?.warn?.(`${message}.`);
+}
+
 function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleError {
   if (err instanceof MlscaleError) return err;
   if (signal?.aborted) return new RuntimeFailure(`run aborted (${errorMessage(signal.reason)}); nothing was published.`, { code: 'aborted', cause: err });
@@ -246,6 +267,9 @@ function nullSink(): Sink {
     async write() {},
     async checkpoint() {},
     async findResumable() {
+      return undefined;
+    },
+    async baseline() {
       return undefined;
     },
     async publish() {},

@@ -4,6 +4,13 @@ import type { PredictionColumn } from '../tensors/from-outputs.js';
 
 const RESERVOIR = 10_000;
 const BINS = 10;
+/** Per batch and feature at most this many values enter the sample: stats stay cheap per row. */
+const FEATURE_SAMPLE_PER_BATCH = 2048;
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
+}
 
 export interface Distribution {
   count: number;
@@ -12,27 +19,39 @@ export interface Distribution {
   min: number | null;
   max: number | null;
   quantiles: Record<string, number>;
-  histogram: { edges: number[]; counts: number[] };
+  histogram: Histogram;
 }
 
 export interface FeatureStats {
   null_rate: number;
   mean: number | null;
+  std: number | null;
+  histogram: Histogram;
+}
+
+export interface DriftReport {
+  baseline_run_id: string;
+  max_psi: number;
+  /** Population stability index of each prediction column and feature against the baseline. */
+  psi: { predictions: Record<string, number>; features: Record<string, number> };
+  /** Columns over max_psi, worst first. */
+  drifted: string[];
 }
 
 export interface RunStats {
   predictions: Record<string, Distribution>;
   features: Record<string, FeatureStats>;
+  drift?: DriftReport;
 }
 
-/** Welford mean/variance, exact min/max, and a seeded reservoir for quantiles and the histogram: memory stays bounded. */
+/** Welford mean/variance, exact min/max, and a seeded reservoir for quantiles and histograms: bounded memory. */
 class Accumulator {
   count = 0;
   private mean = 0;
   private m2 = 0;
   private min = Infinity;
   private max = -Infinity;
-  private readonly sample: number[] = [];
+  readonly sample: number[] = [];
   private seen = 0;
   private seed = 0x9e3779b9;
 
@@ -46,7 +65,8 @@ class Accumulator {
     return this.seed / 0x100000000;
   }
 
-  add(v: number): void {
+  /** Counts a value in the moments; `sampled` also offers it to the reservoir. */
+  add(v: number, sampled = true): void {
     if (!Number.isFinite(v)) return;
     this.count++;
     const d = v - this.mean;
@@ -54,6 +74,7 @@ class Accumulator {
     this.m2 += d * (v - this.mean);
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
+    if (!sampled) return;
     this.seen++;
     if (this.sample.length < RESERVOIR) this.sample.push(v);
     else {
@@ -62,67 +83,134 @@ class Accumulator {
     }
   }
 
+  /** Merges a batch's moments (Chan et al.), for columns summed in a tight loop; `sample` feeds the reservoir only. */
+  merge(n: number, sum: number, sumsq: number, min: number, max: number, sample: readonly number[]): void {
+    if (n === 0) return;
+    const mean = sum / n;
+    const m2 = Math.max(0, sumsq - sum * mean);
+    const total = this.count + n;
+    const d = mean - this.mean;
+    this.m2 += m2 + (d * d * this.count * n) / total;
+    this.mean += (d * n) / total;
+    this.count = total;
+    if (min < this.min) this.min = min;
+    if (max > this.max) this.max = max;
+    for (const v of sample) {
+      this.seen++;
+      if (this.sample.length < RESERVOIR) this.sample.push(v);
+      else {
+        const j = Math.floor(this.random() * this.seen);
+        if (j < RESERVOIR) this.sample[j] = v;
+      }
+    }
+  }
+
+  histogram(): Histogram {
+    if (this.count === 0) return { edges: [], counts: [] };
+    const span = this.max - this.min;
+    const edges: number[] = [];
+    for (let i = 0; i <= BINS; i++) edges.push(this.min + (span * i) / BINS);
+    const counts = binCounts(this.sample, edges);
+    // The sample stands for all rows; scale its bin counts to the true row count.
+    const scale = this.sample.length === 0 ? 0 : this.count / this.sample.length;
+    return { edges, counts: counts.map((c) => Math.round(c * scale)) };
+  }
+
   result(): Distribution {
     if (this.count === 0) return { count: 0, mean: null, std: null, min: null, max: null, quantiles: {}, histogram: { edges: [], counts: [] } };
     const sorted = Float64Array.from(this.sample).sort();
     const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))]!;
     const quantiles: Record<string, number> = {};
     for (const p of [1, 5, 10, 25, 50, 75, 90, 95, 99]) quantiles[`p${p}`] = q(p);
-    const edges: number[] = [];
-    const span = this.max - this.min;
-    for (let i = 0; i <= BINS; i++) edges.push(this.min + (span * i) / BINS);
-    const counts = new Array<number>(BINS).fill(0);
-    // The sample stands for all rows; scale its bin counts to the true row count.
-    for (const v of sorted) counts[span === 0 ? 0 : Math.min(BINS - 1, Math.floor(((v - this.min) / span) * BINS))]!++;
-    const scale = this.count / sorted.length;
-    return {
-      count: this.count,
-      mean: this.mean,
-      std: this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : 0,
-      min: this.min,
-      max: this.max,
-      quantiles,
-      histogram: { edges, counts: counts.map((c) => Math.round(c * scale)) },
-    };
+    return { count: this.count, mean: this.mean, std: this.std(), min: this.min, max: this.max, quantiles, histogram: this.histogram() };
+  }
+
+  std(): number | null {
+    return this.count === 0 ? null : this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : 0;
+  }
+
+  meanOrNull(): number | null {
+    return this.count === 0 ? null : this.mean;
   }
 }
 
-/** Run statistics gathered while streaming: prediction distributions and feature null rates and means. */
+/** Counts of `values` in the bins of `edges`; the outer bins are open-ended, so every value lands. */
+export function binCounts(values: readonly number[], edges: readonly number[]): number[] {
+  const bins = Math.max(1, edges.length - 1);
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) {
+    let b = 0;
+    while (b < bins - 1 && v >= edges[b + 1]!) b++;
+    counts[b]!++;
+  }
+  return counts;
+}
+
+/**
+ * Population stability index of `actual` against `expected` bin counts:
+ * Σ (a − e) · ln(a / e) over proportions, with empty bins smoothed so it stays finite.
+ */
+export function psi(expected: readonly number[], actual: readonly number[]): number {
+  const eps = 1e-4;
+  const te = expected.reduce((a, b) => a + b, 0);
+  const ta = actual.reduce((a, b) => a + b, 0);
+  if (te === 0 || ta === 0) return 0;
+  let sum = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.max(expected[i]! / te, eps);
+    const a = Math.max((actual[i] ?? 0) / ta, eps);
+    sum += (a - e) * Math.log(a / e);
+  }
+  return sum;
+}
+
+/** Run statistics gathered while streaming: prediction distributions; feature null rates, means, spreads and histograms. */
 export class StatsCollector {
   private readonly predictions = new Map<string, Accumulator>();
-  private readonly features = new Map<string, { rows: number; nulls: number; sum: number; count: number }>();
+  private readonly features = new Map<string, { rows: number; nulls: number; acc: Accumulator }>();
 
-  /** Null count and mean per feature: one tight loop over each numeric column's buffer. */
+  /** Null count, moments and a small strided sample per feature: one tight loop over each buffer. */
   observeFeatures(batch: RecordBatch, columns: readonly string[]): void {
     for (const name of columns) {
       const v = batch.getChild(name);
       if (!v) continue;
       let f = this.features.get(name);
-      if (!f) this.features.set(name, (f = { rows: 0, nulls: 0, sum: 0, count: 0 }));
+      if (!f) this.features.set(name, (f = { rows: 0, nulls: 0, acc: new Accumulator() }));
       f.rows += v.length;
       f.nulls += v.nullCount;
       const kind = columnKind(v.type);
+      const stride = Math.max(1, Math.ceil(v.length / FEATURE_SAMPLE_PER_BATCH));
       if (kind === 'number' && v.data.length === 1 && v.nullCount === 0) {
         const data = v.data[0]!;
         const values = data.values as ArrayLike<number>;
+        let n = 0;
         let sum = 0;
-        let count = 0;
+        let sumsq = 0;
+        let min = Infinity;
+        let max = -Infinity;
         for (let i = data.offset, end = data.offset + v.length; i < end; i++) {
           const x = values[i]!;
-          if (Number.isFinite(x)) {
-            sum += x;
-            count++;
-          }
+          if (x - x !== 0) continue; // NaN and infinities count as missing
+          n++;
+          sum += x;
+          sumsq += x * x;
+          if (x < min) min = x;
+          if (x > max) max = x;
         }
-        f.sum += sum;
-        f.count += count;
+        f.nulls += v.length - n;
+        const sample: number[] = [];
+        for (let i = 0; i < v.length; i += stride) {
+          const x = values[data.offset + i]!;
+          if (x - x === 0) sample.push(x);
+        }
+        f.acc.merge(n, sum, sumsq, min, max, sample);
       } else if (kind === 'number' || kind === 'bigint') {
         for (let i = 0; i < v.length; i++) {
           const x = v.get(i);
-          if (x !== null && Number.isFinite(Number(x))) {
-            f.sum += Number(x);
-            f.count++;
-          }
+          if (x === null) continue;
+          const n = Number(x);
+          if (n - n !== 0) f.nulls++;
+          else f.acc.add(n, i % stride === 0);
         }
       }
     }
@@ -139,10 +227,32 @@ export class StatsCollector {
     }
   }
 
+  /** PSI of every prediction column and feature this run shares with the baseline run's stats. */
+  drift(baseline: RunStats, baselineRunId: string, maxPsi: number): DriftReport {
+    const against = (acc: Accumulator, hist: Histogram | undefined) => (hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined);
+    const predictions: Record<string, number> = {};
+    for (const [name, acc] of this.predictions) {
+      const v = against(acc, baseline.predictions[name]?.histogram);
+      if (v !== undefined) predictions[name] = v;
+    }
+    const features: Record<string, number> = {};
+    for (const [name, f] of this.features) {
+      const v = against(f.acc, baseline.features[name]?.histogram);
+      if (v !== undefined) features[name] = v;
+    }
+    const drifted = [...Object.entries(predictions), ...Object.entries(features)]
+      .filter(([, v]) => v > maxPsi)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k]) => k);
+    return { baseline_run_id: baselineRunId, max_psi: maxPsi, psi: { predictions, features }, drifted };
+  }
+
   result(): RunStats {
     return {
       predictions: Object.fromEntries([...this.predictions].map(([k, a]) => [k, a.result()])),
-      features: Object.fromEntries([...this.features].map(([k, f]) => [k, { null_rate: f.rows === 0 ? 0 : f.nulls / f.rows, mean: f.count === 0 ? null : f.sum / f.count }])),
+      features: Object.fromEntries(
+        [...this.features].map(([k, f]) => [k, { null_rate: f.rows === 0 ? 0 : f.nulls / f.rows, mean: f.acc.meanOrNull(), std: f.acc.std(), histogram: f.acc.histogram() }]),
+      ),
     };
   }
 }

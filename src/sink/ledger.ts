@@ -46,6 +46,8 @@ export async function finishRun(client: ClientBase, schema: string, run: RunReco
 
 export interface LedgerQuery {
   readonly job?: string;
+  readonly status?: string;
+  readonly since?: Date;
   readonly limit: number;
 }
 
@@ -58,8 +60,9 @@ export async function listRuns(client: ClientBase, schema: string, q: LedgerQuer
             started_at, finished_at, rows_read::float8 AS rows_read, rows_scored::float8 AS rows_scored,
             rows_rejected::float8 AS rows_rejected, rows_written::float8 AS rows_written, error, stats
        FROM ${qualified(schema, LEDGER_TABLE)}
-      WHERE ($1::text IS NULL OR job = $1) ORDER BY started_at DESC LIMIT $2`,
-    [q.job ?? null, q.limit],
+      WHERE ($1::text IS NULL OR job = $1) AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR started_at >= $4)
+      ORDER BY started_at DESC LIMIT $2`,
+    [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null],
   );
   return res.rows.map((r) => ({ ...r, started_at: new Date(r.started_at).toISOString(), finished_at: r.finished_at ? new Date(r.finished_at).toISOString() : null }));
 }

@@ -111,6 +111,26 @@ export class ParquetSink implements Sink {
     await rename(path.join(this.staging, `${PROGRESS}.tmp`), path.join(this.staging, PROGRESS));
   }
 
+  /** Ledger rows of published partitions beside this one (and their shard directories). */
+  async baseline(ref: string): Promise<RunRecord | undefined> {
+    const root = path.dirname(this.partitionDir);
+    const runs: RunRecord[] = [];
+    const readRun = async (dir: string) => {
+      const text = await readFile(path.join(dir, '_mlscale_run.json'), 'utf8').catch(() => undefined);
+      if (text) runs.push(JSON.parse(text) as RunRecord);
+    };
+    for (const name of await readdir(root).catch(() => [] as string[])) {
+      if (name.startsWith('.')) continue;
+      const dir = path.join(root, name);
+      await readRun(dir);
+      for (const sub of await readdir(dir).catch(() => [] as string[])) if (sub.startsWith('shard-')) await readRun(path.join(dir, sub));
+    }
+    if (ref !== 'previous') return runs.find((r) => r.run_id === ref);
+    return runs
+      .filter((r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats)
+      .sort((a, b) => (b.finished_at ?? '').localeCompare(a.finished_at ?? ''))[0];
+  }
+
   async findResumable(): Promise<Checkpoint | undefined> {
     const dir = path.dirname(this.target);
     const prefix = `.${path.basename(this.target)}.mlscale-`;

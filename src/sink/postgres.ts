@@ -230,6 +230,17 @@ export class PostgresSink implements Sink {
     }
   }
 
+  async baseline(ref: string): Promise<RunRecord | undefined> {
+    const client = await this.client_();
+    const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${LEDGER_TABLE}`]);
+    if (!exists.rows[0].t) return undefined;
+    const res =
+      ref === 'previous'
+        ? await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`, [this.layout.job])
+        : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [ref]);
+    return res.rows[0] as RunRecord | undefined;
+  }
+
   async findResumable(): Promise<Checkpoint | undefined> {
     const client = await this.client_();
     const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${CHECKPOINTS}`]);

@@ -84,6 +84,8 @@ export interface Sink {
   checkpoint(progress: Checkpoint): Promise<void>;
   /** The newest failed checkpointed run of this job, partition and shard, if any. */
   findResumable(): Promise<Checkpoint | undefined>;
+  /** The ledger row of a baseline run for drift: `previous` (newest succeeded run of this job) or a run id. */
+  baseline(ref: string): Promise<RunRecord | undefined>;
   /** Makes every written row visible at once, replacing the partition, and records the run. */
   publish(run: RunRecord): Promise<void>;
   /** Discards everything written and records the failure. Never throws. */

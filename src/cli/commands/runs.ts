@@ -8,11 +8,22 @@ import type { RunRecord } from '../../sink/sink.js';
 
 interface RunsFlags {
   job?: string;
+  status?: string;
+  since?: string;
   limit: number;
   json?: boolean;
   url?: string;
   schema: string;
   dir?: string;
+}
+
+/** --since: a date, an ISO time, or a duration back from now (7d, 12h, 30m). */
+export function parseSince(text: string, now = Date.now()): Date {
+  const m = /^(\d+)([dhm])$/.exec(text.trim());
+  if (m) return new Date(now - Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as 'd' | 'h' | 'm']);
+  const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
+  if (Number.isNaN(t)) throw new UsageError(`--since: "${text}" is not a date, a time or a duration; write 2024-01-31, 2024-01-31T06:00:00Z or 7d.`);
+  return new Date(t);
 }
 
 async function fromDir(dir: string, flags: RunsFlags): Promise<RunRecord[]> {
@@ -27,7 +38,11 @@ async function fromDir(dir: string, flags: RunsFlags): Promise<RunRecord[]> {
       // not a published partition
     }
   }
-  return runs.filter((r) => !flags.job || r.job === flags.job).sort((a, b) => b.started_at.localeCompare(a.started_at)).slice(0, flags.limit);
+  const since = flags.since ? parseSince(flags.since) : undefined;
+  return runs
+    .filter((r) => (!flags.job || r.job === flags.job) && (!flags.status || r.status === flags.status) && (!since || Date.parse(r.started_at) >= since.getTime()))
+    .sort((a, b) => b.started_at.localeCompare(a.started_at))
+    .slice(0, flags.limit);
 }
 
 /** `mlscale runs`: the ledger, newest first, from Postgres or from Parquet output directories. */
@@ -39,7 +54,12 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
     if (!url) throw new UsageError('runs: no ledger to read; pass --url or set DATABASE_URL (or --dir for Parquet output).');
     const client = await connect(url, 'runs');
     try {
-      runs = await listRuns(client, flags.schema, { ...(flags.job ? { job: flags.job } : {}), limit: flags.limit });
+      runs = await listRuns(client, flags.schema, {
+        ...(flags.job ? { job: flags.job } : {}),
+        ...(flags.status ? { status: flags.status } : {}),
+        ...(flags.since ? { since: parseSince(flags.since) } : {}),
+        limit: flags.limit,
+      });
     } finally {
       await client.end();
     }
@@ -52,8 +72,15 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
     process.stdout.write('no runs\n');
     return;
   }
-  const header = ['run_id', 'job', 'partition', 'status', 'started_at', 'rows_read', 'rows_written', 'model'];
-  const rows = runs.map((r) => [r.run_id, r.job, r.partition, r.status, r.started_at, String(r.rows_read), String(r.rows_written), `${r.model_name}@${r.model_version}`]);
+  const header = ['run_id', 'job', 'partition', 'status', 'started_at', 'rows_read', 'rows_written', 'rejected', 'max_psi', 'drifted', 'model'];
+  const rows = runs.map((r) => {
+    const drift = r.stats?.drift;
+    const psis = drift ? [...Object.values(drift.psi.predictions), ...Object.values(drift.psi.features)] : [];
+    return [
+      r.run_id, r.job, r.partition, r.status, r.started_at, String(r.rows_read), String(r.rows_written), String(r.rows_rejected),
+      psis.length ? Math.max(...psis).toFixed(3) : '-', drift ? drift.drifted.join(',') || '-' : '-', `${r.model_name}@${r.model_version}`,
+    ];
+  });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   process.stdout.write([line(header), ...rows.map(line)].join('\n') + '\n');
