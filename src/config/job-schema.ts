@@ -171,6 +171,20 @@ export const jobSchema: SchemaNode = {
       description: 'Per-feature on_null, overriding on_null for the columns named.',
       values: onNullNode('What to do with a missing value in this column.'),
     },
+    rejects: {
+      kind: 'object',
+      description: 'Write rejected rows (key columns and the reason) where analysts can see them, published with the predictions.',
+      oneKeyOf: ['table', 'file'],
+      properties: {
+        table: {
+          kind: 'string',
+          description: 'With the Postgres sink: a table in the same database (schema.table), created if missing.',
+          pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
+          patternHint: 'write table or schema.table with letters, digits and underscores',
+        },
+        file: { kind: 'string', description: 'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).', pattern: '^[A-Za-z0-9_.-]+\\.parquet$', patternHint: 'a plain file name ending in .parquet, such as _rejects.parquet' },
+      },
+    },
     max_reject_rate: {
       kind: 'number',
       description: 'Fail the run (exit 3, nothing published) when more than this share of rows is rejected.',

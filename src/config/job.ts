@@ -20,6 +20,8 @@ export interface Job {
   /** Per-feature overrides of onNull. */
   readonly onNullFeatures: Readonly<Record<string, OnNull>>;
   readonly maxRejectRate: number;
+  /** Where rejected rows are written: a table beside a Postgres sink, or a file in a Parquet partition. */
+  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
   /** Drift check against a baseline run; undefined: off. */
   readonly monitor?: { readonly baseline: string; readonly maxPsi: number; readonly onDrift: 'warn' | 'fail' };
   readonly batchSize: number;

@@ -111,6 +111,7 @@ interface RawJob {
   checkpoint_rows?: number;
   catchup?: number;
   monitor?: { baseline?: string; max_psi?: number; on_drift?: 'warn' | 'fail' };
+  rejects?: { table?: string; file?: string };
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {
@@ -178,6 +179,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     onNull,
     onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
+    ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at) } : {}),
     ...(raw.monitor ? { monitor: { baseline: raw.monitor.baseline ?? 'previous', maxPsi: raw.monitor.max_psi ?? 0.2, onDrift: raw.monitor.on_drift ?? 'warn' } } : {}),
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
@@ -252,6 +254,17 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
     routes,
     ...(raw.default_model !== undefined ? { defaultModel: index(raw.default_model, 'default_model') } : {}),
   };
+}
+
+function resolveRejects(raw: RawJob, sink: SinkSpec, at: (p: string) => string): NonNullable<Job['rejects']> {
+  const r = raw.rejects!;
+  if (r.table !== undefined) {
+    if (sink.kind !== 'postgres') throw new UsageError(`${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { file: _rejects.parquet }.`);
+    const [schema, table] = r.table.includes('.') ? (r.table.split('.') as [string, string]) : [sink.schema, r.table];
+    return { schema, table };
+  }
+  if (sink.kind !== 'parquet') throw new UsageError(`${at('rejects.file')}: a rejects file goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }.`);
+  return { file: r.file! };
 }
 
 function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => string): SourceSpec {

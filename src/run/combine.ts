@@ -2,19 +2,20 @@ import type { RecordBatch } from 'apache-arrow';
 import type { Combine } from '../config/job.js';
 import type { PredictionColumn, PredictionValues } from '../tensors/from-outputs.js';
 import type { OutputColumn } from '../tensors/io-plan.js';
+import type { Reject } from '../tensors/to-feeds.js';
 
 /** Which model scores which rows of a batch under combine: route; rows with no route are rejected. */
-export function routeRows(batch: RecordBatch, combine: Extract<Combine, { mode: 'route' }>, models: number): { candidates: Uint32Array[]; unrouted: number } {
+export function routeRows(batch: RecordBatch, combine: Extract<Combine, { mode: 'route' }>, models: number): { candidates: Uint32Array[]; unrouted: Reject[] } {
   const column = batch.getChild(combine.by)!;
   const picks = new Int32Array(batch.numRows);
   const counts = new Array<number>(models).fill(0);
-  let unrouted = 0;
+  const unrouted: Reject[] = [];
   for (let r = 0; r < batch.numRows; r++) {
     const v = column.get(r);
     const m = v === null || v === undefined ? combine.defaultModel : (combine.routes[String(v)] ?? combine.defaultModel);
     if (m === undefined) {
       picks[r] = -1;
-      unrouted++;
+      unrouted.push({ row: r, reason: `no route for ${combine.by} = ${v === null || v === undefined ? 'null' : String(v)}` });
     } else {
       picks[r] = m;
       counts[m]!++;

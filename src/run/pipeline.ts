@@ -3,7 +3,8 @@ import type { ScorerPool } from '../scoring/scorer-pool.js';
 import type { WireOutput } from '../scoring/wire.js';
 import type { ScoredChunk, Sink } from '../sink/sink.js';
 import { toPredictions, type PredictionColumn } from '../tensors/from-outputs.js';
-import { selectRows, toFeeds } from '../tensors/to-feeds.js';
+import { selectRows, toFeeds, type Reject } from '../tensors/to-feeds.js';
+import type { RejectBuffer } from '../sink/rejects.js';
 import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from './stats.js';
@@ -41,6 +42,8 @@ export function maxInFlight(parallelism: number): number {
 }
 
 export interface PipelineOptions {
+  /** Where rejected rows go when the job writes them (rejects:). */
+  readonly rejects?: RejectBuffer;
   readonly limit?: number;
   readonly signal: AbortSignal;
   readonly onChunk?: (c: Counters) => void;
@@ -52,11 +55,15 @@ export interface PipelineOptions {
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
-function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: number, firstRow: number, c: Counters): Part[] {
+function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: number, firstRow: number, c: Counters, rejects?: RejectBuffer): Part[] {
   const { job } = plan;
+  const reject = (rows: readonly Reject[]) => {
+    c.rowsRejected += rows.length;
+    if (rows.length > 0) rejects?.add(batch, rows);
+  };
   const score = (model: number, candidates?: Uint32Array): Part => {
     const feeds = toFeeds(batch, plan.models[model]!.io.inputs, plan.nullPolicy, firstRow, candidates);
-    c.rowsRejected += feeds.rejected;
+    reject(feeds.rejects);
     c.rowsFilled += feeds.filled;
     const io = plan.models[model]!.io;
     const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, model, feeds: feeds.feeds, fetch: io.fetch, rowByRow: io.rowByRow });
@@ -68,12 +75,12 @@ function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: numb
   if (combine.mode === 'single') return [score(0)];
   if (combine.mode === 'route') {
     const { candidates, unrouted } = routeRows(batch, combine, plan.models.length);
-    c.rowsRejected += unrouted;
+    reject(unrouted);
     return candidates.flatMap((rows, m) => (rows.length > 0 ? [score(m, rows)] : []));
   }
   // mean / weighted: every model scores the same rows, those with no null in any model's features.
-  const { keep, rejected } = selectRows(batch, plan.featureColumns, plan.nullPolicy, firstRow);
-  c.rowsRejected += rejected;
+  const { keep, rejects: dropped } = selectRows(batch, plan.featureColumns, plan.nullPolicy, firstRow);
+  reject(dropped);
   return plan.models.map((_, m) => score(m, keep));
 }
 
@@ -139,7 +146,7 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
       c.rowsRead += batch.numRows;
       stats.observeFeatures(batch, plan.featureColumns);
       c.chunks = index + 1;
-      queue.push({ index, batch, parts: submit(plan, pool, batch, index, firstRow, c) });
+      queue.push({ index, batch, parts: submit(plan, pool, batch, index, firstRow, c, options.rejects) });
       index++;
       while (queue.length >= cap) await drainOne();
     }

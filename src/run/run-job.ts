@@ -11,6 +11,7 @@ import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { newRunId } from './run-id.js';
 import { StatsCollector, type RunStats } from './stats.js';
+import { RejectBuffer } from '../sink/rejects.js';
 
 export interface RunOptions {
   readonly runId?: string;
@@ -61,6 +62,7 @@ export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), 
     modelVersion: plan.modelVersion,
     models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
     routed: plan.job.combine.mode === 'route',
+    ...(plan.job.rejects ? { rejects: plan.job.rejects } : {}),
     checkpointing: plan.job.checkpointRows !== undefined,
     wait,
     partition: plan.job.partition,
@@ -159,6 +161,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     stats: null,
   };
   const stats = new StatsCollector();
+  const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
   let pool: ScorerPool | undefined;
   const counters = resumed ? { ...newCounters(), ...resumed.counters, chunks: resumed.chunks } : newCounters();
   const fill = (c: Counters) => {
@@ -179,6 +182,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     await runPipeline(plan, pool, sink, stats, counters, {
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(resumed ? { skipChunks: resumed.chunks } : {}),
+      ...(rejects ? { rejects } : {}),
       ...(job.checkpointRows !== undefined ? { checkpointRows: job.checkpointRows } : {}),
       runId,
       signal: controller.signal,
@@ -196,7 +200,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     if (job.monitor) await checkDrift(job, sink, stats, record, options);
     record.status = 'succeeded';
     record.finished_at = new Date().toISOString();
-    await sink.publish(record);
+    if (rejects?.dropped) options.events?.warn?.(`rejects: only the first ${rejects.size} rejected rows were written; ${rejects.dropped} more were counted.`);
+    await sink.publish(record, rejects);
     if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
   } catch (err) {
     controller.abort(err);

@@ -1,11 +1,12 @@
 import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Table, tableToIPC } from 'apache-arrow';
+import { Table, Utf8, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm } from '../source/parquet.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
+import { RejectBuffer } from './rejects.js';
 import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
@@ -171,8 +172,10 @@ export class ParquetSink implements Sink {
     this.written += table.numRows;
   }
 
-  async publish(run: RunRecord): Promise<void> {
+  async publish(run: RunRecord, rejects?: RejectBuffer): Promise<void> {
     await this.flush();
+    const target = this.layout.rejects;
+    if (target && 'file' in target) await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields), target.file);
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
     await writeFile(path.join(this.staging, '_mlscale_run.json'), JSON.stringify(run, null, 2) + '\n');
@@ -203,6 +206,17 @@ export class ParquetSink implements Sink {
       const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === '_mlscale_run.json';
       if ((other && other[1] !== mine) || unsharded) await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
     }
+  }
+
+  /** Rejected rows (keys and reason) as a Parquet file in the partition, published with it. */
+  private async writeRejects(rejects: RejectBuffer, file: string): Promise<void> {
+    const pw = await loadParquetWasm();
+    const columns: Record<string, Vector> = {};
+    this.layout.keyFields.forEach((f, k) => (columns[f.name] = vectorFromArray(rejects.keys[k]!, f.type)));
+    columns.reason = vectorFromArray(rejects.reasons, new Utf8());
+    columns.run_id = vectorFromArray(new Array<string>(rejects.size).fill(this.layout.runId), new Utf8());
+    const table = new Table(columns);
+    await writeFile(path.join(this.staging, file), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream'))));
   }
 
   async abort(): Promise<void> {

@@ -8,9 +8,10 @@ import { METADATA_COLUMNS } from '../tensors/io-plan.js';
 import { ensureLedger, finishRun, insertRun, LEDGER_TABLE } from './ledger.js';
 import { connect } from './pg-connect.js';
 import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
-import { sqlTypeForArrow } from './pg-types.js';
+import { copyFormatter, sqlTypeForArrow } from './pg-types.js';
+import { RejectBuffer } from './rejects.js';
 import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
-import { ident, qualified } from './sql.js';
+import { copyText, ident, qualified } from './sql.js';
 
 export interface PostgresSinkOptions {
   readonly url: string;
@@ -231,14 +232,19 @@ export class PostgresSink implements Sink {
   }
 
   async baseline(ref: string): Promise<RunRecord | undefined> {
-    const client = await this.client_();
-    const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${LEDGER_TABLE}`]);
-    if (!exists.rows[0].t) return undefined;
-    const res =
-      ref === 'previous'
-        ? await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`, [this.layout.job])
-        : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [ref]);
-    return res.rows[0] as RunRecord | undefined;
+    // Its own connection: the run's connection is in the middle of a COPY until publish.
+    const client = await connect(this.options.url, 'sink');
+    try {
+      const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${LEDGER_TABLE}`]);
+      if (!exists.rows[0].t) return undefined;
+      const res =
+        ref === 'previous'
+          ? await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`, [this.layout.job])
+          : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [ref]);
+      return res.rows[0] as RunRecord | undefined;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {
@@ -288,7 +294,32 @@ export class PostgresSink implements Sink {
     this.written += chunk.rows;
   }
 
-  async publish(run: RunRecord): Promise<void> {
+  /** Rejected rows into the rejects table, in the publishing transaction: they appear with the predictions. */
+  private async writeRejects(client: pg.Client, rejects: RejectBuffer, target: { schema: string; table: string }): Promise<void> {
+    const table = qualified(target.schema, target.table);
+    const keyCols = this.layout.keyFields.map((f) => `${ident(f.name)} ${sqlTypeForArrow(f)}`);
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${target.schema}.${target.table}`]);
+    if (target.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(target.schema)}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${table} (${[...keyCols, 'reason text NOT NULL', 'job text NOT NULL', 'partition text NOT NULL', 'shard text NOT NULL', 'run_id text NOT NULL', 'rejected_at timestamptz NOT NULL'].join(', ')})`,
+    );
+    const [, count] = this.layout.shard.split('/');
+    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4)`, [this.layout.job, this.layout.partition, this.layout.shard, count]);
+    if (rejects.size === 0) return;
+    const formats = this.layout.keyFields.map(copyFormatter);
+    const suffix = [this.layout.job, this.layout.partition, this.layout.shard, this.layout.runId, new Date().toISOString()].map(copyText).join('\t');
+    const lines: string[] = [];
+    for (let r = 0; r < rejects.size; r++) {
+      const keys = rejects.keys.map((col, k) => (col[r] === null || col[r] === undefined ? '\\N' : copyText(formats[k]!(col[r]))));
+      lines.push([...keys, copyText(rejects.reasons[r]!), suffix].join('\t'));
+    }
+    const cols = [...this.layout.keyFields.map((f) => f.name), 'reason', 'job', 'partition', 'shard', 'run_id', 'rejected_at'].map(ident).join(', ');
+    const stream = client.query(copyFrom(`COPY ${table} (${cols}) FROM STDIN`));
+    stream.end(lines.join('\n') + '\n');
+    await finished(stream);
+  }
+
+  async publish(run: RunRecord, rejects?: RejectBuffer): Promise<void> {
     const client = this.client!;
     try {
       await this.endCopy();
@@ -301,6 +332,8 @@ export class PostgresSink implements Sink {
         await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id = $1`, [run.run_id]);
       }
       run.rows_written = this.written;
+      const target = this.layout.rejects;
+      if (target && 'table' in target) await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
       await finishRun(client, this.options.schema, run);
       await client.query('COMMIT');
       this.inTransaction = false;

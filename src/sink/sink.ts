@@ -2,6 +2,7 @@ import type { Field, Vector } from 'apache-arrow';
 import type { PredictionColumn } from '../tensors/from-outputs.js';
 import type { OutputColumn } from '../tensors/io-plan.js';
 import type { RunStats } from '../run/stats.js';
+import type { RejectBuffer } from './rejects.js';
 
 /** The ledger row of one run (mlscale_runs, or _mlscale_run.json beside Parquet output). */
 export interface RunRecord {
@@ -59,6 +60,8 @@ export interface SinkLayout {
   readonly models: readonly { readonly name: string; readonly version: string }[];
   /** Wait for another run holding the same job, partition and shard instead of exiting 4. */
   readonly wait?: boolean;
+  /** Where rejected rows go (the job's rejects:). */
+  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
   /** Commit progress at checkpoints (job.checkpoint_rows), so a failed run can be resumed. */
   readonly checkpointing?: boolean;
   /** combine: route: every chunk carries a modelIndex naming each row's model. */
@@ -86,8 +89,8 @@ export interface Sink {
   findResumable(): Promise<Checkpoint | undefined>;
   /** The ledger row of a baseline run for drift: `previous` (newest succeeded run of this job) or a run id. */
   baseline(ref: string): Promise<RunRecord | undefined>;
-  /** Makes every written row visible at once, replacing the partition, and records the run. */
-  publish(run: RunRecord): Promise<void>;
+  /** Makes every written row visible at once, replacing the partition, and records the run (with the rejected rows, when the job writes them). */
+  publish(run: RunRecord, rejects?: RejectBuffer): Promise<void>;
   /** Discards everything written and records the failure. Never throws. */
   abort(run: RunRecord): Promise<void>;
   close(): Promise<void>;

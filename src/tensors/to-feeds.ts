@@ -14,12 +14,18 @@ export interface WireFeed {
   readonly data: FeedData;
 }
 
+/** A row left out of scoring, and why. */
+export interface Reject {
+  readonly row: number;
+  readonly reason: string;
+}
+
 export interface Feeds {
   readonly feeds: WireFeed[];
   /** Rows of the batch that are scored, in order; undefined when all of them are. */
   readonly keep: Uint32Array | undefined;
   readonly rows: number;
-  readonly rejected: number;
+  readonly rejects: readonly Reject[];
   readonly filled: number;
 }
 
@@ -102,14 +108,14 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
  * value in a column whose policy is skip; a missing value under `error` fails the run. Returns
  * undefined for "all of them, in order".
  */
-export function selectRows(batch: RecordBatch, columns: readonly string[], policy: NullPolicy, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejected: number; masks: Map<string, MissingMask> } {
+export function selectRows(batch: RecordBatch, columns: readonly string[], policy: NullPolicy, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejects: Reject[]; masks: Map<string, MissingMask> } {
   const masks = new Map<string, MissingMask>();
   for (const name of columns) {
     const m = missingMask(batch.getChild(name)!);
     if (m) masks.set(name, m);
   }
   const checked = [...masks].filter(([name]) => policy(name).mode !== 'fill');
-  if (checked.length === 0) return { keep: candidates, rejected: 0, masks };
+  if (checked.length === 0) return { keep: candidates, rejects: [], masks };
   const n = candidates ? candidates.length : batch.numRows;
   const rowAt = (i: number) => (candidates ? candidates[i]! : i);
   const errors = checked.filter(([name]) => policy(name).mode === 'error');
@@ -121,15 +127,17 @@ export function selectRows(batch: RecordBatch, columns: readonly string[], polic
       throw new QualityGateError(`source: column "${hit[0]}" has ${what} (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
     }
   }
-  const skips = checked.map(([, m]) => m);
   const keep = new Uint32Array(n);
+  const rejects: Reject[] = [];
   let k = 0;
   for (let i = 0; i < n; i++) {
     const row = rowAt(i);
-    if (!skips.some((m) => m[row])) keep[k++] = row;
+    const hit = checked.find(([, m]) => m[row]);
+    if (!hit) keep[k++] = row;
+    else rejects.push({ row, reason: `${hit[1][row] === 1 ? 'null' : 'NaN or infinite'} in ${hit[0]}` });
   }
-  if (k === n) return { keep: candidates, rejected: 0, masks };
-  return { keep: keep.slice(0, k), rejected: n - k, masks };
+  if (k === n) return { keep: candidates, rejects, masks };
+  return { keep: keep.slice(0, k), rejects, masks };
 }
 
 /**
@@ -138,7 +146,7 @@ export function selectRows(batch: RecordBatch, columns: readonly string[], polic
  */
 export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy: NullPolicy, firstRow = 0, candidates?: Uint32Array): Feeds {
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
-  const { keep, rejected, masks } = selectRows(batch, allColumns, policy, firstRow, candidates);
+  const { keep, rejects, masks } = selectRows(batch, allColumns, policy, firstRow, candidates);
   const rows = keep ? keep.length : batch.numRows;
   let filled = 0;
   const feeds: WireFeed[] = [];
@@ -153,7 +161,7 @@ export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy
     const dims = feed.rank === 1 ? [rows] : [rows, width];
     feeds.push({ input: feed.input, type: feed.type, dims, data: out });
   }
-  return { feeds, keep, rows, rejected, filled };
+  return { feeds, keep, rows, rejects, filled };
 }
 
 function fillColumn(out: FeedData, f: number, width: number, vector: Vector, keep: Uint32Array | undefined, rows: number, feed: InputFeed, column: string, onNull: OnNull, mask: MissingMask | undefined): number {

@@ -7,6 +7,7 @@ import { readParquetTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { onnxFixture } from '../support/paths.js';
 import { psi } from '../../src/run/stats.js';
+import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
 
 // Run statistics, the drift gate and the reject gate through the real CLI (Parquet sink).
 const s = scratchDir('quality');
@@ -106,9 +107,35 @@ describe('run statistics, drift and rejects', () => {
     const l = ledger('2024-01-04');
     expect([l.rows_read, l.rows_rejected, l.rows_written]).toEqual([5000, 100, 4900]);
     expect(l.stats.features.x2.null_rate).toBeCloseTo(0.02, 6);
+    // With rejects: set, the rejected rows are published beside the predictions with their reason.
+    const withFile = await mlscale(['score', '--job', job('on_null: skip\nmax_reject_rate: 0.05\nrejects: { file: _rejects.parquet }\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
+    expect(errorLine(withFile)).toBe('');
+    const rej = readParquetTable(path.join(s.dir, 'out', 'ds=2024-01-04', '_rejects.parquet'));
+    expect(Array.from(rej.getChild('id')!, Number)).toEqual(Array.from({ length: 100 }, (_, i) => i * 50));
+    expect(new Set(Array.from(rej.getChild('reason')!))).toEqual(new Set(['null in x2']));
+    expect(Array.from(rej.getChild('run_id')!)[0]).toBe(ledger('2024-01-04').run_id);
     const filled = await mlscale(['score', '--job', job('on_null: skip\non_null_features:\n  x2: { fill: 0.5 }\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
     expect(errorLine(filled)).toBe('');
     expect(ledger('2024-01-04').rows_written).toBe(5000);
+  });
+
+  it.skipIf(skipPg)('writes rejects into a table beside a Postgres sink, replaced on a re-run', async () => {
+    const schema = await tempSchema('e2e_rejects');
+    try {
+      const text = readFileSync(jobFile(`on_null: skip\nmax_reject_rate: 0.05\nrejects: { table: ${schema.name}.scores_rejects }\n`), 'utf8')
+        .replace('sink:\n  parquet: { path: "out/ds={{ ds }}" }', `sink:\n  postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores }`)
+        .replace('on_drift: fail', 'on_drift: warn');
+      const pgJob = s.file('pgrejects.yaml', text);
+      for (let i = 0; i < 2; i++) {
+        const r = await mlscale(['score', '--job', pgJob, '--param', 'ds=2024-01-04'], { cwd: s.dir, env: { DATABASE_URL: databaseUrl } });
+        expect(errorLine(r)).toBe('');
+      }
+      const rows = await query<{ n: string; reason: string; p: string }>(`SELECT count(*) AS n, min(reason) AS reason, min(partition) AS p FROM ${schema.name}.scores_rejects`);
+      expect(rows).toEqual([{ n: '100', reason: 'null in x2', p: '2024-01-04' }]);
+      expect(await query(`SELECT count(*) AS n FROM ${schema.name}.scores`)).toEqual([{ n: '4900' }]);
+    } finally {
+      await schema.drop();
+    }
   });
 
   it('mlscale runs filters by status and time and shows the drift figures', async () => {
