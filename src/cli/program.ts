@@ -72,6 +72,18 @@ export function buildProgram(): Command {
     .action(async (opts) => (await import('./commands/runs.js')).runsCommand(opts));
 
   program
+    .command('report')
+    .description('write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend')
+    .argument('[run_id]', 'the run (default: the newest run of --job)')
+    .option('--job <name>', 'report on the newest run of this job')
+    .option('--out <file>', 'write the page here (default: stdout)')
+    .option('--last <n>', 'runs in the trend chart', positiveInt('--last'), 30)
+    .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
+    .option('--schema <schema>', 'schema holding mlscale_runs', 'public')
+    .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
+    .action(async (runId, opts) => (await import('./commands/report.js')).reportCommand(runId, opts));
+
+  program
     .command('schedule')
     .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
     .argument('[paths...]', 'job files or directories (default: jobs/)')

@@ -45,6 +45,7 @@ export async function finishRun(client: ClientBase, schema: string, run: RunReco
 }
 
 export interface LedgerQuery {
+  readonly runId?: string;
   readonly job?: string;
   readonly status?: string;
   readonly since?: Date;
@@ -61,8 +62,9 @@ export async function listRuns(client: ClientBase, schema: string, q: LedgerQuer
             rows_rejected::float8 AS rows_rejected, rows_written::float8 AS rows_written, error, stats
        FROM ${qualified(schema, LEDGER_TABLE)}
       WHERE ($1::text IS NULL OR job = $1) AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR started_at >= $4)
+        AND ($5::text IS NULL OR run_id = $5)
       ORDER BY started_at DESC LIMIT $2`,
-    [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null],
+    [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null, q.runId ?? null],
   );
   return res.rows.map((r) => ({ ...r, started_at: new Date(r.started_at).toISOString(), finished_at: r.finished_at ? new Date(r.finished_at).toISOString() : null }));
 }

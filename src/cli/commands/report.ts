@@ -1,0 +1,29 @@
+import { writeFile } from 'node:fs/promises';
+import { UsageError } from '../../errors.js';
+import { renderReport } from '../../report/render-report.js';
+import { readLedger, type LedgerFlags } from '../ledger-reader.js';
+
+interface ReportFlags extends LedgerFlags {
+  job?: string;
+  out?: string;
+  last: number;
+}
+
+/** `mlscale report RUN_ID | --job NAME`: one self-contained HTML page about a run. */
+export async function reportCommand(runId: string | undefined, flags: ReportFlags): Promise<void> {
+  if (!runId && !flags.job) throw new UsageError('report: name a run id, or --job NAME for its newest run.');
+  const [run] = await readLedger(flags, { ...(runId ? { runId } : { job: flags.job! }), limit: 1 });
+  if (!run) throw new UsageError(runId ? `report: run ${runId} is not in the ledger; list runs with mlscale runs.` : `report: job ${flags.job} has no runs in the ledger.`);
+  const history = await readLedger(flags, { job: run.job, limit: Math.max(flags.last, 2) * 4 });
+  const before = history.filter((r) => r.started_at <= run.started_at);
+  const trend = before.slice(0, flags.last).reverse();
+  const baselineId = run.stats?.drift?.baseline_run_id;
+  const baseline = baselineId
+    ? (history.find((r) => r.run_id === baselineId) ?? (await readLedger(flags, { runId: baselineId, limit: 1 }))[0])
+    : before.find((r) => r.run_id !== run.run_id && r.status === 'succeeded' && r.stats);
+  const html = renderReport({ run, baseline, trend });
+  if (flags.out) {
+    await writeFile(flags.out, html);
+    process.stdout.write(`${flags.out}\n`);
+  } else process.stdout.write(html);
+}
