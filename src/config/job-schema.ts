@@ -5,18 +5,23 @@ export const PROVIDERS = ['cpu', 'cuda', 'dnnl', 'openvino', 'tensorrt', 'webgpu
 
 const identifier = '^[A-Za-z_][A-Za-z0-9_]*$';
 
+/** A table name, optionally schema-qualified; it is quoted as an identifier, never spliced. */
+function tableName(description: string): SchemaNode {
+  return {
+    kind: 'string',
+    description,
+    pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
+    patternHint: 'write table or schema.table with letters, digits and underscores',
+  };
+}
+
 const postgresSink: SchemaNode = {
   kind: 'object',
   description: 'Write predictions to a PostgreSQL table with COPY, inside one transaction per run.',
   required: ['url', 'table'],
   properties: {
     url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
-    table: {
-      kind: 'string',
-      description: 'Target table, optionally schema-qualified (analytics.churn_predictions). Created if missing.',
-      pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
-      patternHint: 'write table or schema.table with letters, digits and underscores',
-    },
+    table: tableName('Target table, optionally schema-qualified (analytics.churn_predictions). Created if missing.'),
   },
 };
 
@@ -176,12 +181,7 @@ export const jobSchema: SchemaNode = {
       description: 'Write rejected rows (key columns and the reason) where analysts can see them, published with the predictions.',
       oneKeyOf: ['table', 'file'],
       properties: {
-        table: {
-          kind: 'string',
-          description: 'With the Postgres sink: a table in the same database (schema.table), created if missing.',
-          pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
-          patternHint: 'write table or schema.table with letters, digits and underscores',
-        },
+        table: tableName('With the Postgres sink: a table in the same database (schema.table), created if missing.'),
         file: { kind: 'string', description: 'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).', pattern: '^[A-Za-z0-9_.-]+\\.parquet$', patternHint: 'a plain file name ending in .parquet, such as _rejects.parquet' },
       },
     },
