@@ -24,7 +24,10 @@ describe('Arrow batch → tensors', () => {
   it('skips rows per feature, fills others, and counts both', () => {
     const f = toFeeds(batch, matrix, policy({ a: { mode: 'skip' }, b: { mode: 'fill', value: -1 } }));
     expect(Array.from(f.keep!)).toEqual([0, 2, 3]);
-    expect(f.rejected).toBe(2);
+    expect(f.rejects).toEqual([
+      { row: 1, reason: 'NaN or infinite in a' },
+      { row: 4, reason: 'NaN or infinite in a' },
+    ]);
     expect(f.filled).toBe(1);
     expect(f.feeds[0]!.dims).toEqual([3, 2]);
     expect(Array.from(f.feeds[0]!.data as Float32Array)).toEqual([1, 10, 3, -1, 4, 40]);
