@@ -19,7 +19,7 @@ function fmtRate(n: number): string {
  * Logs go to stderr: one JSON object per line when asked or when stderr is not a terminal
  * (cron, Airflow, Kubernetes), otherwise short text and a live progress line.
  */
-export function createLogger(format: LogFormat | undefined, options: { progress: boolean; verbose?: boolean; stream?: NodeJS.WriteStream } = { progress: true }): Logger {
+export function createLogger(format: LogFormat | undefined, options: { progress: boolean; stream?: NodeJS.WriteStream } = { progress: true }): Logger {
   const out = options.stream ?? process.stderr;
   const mode: LogFormat = format ?? (out.isTTY ? 'text' : 'json');
   const showProgress = mode === 'text' && options.progress && out.isTTY === true;

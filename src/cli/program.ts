@@ -42,7 +42,7 @@ export function buildProgram(): Command {
     .addOption(logFormat)
     .option('--no-progress', 'no progress line on a terminal')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (opts) => (await import('./commands/score.js')).scoreCommand(opts, program.opts()));
+    .action(async (opts) => (await import('./commands/score.js')).scoreCommand(opts));
 
   program
     .command('validate')

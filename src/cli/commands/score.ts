@@ -23,8 +23,8 @@ export interface ScoreFlags {
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** `mlscale score`: runs the job; SIGINT/SIGTERM roll the run back and exit 130/143. */
-export async function scoreCommand(flags: ScoreFlags, global: { verbose?: boolean }): Promise<void> {
-  const log = createLogger(flags.logFormat, { progress: flags.progress, ...(global.verbose ? { verbose: true } : {}) });
+export async function scoreCommand(flags: ScoreFlags): Promise<void> {
+  const log = createLogger(flags.logFormat, { progress: flags.progress });
   const job = await loadJob(flags.job, {
     params: parseParamFlags(flags.param),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
