@@ -46,7 +46,7 @@ describe('parseJob', () => {
   it('defaults ds to today in the job time zone and lets --param override params', () => {
     const job = parseJob(base, file, { params: { region: 'us' } }, env);
     expect(job.ds).toBe(todayIn('UTC'));
-    expect(job.source.path).toContain('/us/');
+    expect(job.source).toMatchObject({ kind: 'parquet', path: expect.stringContaining('/us/') });
   });
 
   it('reports a YAML syntax error with line and column', () => {

@@ -1,7 +1,7 @@
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Float32, Int32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';

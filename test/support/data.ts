@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Table, tableFromIPC, tableToIPC, vectorFromArray, Float64, Int32, Int64, Utf8, type DataType } from 'apache-arrow';
+import { Table, tableFromIPC, tableToIPC, vectorFromArray, type Vector, Float64, Int32, Int64, Utf8, type DataType } from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 
 /** RFC 4180 CSV (quoted fields with commas, doubled quotes). */
@@ -38,7 +38,7 @@ export type ColumnSpec = Record<string, 'float' | 'int' | 'string'>;
 /** Reads chosen CSV columns into an Arrow table: blanks become nulls. */
 export function csvTable(file: string, spec: ColumnSpec, options: { rowId?: string } = {}): Table {
   const { header, rows } = parseCsv(readFileSync(file, 'utf8'));
-  const cols: Record<string, ReturnType<typeof vectorFromArray>> = {};
+  const cols: Record<string, Vector> = {};
   if (options.rowId) cols[options.rowId] = vectorFromArray(rows.map((_, i) => i), new Int32());
   for (const [name, kind] of Object.entries(spec)) {
     const idx = header.indexOf(name);
