@@ -287,10 +287,13 @@ export class PostgresSink implements Sink {
   async write(chunk: ScoredChunk): Promise<void> {
     if (this.copyError) throw this.fail('COPY into', this.copyError);
     if (chunk.rows === 0) return;
-    if (!this.copy!.write(this.encoder.encode(chunk))) {
-      await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
-      if (this.copyError) throw this.fail('COPY into', this.copyError);
+    try {
+      if (!this.copy!.write(this.encoder.encode(chunk))) await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
+    } catch (err) {
+      // A dropped connection surfaces here as the socket's error (EPIPE, ECONNRESET).
+      throw this.fail('COPY into', this.copyError ?? err);
     }
+    if (this.copyError) throw this.fail('COPY into', this.copyError);
     this.written += chunk.rows;
   }
 
