@@ -5,10 +5,6 @@ const { onnx } = onnxProto;
 type ModelProto = InstanceType<typeof onnx.ModelProto>;
 type TypeProto = onnxProto.onnx.ITypeProto;
 
-/** Element types mlscale can feed and read; others are refused with a reason. */
-export const ELEMENT_TYPES = ['float32', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string', 'float16'] as const;
-export type ElementType = (typeof ELEMENT_TYPES)[number];
-
 const DATA_TYPE_NAMES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
   9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128', 16: 'bfloat16',

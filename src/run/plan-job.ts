@@ -43,14 +43,14 @@ export interface JobPlan {
  */
 export async function planJob(job: Job): Promise<JobPlan> {
   const opened = await openSource(job);
-  const files = { schema: opened.schema };
+  const schema = opened.schema;
   const warnings: string[] = [];
   const multi = job.models.length > 1 || job.combine.mode !== 'single';
   const models: ModelPlan[] = [];
   for (const [i, spec] of job.models.entries()) {
     const label = multi ? `models[${i}]` : 'model';
     const model = await loadModel(spec.path);
-    const io = planIo(spec, job.key, model, files.schema, label);
+    const io = planIo(spec, job.key, model, schema, label);
     const prefix = multi ? `${spec.name}: ` : '';
     warnings.push(...io.warnings.map((w) => prefix + w));
     if (model.zipmaps.length > 0) {
@@ -72,13 +72,13 @@ export async function planJob(job: Job): Promise<JobPlan> {
   if (unknown) throw new UsageError(`on_null_features: "${unknown}" is not a feature of the model (features: ${featureColumns.join(', ')}); remove it or fix the name.`, { code: 'column_missing' });
   const routeBy = job.combine.mode === 'route' ? [job.combine.by] : [];
   if (job.combine.mode === 'route') {
-    const field = files.schema.fields.find((f) => f.name === routeBy[0]);
-    if (!field) throw new UsageError(`route_by: source column "${routeBy[0]}" not found (have: ${files.schema.fields.map((f) => f.name).join(', ')}); name a column whose value picks the model.`, { code: 'column_missing' });
+    const field = schema.fields.find((f) => f.name === routeBy[0]);
+    if (!field) throw new UsageError(`route_by: source column "${routeBy[0]}" not found (have: ${schema.fields.map((f) => f.name).join(', ')}); name a column whose value picks the model.`, { code: 'column_missing' });
     if (columnKind(field.type) === 'unsupported') throw new UsageError(`route_by: column "${field.name}" has type ${field.type}; route by a string, integer or boolean column.`, { code: 'column_type' });
   }
   const columns = [...new Set([...job.key, ...featureColumns, ...routeBy])];
   const source = opened.open(columns);
-  const keyFields = job.key.map((k) => files.schema.fields.find((f) => f.name === k)!);
+  const keyFields = job.key.map((k) => schema.fields.find((f) => f.name === k)!);
   return {
     job,
     models,

@@ -231,8 +231,4 @@ export class ParquetSink implements Sink {
     this.release = undefined;
   }
 
-  /** Rows published by the last publish. */
-  get rowsWritten(): number {
-    return this.written;
-  }
 }

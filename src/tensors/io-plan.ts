@@ -169,8 +169,7 @@ export function planOutputs(spec: Pick<ModelSpec, 'outputs'>, model: LoadedModel
   const byName = new Map(model.graph.outputs.map((o) => [o.name, o]));
   const zipLabels = new Map(model.zipmaps.map((z) => [z.output, z.labels]));
   if (spec.outputs) {
-    return Object.entries(spec.outputs).map(([column, out0]) => {
-      const o = out0;
+    return Object.entries(spec.outputs).map(([column, o]) => {
       const out = byName.get(o.output);
       if (!out) {
         throw new UsageError(`${label}.outputs.${column}: the model has no output "${o.output}" (have: ${[...byName.keys()].join(', ')}); use one of those names.`, { code: 'output_missing' });
