@@ -193,7 +193,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     const rate = counters.rowsRead === 0 ? 0 : counters.rowsRejected / counters.rowsRead;
     if (rate > job.maxRejectRate) {
       throw new QualityGateError(
-        `quality gate: ${counters.rowsRejected} of ${counters.rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected for null features, over max_reject_rate ${job.maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
+        `quality gate: ${counters.rowsRejected} of ${counters.rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected (missing feature values or no route), over max_reject_rate ${job.maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
         { code: 'reject_rate' },
       );
     }
