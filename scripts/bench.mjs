@@ -270,8 +270,10 @@ async function main() {
   for (const [name, v] of Object.entries(r.naive)) lines.push(`| naive baseline: ${name} | ${k(v)} |`);
   lines.push('', '| ratio | value |', '|---|---|');
   for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${v === null ? '-' : v.toFixed(2)} |`);
-  lines.push('', '| input rows | peak RSS (mlp → parquet) |', '|---|---|');
-  for (const [rows, mb] of Object.entries(byRows)) lines.push(`| ${Number(rows).toLocaleString('en-US')} | ${mb} MB |`);
+  if (Object.keys(byRows).length > 0) {
+    lines.push('', '| input rows | peak RSS (mlp → parquet) |', '|---|---|');
+    for (const [rows, mb] of Object.entries(byRows)) lines.push(`| ${Number(rows).toLocaleString('en-US')} | ${mb} MB |`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
 }
 
