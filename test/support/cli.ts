@@ -16,7 +16,8 @@ export function mlscale(args: readonly string[], options: { env?: NodeJS.Process
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    // Shorter than vitest's 60 s test timeout, so a hung child never outlives its test.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 50_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
