@@ -25,7 +25,9 @@ describe.skipIf(skipPg)('runs that survive shards, each other, kill -9 and signa
         FROM generate_series(1, ${ROWS}) g`);
     writeFeatureFiles(path.join(s.dir, 'pq'), { rows: 40_000, features: 4, files: 3, rowGroupSize: 5000 });
   });
+  const children = new Set<ReturnType<typeof spawn>>();
   afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await schema.drop();
     s.remove();
   });
@@ -112,6 +114,7 @@ sink:
 
   function startScore(job: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
     const child = spawn(process.execPath, [bin, 'score', '--job', job], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

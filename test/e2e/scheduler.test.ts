@@ -19,7 +19,10 @@ describe.skipIf(skipPg)('mlscale schedule', () => {
     await query(`CREATE TABLE ${schema.name}.small AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 2000) g`);
     await query(`CREATE TABLE ${schema.name}.large AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 400000) g`);
   });
+  const children = new Set<ChildProcess>();
   afterAll(async () => {
+    // A failed assertion must not leave a daemon behind.
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await schema.drop();
     s.remove();
   });
@@ -38,6 +41,7 @@ ${extra}`;
 
   function start(dir: string, args: string[] = []): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
     const child = spawn(process.execPath, [bin, 'schedule', dir, '--state', path.join(dir, 'state.json'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.add(child);
     let log = '';
     child.stderr!.on('data', (d) => (log += d));
     const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
