@@ -1,6 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Combine } from '../config/job.js';
-import type { PredictionColumn, PredictionValues } from '../tensors/from-outputs.js';
+import { allocatePredictions, type PredictionColumn } from '../tensors/from-outputs.js';
 import type { OutputColumn } from '../tensors/io-plan.js';
 import type { Reject } from '../tensors/to-feeds.js';
 
@@ -46,15 +46,6 @@ export function averagePredictions(parts: readonly PredictionColumn[][], weights
   });
 }
 
-function allocate(sqlType: OutputColumn['sqlType'], n: number): PredictionValues {
-  switch (sqlType) {
-    case 'double precision': return new Float64Array(n);
-    case 'bigint': return new BigInt64Array(n);
-    case 'boolean': return new Uint8Array(n);
-    case 'text': return new Array<string>(n);
-  }
-}
-
 /**
  * Puts the rows each routed model scored back into source order. Returns the merged rows
  * (`keep`, source row indices), their predictions, and which model scored each row.
@@ -66,7 +57,7 @@ export function mergeRouted(parts: readonly { model: number; keep: Uint32Array; 
   order.sort((a, b) => a.row - b.row);
   const keep = new Uint32Array(total);
   const modelIndex = new Uint8Array(total);
-  const predictions = outputs.map((o) => ({ column: o.column, sqlType: o.sqlType, values: allocate(o.sqlType, total) }));
+  const predictions = outputs.map((o) => ({ column: o.column, sqlType: o.sqlType, values: allocatePredictions(o.sqlType, total) }));
   order.forEach(({ row, part, pos }, i) => {
     keep[i] = row;
     modelIndex[i] = parts[part]!.model;

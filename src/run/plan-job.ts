@@ -8,7 +8,7 @@ import { openSource } from '../source/open-source.js';
 import type { Source } from '../source/source.js';
 import { columnKind } from '../tensors/column-kind.js';
 import { planIo, type IoPlan, type OutputColumn } from '../tensors/io-plan.js';
-import type { NullPolicy } from '../tensors/to-feeds.js';
+import { allocateFeed, type NullPolicy } from '../tensors/to-feeds.js';
 
 /** One model of the job, checked against the source. */
 export interface ModelPlan {
@@ -148,8 +148,8 @@ async function probeUndeclaredWidths(session: InferenceSession, model: LoadedMod
   for (const feed of io.inputs) {
     const n = feed.columns.length;
     const dims = feed.rank === 1 ? [1] : [1, n];
-    const data =
-      feed.type === 'string' ? new Array<string>(n).fill('') : feed.type === 'int64' ? new BigInt64Array(n) : feed.type === 'float64' ? new Float64Array(n) : feed.type === 'int32' ? new Int32Array(n) : feed.type === 'bool' || feed.type === 'uint8' ? new Uint8Array(n) : new Float32Array(n);
+    const data = allocateFeed(feed.type, n);
+    if (Array.isArray(data)) data.fill('');
     feeds[feed.input] = new ort.Tensor(feed.type, data as Float32Array, dims);
   }
   try {

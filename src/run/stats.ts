@@ -74,7 +74,11 @@ class Accumulator {
     this.m2 += d * (v - this.mean);
     if (v < this.min) this.min = v;
     if (v > this.max) this.max = v;
-    if (!sampled) return;
+    if (sampled) this.offer(v);
+  }
+
+  /** Reservoir sampling (algorithm R): every value offered has the same chance to stay. */
+  private offer(v: number): void {
     this.seen++;
     if (this.sample.length < RESERVOIR) this.sample.push(v);
     else {
@@ -95,14 +99,7 @@ class Accumulator {
     this.count = total;
     if (min < this.min) this.min = min;
     if (max > this.max) this.max = max;
-    for (const v of sample) {
-      this.seen++;
-      if (this.sample.length < RESERVOIR) this.sample.push(v);
-      else {
-        const j = Math.floor(this.random() * this.seen);
-        if (j < RESERVOIR) this.sample[j] = v;
-      }
-    }
+    for (const v of sample) this.offer(v);
   }
 
   histogram(): Histogram {

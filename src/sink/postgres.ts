@@ -24,6 +24,12 @@ type CopyStream = ReturnType<typeof copyFrom>;
 const CHECKPOINTS = 'mlscale_checkpoints';
 
 /**
+ * Which earlier rows a run with shard $3 (I/N, count $4) replaces: all of them when unsharded;
+ * for shard I/N, that shard's and any written under another shard count.
+ */
+const REPLACED_SHARDS = `($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4)`;
+
+/**
  * One transaction per run: DELETE the partition, COPY the new rows, mark the ledger row
  * succeeded, COMMIT. Readers keep seeing the old partition until the commit and the new one
  * after it; a failure rolls everything back. The ledger row is inserted first, outside the
@@ -171,13 +177,11 @@ export class PostgresSink implements Sink {
    * run; for shard I/N, that shard's rows and any written under another shard count.
    */
   private async replacePartition(client: pg.Client): Promise<void> {
-    const [, count] = this.layout.shard.split('/');
     await client.query(
       `DELETE FROM ${this.table} WHERE partition = $1 AND run_id IN (
          SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)}
-          WHERE job = $2 AND partition = $1 AND status = 'succeeded'
-            AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4))`,
-      [this.layout.partition, this.layout.job, this.layout.shard, count],
+          WHERE job = $2 AND partition = $1 AND status = 'succeeded' AND ${REPLACED_SHARDS})`,
+      [this.layout.partition, this.layout.job, this.layout.shard, this.layout.shard.split('/')[1]],
     );
   }
 
@@ -306,8 +310,7 @@ export class PostgresSink implements Sink {
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${table} (${[...keyCols, 'reason text NOT NULL', 'job text NOT NULL', 'partition text NOT NULL', 'shard text NOT NULL', 'run_id text NOT NULL', 'rejected_at timestamptz NOT NULL'].join(', ')})`,
     );
-    const [, count] = this.layout.shard.split('/');
-    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4)`, [this.layout.job, this.layout.partition, this.layout.shard, count]);
+    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ${REPLACED_SHARDS}`, [this.layout.job, this.layout.partition, this.layout.shard, this.layout.shard.split('/')[1]]);
     if (rejects.size === 0) return;
     const formats = this.layout.keyFields.map(copyFormatter);
     const suffix = [this.layout.job, this.layout.partition, this.layout.shard, this.layout.runId, new Date().toISOString()].map(copyText).join('\t');

@@ -10,7 +10,8 @@ export interface PredictionColumn {
   readonly values: PredictionValues;
 }
 
-function allocate(sqlType: SqlType, n: number): PredictionValues {
+/** An empty column of `n` values for a prediction of this SQL type. */
+export function allocatePredictions(sqlType: SqlType, n: number): PredictionValues {
   switch (sqlType) {
     case 'double precision': return new Float64Array(n);
     case 'bigint': return new BigInt64Array(n);
@@ -36,7 +37,7 @@ export function toPredictions(outputs: readonly WireOutput[], columns: readonly 
     if (col.index === undefined && width !== 1) {
       throw new RuntimeFailure(`scoring: chunk ${chunk}: output "${col.output}" has ${width} columns; pick one with model.outputs.${col.column}.column.`, { code: 'output_shape' });
     }
-    const values = allocate(col.sqlType, rows);
+    const values = allocatePredictions(col.sqlType, rows);
     const src = out.data as ArrayLike<number | bigint | string | boolean>;
     if (values instanceof Float64Array) {
       for (let r = 0; r < rows; r++) values[r] = Number(src[r * width + index]);

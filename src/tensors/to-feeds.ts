@@ -75,7 +75,8 @@ export function missingMask(vector: Vector): MissingMask | undefined {
   return mask;
 }
 
-function allocate(type: FeedType, n: number): FeedData {
+/** An empty tensor buffer of `n` elements for an input of this type. */
+export function allocateFeed(type: FeedType, n: number): FeedData {
   switch (type) {
     case 'float32': return new Float32Array(n);
     case 'float64': return new Float64Array(n);
@@ -152,7 +153,7 @@ export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy
   const feeds: WireFeed[] = [];
   for (const feed of inputs) {
     const width = feed.columns.length;
-    const out = allocate(feed.type, rows * width);
+    const out = allocateFeed(feed.type, rows * width);
     for (let f = 0; f < width; f++) {
       const column = feed.columns[f]!;
       const vector = batch.getChild(column)!;
