@@ -176,7 +176,6 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
       threads: job.parallelism,
       models: plan.models.map((m) => ({ modelBytes: m.model.runtimeBytes, modelFile: m.spec.path, providers: m.spec.providers, intraOpThreads: m.spec.intraOpThreads })),
     });
-    await sink.check();
     await sink.begin(record, resumed);
     options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
     await runPipeline(plan, pool, sink, stats, counters, {
