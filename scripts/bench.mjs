@@ -35,7 +35,11 @@ function args() {
     parallelism: Number(get('parallelism', availableParallelism())),
     batchSize: Number(get('batch-size', 8192)),
     json: a.includes('--json'),
-    rssRows: a.includes('--no-rss') ? [] : String(get('rss-rows', `${rows},${rows * 10}`)).split(',').map(Number),
+    rssRows: a.includes('--no-rss')
+      ? []
+      : String(get('rss-rows', `${rows},${rows * 10}`))
+          .split(',')
+          .map(Number),
     naiveRows: Number(get('naive-rows', Math.min(rows, 100_000))),
     url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
@@ -57,9 +61,13 @@ function ensureData(rows, features) {
 }
 
 function ensureModels(features) {
-  const models = { mlp: path.join(dataRoot, `mlp-f${features}.onnx`), trees: path.join(dataRoot, `trees-f${features}.onnx`) };
+  const models = {
+    mlp: path.join(dataRoot, `mlp-f${features}.onnx`),
+    trees: path.join(dataRoot, `trees-f${features}.onnx`),
+  };
   if (!existsSync(models.mlp)) writeFileSync(models.mlp, mlpModel({ features, hidden: [64, 64], seed: 1 }));
-  if (!existsSync(models.trees)) writeFileSync(models.trees, treeEnsembleModel({ features, trees: 100, depth: 6, seed: 2 }));
+  if (!existsSync(models.trees))
+    writeFileSync(models.trees, treeEnsembleModel({ features, trees: 100, depth: 6, seed: 2 }));
   return models;
 }
 
@@ -81,10 +89,19 @@ async function readCeiling(dir) {
 }
 
 async function inferCeiling(modelFile, parallelism, rows, features) {
-  const pool = new ScorerPool({ threads: parallelism, models: [{ modelBytes: readFileSync(modelFile), modelFile, providers: ['cpu'], intraOpThreads: 1 }] });
+  const pool = new ScorerPool({
+    threads: parallelism,
+    models: [{ modelBytes: readFileSync(modelFile), modelFile, providers: ['cpu'], intraOpThreads: 1 }],
+  });
   const rand = rng(3);
   const template = Float32Array.from({ length: opt.batchSize * features }, () => rand());
-  const task = (i) => ({ chunk: i, model: 0, feeds: [{ input: 'X', type: 'float32', dims: [opt.batchSize, features], data: template.slice() }], fetch: ['y'], rowByRow: false });
+  const task = (i) => ({
+    chunk: i,
+    model: 0,
+    feeds: [{ input: 'X', type: 'float32', dims: [opt.batchSize, features], data: template.slice() }],
+    fetch: ['y'],
+    rowByRow: false,
+  });
   await Promise.all(Array.from({ length: parallelism * 2 }, (_, i) => pool.score(task(i)))); // warm every worker's session
   const chunks = Math.ceil(rows / opt.batchSize);
   const { ms } = await time(async () => {
@@ -102,15 +119,51 @@ async function inferCeiling(modelFile, parallelism, rows, features) {
 async function copyCeiling(rows, schema) {
   const id = makeVector(BigInt64Array.from({ length: opt.batchSize }, (_, i) => BigInt(i)));
   const keyFields = new Table({ id }).schema.fields;
-  const layout = { job: 'bench_copy', shard: '0/1', keyFields, outputs: [{ column: 'y', output: 'y', sqlType: 'double precision' }], modelName: 'bench', modelVersion: '1', models: [{ name: 'bench', version: '1' }], partition: 'p', runId: 'copy', scoredAt: new Date() };
+  const layout = {
+    job: 'bench_copy',
+    shard: '0/1',
+    keyFields,
+    outputs: [{ column: 'y', output: 'y', sqlType: 'double precision' }],
+    modelName: 'bench',
+    modelVersion: '1',
+    models: [{ name: 'bench', version: '1' }],
+    partition: 'p',
+    runId: 'copy',
+    scoredAt: new Date(),
+  };
   const sink = new PostgresSink({ url: opt.url, schema, table: 'copy_ceiling' }, layout);
   const rand = rng(4);
   const y = Float64Array.from({ length: opt.batchSize }, () => Math.fround(rand()));
-  const record = { run_id: `copy-${Date.now()}`, job: 'bench_copy', partition: 'p', shard: '0/1', params: {}, model_name: 'bench', model_version: '1', model_sha256: '-', status: 'running', started_at: new Date().toISOString(), finished_at: null, rows_read: 0, rows_scored: 0, rows_rejected: 0, rows_written: 0, error: null, stats: null };
+  const record = {
+    run_id: `copy-${Date.now()}`,
+    job: 'bench_copy',
+    partition: 'p',
+    shard: '0/1',
+    params: {},
+    model_name: 'bench',
+    model_version: '1',
+    model_sha256: '-',
+    status: 'running',
+    started_at: new Date().toISOString(),
+    finished_at: null,
+    rows_read: 0,
+    rows_scored: 0,
+    rows_rejected: 0,
+    rows_written: 0,
+    error: null,
+    stats: null,
+  };
   const chunks = Math.ceil(rows / opt.batchSize);
   const { ms } = await time(async () => {
     await sink.begin(record);
-    for (let i = 0; i < chunks; i++) await sink.write({ index: i, rows: opt.batchSize, keys: [id], keep: undefined, predictions: [{ column: 'y', sqlType: 'double precision', values: y }] });
+    for (let i = 0; i < chunks; i++)
+      await sink.write({
+        index: i,
+        rows: opt.batchSize,
+        keys: [id],
+        keep: undefined,
+        predictions: [{ column: 'y', sqlType: 'double precision', values: y }],
+      });
     record.status = 'succeeded';
     record.finished_at = new Date().toISOString();
     await sink.publish(record);
@@ -121,7 +174,9 @@ async function copyCeiling(rows, schema) {
 
 function jobFile(name, model, dataDir, sink, features) {
   const file = path.join(dataRoot, `${name}.yaml`);
-  const sinkLine = sink.postgres ? `postgres: { url: "\${DATABASE_URL}", table: ${sink.postgres} }` : `parquet: { path: "${sink.parquet}" }`;
+  const sinkLine = sink.postgres
+    ? `postgres: { url: "\${DATABASE_URL}", table: ${sink.postgres} }`
+    : `parquet: { path: "${sink.parquet}" }`;
   writeFileSync(
     file,
     `name: ${name}\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${model}\n  features: [${Array.from({ length: features }, (_, i) => `f${i}`).join(', ')}]\n` +
@@ -133,15 +188,40 @@ function jobFile(name, model, dataDir, sink, features) {
 /** Runs the real CLI in its own process and returns its JSON result (rows/s, peak RSS). */
 function cli(job, parallelism) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin', 'mlscale.js'), 'score', '--job', job, '--parallelism', String(parallelism), '--json', '--log-format', 'json'], {
-      env: { ...process.env, DATABASE_URL: opt.url },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(root, 'bin', 'mlscale.js'),
+        'score',
+        '--job',
+        job,
+        '--parallelism',
+        String(parallelism),
+        '--json',
+        '--log-format',
+        'json',
+      ],
+      {
+        env: { ...process.env, DATABASE_URL: opt.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`mlscale exited ${code}: ${err.split('\n').filter((l) => l.startsWith('error')).join(' ')}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out))
+        : reject(
+            new Error(
+              `mlscale exited ${code}: ${err
+                .split('\n')
+                .filter((l) => l.startsWith('error'))
+                .join(' ')}`,
+            ),
+          ),
+    );
   });
 }
 
@@ -156,7 +236,11 @@ async function naive(modelFile, rows, features, schema) {
     const rand = rng(9);
     const cols = { id: makeVector(BigInt64Array.from({ length: rows }, (_, i) => BigInt(i))) };
     for (let c = 0; c < features; c++) cols[`f${c}`] = makeVector(Float32Array.from({ length: rows }, () => rand()));
-    const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression.SNAPPY).setDictionaryEnabled(false).setWriterVersion(pw.WriterVersion.V1).build();
+    const props = new pw.WriterPropertiesBuilder()
+      .setCompression(pw.Compression.SNAPPY)
+      .setDictionaryEnabled(false)
+      .setWriterVersion(pw.WriterVersion.V1)
+      .build();
     writeFileSync(file, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(cols), 'stream')), props));
   }
   const client = new pg.Client({ connectionString: opt.url });
@@ -169,10 +253,15 @@ async function naive(modelFile, rows, features, schema) {
     let batch = [];
     const flush = async () => {
       const x = new Float32Array(batch.length * features);
-      batch.forEach((r, i) => { for (let f = 0; f < features; f++) x[i * features + f] = r[`f${f}`]; });
+      batch.forEach((r, i) => {
+        for (let f = 0; f < features; f++) x[i * features + f] = r[`f${f}`];
+      });
       const y = (await session.run({ X: new ort.Tensor('float32', x, [batch.length, features]) })).y.data;
       const values = batch.map((_, i) => `($${i * 2 + 1}, $${i * 2 + 2})`).join(',');
-      await client.query(`INSERT INTO ${schema}.naive (id, y) VALUES ${values}`, batch.flatMap((r, i) => [String(r.id), y[i]]));
+      await client.query(
+        `INSERT INTO ${schema}.naive (id, y) VALUES ${values}`,
+        batch.flatMap((r, i) => [String(r.id), y[i]]),
+      );
       batch = [];
     };
     let row;
@@ -204,7 +293,17 @@ async function main() {
   const schema = `bench_${process.pid}`;
   if (pgOk) await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE; CREATE SCHEMA ${schema}`);
   const byRows = {};
-  const r = { rows: opt.rows, features: F, parallelism: N, batch_size: opt.batchSize, ceilings: {}, e2e: {}, naive: {}, ratios: {}, peak_rss_mb: {} };
+  const r = {
+    rows: opt.rows,
+    features: F,
+    parallelism: N,
+    batch_size: opt.batchSize,
+    ceilings: {},
+    e2e: {},
+    naive: {},
+    ratios: {},
+    peak_rss_mb: {},
+  };
   try {
     log('bench: read ceiling');
     r.ceilings.parquet_read = await readCeiling(dir);
@@ -223,7 +322,8 @@ async function main() {
         for (const p of [...new Set([1, N])]) {
           const name = `bench_${m}_${sinkKind}`;
           // A table per run: each run measures a first write, as the COPY ceiling does (a re-run also deletes the old partition).
-          const sink = sinkKind === 'postgres' ? { postgres: `${schema}.${m}_scores_p${p}` } : { parquet: path.join(out, name) };
+          const sink =
+            sinkKind === 'postgres' ? { postgres: `${schema}.${m}_scores_p${p}` } : { parquet: path.join(out, name) };
           log(`bench: end to end ${m} → ${sinkKind} p=${p}`);
           const res = await cli(jobFile(name, models[m], dir, sink, F), p);
           r.e2e[`${m}_${sinkKind}_p${p}`] = res.rowsPerSecond;
@@ -238,7 +338,10 @@ async function main() {
     for (const rows of opt.rssRows) {
       log(`bench: peak RSS at ${rows} rows (mlp → parquet, p=${N})`);
       const d = ensureData(rows, F);
-      const res = await cli(jobFile(`bench_rss_${rows}`, models.mlp, d, { parquet: path.join(out, `rss_${rows}`) }, F), N);
+      const res = await cli(
+        jobFile(`bench_rss_${rows}`, models.mlp, d, { parquet: path.join(out, `rss_${rows}`) }, F),
+        N,
+      );
       byRows[rows] = res.peakRssMb;
       rmSync(path.join(out, `rss_${rows}`), { recursive: true, force: true });
     }
@@ -264,15 +367,22 @@ async function main() {
     return;
   }
   const k = (x) => (x === undefined || x === null ? '-' : `${(x / 1000).toFixed(0)}k`);
-  const lines = [`mlscale bench: ${opt.rows.toLocaleString('en-US')} rows × ${F} float features, batch ${opt.batchSize}, parallelism N=${N}, ${availableParallelism()} CPUs`, '', '| stage | rows/s |', '|---|---|'];
+  const lines = [
+    `mlscale bench: ${opt.rows.toLocaleString('en-US')} rows × ${F} float features, batch ${opt.batchSize}, parallelism N=${N}, ${availableParallelism()} CPUs`,
+    '',
+    '| stage | rows/s |',
+    '|---|---|',
+  ];
   for (const [name, v] of Object.entries(r.ceilings)) lines.push(`| ceiling: ${name} | ${k(v)} |`);
-  for (const [name, v] of Object.entries(r.e2e)) lines.push(`| end to end: ${name} (peak RSS ${r.peak_rss_mb[name]} MB) | ${k(v)} |`);
+  for (const [name, v] of Object.entries(r.e2e))
+    lines.push(`| end to end: ${name} (peak RSS ${r.peak_rss_mb[name]} MB) | ${k(v)} |`);
   for (const [name, v] of Object.entries(r.naive)) lines.push(`| naive baseline: ${name} | ${k(v)} |`);
   lines.push('', '| ratio | value |', '|---|---|');
   for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${v === null ? '-' : v.toFixed(2)} |`);
   if (Object.keys(byRows).length > 0) {
     lines.push('', '| input rows | peak RSS (mlp → parquet) |', '|---|---|');
-    for (const [rows, mb] of Object.entries(byRows)) lines.push(`| ${Number(rows).toLocaleString('en-US')} | ${mb} MB |`);
+    for (const [rows, mb] of Object.entries(byRows))
+      lines.push(`| ${Number(rows).toLocaleString('en-US')} | ${mb} MB |`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -22,7 +22,12 @@ export function rng(seed) {
 function tensorInfo(name, elemType, dims) {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 
@@ -32,7 +37,8 @@ function floatInit(name, dims, values) {
 
 function attr(name, value) {
   if (typeof value === 'string') return { name, type: A.STRING, s: Buffer.from(value) };
-  if (typeof value === 'number') return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
   if (value.kind === 'ints') return { name, type: A.INTS, ints: value.values };
   if (value.kind === 'floats') return { name, type: A.FLOATS, floats: value.values };
   if (value.kind === 'strings') return { name, type: A.STRINGS, strings: value.values.map((s) => Buffer.from(s)) };
@@ -41,7 +47,13 @@ function attr(name, value) {
 }
 
 function model(graph, opsets = [{ domain: '', version: 17 }]) {
-  const m = onnx.ModelProto.create({ irVersion: 8, producerName: 'mlscale-scripts', producerVersion: '1', opsetImport: opsets, graph });
+  const m = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: 'mlscale-scripts',
+    producerVersion: '1',
+    opsetImport: opsets,
+    graph,
+  });
   return onnx.ModelProto.encode(m).finish();
 }
 
@@ -73,8 +85,20 @@ export function mlpModel({ features, hidden = [64, 64], seed = 1 }) {
   const layers = [...hidden, 1];
   layers.forEach((h, i) => {
     const scale = Math.sqrt(2 / width);
-    inits.push(floatInit(`W${i}`, [width, h], Array.from({ length: width * h }, () => (rand() * 2 - 1) * scale)));
-    inits.push(floatInit(`B${i}`, [h], Array.from({ length: h }, () => (rand() * 2 - 1) * 0.1)));
+    inits.push(
+      floatInit(
+        `W${i}`,
+        [width, h],
+        Array.from({ length: width * h }, () => (rand() * 2 - 1) * scale),
+      ),
+    );
+    inits.push(
+      floatInit(
+        `B${i}`,
+        [h],
+        Array.from({ length: h }, () => (rand() * 2 - 1) * 0.1),
+      ),
+    );
     nodes.push({ opType: 'MatMul', input: [prev, `W${i}`], output: [`m${i}`] });
     const last = i === layers.length - 1;
     nodes.push({ opType: 'Add', input: [`m${i}`, `B${i}`], output: [last ? 'y' : `a${i}`] });
@@ -82,13 +106,29 @@ export function mlpModel({ features, hidden = [64, 64], seed = 1 }) {
     prev = `h${i}`;
     width = h;
   });
-  return model({ name: 'mlp', node: nodes, initializer: inits, input: [tensorInfo('X', FLOAT, ['N', features])], output: [tensorInfo('y', FLOAT, ['N', 1])] });
+  return model({
+    name: 'mlp',
+    node: nodes,
+    initializer: inits,
+    input: [tensorInfo('X', FLOAT, ['N', features])],
+    output: [tensorInfo('y', FLOAT, ['N', 1])],
+  });
 }
 
 /** A TreeEnsembleRegressor of `trees` full binary trees of `depth`, random splits on features in [0,1). */
 export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }) {
   const rand = rng(seed);
-  const n = { treeids: [], nodeids: [], featureids: [], values: [], modes: [], truenodeids: [], falsenodeids: [], hitrates: [], missing: [] };
+  const n = {
+    treeids: [],
+    nodeids: [],
+    featureids: [],
+    values: [],
+    modes: [],
+    truenodeids: [],
+    falsenodeids: [],
+    hitrates: [],
+    missing: [],
+  };
   const t = { treeids: [], nodeids: [], ids: [], weights: [] };
   const internal = 2 ** depth - 1;
   const total = 2 ** (depth + 1) - 1;
@@ -142,7 +182,15 @@ export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }
     ],
   };
   return model(
-    { name: 'trees', node: [node], input: [tensorInfo('X', FLOAT, ['N', features])], output: [tensorInfo('y', FLOAT, ['N', 1])] },
-    [{ domain: '', version: 17 }, { domain: 'ai.onnx.ml', version: 3 }],
+    {
+      name: 'trees',
+      node: [node],
+      input: [tensorInfo('X', FLOAT, ['N', features])],
+      output: [tensorInfo('y', FLOAT, ['N', 1])],
+    },
+    [
+      { domain: '', version: 17 },
+      { domain: 'ai.onnx.ml', version: 3 },
+    ],
   );
 }

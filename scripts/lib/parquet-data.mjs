@@ -8,7 +8,10 @@ import { rng } from './onnx-builder.mjs';
 /** Writes an Arrow table to a Parquet file (row groups of rowGroupSize rows). */
 export function writeTable(file, table, { compression = 'SNAPPY', rowGroupSize = 1_000_000 } = {}) {
   mkdirSync(path.dirname(file), { recursive: true });
-  const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[compression]).setMaxRowGroupSize(rowGroupSize).build();
+  const props = new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression[compression])
+    .setMaxRowGroupSize(rowGroupSize)
+    .build();
   writeFileSync(file, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props));
 }
 
@@ -16,7 +19,10 @@ export function writeTable(file, table, { compression = 'SNAPPY', rowGroupSize =
  * `rows` rows of `features` float columns (f0..f{F-1}, uniform in [0,1)) plus an int64 key `id`,
  * written as `files` files. Generated in slices so memory stays flat for large row counts.
  */
-export function writeFeatureFiles(dir, { rows, features, files = 1, seed = 7, rowGroupSize = 131072, compression = 'SNAPPY' }) {
+export function writeFeatureFiles(
+  dir,
+  { rows, features, files = 1, seed = 7, rowGroupSize = 131072, compression = 'SNAPPY' },
+) {
   const rand = rng(seed);
   const perFile = Math.ceil(rows / files);
   let id = 0;

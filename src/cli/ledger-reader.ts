@@ -18,7 +18,10 @@ export function parseSince(text: string, now = Date.now()): Date {
   const m = /^(\d+)([dhm])$/.exec(text.trim());
   if (m) return new Date(now - Number(m[1]) * { d: 86_400_000, h: 3_600_000, m: 60_000 }[m[2] as 'd' | 'h' | 'm']);
   const t = Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(text) ? `${text}T00:00:00Z` : text);
-  if (Number.isNaN(t)) throw new UsageError(`--since: "${text}" is not a date, a time or a duration; write 2024-01-31, 2024-01-31T06:00:00Z or 7d.`);
+  if (Number.isNaN(t))
+    throw new UsageError(
+      `--since: "${text}" is not a date, a time or a duration; write 2024-01-31, 2024-01-31T06:00:00Z or 7d.`,
+    );
   return new Date(t);
 }
 
@@ -38,7 +41,13 @@ async function fromDir(dir: string): Promise<RunRecord[]> {
 export async function readLedger(flags: LedgerFlags, q: LedgerQuery & { runId?: string }): Promise<RunRecord[]> {
   if (flags.dir) {
     return (await fromDir(path.resolve(flags.dir)))
-      .filter((r) => (!q.runId || r.run_id === q.runId) && (!q.job || r.job === q.job) && (!q.status || r.status === q.status) && (!q.since || Date.parse(r.started_at) >= q.since.getTime()))
+      .filter(
+        (r) =>
+          (!q.runId || r.run_id === q.runId) &&
+          (!q.job || r.job === q.job) &&
+          (!q.status || r.status === q.status) &&
+          (!q.since || Date.parse(r.started_at) >= q.since.getTime()),
+      )
       .sort((a, b) => b.started_at.localeCompare(a.started_at))
       .slice(0, q.limit);
   }

@@ -19,7 +19,10 @@ function fmtRate(n: number): string {
  * Logs go to stderr: one JSON object per line when asked or when stderr is not a terminal
  * (cron, Airflow, Kubernetes), otherwise short text and a live progress line.
  */
-export function createLogger(format: LogFormat | undefined, options: { progress: boolean; stream?: NodeJS.WriteStream } = { progress: true }): Logger {
+export function createLogger(
+  format: LogFormat | undefined,
+  options: { progress: boolean; stream?: NodeJS.WriteStream } = { progress: true },
+): Logger {
   const out = options.stream ?? process.stderr;
   const mode: LogFormat = format ?? (out.isTTY ? 'text' : 'json');
   const showProgress = mode === 'text' && options.progress && out.isTTY === true;
@@ -38,7 +41,13 @@ export function createLogger(format: LogFormat | undefined, options: { progress:
       return;
     }
     clear();
-    const extra = fields && Object.keys(fields).length > 0 ? ' ' + Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ') : '';
+    const extra =
+      fields && Object.keys(fields).length > 0
+        ? ' ' +
+          Object.entries(fields)
+            .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+            .join(' ')
+        : '';
     out.write(redact(`${level === 'info' ? '' : `${level}: `}${message}${extra}`) + '\n');
   };
   return {
@@ -51,7 +60,12 @@ export function createLogger(format: LogFormat | undefined, options: { progress:
         // One line every 5 s is plenty for a log file.
         if (now - lastProgress < 5000) return;
         lastProgress = now;
-        emit('info', 'progress', { rows_read: p.rowsRead, rows_written: p.rowsWritten, total_rows: p.totalRows ?? null, elapsed_ms: p.elapsedMs });
+        emit('info', 'progress', {
+          rows_read: p.rowsRead,
+          rows_written: p.rowsWritten,
+          total_rows: p.totalRows ?? null,
+          elapsed_ms: p.elapsedMs,
+        });
         return;
       }
       if (!showProgress || now - lastProgress < 100) return;
@@ -70,4 +84,3 @@ export function createLogger(format: LogFormat | undefined, options: { progress:
     done: clear,
   };
 }
-

@@ -14,7 +14,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   // try/catch. Exit 1 with a sentence; open transactions roll back when the process ends.
   process.on('uncaughtException', (err) => {
     const wasmTrap = err instanceof Error && err.name === 'RuntimeError';
-    process.stderr.write(`error: ${wasmTrap ? 'source: the Parquet decoder crashed on a damaged file (' + err.message + '); nothing was published.' : redact(errorMessage(err))}\n`);
+    process.stderr.write(
+      `error: ${wasmTrap ? 'source: the Parquet decoder crashed on a damaged file (' + err.message + '); nothing was published.' : redact(errorMessage(err))}\n`,
+    );
     if (verbose && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + '\n');
     process.exit(EXIT.runtime);
   });
@@ -30,7 +32,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stderr.write(`error: ${message}\n`);
     if (verbose && err instanceof Error && err.stack) {
       process.stderr.write(redact(err.stack) + '\n');
-      if (err.cause instanceof Error && err.cause.stack) process.stderr.write(`caused by: ${redact(err.cause.stack)}\n`);
+      if (err.cause instanceof Error && err.cause.stack)
+        process.stderr.write(`caused by: ${redact(err.cause.stack)}\n`);
     }
     process.exitCode = err instanceof MlscaleError ? err.exitCode : EXIT.runtime;
   }

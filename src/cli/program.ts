@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive whole number, got "${value}".`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a positive whole number, got "${value}".`);
     return n;
   };
 }
@@ -18,13 +19,18 @@ function collect(value: string, previous: string[] = []): string[] {
  */
 export function buildProgram(): Command {
   const program = new Command('mlscale')
-    .description('Batch scoring for ONNX models: Parquet in, predictions out to Postgres or Parquet, atomically and idempotently.')
+    .description(
+      'Batch scoring for ONNX models: Parquet in, predictions out to Postgres or Parquet, atomically and idempotently.',
+    )
     .version('0.1.0')
     .option('--verbose', 'show stack traces on errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  const logFormat = new Option('--log-format <format>', 'log format on stderr (default: text on a terminal, json otherwise)').choices(['text', 'json']);
+  const logFormat = new Option(
+    '--log-format <format>',
+    'log format on stderr (default: text on a terminal, json otherwise)',
+  ).choices(['text', 'json']);
 
   program
     .command('score')
@@ -35,7 +41,10 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
     .option('--limit <n>', 'score at most N rows', positiveInt('--limit'))
     .option('--shard <I/N>', 'score shard I of N (default: JOB_COMPLETION_INDEX of MLSCALE_SHARDS when both are set)')
-    .option('--resume', 'continue the last failed run of this job and partition from its last checkpoint (needs checkpoint_rows)')
+    .option(
+      '--resume',
+      'continue the last failed run of this job and partition from its last checkpoint (needs checkpoint_rows)',
+    )
     .option('--wait', 'wait for a run holding the same job, partition and shard instead of exiting 4')
     .option('--dry-run', 'score but write nothing')
     .option('--run-id <id>', 'use this run id instead of a generated one')
@@ -62,8 +71,13 @@ export function buildProgram(): Command {
     .command('runs')
     .description('list runs from the run ledger, newest first')
     .option('--job <name>', 'only runs of this job')
-    .addOption(new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']))
-    .option('--since <when>', 'only runs started since a date (2024-01-31), a time (ISO 8601) or a duration ago (7d, 12h, 30m)')
+    .addOption(
+      new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']),
+    )
+    .option(
+      '--since <when>',
+      'only runs started since a date (2024-01-31), a time (ISO 8601) or a duration ago (7d, 12h, 30m)',
+    )
     .option('--limit <n>', 'at most N runs', positiveInt('--limit'), 20)
     .option('--json', 'print as JSON')
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
@@ -73,7 +87,9 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description('write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend')
+    .description(
+      'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend',
+    )
     .argument('[run_id]', 'the run (default: the newest run of --job)')
     .option('--job <name>', 'report on the newest run of this job')
     .option('--out <file>', 'write the page here (default: stdout)')
@@ -92,11 +108,17 @@ export function buildProgram(): Command {
       if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`--port must be a port number, got "${v}".`);
       return n;
     })
-    .option('--grace <seconds>', 'on SIGTERM, how long running jobs may finish before they are aborted', (v) => {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`--grace must be a number of seconds, got "${v}".`);
-      return n;
-    }, 300)
+    .option(
+      '--grace <seconds>',
+      'on SIGTERM, how long running jobs may finish before they are aborted',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0)
+          throw new InvalidArgumentError(`--grace must be a number of seconds, got "${v}".`);
+        return n;
+      },
+      300,
+    )
     .option('--state <file>', 'where the last tick of each job is kept (for catchup:)', '.mlscale-schedule.json')
     .addOption(new Option('--log-format <format>', 'log format on stderr (default: json)').choices(['text', 'json']))
     .action(async (paths, opts) => (await import('./commands/schedule.js')).scheduleCommand(paths, opts));

@@ -11,7 +11,10 @@ export function histogram(d: Distribution, width = 30): string[] {
   const { edges, counts } = d.histogram;
   if (counts.length === 0) return ['  (no numeric values)'];
   const max = Math.max(...counts, 1);
-  return counts.map((c, i) => `  ${num(edges[i]!).padStart(10)} .. ${num(edges[i + 1]!).padEnd(10)} ${'#'.repeat(Math.round((c / max) * width)).padEnd(width)} ${c}`);
+  return counts.map(
+    (c, i) =>
+      `  ${num(edges[i]!).padStart(10)} .. ${num(edges[i + 1]!).padEnd(10)} ${'#'.repeat(Math.round((c / max) * width)).padEnd(width)} ${c}`,
+  );
 }
 
 /** The human summary printed on stdout after a run. */
@@ -26,14 +29,22 @@ export function formatSummary(r: RunResult): string {
   const first = Object.entries(r.stats.predictions)[0];
   if (first) {
     const [name, d] = first;
-    lines.push(`  ${name}: mean ${num(d.mean)}, std ${num(d.std)}, min ${num(d.min)}, p50 ${num(d.quantiles.p50 ?? null)}, max ${num(d.max)}`);
+    lines.push(
+      `  ${name}: mean ${num(d.mean)}, std ${num(d.std)}, min ${num(d.min)}, p50 ${num(d.quantiles.p50 ?? null)}, max ${num(d.max)}`,
+    );
     lines.push(...histogram(d));
   }
   const drift = r.stats.drift;
   if (drift) {
     const all = { ...drift.psi.predictions, ...drift.psi.features };
-    const top = Object.entries(all).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
-    lines.push(`  drift        vs run ${drift.baseline_run_id}: ${drift.drifted.length === 0 ? 'none' : `${drift.drifted.length} column(s) over ${drift.max_psi}`} (highest PSI: ${top})`);
+    const top = Object.entries(all)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${v.toFixed(3)}`)
+      .join(', ');
+    lines.push(
+      `  drift        vs run ${drift.baseline_run_id}: ${drift.drifted.length === 0 ? 'none' : `${drift.drifted.length} column(s) over ${drift.max_psi}`} (highest PSI: ${top})`,
+    );
   }
   return lines.join('\n');
 }

@@ -31,8 +31,18 @@ const parquetSink: SchemaNode = {
   required: ['path'],
   properties: {
     path: { kind: 'string', description: 'Partition directory, relative to the job file (../out/churn/ds={{ ds }}).' },
-    rows_per_file: { kind: 'integer', description: 'Rows per part file (files are written while scoring goes on).', minimum: 1, default: 262_144 },
-    compression: { kind: 'string', description: 'Parquet codec.', enum: ['zstd', 'snappy', 'gzip', 'lz4', 'uncompressed'], default: 'zstd' },
+    rows_per_file: {
+      kind: 'integer',
+      description: 'Rows per part file (files are written while scoring goes on).',
+      minimum: 1,
+      default: 262_144,
+    },
+    compression: {
+      kind: 'string',
+      description: 'Parquet codec.',
+      enum: ['zstd', 'snappy', 'gzip', 'lz4', 'uncompressed'],
+      default: 'zstd',
+    },
   },
 };
 
@@ -70,33 +80,45 @@ function modelNode(description: string, extra: Record<string, SchemaNode>): Sche
     description,
     required: ['path'],
     properties: {
-        path: { kind: 'string', description: 'Path to the .onnx file, relative to the job file.' },
-        name: { kind: 'string', description: 'Model name recorded with every prediction (default: file stem).' },
-        version: { kind: 'string', description: "Model version (default: first 12 hex chars of the file's sha256)." },
-        features: {
+      path: { kind: 'string', description: 'Path to the .onnx file, relative to the job file.' },
+      name: { kind: 'string', description: 'Model name recorded with every prediction (default: file stem).' },
+      version: { kind: 'string', description: "Model version (default: first 12 hex chars of the file's sha256)." },
+      features: {
+        kind: 'array',
+        description:
+          'Source columns, in order, for a model with one 2-D [N, F] input (or, positionally, one per input).',
+        minItems: 1,
+        items: { kind: 'string', description: 'Source column name.' },
+      },
+      inputs: {
+        kind: 'map',
+        description:
+          'Model input name → the source column(s) that feed it, for inputs whose names are not column names.',
+        values: {
           kind: 'array',
-          description: 'Source columns, in order, for a model with one 2-D [N, F] input (or, positionally, one per input).',
+          description: 'Source columns, in order.',
           minItems: 1,
           items: { kind: 'string', description: 'Source column name.' },
         },
-        inputs: {
-          kind: 'map',
-          description: 'Model input name → the source column(s) that feed it, for inputs whose names are not column names.',
-          values: { kind: 'array', description: 'Source columns, in order.', minItems: 1, items: { kind: 'string', description: 'Source column name.' } },
-        },
-        outputs: {
-          kind: 'map',
-          description: 'Prediction columns to write (default: every tensor output by its own name).',
-          keyPattern: identifier,
-          values: outputSpec,
-        },
-        providers: {
-          kind: 'array',
-          description: 'onnxruntime execution providers, in order of preference.',
-          minItems: 1,
-          items: { kind: 'string', description: 'Execution provider.', enum: PROVIDERS },
-        },
-        intra_op_threads: { kind: 'integer', description: 'onnxruntime threads inside each worker.', minimum: 1, default: 1 },
+      },
+      outputs: {
+        kind: 'map',
+        description: 'Prediction columns to write (default: every tensor output by its own name).',
+        keyPattern: identifier,
+        values: outputSpec,
+      },
+      providers: {
+        kind: 'array',
+        description: 'onnxruntime execution providers, in order of preference.',
+        minItems: 1,
+        items: { kind: 'string', description: 'Execution provider.', enum: PROVIDERS },
+      },
+      intra_op_threads: {
+        kind: 'integer',
+        description: 'onnxruntime threads inside each worker.',
+        minimum: 1,
+        default: 1,
+      },
       ...extra,
     },
   };
@@ -115,8 +137,17 @@ export const jobSchema: SchemaNode = {
       patternHint: 'use lowercase letters, digits and underscores',
     },
     description: { kind: 'string', description: 'Free text for people.' },
-    schedule: { kind: 'string', description: 'Cron expression used by `mlscale schedule` (five fields, or six with seconds first).' },
-    catchup: { kind: 'integer', description: 'After a restart, `mlscale schedule` runs up to this many missed intervals, oldest first, each with its own ds.', minimum: 0, default: 0 },
+    schedule: {
+      kind: 'string',
+      description: 'Cron expression used by `mlscale schedule` (five fields, or six with seconds first).',
+    },
+    catchup: {
+      kind: 'integer',
+      description:
+        'After a restart, `mlscale schedule` runs up to this many missed intervals, oldest first, each with its own ds.',
+      minimum: 0,
+      default: 0,
+    },
     timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
     params: {
       kind: 'map',
@@ -133,14 +164,23 @@ export const jobSchema: SchemaNode = {
         weight: { kind: 'number', description: 'Weight of this model under combine: weighted.', minimum: 0 },
       }),
     },
-    combine: { kind: 'string', description: 'How several models make one prediction: mean or weighted (of each prediction column), or route (one model per row by route_by).', enum: COMBINE_MODES },
+    combine: {
+      kind: 'string',
+      description:
+        'How several models make one prediction: mean or weighted (of each prediction column), or route (one model per row by route_by).',
+      enum: COMBINE_MODES,
+    },
     route_by: { kind: 'string', description: 'Source column whose value picks the model under combine: route.' },
     routes: {
       kind: 'map',
       description: 'route_by value → model name, under combine: route.',
       values: { kind: 'string', description: 'Model name (models[].name).' },
     },
-    default_model: { kind: 'string', description: 'Model for rows whose route_by value is not in routes (or is null); without it such rows are rejected.' },
+    default_model: {
+      kind: 'string',
+      description:
+        'Model for rows whose route_by value is not in routes (or is null); without it such rows are rejected.',
+    },
     source: {
       kind: 'object',
       description: 'Where the rows to score come from.',
@@ -152,7 +192,10 @@ export const jobSchema: SchemaNode = {
           required: ['url', 'query'],
           properties: {
             url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
-            query: { kind: 'string', description: 'SELECT ... ; :ds and other :name parameters are bound from params.' },
+            query: {
+              kind: 'string',
+              description: 'SELECT ... ; :ds and other :name parameters are bound from params.',
+            },
           },
         },
         parquet: {
@@ -170,7 +213,9 @@ export const jobSchema: SchemaNode = {
       description: 'Columns carried to the output unchanged.',
       items: { kind: 'string', description: 'Source column name.' },
     },
-    on_null: onNullNode('What to do with a missing feature value (null, NaN or infinity): fail (exit 3), skip the row (counted as rejected), or fill it.'),
+    on_null: onNullNode(
+      'What to do with a missing feature value (null, NaN or infinity): fail (exit 3), skip the row (counted as rejected), or fill it.',
+    ),
     on_null_features: {
       kind: 'map',
       description: 'Per-feature on_null, overriding on_null for the columns named.',
@@ -178,11 +223,18 @@ export const jobSchema: SchemaNode = {
     },
     rejects: {
       kind: 'object',
-      description: 'Write rejected rows (key columns and the reason) where analysts can see them, published with the predictions.',
+      description:
+        'Write rejected rows (key columns and the reason) where analysts can see them, published with the predictions.',
       oneKeyOf: ['table', 'file'],
       properties: {
         table: tableName('With the Postgres sink: a table in the same database (schema.table), created if missing.'),
-        file: { kind: 'string', description: 'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).', pattern: '^[A-Za-z0-9_.-]+\\.parquet$', patternHint: 'a plain file name ending in .parquet, such as _rejects.parquet' },
+        file: {
+          kind: 'string',
+          description:
+            'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).',
+          pattern: '^[A-Za-z0-9_.-]+\\.parquet$',
+          patternHint: 'a plain file name ending in .parquet, such as _rejects.parquet',
+        },
       },
     },
     max_reject_rate: {
@@ -194,15 +246,30 @@ export const jobSchema: SchemaNode = {
     },
     monitor: {
       kind: 'object',
-      description: 'Drift monitoring: the population stability index (PSI) of every prediction column and feature against a baseline run.',
+      description:
+        'Drift monitoring: the population stability index (PSI) of every prediction column and feature against a baseline run.',
       properties: {
-        baseline: { kind: 'string', description: 'previous (the newest succeeded run of this job) or a run id.', default: 'previous' },
+        baseline: {
+          kind: 'string',
+          description: 'previous (the newest succeeded run of this job) or a run id.',
+          default: 'previous',
+        },
         max_psi: { kind: 'number', description: 'PSI above which a column has drifted.', minimum: 0, default: 0.2 },
-        on_drift: { kind: 'string', description: 'warn: log it; fail: exit 3, nothing published.', enum: ['warn', 'fail'], default: 'warn' },
+        on_drift: {
+          kind: 'string',
+          description: 'warn: log it; fail: exit 3, nothing published.',
+          enum: ['warn', 'fail'],
+          default: 'warn',
+        },
       },
     },
     batch_size: { kind: 'integer', description: 'Rows per chunk.', minimum: 1, maximum: 1_000_000, default: 8192 },
-    parallelism: { kind: 'integer', description: 'Scoring worker threads (default: number of CPUs).', minimum: 1, maximum: 256 },
+    parallelism: {
+      kind: 'integer',
+      description: 'Scoring worker threads (default: number of CPUs).',
+      minimum: 1,
+      maximum: 256,
+    },
     sink: {
       kind: 'object',
       description: 'Where the predictions go.',
@@ -210,8 +277,25 @@ export const jobSchema: SchemaNode = {
       properties: { postgres: postgresSink, parquet: parquetSink },
     },
     partition: { kind: 'string', description: 'What a re-run replaces (default: the ds).' },
-    checkpoint_rows: { kind: 'integer', description: 'Make progress durable about every this many rows, so `mlscale score --resume` can continue a failed run instead of starting over (costs a second write in Postgres).', minimum: 1000 },
-    retries: { kind: 'integer', description: 'How many times a run that failed on a dropped connection or a restarting server starts over (each attempt publishes all or nothing).', minimum: 0, maximum: 20, default: 2 },
-    retry_backoff_s: { kind: 'number', description: 'Seconds before the first retry; doubled for each next one.', minimum: 0, default: 1 },
+    checkpoint_rows: {
+      kind: 'integer',
+      description:
+        'Make progress durable about every this many rows, so `mlscale score --resume` can continue a failed run instead of starting over (costs a second write in Postgres).',
+      minimum: 1000,
+    },
+    retries: {
+      kind: 'integer',
+      description:
+        'How many times a run that failed on a dropped connection or a restarting server starts over (each attempt publishes all or nothing).',
+      minimum: 0,
+      maximum: 20,
+      default: 2,
+    },
+    retry_backoff_s: {
+      kind: 'number',
+      description: 'Seconds before the first retry; doubled for each next one.',
+      minimum: 0,
+      default: 1,
+    },
   },
 };

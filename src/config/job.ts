@@ -63,9 +63,14 @@ export type Combine =
       readonly defaultModel?: number;
     };
 
-export type OnNull = { readonly mode: 'error' } | { readonly mode: 'skip' } | { readonly mode: 'fill'; readonly value: string | number | boolean };
+export type OnNull =
+  | { readonly mode: 'error' }
+  | { readonly mode: 'skip' }
+  | { readonly mode: 'fill'; readonly value: string | number | boolean };
 
-export type SourceSpec = { readonly kind: 'parquet'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string; readonly query: string };
+export type SourceSpec =
+  | { readonly kind: 'parquet'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly query: string };
 
 /** This process's part of the input: shard `index` of `count` (0 of 1 when not sharded). */
 export interface Shard {
@@ -75,7 +80,12 @@ export interface Shard {
 
 export type SinkSpec =
   | { readonly kind: 'postgres'; readonly url: string; readonly schema: string; readonly table: string }
-  | { readonly kind: 'parquet'; readonly path: string; readonly rowsPerFile: number; readonly compression: ParquetCompression };
+  | {
+      readonly kind: 'parquet';
+      readonly path: string;
+      readonly rowsPerFile: number;
+      readonly compression: ParquetCompression;
+    };
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'gzip' | 'lz4' | 'uncompressed';
 

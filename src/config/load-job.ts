@@ -9,22 +9,36 @@ import { validate, type Path } from './schema.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
 /** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
-export async function loadJob(file: string, overrides: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): Promise<Job> {
+export async function loadJob(
+  file: string,
+  overrides: JobOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Job> {
   const abs = path.resolve(file);
   let text: string;
   try {
     text = await readFile(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`job file ${file} does not exist; check the --job path.`, { code: 'job_missing' });
-    if (code === 'EISDIR') throw new UsageError(`job file ${file} is a directory; pass the path of a .yaml file.`, { code: 'job_missing' });
-    throw new UsageError(`job file ${file} cannot be read (${code ?? String(err)}); check its permissions.`, { code: 'job_unreadable', cause: err });
+    if (code === 'ENOENT')
+      throw new UsageError(`job file ${file} does not exist; check the --job path.`, { code: 'job_missing' });
+    if (code === 'EISDIR')
+      throw new UsageError(`job file ${file} is a directory; pass the path of a .yaml file.`, { code: 'job_missing' });
+    throw new UsageError(`job file ${file} cannot be read (${code ?? String(err)}); check its permissions.`, {
+      code: 'job_unreadable',
+      cause: err,
+    });
   }
   return parseJob(text, abs, overrides, env);
 }
 
 /** As loadJob, from text already in memory; `file` anchors relative paths and names the job in messages. */
-export function parseJob(text: string, file: string, overrides: JobOverrides = {}, env: NodeJS.ProcessEnv = process.env): Job {
+export function parseJob(
+  text: string,
+  file: string,
+  overrides: JobOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Job {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const label = path.basename(file);
@@ -32,11 +46,15 @@ export function parseJob(text: string, file: string, overrides: JobOverrides = {
     const e = doc.errors[0]!;
     const pos = lineCounter.linePos(e.pos[0]);
     const reason = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-    throw new UsageError(`${label}:${pos.line}:${pos.col}: YAML syntax error: ${reason}; fix the YAML at that line.`, { code: 'yaml_syntax' });
+    throw new UsageError(`${label}:${pos.line}:${pos.col}: YAML syntax error: ${reason}; fix the YAML at that line.`, {
+      code: 'yaml_syntax',
+    });
   }
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new UsageError(`${label}: a job file must be a YAML mapping with at least name, model, source and sink.`, { code: 'job_invalid' });
+    throw new UsageError(`${label}: a job file must be a YAML mapping with at least name, model, source and sink.`, {
+      code: 'job_invalid',
+    });
   }
   const issues = validate(jobSchema, raw);
   if (issues.length > 0) {
@@ -104,7 +122,10 @@ interface RawJob {
   max_reject_rate?: number;
   batch_size?: number;
   parallelism?: number;
-  sink: { postgres?: { url: string; table: string }; parquet?: { path: string; rows_per_file?: number; compression?: ParquetCompression } };
+  sink: {
+    postgres?: { url: string; table: string };
+    parquet?: { path: string; rows_per_file?: number; compression?: ParquetCompression };
+  };
   partition?: string;
   retries?: number;
   retry_backoff_s?: number;
@@ -124,7 +145,9 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
-    throw new UsageError(`${at('timezone')}: "${timezone}" is not an IANA time zone; use a name such as UTC or Europe/Paris.`);
+    throw new UsageError(
+      `${at('timezone')}: "${timezone}" is not an IANA time zone; use a name such as UTC or Europe/Paris.`,
+    );
   }
 
   // Parameters: job defaults, then --param, then the built-in ds; values may use ${VAR} and {{ ds }}.
@@ -136,13 +159,18 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     throw new UsageError(`parameter ds: "${ds}" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.`);
   }
   const params: Record<string, string> = { ...merged, ds };
-  for (const k of Object.keys(params)) if (k !== 'ds') params[k] = expandParams(params[k]!, { ...params }, at(`params.${k}`));
+  for (const k of Object.keys(params))
+    if (k !== 'ds') params[k] = expandParams(params[k]!, { ...params }, at(`params.${k}`));
 
-  const models = (raw.models ?? [raw.model!]).map((m, i) => resolveModel(m, raw.models ? `models[${i}]` : 'model', dir, str));
+  const models = (raw.models ?? [raw.model!]).map((m, i) =>
+    resolveModel(m, raw.models ? `models[${i}]` : 'model', dir, str),
+  );
   const combine = resolveCombine(raw, models, at);
 
   const onNull = toOnNull(raw.on_null);
-  const onNullFeatures = Object.fromEntries(Object.entries(raw.on_null_features ?? {}).map(([k, v]) => [k, toOnNull(v)]));
+  const onNullFeatures = Object.fromEntries(
+    Object.entries(raw.on_null_features ?? {}).map(([k, v]) => [k, toOnNull(v)]),
+  );
 
   let sink: SinkSpec;
   if (raw.sink.postgres) {
@@ -180,7 +208,15 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
     ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at) } : {}),
-    ...(raw.monitor ? { monitor: { baseline: raw.monitor.baseline ?? 'previous', maxPsi: raw.monitor.max_psi ?? 0.2, onDrift: raw.monitor.on_drift ?? 'warn' } } : {}),
+    ...(raw.monitor
+      ? {
+          monitor: {
+            baseline: raw.monitor.baseline ?? 'previous',
+            maxPsi: raw.monitor.max_psi ?? 0.2,
+            onDrift: raw.monitor.on_drift ?? 'warn',
+          },
+        }
+      : {}),
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,
@@ -198,10 +234,23 @@ function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpe
   const modelPath = path.resolve(dir, str(m.path, `${key}.path`));
   const features = m.features?.map((f, i) => str(f, `${key}.features[${i}]`));
   if (features && m.inputs) throw new UsageError(`${key}.inputs: use either features: or inputs:, not both.`);
-  const inputs = m.inputs ? Object.fromEntries(Object.entries(m.inputs).map(([input, cols]) => [input, cols.map((c, i) => str(c, `${key}.inputs.${input}[${i}]`))])) : undefined;
+  const inputs = m.inputs
+    ? Object.fromEntries(
+        Object.entries(m.inputs).map(([input, cols]) => [
+          input,
+          cols.map((c, i) => str(c, `${key}.inputs.${input}[${i}]`)),
+        ]),
+      )
+    : undefined;
   const outputs = m.outputs
     ? Object.fromEntries(
-        Object.entries(m.outputs).map(([col, spec]) => [col, { output: str(spec.output, `${key}.outputs.${col}.output`), ...(spec.column !== undefined ? { column: spec.column } : {}) }]),
+        Object.entries(m.outputs).map(([col, spec]) => [
+          col,
+          {
+            output: str(spec.output, `${key}.outputs.${col}.output`),
+            ...(spec.column !== undefined ? { column: spec.column } : {}),
+          },
+        ]),
       )
     : undefined;
   return {
@@ -231,23 +280,30 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
     return { mode: 'single' };
   }
   if (!raw.combine) {
-    if (models.length > 1) throw new UsageError(`${at('combine')}: ${models.length} models need combine: mean, weighted or route.`);
+    if (models.length > 1)
+      throw new UsageError(`${at('combine')}: ${models.length} models need combine: mean, weighted or route.`);
     return { mode: 'single' };
   }
   if (raw.combine === 'weighted') {
     const missing = raw.models.findIndex((m) => m.weight === undefined);
-    if (missing >= 0) throw new UsageError(`${at(`models[${missing}].weight`)}: combine: weighted needs a weight on every model.`);
-    if (models.every((m) => m.weight === 0)) throw new UsageError(`${at('models')}: combine: weighted needs at least one weight above 0.`);
+    if (missing >= 0)
+      throw new UsageError(`${at(`models[${missing}].weight`)}: combine: weighted needs a weight on every model.`);
+    if (models.every((m) => m.weight === 0))
+      throw new UsageError(`${at('models')}: combine: weighted needs at least one weight above 0.`);
   }
   if (raw.combine !== 'route') return { mode: raw.combine };
-  if (!raw.route_by) throw new UsageError(`${at('route_by')}: combine: route needs route_by: the column whose value picks the model.`);
+  if (!raw.route_by)
+    throw new UsageError(`${at('route_by')}: combine: route needs route_by: the column whose value picks the model.`);
   const index = (name: string, where: string) => {
     const i = names.indexOf(name);
     if (i < 0) throw new UsageError(`${at(where)}: no model is named "${name}" (have: ${names.join(', ')}).`);
     return i;
   };
-  const routes = Object.fromEntries(Object.entries(raw.routes ?? {}).map(([value, name]) => [value, index(name, `routes.${value}`)]));
-  if (Object.keys(routes).length === 0 && raw.default_model === undefined) throw new UsageError(`${at('routes')}: combine: route needs routes: (value: model) or a default_model.`);
+  const routes = Object.fromEntries(
+    Object.entries(raw.routes ?? {}).map(([value, name]) => [value, index(name, `routes.${value}`)]),
+  );
+  if (Object.keys(routes).length === 0 && raw.default_model === undefined)
+    throw new UsageError(`${at('routes')}: combine: route needs routes: (value: model) or a default_model.`);
   return {
     mode: 'route',
     by: raw.route_by,
@@ -259,11 +315,17 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
 function resolveRejects(raw: RawJob, sink: SinkSpec, at: (p: string) => string): NonNullable<Job['rejects']> {
   const r = raw.rejects!;
   if (r.table !== undefined) {
-    if (sink.kind !== 'postgres') throw new UsageError(`${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { file: _rejects.parquet }.`);
+    if (sink.kind !== 'postgres')
+      throw new UsageError(
+        `${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { file: _rejects.parquet }.`,
+      );
     const [schema, table] = r.table.includes('.') ? (r.table.split('.') as [string, string]) : [sink.schema, r.table];
     return { schema, table };
   }
-  if (sink.kind !== 'parquet') throw new UsageError(`${at('rejects.file')}: a rejects file goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }.`);
+  if (sink.kind !== 'parquet')
+    throw new UsageError(
+      `${at('rejects.file')}: a rejects file goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }.`,
+    );
   return { file: r.file! };
 }
 
@@ -274,7 +336,10 @@ function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => st
   }
   const pg = raw.source.postgres!;
   if (/\{\{|\$\{/.test(pg.query)) {
-    throw new UsageError(`${at('source.postgres.query')}: {{ }} and \${} would splice values into SQL; write :name instead (parameters are bound).`, { code: 'query_template' });
+    throw new UsageError(
+      `${at('source.postgres.query')}: {{ }} and \${} would splice values into SQL; write :name instead (parameters are bound).`,
+      { code: 'query_template' },
+    );
   }
   return { kind: 'postgres', url: str(pg.url, 'source.postgres.url'), query: pg.query };
 }
@@ -286,4 +351,3 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
-

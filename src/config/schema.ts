@@ -3,7 +3,14 @@
  * messages (prefixed with the key's dot path) and the JSON Schema that editors use.
  */
 export type SchemaNode =
-  | { kind: 'string'; description: string; enum?: readonly string[]; pattern?: string; patternHint?: string; default?: string }
+  | {
+      kind: 'string';
+      description: string;
+      enum?: readonly string[];
+      pattern?: string;
+      patternHint?: string;
+      default?: string;
+    }
   | { kind: 'integer'; description: string; minimum?: number; maximum?: number; default?: number }
   | { kind: 'number'; description: string; minimum?: number; maximum?: number; default?: number }
   | { kind: 'boolean'; description: string; default?: boolean }
@@ -127,7 +134,8 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       if (typeof value !== 'boolean') fail(`expected true or false, got ${typeName(value)}`);
       break;
     case 'scalar':
-      if (!['string', 'number', 'boolean'].includes(typeof value)) fail(`expected ${describeNode(node)}, got ${typeName(value)}`);
+      if (!['string', 'number', 'boolean'].includes(typeof value))
+        fail(`expected ${describeNode(node)}, got ${typeName(value)}`);
       break;
     case 'array': {
       if (!Array.isArray(value)) {
@@ -145,7 +153,10 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       }
       for (const [k, v] of Object.entries(value)) {
         if (node.keyPattern && !new RegExp(node.keyPattern).test(k)) {
-          issues.push({ path: [...path, k], message: `${formatPath([...path, k])}: the name "${k}" must match ${node.keyPattern}` });
+          issues.push({
+            path: [...path, k],
+            message: `${formatPath([...path, k])}: the name "${k}" must match ${node.keyPattern}`,
+          });
         }
         issues.push(...validate(node.values, v, [...path, k]));
       }
@@ -175,7 +186,9 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       if (node.oneKeyOf) {
         const present = node.oneKeyOf.filter((k) => k in value);
         if (present.length !== 1) {
-          fail(`needs exactly one of ${node.oneKeyOf.join(', ')}${present.length > 1 ? ` (found ${present.join(' and ')})` : ''}`);
+          fail(
+            `needs exactly one of ${node.oneKeyOf.join(', ')}${present.length > 1 ? ` (found ${present.join(' and ')})` : ''}`,
+          );
         }
       }
       break;
@@ -184,7 +197,9 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       const results = node.options.map((opt) => validate(opt, value, path));
       if (results.some((r) => r.length === 0)) break;
       // Report the option whose shape matches (a mapping against the mapping option) for a precise message.
-      const sameShape = node.options.findIndex((opt) => (opt.kind === 'object' || opt.kind === 'map') === isPlainObject(value));
+      const sameShape = node.options.findIndex(
+        (opt) => (opt.kind === 'object' || opt.kind === 'map') === isPlainObject(value),
+      );
       if (sameShape >= 0 && isPlainObject(value)) issues.push(...results[sameShape]!);
       else fail(`expected ${describeNode(node)}, got ${typeName(value)}`);
       break;
@@ -202,18 +217,40 @@ export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
   const base: Record<string, unknown> = { description: node.description };
   switch (node.kind) {
     case 'string':
-      return { ...base, type: 'string', ...(node.enum ? { enum: [...node.enum] } : {}), ...(node.pattern ? { pattern: node.pattern } : {}), ...(node.default !== undefined ? { default: node.default } : {}) };
+      return {
+        ...base,
+        type: 'string',
+        ...(node.enum ? { enum: [...node.enum] } : {}),
+        ...(node.pattern ? { pattern: node.pattern } : {}),
+        ...(node.default !== undefined ? { default: node.default } : {}),
+      };
     case 'integer':
     case 'number':
-      return { ...base, type: node.kind, ...(node.minimum !== undefined ? { minimum: node.minimum } : {}), ...(node.maximum !== undefined ? { maximum: node.maximum } : {}), ...(node.default !== undefined ? { default: node.default } : {}) };
+      return {
+        ...base,
+        type: node.kind,
+        ...(node.minimum !== undefined ? { minimum: node.minimum } : {}),
+        ...(node.maximum !== undefined ? { maximum: node.maximum } : {}),
+        ...(node.default !== undefined ? { default: node.default } : {}),
+      };
     case 'boolean':
       return { ...base, type: 'boolean', ...(node.default !== undefined ? { default: node.default } : {}) };
     case 'scalar':
       return { ...base, type: ['string', 'number', 'boolean'] };
     case 'array':
-      return { ...base, type: 'array', items: toJsonSchema(node.items), ...(node.minItems !== undefined ? { minItems: node.minItems } : {}) };
+      return {
+        ...base,
+        type: 'array',
+        items: toJsonSchema(node.items),
+        ...(node.minItems !== undefined ? { minItems: node.minItems } : {}),
+      };
     case 'map':
-      return { ...base, type: 'object', additionalProperties: toJsonSchema(node.values), ...(node.keyPattern ? { propertyNames: { pattern: node.keyPattern } } : {}) };
+      return {
+        ...base,
+        type: 'object',
+        additionalProperties: toJsonSchema(node.values),
+        ...(node.keyPattern ? { propertyNames: { pattern: node.keyPattern } } : {}),
+      };
     case 'object': {
       const out: Record<string, unknown> = {
         ...base,

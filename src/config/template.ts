@@ -9,7 +9,10 @@ export function expandEnv(text: string, env: NodeJS.ProcessEnv, where: string): 
     const value = env[name];
     if (value !== undefined && value !== '') return value;
     if (fallback !== undefined) return fallback;
-    throw new UsageError(`${where}: environment variable ${name} is not set; export it or write \${${name}:-default}.`, { code: 'missing_env' });
+    throw new UsageError(
+      `${where}: environment variable ${name} is not set; export it or write \${${name}:-default}.`,
+      { code: 'missing_env' },
+    );
   });
 }
 
@@ -29,7 +32,12 @@ export function expandParams(text: string, params: Readonly<Record<string, strin
 
 /** Today's date (YYYY-MM-DD) in the given IANA time zone. */
 export function todayIn(timezone: string, now: Date = new Date()): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone: timezone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(now);
 }
 
 /** Parses `k=v` pairs from --param flags. */
@@ -50,14 +58,27 @@ export function parseParamFlags(flags: readonly string[]): Record<string, string
  * This process's shard: `--shard I/N`, or for a Kubernetes Indexed Job JOB_COMPLETION_INDEX with
  * the total in MLSCALE_SHARDS. Unsharded is 0 of 1.
  */
-export function parseShard(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { index: number; count: number } {
-  const text = flag ?? (env.JOB_COMPLETION_INDEX !== undefined && env.MLSCALE_SHARDS !== undefined ? `${env.JOB_COMPLETION_INDEX}/${env.MLSCALE_SHARDS}` : undefined);
+export function parseShard(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): { index: number; count: number } {
+  const text =
+    flag ??
+    (env.JOB_COMPLETION_INDEX !== undefined && env.MLSCALE_SHARDS !== undefined
+      ? `${env.JOB_COMPLETION_INDEX}/${env.MLSCALE_SHARDS}`
+      : undefined);
   if (text === undefined) return { index: 0, count: 1 };
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const where = flag !== undefined ? '--shard' : 'JOB_COMPLETION_INDEX/MLSCALE_SHARDS';
-  if (!m) throw new UsageError(`${where}: "${text}" is not I/N; write the shard index and the shard count, e.g. --shard 0/4.`);
+  if (!m)
+    throw new UsageError(
+      `${where}: "${text}" is not I/N; write the shard index and the shard count, e.g. --shard 0/4.`,
+    );
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index >= count) throw new UsageError(`${where}: shard ${index} of ${count} does not exist; the index runs from 0 to ${Math.max(0, count - 1)}.`);
+  if (count < 1 || index >= count)
+    throw new UsageError(
+      `${where}: shard ${index} of ${count} does not exist; the index runs from 0 to ${Math.max(0, count - 1)}.`,
+    );
   return { index, count };
 }

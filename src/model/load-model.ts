@@ -22,14 +22,24 @@ export async function loadModel(file: string): Promise<LoadedModel> {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UsageError(`model: ${file} does not exist; check model.path (it is relative to the job file).`, { code: 'model_missing' });
-    if (code === 'EISDIR') throw new UsageError(`model: ${file} is a directory; model.path must name an .onnx file.`, { code: 'model_missing' });
-    throw new UsageError(`model: ${file} cannot be read (${code}); check its permissions.`, { code: 'model_unreadable', cause: err });
+    if (code === 'ENOENT')
+      throw new UsageError(`model: ${file} does not exist; check model.path (it is relative to the job file).`, {
+        code: 'model_missing',
+      });
+    if (code === 'EISDIR')
+      throw new UsageError(`model: ${file} is a directory; model.path must name an .onnx file.`, {
+        code: 'model_missing',
+      });
+    throw new UsageError(`model: ${file} cannot be read (${code}); check its permissions.`, {
+      code: 'model_unreadable',
+      cause: err,
+    });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const proto = decodeModel(bytes, file);
   const original = graphInfo(proto);
   const zipmaps = removeZipMaps(proto);
-  const runtimeBytes = zipmaps.length > 0 ? encodeModel(proto) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const runtimeBytes =
+    zipmaps.length > 0 ? encodeModel(proto) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { file, sha256, original, graph: zipmaps.length > 0 ? graphInfo(proto) : original, zipmaps, runtimeBytes };
 }

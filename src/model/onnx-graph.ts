@@ -6,8 +6,22 @@ type ModelProto = InstanceType<typeof onnx.ModelProto>;
 type TypeProto = onnxProto.onnx.ITypeProto;
 
 const DATA_TYPE_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-  9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 14: 'complex64', 15: 'complex128', 16: 'bfloat16',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  14: 'complex64',
+  15: 'complex128',
+  16: 'bfloat16',
 };
 
 /** A graph input or output as the model declares it. Dims are numbers, or a name/"?" when symbolic. */
@@ -43,10 +57,16 @@ export function decodeModel(bytes: Uint8Array, file: string): ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new UsageError(`model: ${file} is not an ONNX model (${(err as Error).message}); export it with an ONNX converter such as skl2onnx.`, { code: 'model_not_onnx', cause: err });
+    throw new UsageError(
+      `model: ${file} is not an ONNX model (${(err as Error).message}); export it with an ONNX converter such as skl2onnx.`,
+      { code: 'model_not_onnx', cause: err },
+    );
   }
   if (!model.graph || (model.graph.node?.length ?? 0) === 0 || (model.graph.output?.length ?? 0) === 0) {
-    throw new UsageError(`model: ${file} is not an ONNX model (no graph found); export it with an ONNX converter such as skl2onnx.`, { code: 'model_not_onnx' });
+    throw new UsageError(
+      `model: ${file} is not an ONNX model (no graph found); export it with an ONNX converter such as skl2onnx.`,
+      { code: 'model_not_onnx' },
+    );
   }
   return model;
 }
@@ -60,7 +80,9 @@ export function describeType(t: TypeProto | null | undefined): string {
   if (t.tensorType) {
     const et = DATA_TYPE_NAMES[t.tensorType.elemType ?? 0] ?? 'unknown';
     const dims = t.tensorType.shape?.dim;
-    const shape = dims ? `[${dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? String(num(d.dimValue)) : '?')).join(',')}]` : '';
+    const shape = dims
+      ? `[${dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? String(num(d.dimValue)) : '?')).join(',')}]`
+      : '';
     return `tensor(${et === 'float32' ? 'float' : et === 'float64' ? 'double' : et})${shape}`;
   }
   if (t.sequenceType) return `seq(${describeType(t.sequenceType.elemType)})`;
@@ -89,7 +111,8 @@ export function graphInfo(model: ModelProto): GraphInfo {
   const graph = model.graph!;
   const initializers = new Set((graph.initializer ?? []).map((i) => i.name));
   const ops = new Set<string>();
-  for (const n of graph.node ?? []) ops.add(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : (n.opType ?? '?'));
+  for (const n of graph.node ?? [])
+    ops.add(n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : (n.opType ?? '?'));
   return {
     irVersion: num(model.irVersion),
     producer: [model.producerName, model.producerVersion].filter(Boolean).join(' ') || '(none)',

@@ -24,17 +24,27 @@ export function loadOrt(): Promise<Ort> {
  * do. Execution providers are tried in the job's order: one this machine cannot start (no CUDA
  * libraries, say) is dropped with a warning and the next is tried; none left is an error.
  */
-export async function createSession(bytes: Uint8Array, file: string, options: SessionOptions, onWarning?: (message: string) => void): Promise<InferenceSession> {
+export async function createSession(
+  bytes: Uint8Array,
+  file: string,
+  options: SessionOptions,
+  onWarning?: (message: string) => void,
+): Promise<InferenceSession> {
   const ort = await loadOrt();
   const known = new Set(listProviders(ort));
   let providers = options.providers.filter((p) => {
     if (known.has(p)) return true;
-    onWarning?.(`model.providers: ${p} is not in this onnxruntime-node build (it has ${[...known].join(', ')}); skipping it.`);
+    onWarning?.(
+      `model.providers: ${p} is not in this onnxruntime-node build (it has ${[...known].join(', ')}); skipping it.`,
+    );
     return false;
   });
   for (;;) {
     if (providers.length === 0) {
-      throw new UsageError(`model.providers: none of ${options.providers.join(', ')} can run on this machine; add cpu to the list.`, { code: 'provider_unavailable' });
+      throw new UsageError(
+        `model.providers: none of ${options.providers.join(', ')} can run on this machine; add cpu to the list.`,
+        { code: 'provider_unavailable' },
+      );
     }
     try {
       return await ort.InferenceSession.create(bytes, {
@@ -49,7 +59,9 @@ export async function createSession(bytes: Uint8Array, file: string, options: Se
       const msg = err instanceof Error ? err.message : String(err);
       const failed = providers.find((p) => p !== 'cpu' && new RegExp(`${p}|execution provider|\\.so`, 'i').test(msg));
       if (!failed) throw explainLoadError(err, file);
-      onWarning?.(`model.providers: ${failed} could not start here (${firstLine(msg)}); falling back to ${providers.filter((p) => p !== failed).join(', ') || 'nothing'}.`);
+      onWarning?.(
+        `model.providers: ${failed} could not start here (${firstLine(msg)}); falling back to ${providers.filter((p) => p !== failed).join(', ') || 'nothing'}.`,
+      );
       providers = providers.filter((p) => p !== failed);
     }
   }
@@ -64,15 +76,27 @@ function listProviders(ort: Ort): string[] {
 export function explainLoadError(err: unknown, file: string): Error {
   const msg = err instanceof Error ? err.message : String(err);
   if (/string_normalizer|locale/i.test(msg)) {
-    return new UsageError(`model: ${file} uses StringNormalizer, which needs the en_US.UTF-8 locale on this machine; install it (Debian: apt-get install locales && localedef -i en_US -f UTF-8 en_US.UTF-8).`, { code: 'model_needs_locale', cause: err });
+    return new UsageError(
+      `model: ${file} uses StringNormalizer, which needs the en_US.UTF-8 locale on this machine; install it (Debian: apt-get install locales && localedef -i en_US -f UTF-8 en_US.UTF-8).`,
+      { code: 'model_needs_locale', cause: err },
+    );
   }
   if (/protobuf parsing failed|Load model from .* failed|invalid model/i.test(msg)) {
-    return new UsageError(`model: ${file} is not an ONNX model onnxruntime can load (${firstLine(msg)}); re-export it with an ONNX converter.`, { code: 'model_not_onnx', cause: err });
+    return new UsageError(
+      `model: ${file} is not an ONNX model onnxruntime can load (${firstLine(msg)}); re-export it with an ONNX converter.`,
+      { code: 'model_not_onnx', cause: err },
+    );
   }
   if (/opset|not implemented|Could not find an implementation/i.test(msg)) {
-    return new UsageError(`model: ${file} uses an operator this onnxruntime-node cannot run (${firstLine(msg)}); re-export it with a lower opset or standard operators.`, { code: 'model_unsupported', cause: err });
+    return new UsageError(
+      `model: ${file} uses an operator this onnxruntime-node cannot run (${firstLine(msg)}); re-export it with a lower opset or standard operators.`,
+      { code: 'model_unsupported', cause: err },
+    );
   }
-  return new RuntimeFailure(`model: ${file} failed to load in onnxruntime (${firstLine(msg)}).`, { code: 'model_load', cause: err });
+  return new RuntimeFailure(`model: ${file} failed to load in onnxruntime (${firstLine(msg)}).`, {
+    code: 'model_load',
+    cause: err,
+  });
 }
 
 function firstLine(msg: string): string {

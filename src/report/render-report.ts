@@ -9,8 +9,14 @@ export interface ReportData {
   readonly trend: readonly RunRecord[];
 }
 
-const esc = (s: unknown) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const fmt = (n: number | null | undefined, digits = 4) => (n === null || n === undefined || Number.isNaN(n) ? '–' : Math.abs(n) >= 1e5 ? n.toExponential(3) : Number(n.toFixed(digits)).toString());
+const esc = (s: unknown) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const fmt = (n: number | null | undefined, digits = 4) =>
+  n === null || n === undefined || Number.isNaN(n)
+    ? '–'
+    : Math.abs(n) >= 1e5
+      ? n.toExponential(3)
+      : Number(n.toFixed(digits)).toString();
 
 /** Bars of the run (filled) and of the baseline (outlined) as shares of their rows, on one x scale. */
 function histogramSvg(current: Histogram, baseline: Histogram | undefined, label: string): string {
@@ -39,7 +45,9 @@ function histogramSvg(current: Histogram, baseline: Histogram | undefined, label
       })
       .join('');
   const anchors = ['start', 'middle', 'end'];
-  const ticks = [lo, (lo + hi) / 2, hi].map((v, i) => `<text x="${x(v).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="${anchors[i]}">${fmt(v, 3)}</text>`).join('');
+  const ticks = [lo, (lo + hi) / 2, hi]
+    .map((v, i) => `<text x="${x(v).toFixed(1)}" y="${H - pad.b + 16}" text-anchor="${anchors[i]}">${fmt(v, 3)}</text>`)
+    .join('');
   return `<svg class="histogram" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="histogram of ${esc(label)}">
     <line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" class="axis"/>
     ${bars(current, cur, 'bar-current')}${baseline ? bars(baseline, base, 'bar-baseline') : ''}${ticks}
@@ -49,18 +57,24 @@ function histogramSvg(current: Histogram, baseline: Histogram | undefined, label
 
 /** The job's recent runs: the first prediction column's mean, one point per run. */
 function trendSvg(runs: readonly RunRecord[], column: string | undefined, current: string): string {
-  const points = runs.map((r) => ({ r, v: column ? r.stats?.predictions[column]?.mean : undefined })).filter((p): p is { r: RunRecord; v: number } => typeof p.v === 'number');
+  const points = runs
+    .map((r) => ({ r, v: column ? r.stats?.predictions[column]?.mean : undefined }))
+    .filter((p): p is { r: RunRecord; v: number } => typeof p.v === 'number');
   if (points.length === 0) return '<p class="empty">No earlier runs with statistics.</p>';
   const W = 640;
   const H = 180;
   const pad = { l: 48, r: 12, t: 12, b: 30 };
   const lo = Math.min(...points.map((p) => p.v));
   const hi = Math.max(...points.map((p) => p.v));
-  const x = (i: number) => pad.l + (points.length === 1 ? (W - pad.l - pad.r) / 2 : (i / (points.length - 1)) * (W - pad.l - pad.r));
+  const x = (i: number) =>
+    pad.l + (points.length === 1 ? (W - pad.l - pad.r) / 2 : (i / (points.length - 1)) * (W - pad.l - pad.r));
   const y = (v: number) => H - pad.b - ((v - lo) / (hi - lo || 1)) * (H - pad.t - pad.b);
   const line = points.map((p, i) => `${x(i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
   const dots = points
-    .map((p, i) => `<circle class="trend-point${p.r.run_id === current ? ' current' : ''}" cx="${x(i).toFixed(1)}" cy="${y(p.v).toFixed(1)}" r="${p.r.run_id === current ? 6 : 4}"><title>${esc(p.r.partition)} (${esc(p.r.run_id)}): mean ${fmt(p.v)}, ${p.r.rows_written} rows, ${esc(p.r.status)}</title></circle>`)
+    .map(
+      (p, i) =>
+        `<circle class="trend-point${p.r.run_id === current ? ' current' : ''}" cx="${x(i).toFixed(1)}" cy="${y(p.v).toFixed(1)}" r="${p.r.run_id === current ? 6 : 4}"><title>${esc(p.r.partition)} (${esc(p.r.run_id)}): mean ${fmt(p.v)}, ${p.r.rows_written} rows, ${esc(p.r.status)}</title></circle>`,
+    )
     .join('');
   return `<svg class="trend" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="trend of the mean ${esc(column)}">
     <line x1="${pad.l}" y1="${H - pad.b}" x2="${W - pad.r}" y2="${H - pad.b}" class="axis"/>
@@ -86,7 +100,10 @@ export function renderReport({ run, baseline, trend }: ReportData): string {
     ['model', `${run.model_name} version ${run.model_version}`],
     ['started', run.started_at],
     ['finished', run.finished_at ?? '–'],
-    ['rows read / scored / rejected / written', `${run.rows_read} / ${run.rows_scored} / ${run.rows_rejected} / ${run.rows_written}`],
+    [
+      'rows read / scored / rejected / written',
+      `${run.rows_read} / ${run.rows_scored} / ${run.rows_rejected} / ${run.rows_written}`,
+    ],
     ['baseline', baseline ? `${baseline.run_id} (partition ${baseline.partition})` : 'none'],
   ];
   if (run.error) facts.push(['error', run.error]);

@@ -55,7 +55,15 @@ export interface PipelineOptions {
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
-function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: number, firstRow: number, c: Counters, rejects?: RejectBuffer): Part[] {
+function submit(
+  plan: JobPlan,
+  pool: ScorerPool,
+  batch: RecordBatch,
+  index: number,
+  firstRow: number,
+  c: Counters,
+  rejects?: RejectBuffer,
+): Part[] {
   const { job } = plan;
   const reject = (rows: readonly Reject[]) => {
     c.rowsRejected += rows.length;
@@ -66,7 +74,10 @@ function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: numb
     reject(feeds.rejects);
     c.rowsFilled += feeds.filled;
     const io = plan.models[model]!.io;
-    const result = feeds.rows === 0 ? Promise.resolve([]) : pool.score({ chunk: index, model, feeds: feeds.feeds, fetch: io.fetch, rowByRow: io.rowByRow });
+    const result =
+      feeds.rows === 0
+        ? Promise.resolve([])
+        : pool.score({ chunk: index, model, feeds: feeds.feeds, fetch: io.fetch, rowByRow: io.rowByRow });
     // Awaited in order by the drain; this only keeps an early failure from being "unhandled" meanwhile.
     result.catch(() => undefined);
     return { model, keep: feeds.keep, rows: feeds.rows, result };
@@ -88,18 +99,41 @@ function submit(plan: JobPlan, pool: ScorerPool, batch: RecordBatch, index: numb
 async function collect(plan: JobPlan, head: InFlight): Promise<ScoredChunk> {
   const keys = plan.job.key.map((k) => head.batch.getChild(k)!);
   const scored = await Promise.all(
-    head.parts.map(async (p) => ({ ...p, predictions: p.rows === 0 ? ([] as PredictionColumn[]) : toPredictions(await p.result, plan.models[p.model]!.io.outputs, p.rows, head.index) })),
+    head.parts.map(async (p) => ({
+      ...p,
+      predictions:
+        p.rows === 0
+          ? ([] as PredictionColumn[])
+          : toPredictions(await p.result, plan.models[p.model]!.io.outputs, p.rows, head.index),
+    })),
   );
   const combine = plan.job.combine;
   if (combine.mode === 'route') {
     const merged = mergeRouted(
-      scored.map((p) => ({ model: p.model, keep: p.keep ?? Uint32Array.from({ length: p.rows }, (_, i) => i), predictions: p.predictions })),
+      scored.map((p) => ({
+        model: p.model,
+        keep: p.keep ?? Uint32Array.from({ length: p.rows }, (_, i) => i),
+        predictions: p.predictions,
+      })),
       plan.outputs,
     );
-    return { index: head.index, rows: merged.keep.length, keys, keep: merged.keep, predictions: merged.predictions, modelIndex: merged.modelIndex };
+    return {
+      index: head.index,
+      rows: merged.keep.length,
+      keys,
+      keep: merged.keep,
+      predictions: merged.predictions,
+      modelIndex: merged.modelIndex,
+    };
   }
   const first = scored[0]!;
-  const predictions = combine.mode === 'single' || first.rows === 0 ? first.predictions : averagePredictions(scored.map((p) => p.predictions), combine.mode === 'weighted' ? plan.models.map((m) => m.spec.weight) : plan.models.map(() => 1));
+  const predictions =
+    combine.mode === 'single' || first.rows === 0
+      ? first.predictions
+      : averagePredictions(
+          scored.map((p) => p.predictions),
+          combine.mode === 'weighted' ? plan.models.map((m) => m.spec.weight) : plan.models.map(() => 1),
+        );
   return { index: head.index, rows: first.rows, keys, keep: first.keep, predictions };
 }
 
@@ -108,7 +142,14 @@ async function collect(plan: JobPlan, head: InFlight): Promise<ScoredChunk> {
  * order, so output is the same whatever the parallelism; at most maxInFlight chunks are held.
  * Counters are updated as chunks pass, so a failed run still reports how far it got.
  */
-export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, stats: StatsCollector, c: Counters, options: PipelineOptions): Promise<void> {
+export async function runPipeline(
+  plan: JobPlan,
+  pool: ScorerPool,
+  sink: Sink,
+  stats: StatsCollector,
+  c: Counters,
+  options: PipelineOptions,
+): Promise<void> {
   const queue: InFlight[] = [];
   const limit = options.limit ?? Infinity;
   const cap = maxInFlight(plan.job.parallelism);
@@ -125,7 +166,12 @@ export async function runPipeline(plan: JobPlan, pool: ScorerPool, sink: Sink, s
     if (options.checkpointRows !== undefined && sinceCheckpoint >= options.checkpointRows) {
       const { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten } = c;
       // Chunks are drained in source order, so every chunk up to this one is now in the sink.
-      await sink.checkpoint({ runId: options.runId ?? '', chunks: chunk.index + 1, batchSize: plan.job.batchSize, counters: { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten } });
+      await sink.checkpoint({
+        runId: options.runId ?? '',
+        chunks: chunk.index + 1,
+        batchSize: plan.job.batchSize,
+        counters: { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten },
+      });
       sinceCheckpoint = 0;
     }
     options.onChunk?.(c);

@@ -54,11 +54,18 @@ export async function planJob(job: Job): Promise<JobPlan> {
     const prefix = multi ? `${spec.name}: ` : '';
     warnings.push(...io.warnings.map((w) => prefix + w));
     if (model.zipmaps.length > 0) {
-      warnings.push(`${prefix}model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`);
+      warnings.push(
+        `${prefix}model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`,
+      );
     }
     checkFill(job, io);
     // Load once here so a model onnxruntime rejects fails before anything is written.
-    const session = await createSession(model.runtimeBytes, spec.path, { providers: spec.providers, intraOpThreads: 1 }, (w) => warnings.push(prefix + w));
+    const session = await createSession(
+      model.runtimeBytes,
+      spec.path,
+      { providers: spec.providers, intraOpThreads: 1 },
+      (w) => warnings.push(prefix + w),
+    );
     try {
       await probeUndeclaredWidths(session, model, io);
     } finally {
@@ -69,12 +76,24 @@ export async function planJob(job: Job): Promise<JobPlan> {
   const outputs = combinedOutputs(job, models);
   const featureColumns = [...new Set(models.flatMap((m) => m.io.inputs.flatMap((i) => i.columns)))];
   const unknown = Object.keys(job.onNullFeatures).find((c) => !featureColumns.includes(c));
-  if (unknown) throw new UsageError(`on_null_features: "${unknown}" is not a feature of the model (features: ${featureColumns.join(', ')}); remove it or fix the name.`, { code: 'column_missing' });
+  if (unknown)
+    throw new UsageError(
+      `on_null_features: "${unknown}" is not a feature of the model (features: ${featureColumns.join(', ')}); remove it or fix the name.`,
+      { code: 'column_missing' },
+    );
   const routeBy = job.combine.mode === 'route' ? [job.combine.by] : [];
   if (job.combine.mode === 'route') {
     const field = schema.fields.find((f) => f.name === routeBy[0]);
-    if (!field) throw new UsageError(`route_by: source column "${routeBy[0]}" not found (have: ${schema.fields.map((f) => f.name).join(', ')}); name a column whose value picks the model.`, { code: 'column_missing' });
-    if (columnKind(field.type) === 'unsupported') throw new UsageError(`route_by: column "${field.name}" has type ${field.type}; route by a string, integer or boolean column.`, { code: 'column_type' });
+    if (!field)
+      throw new UsageError(
+        `route_by: source column "${routeBy[0]}" not found (have: ${schema.fields.map((f) => f.name).join(', ')}); name a column whose value picks the model.`,
+        { code: 'column_missing' },
+      );
+    if (columnKind(field.type) === 'unsupported')
+      throw new UsageError(
+        `route_by: column "${field.name}" has type ${field.type}; route by a string, integer or boolean column.`,
+        { code: 'column_type' },
+      );
   }
   const columns = [...new Set([...job.key, ...featureColumns, ...routeBy])];
   const source = opened.open(columns);
@@ -102,7 +121,10 @@ function checkFill(job: Job, io: IoPlan): void {
       const fill = policy.mode === 'fill' ? policy.value : undefined;
       if (typeof fill === 'string' && Number.isNaN(Number(fill))) {
         const key = job.onNullFeatures[column] ? `on_null_features.${column}.fill` : 'on_null.fill';
-        throw new UsageError(`${key}: "${fill}" is not a number but column "${column}" feeds model input "${input.input}" (${input.type}); use a number (or .nan).`, { code: 'fill_type' });
+        throw new UsageError(
+          `${key}: "${fill}" is not a number but column "${column}" feeds model input "${input.input}" (${input.type}); use a number (or .nan).`,
+          { code: 'fill_type' },
+        );
       }
     }
   }
@@ -114,20 +136,35 @@ function combinedOutputs(job: Job, models: readonly ModelPlan[]): OutputColumn[]
   if (models.length === 1) return [...first.io.outputs];
   const names = (m: ModelPlan) => m.io.outputs.map((o) => o.column).join(', ');
   for (const m of models.slice(1)) {
-    const same = m.io.outputs.length === first.io.outputs.length && m.io.outputs.every((o, i) => o.column === first.io.outputs[i]!.column);
+    const same =
+      m.io.outputs.length === first.io.outputs.length &&
+      m.io.outputs.every((o, i) => o.column === first.io.outputs[i]!.column);
     if (!same) {
-      throw new UsageError(`models: "${m.spec.name}" writes columns (${names(m)}) but "${first.spec.name}" writes (${names(first)}); map both to the same columns under outputs:.`, { code: 'combine_outputs' });
+      throw new UsageError(
+        `models: "${m.spec.name}" writes columns (${names(m)}) but "${first.spec.name}" writes (${names(first)}); map both to the same columns under outputs:.`,
+        { code: 'combine_outputs' },
+      );
     }
     for (const [i, o] of m.io.outputs.entries()) {
       if (job.combine.mode === 'route' && o.sqlType !== first.io.outputs[i]!.sqlType) {
-        throw new UsageError(`models: column "${o.column}" is ${o.sqlType} from "${m.spec.name}" but ${first.io.outputs[i]!.sqlType} from "${first.spec.name}"; routed models must agree on types.`, { code: 'combine_outputs' });
+        throw new UsageError(
+          `models: column "${o.column}" is ${o.sqlType} from "${m.spec.name}" but ${first.io.outputs[i]!.sqlType} from "${first.spec.name}"; routed models must agree on types.`,
+          { code: 'combine_outputs' },
+        );
       }
     }
   }
   if (job.combine.mode === 'mean' || job.combine.mode === 'weighted') {
-    const bad = models.flatMap((m) => m.io.outputs.filter((o) => o.sqlType !== 'double precision').map((o) => `"${o.column}" of "${m.spec.name}" (${o.sqlType})`));
+    const bad = models.flatMap((m) =>
+      m.io.outputs
+        .filter((o) => o.sqlType !== 'double precision')
+        .map((o) => `"${o.column}" of "${m.spec.name}" (${o.sqlType})`),
+    );
     if (bad.length > 0) {
-      throw new UsageError(`combine: ${job.combine.mode} averages numbers, but ${bad.join(', ')} is not a float output; map only probability or score outputs, or use combine: route.`, { code: 'combine_outputs' });
+      throw new UsageError(
+        `combine: ${job.combine.mode} averages numbers, but ${bad.join(', ')} is not a float output; map only probability or score outputs, or use combine: route.`,
+        { code: 'combine_outputs' },
+      );
     }
   }
   return [...first.io.outputs];
@@ -164,6 +201,9 @@ async function probeUndeclaredWidths(session: InferenceSession, model: LoadedMod
         { code: 'features_count' },
       );
     }
-    throw new UsageError(`model input "${feed.input}" does not declare its feature count, and one row of ${feed.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check the features against what the model was trained on.`, { code: 'features_count' });
+    throw new UsageError(
+      `model input "${feed.input}" does not declare its feature count, and one row of ${feed.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check the features against what the model was trained on.`,
+      { code: 'features_count' },
+    );
   }
 }

@@ -49,7 +49,9 @@ export interface RunResult {
 /** Builds the sink a job names; construction connects to nothing. */
 export function makeSink(plan: JobPlan, layout: SinkLayout): Sink {
   const s = plan.job.sink;
-  return s.kind === 'postgres' ? new PostgresSink({ url: s.url, schema: s.schema, table: s.table }, layout) : new ParquetSink(s, layout);
+  return s.kind === 'postgres'
+    ? new PostgresSink({ url: s.url, schema: s.schema, table: s.table }, layout)
+    : new ParquetSink(s, layout);
 }
 
 export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), wait = false): SinkLayout {
@@ -82,17 +84,25 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   const plan = await planJob(job);
   for (const w of plan.warnings) options.events?.warn?.(w);
   if (options.resume && job.checkpointRows === undefined) {
-    throw new UsageError(`--resume: job ${job.name} has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.`, { code: 'resume_unavailable' });
+    throw new UsageError(
+      `--resume: job ${job.name} has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.`,
+      { code: 'resume_unavailable' },
+    );
   }
   for (let attempt = 0; ; attempt++) {
     try {
       // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
       const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
-      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, { ...options, resume });
+      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
+        ...options,
+        resume,
+      });
     } catch (err) {
       if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
       const delay = job.retryBackoffSeconds * 2 ** attempt;
-      options.events?.warn?.(`transient failure (${errorMessage(err)}); starting the run over in ${delay} s (retry ${attempt + 1} of ${job.retries}).`);
+      options.events?.warn?.(
+        `transient failure (${errorMessage(err)}); starting the run over in ${delay} s (retry ${attempt + 1} of ${job.retries}).`,
+      );
       await sleep(delay * 1000, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
       if (options.signal?.aborted) throw err;
     }
@@ -110,7 +120,13 @@ export function isTransient(err: unknown): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
-    if (e instanceof Error && /Connection terminated|terminating connection|server closed the connection|the database system is (starting up|shutting down)/i.test(e.message)) return true;
+    if (
+      e instanceof Error &&
+      /Connection terminated|terminating connection|server closed the connection|the database system is (starting up|shutting down)/i.test(
+        e.message,
+      )
+    )
+      return true;
   }
   return false;
 }
@@ -121,9 +137,13 @@ async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Check
   try {
     const found = await probe.findResumable();
     if (found && found.batchSize !== plan.job.batchSize) {
-      throw new UsageError(`--resume: run ${found.runId} read chunks of ${found.batchSize} rows; resume it with --batch-size ${found.batchSize}.`, { code: 'resume_batch_size' });
+      throw new UsageError(
+        `--resume: run ${found.runId} read chunks of ${found.batchSize} rows; resume it with --batch-size ${found.batchSize}.`,
+        { code: 'resume_batch_size' },
+      );
     }
-    if (!found) options.events?.warn?.('--resume: no failed checkpointed run of this job and partition; starting a new run.');
+    if (!found)
+      options.events?.warn?.('--resume: no failed checkpointed run of this job and partition; starting a new run.');
     return found;
   } finally {
     await probe.close();
@@ -135,12 +155,19 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
   const attemptStarted = Date.now();
   const resumed = await findCheckpoint(plan, options);
   const runId = resumed?.runId ?? newRunId;
-  if (resumed) options.events?.info?.('resuming run', { run_id: runId, chunks_done: resumed.chunks, rows_written: resumed.counters.rowsWritten });
+  if (resumed)
+    options.events?.info?.('resuming run', {
+      run_id: runId,
+      chunks_done: resumed.chunks,
+      rows_written: resumed.counters.rowsWritten,
+    });
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const sink: Sink = options.dryRun ? nullSink() : makeSink(plan, sinkLayout(plan, runId, new Date(), options.wait === true));
+  const sink: Sink = options.dryRun
+    ? nullSink()
+    : makeSink(plan, sinkLayout(plan, runId, new Date(), options.wait === true));
   const record: RunRecord = {
     run_id: runId,
     job: job.name,
@@ -174,10 +201,21 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     // Workers start loading the model now, in parallel with opening the sink.
     pool = new ScorerPool({
       threads: job.parallelism,
-      models: plan.models.map((m) => ({ modelBytes: m.model.runtimeBytes, modelFile: m.spec.path, providers: m.spec.providers, intraOpThreads: m.spec.intraOpThreads })),
+      models: plan.models.map((m) => ({
+        modelBytes: m.model.runtimeBytes,
+        modelFile: m.spec.path,
+        providers: m.spec.providers,
+        intraOpThreads: m.spec.intraOpThreads,
+      })),
     });
     await sink.begin(record, resumed);
-    options.events?.info?.('run started', { run_id: runId, job: job.name, partition: job.partition, source: redact(plan.source.description), sink: sink.description });
+    options.events?.info?.('run started', {
+      run_id: runId,
+      job: job.name,
+      partition: job.partition,
+      source: redact(plan.source.description),
+      sink: sink.description,
+    });
     await runPipeline(plan, pool, sink, stats, counters, {
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(resumed ? { skipChunks: resumed.chunks } : {}),
@@ -185,7 +223,13 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
       ...(job.checkpointRows !== undefined ? { checkpointRows: job.checkpointRows } : {}),
       runId,
       signal: controller.signal,
-      onChunk: (c) => options.events?.progress?.({ rowsRead: c.rowsRead, rowsWritten: c.rowsWritten, totalRows: plan.source.totalRows, elapsedMs: Date.now() - started }),
+      onChunk: (c) =>
+        options.events?.progress?.({
+          rowsRead: c.rowsRead,
+          rowsWritten: c.rowsWritten,
+          totalRows: plan.source.totalRows,
+          elapsedMs: Date.now() - started,
+        }),
     });
     fill(counters);
     record.stats = stats.result();
@@ -199,7 +243,10 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     if (job.monitor) await checkDrift(job, sink, stats, record, options);
     record.status = 'succeeded';
     record.finished_at = new Date().toISOString();
-    if (rejects?.dropped) options.events?.warn?.(`rejects: only the first ${rejects.size} rejected rows were written; ${rejects.dropped} more were counted.`);
+    if (rejects?.dropped)
+      options.events?.warn?.(
+        `rejects: only the first ${rejects.size} rejected rows were written; ${rejects.dropped} more were counted.`,
+      );
     await sink.publish(record, rejects);
     if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
   } catch (err) {
@@ -238,29 +285,52 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
 }
 
 /** Compares this run with its baseline (PSI per column); on_drift: fail stops the run before publishing. */
-async function checkDrift(job: Job, sink: Sink, stats: StatsCollector, record: RunRecord, options: RunOptions): Promise<void> {
+async function checkDrift(
+  job: Job,
+  sink: Sink,
+  stats: StatsCollector,
+  record: RunRecord,
+  options: RunOptions,
+): Promise<void> {
   const monitor = job.monitor!;
   const base = await sink.baseline(monitor.baseline);
   if (!base?.stats) {
     if (monitor.baseline !== 'previous') {
-      throw new UsageError(`monitor.baseline: run ${monitor.baseline} was not found (or has no stats) next to this job's output; use previous or an existing run id.`, { code: 'baseline_missing' });
+      throw new UsageError(
+        `monitor.baseline: run ${monitor.baseline} was not found (or has no stats) next to this job's output; use previous or an existing run id.`,
+        { code: 'baseline_missing' },
+      );
     }
-    options.events?.warn?.('monitor: no earlier succeeded run of this job to compare with; drift not checked this time.');
+    options.events?.warn?.(
+      'monitor: no earlier succeeded run of this job to compare with; drift not checked this time.',
+    );
     return;
   }
   const drift = stats.drift(base.stats, base.run_id, monitor.maxPsi);
   record.stats = { ...record.stats!, drift };
   if (drift.drifted.length === 0) return;
-  const worst = drift.drifted.map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`).join(', ');
+  const worst = drift.drifted
+    .map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`)
+    .join(', ');
   const message = `drift: PSI over max_psi ${monitor.maxPsi} against run ${base.run_id} for ${worst}`;
-  if (monitor.onDrift === 'fail') throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, { code: 'drift' });
+  if (monitor.onDrift === 'fail')
+    throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, {
+      code: 'drift',
+    });
   options.events?.warn?.(`${message}.`);
 }
 
 function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleError {
   if (err instanceof MlscaleError) return err;
-  if (signal?.aborted) return new RuntimeFailure(`run aborted (${errorMessage(signal.reason)}); nothing was published.`, { code: 'aborted', cause: err });
-  return new RuntimeFailure(`run failed: ${redact(errorMessage(err))}; nothing was published.`, { code: 'internal', cause: err });
+  if (signal?.aborted)
+    return new RuntimeFailure(`run aborted (${errorMessage(signal.reason)}); nothing was published.`, {
+      code: 'aborted',
+      cause: err,
+    });
+  return new RuntimeFailure(`run failed: ${redact(errorMessage(err))}; nothing was published.`, {
+    code: 'internal',
+    cause: err,
+  });
 }
 
 function nullSink(): Sink {
@@ -281,4 +351,3 @@ function nullSink(): Sink {
     async close() {},
   };
 }
-

@@ -114,12 +114,30 @@ class Accumulator {
   }
 
   result(): Distribution {
-    if (this.count === 0) return { count: 0, mean: null, std: null, min: null, max: null, quantiles: {}, histogram: { edges: [], counts: [] } };
+    if (this.count === 0)
+      return {
+        count: 0,
+        mean: null,
+        std: null,
+        min: null,
+        max: null,
+        quantiles: {},
+        histogram: { edges: [], counts: [] },
+      };
     const sorted = Float64Array.from(this.sample).sort();
-    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))]!;
+    const q = (p: number) =>
+      sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))]!;
     const quantiles: Record<string, number> = {};
     for (const p of [1, 5, 10, 25, 50, 75, 90, 95, 99]) quantiles[`p${p}`] = q(p);
-    return { count: this.count, mean: this.mean, std: this.std(), min: this.min, max: this.max, quantiles, histogram: this.histogram() };
+    return {
+      count: this.count,
+      mean: this.mean,
+      std: this.std(),
+      min: this.min,
+      max: this.max,
+      quantiles,
+      histogram: this.histogram(),
+    };
   }
 
   std(): number | null {
@@ -226,7 +244,8 @@ export class StatsCollector {
 
   /** PSI of every prediction column and feature this run shares with the baseline run's stats. */
   drift(baseline: RunStats, baselineRunId: string, maxPsi: number): DriftReport {
-    const against = (acc: Accumulator, hist: Histogram | undefined) => (hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined);
+    const against = (acc: Accumulator, hist: Histogram | undefined) =>
+      hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined;
     const predictions: Record<string, number> = {};
     for (const [name, acc] of this.predictions) {
       const v = against(acc, baseline.predictions[name]?.histogram);
@@ -248,7 +267,15 @@ export class StatsCollector {
     return {
       predictions: Object.fromEntries([...this.predictions].map(([k, a]) => [k, a.result()])),
       features: Object.fromEntries(
-        [...this.features].map(([k, f]) => [k, { null_rate: f.rows === 0 ? 0 : f.nulls / f.rows, mean: f.acc.meanOrNull(), std: f.acc.std(), histogram: f.acc.histogram() }]),
+        [...this.features].map(([k, f]) => [
+          k,
+          {
+            null_rate: f.rows === 0 ? 0 : f.nulls / f.rows,
+            mean: f.acc.meanOrNull(),
+            std: f.acc.std(),
+            histogram: f.acc.histogram(),
+          },
+        ]),
       ),
     };
   }

@@ -19,7 +19,8 @@ async function jobFiles(paths: readonly string[]): Promise<string[]> {
     const st = await stat(p).catch(() => undefined);
     if (!st) throw new UsageError(`schedule: ${p} does not exist; pass job files or directories that hold them.`);
     if (st.isDirectory()) {
-      for (const name of (await readdir(p)).sort()) if (/\.ya?ml$/.test(name) && !name.startsWith('.')) out.push(path.join(p, name));
+      for (const name of (await readdir(p)).sort())
+        if (/\.ya?ml$/.test(name) && !name.startsWith('.')) out.push(path.join(p, name));
     } else out.push(p);
   }
   return out;
@@ -29,7 +30,9 @@ async function jobFiles(paths: readonly string[]): Promise<string[]> {
  * Loads every job file with `schedule:`, checking all of them before any runs: one bad file is
  * an error that names every bad file (exit 2). Files without a schedule are listed and skipped.
  */
-export async function loadScheduledJobs(paths: readonly string[]): Promise<{ jobs: ScheduledJob[]; unscheduled: string[] }> {
+export async function loadScheduledJobs(
+  paths: readonly string[],
+): Promise<{ jobs: ScheduledJob[]; unscheduled: string[] }> {
   const files = await jobFiles(paths.length > 0 ? paths : ['jobs']);
   const jobs: ScheduledJob[] = [];
   const unscheduled: string[] = [];
@@ -43,16 +46,27 @@ export async function loadScheduledJobs(paths: readonly string[]): Promise<{ job
       }
       const check = cron.validateDetailed(job.schedule);
       if (!check.valid) {
-        throw new UsageError(`${path.basename(file)}: schedule: "${job.schedule}" is not a cron expression (${check.errors.map((e) => e.message).join('; ')}); write five or six fields, e.g. "0 6 * * *".`);
+        throw new UsageError(
+          `${path.basename(file)}: schedule: "${job.schedule}" is not a cron expression (${check.errors.map((e) => e.message).join('; ')}); write five or six fields, e.g. "0 6 * * *".`,
+        );
       }
       const dup = jobs.find((j) => j.job.name === job.name);
-      if (dup) throw new UsageError(`${path.basename(file)}: job name ${job.name} is also used by ${dup.file}; job names must be unique.`);
+      if (dup)
+        throw new UsageError(
+          `${path.basename(file)}: job name ${job.name} is also used by ${dup.file}; job names must be unique.`,
+        );
       jobs.push({ file, job, schedule: job.schedule, catchup: job.catchup });
     } catch (err) {
       errors.push(errorMessage(err));
     }
   }
-  if (errors.length > 0) throw new UsageError(`schedule: ${errors.length} job file(s) are invalid; nothing was scheduled:\n${errors.map((e) => `  ${e}`).join('\n')}`);
-  if (jobs.length === 0) throw new UsageError(`schedule: none of ${files.length} job file(s) has a schedule:; add schedule: "0 6 * * *" to a job.`);
+  if (errors.length > 0)
+    throw new UsageError(
+      `schedule: ${errors.length} job file(s) are invalid; nothing was scheduled:\n${errors.map((e) => `  ${e}`).join('\n')}`,
+    );
+  if (jobs.length === 0)
+    throw new UsageError(
+      `schedule: none of ${files.length} job file(s) has a schedule:; add schedule: "0 6 * * *" to a job.`,
+    );
   return { jobs, unscheduled };
 }

@@ -18,7 +18,13 @@ export interface SchedulerOptions {
 type State = Record<string, string>; // job name → ISO time of its last tick
 
 /** Ticks of `task` after `after` and before `before`, newest last (bounded scan). */
-export function missedTicks(task: Pick<ScheduledTask, 'match'>, withSeconds: boolean, after: Date, before: Date, limit: number): Date[] {
+export function missedTicks(
+  task: Pick<ScheduledTask, 'match'>,
+  withSeconds: boolean,
+  after: Date,
+  before: Date,
+  limit: number,
+): Date[] {
   const step = withSeconds ? 1000 : 60_000;
   const maxSteps = withSeconds ? 86_400 : 31 * 24 * 60;
   const out: Date[] = [];
@@ -59,11 +65,19 @@ export class Scheduler {
     this.tasks.clear();
     this.jobs = jobs;
     for (const sj of jobs) {
-      const task = cron.createTask(sj.schedule, (ctx) => this.tick(sj, ctx.date, 'scheduled'), { timezone: sj.job.timezone, name: sj.job.name });
+      const task = cron.createTask(sj.schedule, (ctx) => this.tick(sj, ctx.date, 'scheduled'), {
+        timezone: sj.job.timezone,
+        name: sj.job.name,
+      });
       void task.start();
       this.tasks.set(sj.job.name, task);
       this.updateNext(sj);
-      this.options.log.info('scheduled', { job: sj.job.name, schedule: sj.schedule, timezone: sj.job.timezone, next: task.getNextRun()?.toISOString() ?? null });
+      this.options.log.info('scheduled', {
+        job: sj.job.name,
+        schedule: sj.schedule,
+        timezone: sj.job.timezone,
+        next: task.getNextRun()?.toISOString() ?? null,
+      });
     }
   }
 
@@ -78,7 +92,13 @@ export class Scheduler {
     for (const sj of this.jobs) {
       const last = this.state[sj.job.name];
       if (sj.catchup === 0 || !last) continue;
-      const ticks = missedTicks(this.tasks.get(sj.job.name)!, sj.schedule.trim().split(/\s+/).length === 6, new Date(last), now, sj.catchup);
+      const ticks = missedTicks(
+        this.tasks.get(sj.job.name)!,
+        sj.schedule.trim().split(/\s+/).length === 6,
+        new Date(last),
+        now,
+        sj.catchup,
+      );
       for (const t of ticks) {
         this.options.log.info('catching up a missed interval', { job: sj.job.name, tick: t.toISOString() });
         await this.tick(sj, t, 'catchup');
@@ -120,9 +140,18 @@ export class Scheduler {
       this.metrics.runs.inc({ job: name, status: 'succeeded' });
       this.metrics.rows.inc({ job: name }, result.rowsScored);
       this.metrics.lastSuccess.set({ job: name }, Date.now() / 1000);
-      log.info('run succeeded', { job: name, run_id: result.runId, ds, rows_written: result.rowsWritten, duration_ms: result.durationMs });
+      log.info('run succeeded', {
+        job: name,
+        run_id: result.runId,
+        ds,
+        rows_written: result.rowsWritten,
+        duration_ms: result.durationMs,
+      });
     } catch (err) {
-      const status = err instanceof MlscaleError ? ({ 2: 'invalid', 3: 'quality_gate', 4: 'locked' } as Record<number, string>)[err.exitCode] ?? 'failed' : 'failed';
+      const status =
+        err instanceof MlscaleError
+          ? (({ 2: 'invalid', 3: 'quality_gate', 4: 'locked' } as Record<number, string>)[err.exitCode] ?? 'failed')
+          : 'failed';
       this.metrics.runs.inc({ job: name, status });
       log.error('run failed', { job: name, ds, status, error: errorMessage(err) });
     } finally {
@@ -152,7 +181,10 @@ export class Scheduler {
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     if (this.running.size > 0) {
       this.options.log.info('waiting for running jobs', { jobs: [...this.running.keys()], grace_s: graceMs / 1000 });
-      const timedOut = await Promise.race([all().then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref())]);
+      const timedOut = await Promise.race([
+        all().then(() => false),
+        new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+      ]);
       if (timedOut) {
         for (const [job, r] of this.running) {
           this.options.log.warn('grace period over: aborting the run', { job });
@@ -181,12 +213,20 @@ export class Scheduler {
           });
       } else if (req.url === '/healthz') {
         res.writeHead(this.stopping ? 503 : 200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ status: this.stopping ? 'stopping' : 'ok', jobs: this.jobs.map((j) => j.job.name), running: [...this.running.keys()] }));
+        res.end(
+          JSON.stringify({
+            status: this.stopping ? 'stopping' : 'ok',
+            jobs: this.jobs.map((j) => j.job.name),
+            running: [...this.running.keys()],
+          }),
+        );
       } else {
         res.writeHead(404);
         res.end();
       }
     });
-    return new Promise((resolve) => this.server!.listen(port, host, () => resolve((this.server!.address() as { port: number }).port)));
+    return new Promise((resolve) =>
+      this.server!.listen(port, host, () => resolve((this.server!.address() as { port: number }).port)),
+    );
   }
 }

@@ -7,7 +7,9 @@ import type { OutputData, ScoreTask, WireOutput, WorkerInit } from './wire.js';
 const init = workerData as WorkerInit;
 // One session per model per worker thread, created as soon as the worker starts (while the main thread is
 // still opening the source and the sink) and kept for the worker's life.
-const sessions: Promise<InferenceSession>[] = init.models.map((m) => createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }));
+const sessions: Promise<InferenceSession>[] = init.models.map((m) =>
+  createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }),
+);
 // A load failure surfaces on the first task; until then it must not count as unhandled.
 for (const s of sessions) s.catch(() => undefined);
 
@@ -17,7 +19,11 @@ function sliceFeed(feed: WireFeed, row: number): WireFeed {
   return { ...feed, dims: feed.dims.length === 2 ? [1, width] : [1], data };
 }
 
-async function runOnce(s: InferenceSession, feeds: readonly WireFeed[], fetch: readonly string[]): Promise<WireOutput[]> {
+async function runOnce(
+  s: InferenceSession,
+  feeds: readonly WireFeed[],
+  fetch: readonly string[],
+): Promise<WireOutput[]> {
   const ort = await loadOrt();
   const inputs: Record<string, Tensor> = {};
   for (const f of feeds) inputs[f.input] = new ort.Tensor(f.type as 'float32', f.data as Float32Array, f.dims);
@@ -54,6 +60,13 @@ export default async function score(task: ScoreTask): Promise<WireOutput[]> {
   if (!task.rowByRow) return runOnce(s, task.feeds, task.fetch);
   const rows = task.feeds[0]!.dims[0]!;
   const parts: WireOutput[][] = [];
-  for (let r = 0; r < rows; r++) parts.push(await runOnce(s, task.feeds.map((f) => sliceFeed(f, r)), task.fetch));
+  for (let r = 0; r < rows; r++)
+    parts.push(
+      await runOnce(
+        s,
+        task.feeds.map((f) => sliceFeed(f, r)),
+        task.fetch,
+      ),
+    );
   return rows === 0 ? [] : concat(parts);
 }

@@ -9,7 +9,9 @@ export interface PoolOptions extends WorkerInit {
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
 function workerFile(): URL {
-  return import.meta.url.endsWith('.ts') ? new URL('../../dist/scoring/score-worker.js', import.meta.url) : new URL('./score-worker.js', import.meta.url);
+  return import.meta.url.endsWith('.ts')
+    ? new URL('../../dist/scoring/score-worker.js', import.meta.url)
+    : new URL('./score-worker.js', import.meta.url);
 }
 
 /**
@@ -45,7 +47,10 @@ export class ScorerPool {
       return (await this.pool.run(task, { transferList: transferList(task.feeds) })) as WireOutput[];
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new RuntimeFailure(`scoring: chunk ${task.chunk} failed in onnxruntime (${msg.split('\n')[0]}).`, { code: 'score_failed', cause: err });
+      throw new RuntimeFailure(`scoring: chunk ${task.chunk} failed in onnxruntime (${msg.split('\n')[0]}).`, {
+        code: 'score_failed',
+        cause: err,
+      });
     }
   }
 

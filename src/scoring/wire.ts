@@ -22,7 +22,18 @@ export interface ScoreTask {
   readonly rowByRow: boolean;
 }
 
-export type OutputData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[];
+export type OutputData =
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | string[];
 
 export interface WireOutput {
   readonly name: string;

@@ -1,4 +1,15 @@
-import { Bool, Dictionary, Int8, Table, TimestampMillisecond, Utf8, makeData, makeVector, vectorFromArray, type Vector } from 'apache-arrow';
+import {
+  Bool,
+  Dictionary,
+  Int8,
+  Table,
+  TimestampMillisecond,
+  Utf8,
+  makeData,
+  makeVector,
+  vectorFromArray,
+  type Vector,
+} from 'apache-arrow';
 import type { PredictionValues } from '../tensors/from-outputs.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
 
@@ -11,7 +22,11 @@ function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
 
 function predictionVector(values: PredictionValues): Vector {
   if (values instanceof Float64Array || values instanceof BigInt64Array) return makeVector(values);
-  if (values instanceof Uint8Array) return vectorFromArray(Array.from(values, (x) => x === 1), new Bool());
+  if (values instanceof Uint8Array)
+    return vectorFromArray(
+      Array.from(values, (x) => x === 1),
+      new Bool(),
+    );
   return vectorFromArray(values, new Utf8());
 }
 
@@ -48,7 +63,14 @@ function dictionariesFor(layout: SinkLayout): RunDictionaries {
 }
 
 function dictColumn(d: RunDictionaries, column: DictColumn, indices: Int8Array): Vector {
-  return makeVector(makeData({ type: new Dictionary(new Utf8(), new Int8(), DICT_IDS[column]), length: indices.length, data: indices, dictionary: d.values[column] }));
+  return makeVector(
+    makeData({
+      type: new Dictionary(new Utf8(), new Int8(), DICT_IDS[column]),
+      length: indices.length,
+      data: indices,
+      dictionary: d.values[column],
+    }),
+  );
 }
 
 /**
@@ -68,13 +90,20 @@ function metadataColumns(layout: SinkLayout, n: number, modelIndex: Uint8Array |
     }
     return z;
   };
-  const routed = (copy: boolean) => (copy ? Int8Array.from(modelIndex!) : new Int8Array(modelIndex!.buffer, modelIndex!.byteOffset, modelIndex!.length));
+  const routed = (copy: boolean) =>
+    copy ? Int8Array.from(modelIndex!) : new Int8Array(modelIndex!.buffer, modelIndex!.byteOffset, modelIndex!.length);
   return {
     model_name: dictColumn(d, 'model_name', modelIndex ? routed(false) : zeros('model_name')),
     model_version: dictColumn(d, 'model_version', modelIndex ? routed(true) : zeros('model_version')),
     partition: dictColumn(d, 'partition', zeros('partition')),
     run_id: dictColumn(d, 'run_id', zeros('run_id')),
-    scored_at: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: new BigInt64Array(n).fill(BigInt(layout.scoredAt.getTime())) })),
+    scored_at: makeVector(
+      makeData({
+        type: new TimestampMillisecond('UTC'),
+        length: n,
+        data: new BigInt64Array(n).fill(BigInt(layout.scoredAt.getTime())),
+      }),
+    ),
   };
 }
 

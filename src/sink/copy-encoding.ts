@@ -55,8 +55,10 @@ function binaryWriter(field: Field): FieldWriter | undefined {
   if (DataType.isDictionary(t)) t = t.dictionary;
   if (DataType.isInt(t)) {
     if (t.bitWidth <= 16 && t.isSigned) return (w, v) => (w.field(2), (w.pos = w.buf.writeInt16BE(v as number, w.pos)));
-    if (t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned)) return (w, v) => (w.field(4), (w.pos = w.buf.writeInt32BE(v as number, w.pos)));
-    if (t.bitWidth === 32 || (t.bitWidth === 64 && t.isSigned)) return (w, v) => (w.field(8), (w.pos = w.buf.writeBigInt64BE(BigInt(v as number | bigint), w.pos)));
+    if (t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned))
+      return (w, v) => (w.field(4), (w.pos = w.buf.writeInt32BE(v as number, w.pos)));
+    if (t.bitWidth === 32 || (t.bitWidth === 64 && t.isSigned))
+      return (w, v) => (w.field(8), (w.pos = w.buf.writeBigInt64BE(BigInt(v as number | bigint), w.pos)));
     return undefined; // uint64 is numeric in Postgres
   }
   if (DataType.isFloat(t)) {
@@ -67,8 +69,16 @@ function binaryWriter(field: Field): FieldWriter | undefined {
   if (DataType.isBool(t)) return (w, v) => (w.field(1), (w.buf[w.pos++] = v ? 1 : 0));
   if (DataType.isUtf8(t) || DataType.isLargeUtf8(t)) return (w, v) => w.bytes(Buffer.from(v as string, 'utf8'));
   if (DataType.isBinary(t) || DataType.isLargeBinary(t)) return (w, v) => w.bytes(v as Uint8Array);
-  if (DataType.isDate(t)) return (w, v) => (w.field(4), (w.pos = w.buf.writeInt32BE(Math.floor(((v as number) - PG_EPOCH_MS) / DAY_MS), w.pos)));
-  if (DataType.isTimestamp(t)) return (w, v) => (w.field(8), (w.pos = w.buf.writeBigInt64BE(BigInt(Math.round(((v as number) - PG_EPOCH_MS) * 1000)), w.pos)));
+  if (DataType.isDate(t))
+    return (w, v) => (
+      w.field(4),
+      (w.pos = w.buf.writeInt32BE(Math.floor(((v as number) - PG_EPOCH_MS) / DAY_MS), w.pos))
+    );
+  if (DataType.isTimestamp(t))
+    return (w, v) => (
+      w.field(8),
+      (w.pos = w.buf.writeBigInt64BE(BigInt(Math.round(((v as number) - PG_EPOCH_MS) * 1000)), w.pos))
+    );
   return undefined;
 }
 
@@ -129,7 +139,8 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
 
 function textEncoder(layout: SinkLayout): CopyEncoder {
   const keyFormat = layout.keyFields.map(copyFormatter);
-  const suffix = (name: string, version: string) => [name, version, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
+  const suffix = (name: string, version: string) =>
+    [name, version, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
   const runSuffix = suffix(layout.modelName, layout.modelVersion);
   const modelSuffix = layout.models.map((m) => suffix(m.name, m.version));
   return {

@@ -25,14 +25,27 @@ export async function ensureLedger(client: ClientBase, schema: string): Promise<
     error text,
     stats jsonb
   )`);
-  await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${LEDGER_TABLE}_job_started_idx`)} ON ${qualified(schema, LEDGER_TABLE)} (job, started_at DESC)`);
+  await client.query(
+    `CREATE INDEX IF NOT EXISTS ${ident(`${LEDGER_TABLE}_job_started_idx`)} ON ${qualified(schema, LEDGER_TABLE)} (job, started_at DESC)`,
+  );
 }
 
 export async function insertRun(client: ClientBase, schema: string, run: RunRecord): Promise<void> {
   await client.query(
     `INSERT INTO ${qualified(schema, LEDGER_TABLE)} (run_id, job, partition, shard, params, model_name, model_version, model_sha256, status, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-    [run.run_id, run.job, run.partition, run.shard, JSON.stringify(run.params), run.model_name, run.model_version, run.model_sha256, run.status, run.started_at],
+    [
+      run.run_id,
+      run.job,
+      run.partition,
+      run.shard,
+      JSON.stringify(run.params),
+      run.model_name,
+      run.model_version,
+      run.model_sha256,
+      run.status,
+      run.started_at,
+    ],
   );
 }
 
@@ -40,7 +53,17 @@ export async function finishRun(client: ClientBase, schema: string, run: RunReco
   await client.query(
     `UPDATE ${qualified(schema, LEDGER_TABLE)} SET status = $2, finished_at = $3, rows_read = $4, rows_scored = $5,
        rows_rejected = $6, rows_written = $7, error = $8, stats = $9 WHERE run_id = $1`,
-    [run.run_id, run.status, run.finished_at, run.rows_read, run.rows_scored, run.rows_rejected, run.rows_written, run.error, run.stats ? JSON.stringify(run.stats) : null],
+    [
+      run.run_id,
+      run.status,
+      run.finished_at,
+      run.rows_read,
+      run.rows_scored,
+      run.rows_rejected,
+      run.rows_written,
+      run.error,
+      run.stats ? JSON.stringify(run.stats) : null,
+    ],
   );
 }
 
@@ -66,5 +89,9 @@ export async function listRuns(client: ClientBase, schema: string, q: LedgerQuer
       ORDER BY started_at DESC LIMIT $2`,
     [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null, q.runId ?? null],
   );
-  return res.rows.map((r) => ({ ...r, started_at: new Date(r.started_at).toISOString(), finished_at: r.finished_at ? new Date(r.finished_at).toISOString() : null }));
+  return res.rows.map((r) => ({
+    ...r,
+    started_at: new Date(r.started_at).toISOString(),
+    finished_at: r.finished_at ? new Date(r.finished_at).toISOString() : null,
+  }));
 }

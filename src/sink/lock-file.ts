@@ -23,7 +23,12 @@ function alive(pid: number): boolean {
  * An exclusive lock file (O_EXCL) naming its holder. A lock left by a process that died on this
  * host is taken over; one held by a live process (or another host) means exit 4, or waiting.
  */
-export async function acquireLock(file: string, runId: string, what: string, wait: boolean): Promise<() => Promise<void>> {
+export async function acquireLock(
+  file: string,
+  runId: string,
+  what: string,
+  wait: boolean,
+): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), run_id: runId, since: new Date().toISOString() };
   for (;;) {
     try {
@@ -47,7 +52,9 @@ export async function acquireLock(file: string, runId: string, what: string, wai
       continue;
     }
     if (!wait) {
-      throw new LockedError(`sink: ${what} is locked by run ${holder?.run_id ?? '?'} (pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}, since ${holder?.since ?? '?'}); wait for it to finish, or pass --wait.`);
+      throw new LockedError(
+        `sink: ${what} is locked by run ${holder?.run_id ?? '?'} (pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}, since ${holder?.since ?? '?'}); wait for it to finish, or pass --wait.`,
+      );
     }
     await sleep(500);
   }

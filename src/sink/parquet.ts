@@ -43,7 +43,10 @@ export class ParquetSink implements Sink {
   private readonly partitionDir: string;
   private readonly sharded: boolean;
 
-  constructor(private readonly options: ParquetSinkOptions, private readonly layout: SinkLayout) {
+  constructor(
+    private readonly options: ParquetSinkOptions,
+    private readonly layout: SinkLayout,
+  ) {
     this.partitionDir = path.resolve(options.path);
     const [index, count] = layout.shard.split('/').map(Number) as [number, number];
     this.sharded = count > 1;
@@ -63,13 +66,20 @@ export class ParquetSink implements Sink {
     for (;;) {
       try {
         const st = await stat(dir);
-        if (!st.isDirectory()) throw new UsageError(`sink: ${dir} is not a directory, so ${this.target} cannot be created; fix sink.parquet.path.`, { code: 'sink_path' });
+        if (!st.isDirectory())
+          throw new UsageError(
+            `sink: ${dir} is not a directory, so ${this.target} cannot be created; fix sink.parquet.path.`,
+            { code: 'sink_path' },
+          );
         await access(dir, constants.W_OK);
         break;
       } catch (err) {
         if (err instanceof UsageError) throw err;
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EACCES') throw new UsageError(`sink: ${dir} is not writable; fix sink.parquet.path or the directory's permissions.`, { code: 'sink_path' });
+        if (code === 'EACCES')
+          throw new UsageError(`sink: ${dir} is not writable; fix sink.parquet.path or the directory's permissions.`, {
+            code: 'sink_path',
+          });
         const up = path.dirname(dir);
         if (up === dir) break;
         dir = up;
@@ -77,20 +87,29 @@ export class ParquetSink implements Sink {
     }
     const existing = await stat(this.target).catch(() => undefined);
     if (existing && !existing.isDirectory()) {
-      throw new UsageError(`sink: ${this.target} exists and is not a directory; sink.parquet.path names a partition directory.`, { code: 'sink_path' });
+      throw new UsageError(
+        `sink: ${this.target} exists and is not a directory; sink.parquet.path names a partition directory.`,
+        { code: 'sink_path' },
+      );
     }
   }
 
   async begin(_run: RunRecord, resume?: Checkpoint): Promise<void> {
     await this.check();
     await mkdir(path.dirname(this.target), { recursive: true });
-    this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, this.layout.wait === true);
+    this.release = await acquireLock(
+      this.sibling('lock'),
+      this.layout.runId,
+      `partition ${this.target}`,
+      this.layout.wait === true,
+    );
     // We hold the lock: staging or set-aside directories beside the target are from runs that
     // died, except the one being resumed.
     const prefix = `.${path.basename(this.target)}.mlscale-`;
     for (const name of await readdir(path.dirname(this.target))) {
       const full = path.join(path.dirname(this.target), name);
-      if (name.startsWith(prefix) && !(resume && full === this.staging)) await rm(full, { recursive: true, force: true });
+      if (name.startsWith(prefix) && !(resume && full === this.staging))
+        await rm(full, { recursive: true, force: true });
     }
     await mkdir(this.staging, { recursive: true });
     if (resume) {
@@ -124,7 +143,8 @@ export class ParquetSink implements Sink {
       if (name.startsWith('.')) continue;
       const dir = path.join(root, name);
       await readRun(dir);
-      for (const sub of await readdir(dir).catch(() => [] as string[])) if (sub.startsWith('shard-')) await readRun(path.join(dir, sub));
+      for (const sub of await readdir(dir).catch(() => [] as string[]))
+        if (sub.startsWith('shard-')) await readRun(path.join(dir, sub));
     }
     if (ref !== 'previous') return runs.find((r) => r.run_id === ref);
     return runs
@@ -159,12 +179,17 @@ export class ParquetSink implements Sink {
     const table = this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
     this.pending = [];
     this.pendingRows = 0;
-    const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[CODECS[this.options.compression]]).build();
+    const props = new pw.WriterPropertiesBuilder()
+      .setCompression(pw.Compression[CODECS[this.options.compression]])
+      .build();
     let bytes: Uint8Array;
     try {
       bytes = pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props);
     } catch (err) {
-      throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.parts} (${(err as Error).message}).`, { code: 'sink_encode', cause: err });
+      throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.parts} (${(err as Error).message}).`, {
+        code: 'sink_encode',
+        cause: err,
+      });
     }
     const name = `part-${String(this.parts).padStart(5, '0')}.parquet`;
     await writeFile(path.join(this.staging, name), bytes);
@@ -175,7 +200,8 @@ export class ParquetSink implements Sink {
   async publish(run: RunRecord, rejects?: RejectBuffer): Promise<void> {
     await this.flush();
     const target = this.layout.rejects;
-    if (target && 'file' in target) await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields), target.file);
+    if (target && 'file' in target)
+      await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields), target.file);
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
     await writeFile(path.join(this.staging, '_mlscale_run.json'), JSON.stringify(run, null, 2) + '\n');
@@ -186,13 +212,20 @@ export class ParquetSink implements Sink {
       await rename(this.target, old);
       moved = true;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new RuntimeFailure(`sink: cannot replace ${this.target} (${(err as Error).message}).`, { code: 'sink_publish', cause: err });
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new RuntimeFailure(`sink: cannot replace ${this.target} (${(err as Error).message}).`, {
+          code: 'sink_publish',
+          cause: err,
+        });
     }
     try {
       await rename(this.staging, this.target);
     } catch (err) {
       if (moved) await rename(old, this.target).catch(() => undefined);
-      throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, { code: 'sink_publish', cause: err });
+      throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, {
+        code: 'sink_publish',
+        cause: err,
+      });
     }
     if (moved) await rm(old, { recursive: true, force: true });
     if (this.sharded) await this.removeOtherLayouts();
@@ -204,7 +237,8 @@ export class ParquetSink implements Sink {
     for (const name of await readdir(this.partitionDir)) {
       const other = /^shard-\d+-(of-\d+)$/.exec(name);
       const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === '_mlscale_run.json';
-      if ((other && other[1] !== mine) || unsharded) await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
+      if ((other && other[1] !== mine) || unsharded)
+        await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
     }
   }
 
@@ -216,7 +250,10 @@ export class ParquetSink implements Sink {
     columns.reason = vectorFromArray(rejects.reasons, new Utf8());
     columns.run_id = vectorFromArray(new Array<string>(rejects.size).fill(this.layout.runId), new Utf8());
     const table = new Table(columns);
-    await writeFile(path.join(this.staging, file), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream'))));
+    await writeFile(
+      path.join(this.staging, file),
+      pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream'))),
+    );
   }
 
   async abort(): Promise<void> {
@@ -230,5 +267,4 @@ export class ParquetSink implements Sink {
     await this.release?.();
     this.release = undefined;
   }
-
 }

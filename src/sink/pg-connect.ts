@@ -12,7 +12,10 @@ export async function connect(url: string, what: string): Promise<pg.Client> {
   } catch (err) {
     await client.end().catch(() => undefined);
     const e = err as NodeJS.ErrnoException & { code?: string };
-    throw new RuntimeFailure(`${what}: cannot connect to ${redact(url)} (${redact(e.message || e.code || String(err))}); check the URL and that the server is running.`, { code: 'pg_connect', cause: err });
+    throw new RuntimeFailure(
+      `${what}: cannot connect to ${redact(url)} (${redact(e.message || e.code || String(err))}); check the URL and that the server is running.`,
+      { code: 'pg_connect', cause: err },
+    );
   }
   return client;
 }

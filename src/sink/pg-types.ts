@@ -27,7 +27,9 @@ export function copyFormatter(field: Field): (v: unknown) => string {
   if (DataType.isBool(t)) return (v) => (v ? 't' : 'f');
   if (DataType.isDate(t)) return (v) => new Date(v as number).toISOString().slice(0, 10);
   if (DataType.isTimestamp(t)) return (v) => new Date(v as number).toISOString().replace('Z', t.timezone ? '+00' : '');
-  if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t)) return (v) => `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
+  if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t))
+    return (v) => `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
   if (DataType.isDecimal(t)) return (v) => String(v);
-  return (v) => (typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v));
+  return (v) =>
+    typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v);
 }

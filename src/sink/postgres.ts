@@ -45,9 +45,16 @@ export class PostgresSink implements Sink {
   private readonly columns: string[];
   private readonly encoder: CopyEncoder;
 
-  constructor(private readonly options: PostgresSinkOptions, private readonly layout: SinkLayout) {
+  constructor(
+    private readonly options: PostgresSinkOptions,
+    private readonly layout: SinkLayout,
+  ) {
     this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
-    this.columns = [...layout.keyFields.map((f) => f.name), ...layout.outputs.map((o) => o.column), ...METADATA_COLUMNS];
+    this.columns = [
+      ...layout.keyFields.map((f) => f.name),
+      ...layout.outputs.map((o) => o.column),
+      ...METADATA_COLUMNS,
+    ];
     this.encoder = copyEncoder(layout);
   }
 
@@ -79,7 +86,10 @@ export class PostgresSink implements Sink {
   /** An existing table must have every column the run writes. */
   async check(): Promise<void> {
     const client = await this.client_();
-    const res = await client.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`, [this.options.schema, this.options.table]);
+    const res = await client.query(
+      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
+      [this.options.schema, this.options.table],
+    );
     if (res.rowCount === 0) return;
     const have = new Set(res.rows.map((r) => r.column_name as string));
     const missing = this.wantedColumns().filter((c) => !have.has(c.name));
@@ -92,18 +102,27 @@ export class PostgresSink implements Sink {
   }
 
   private async createTable(client: pg.Client): Promise<void> {
-    const cols = this.wantedColumns().map((c) => `${ident(c.name)} ${c.type}${(METADATA_COLUMNS as readonly string[]).includes(c.name) ? ' NOT NULL' : ''}`);
+    const cols = this.wantedColumns().map(
+      (c) => `${ident(c.name)} ${c.type}${(METADATA_COLUMNS as readonly string[]).includes(c.name) ? ' NOT NULL' : ''}`,
+    );
     const ddl = async () => {
-      if (this.options.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
+      if (this.options.schema !== 'public')
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${cols.join(', ')})`);
       // The partition is what every re-run deletes; without an index that DELETE scans the table.
       const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
-      await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`);
+      await client.query(
+        `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`,
+      );
       await ensureLedger(client, this.options.schema);
       if (this.layout.checkpointing) {
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.stage} (LIKE ${this.table})`);
-        await client.query(`CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_mlscale_stage_run_idx`)} ON ${this.stage} (run_id)`);
-        await client.query(`CREATE TABLE IF NOT EXISTS ${this.checkpoints} (run_id text PRIMARY KEY, checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)`);
+        await client.query(
+          `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_mlscale_stage_run_idx`)} ON ${this.stage} (run_id)`,
+        );
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS ${this.checkpoints} (run_id text PRIMARY KEY, checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)`,
+        );
       }
       await this.describeForAnalysts(client);
     };
@@ -111,7 +130,9 @@ export class PostgresSink implements Sink {
     // one transaction-scoped advisory lock per table serializes the DDL.
     await client.query('BEGIN');
     try {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${this.options.schema}.${this.options.table}`]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `mlscale-ddl:${this.options.schema}.${this.options.table}`,
+      ]);
       await ddl();
       await client.query('COMMIT');
     } catch (err) {
@@ -137,7 +158,10 @@ export class PostgresSink implements Sink {
     );
     const model = `${this.layout.modelName} (version ${this.layout.modelVersion})`;
     const comments: [string, string][] = [
-      ...this.layout.outputs.map((o): [string, string] => [o.column, `Prediction: output "${o.output}"${o.index !== undefined ? `, column ${o.index}` : ''} of model ${model}.`]),
+      ...this.layout.outputs.map((o): [string, string] => [
+        o.column,
+        `Prediction: output "${o.output}"${o.index !== undefined ? `, column ${o.index}` : ''} of model ${model}.`,
+      ]),
       ['model_name', 'Name of the model that scored the row.'],
       ['model_version', 'Version of that model (by default the first 12 hex characters of its sha256).'],
       ['partition', 'What one run replaces as a whole (by default the run date, ds).'],
@@ -145,9 +169,14 @@ export class PostgresSink implements Sink {
       ['scored_at', 'When the run scored the row.'],
       ...this.layout.keyFields.map((f): [string, string] => [f.name, 'Key column, copied unchanged from the source.']),
     ];
-    await client.query(`COMMENT ON TABLE ${this.table} IS ${literal(`Predictions written by mlscale job ${this.layout.job} with model ${model}; each run replaces one partition atomically.`)}`);
-    for (const [column, text] of comments) await client.query(`COMMENT ON COLUMN ${this.table}.${ident(column)} IS ${literal(text)}`);
-    await client.query(`COMMENT ON VIEW ${qualified(schema, `${table}_latest`)} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`);
+    await client.query(
+      `COMMENT ON TABLE ${this.table} IS ${literal(`Predictions written by mlscale job ${this.layout.job} with model ${model}; each run replaces one partition atomically.`)}`,
+    );
+    for (const [column, text] of comments)
+      await client.query(`COMMENT ON COLUMN ${this.table}.${ident(column)} IS ${literal(text)}`);
+    await client.query(
+      `COMMENT ON VIEW ${qualified(schema, `${table}_latest`)} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`,
+    );
   }
 
   private get stage(): string {
@@ -160,7 +189,9 @@ export class PostgresSink implements Sink {
 
   private startCopy(client: pg.Client, into: string): void {
     this.copyError = undefined;
-    this.copy = client.query(copyFrom(`COPY ${into} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`));
+    this.copy = client.query(
+      copyFrom(`COPY ${into} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`),
+    );
     this.copy.on('error', (err) => (this.copyError ??= err));
     this.copy.write(this.encoder.header());
   }
@@ -192,7 +223,10 @@ export class PostgresSink implements Sink {
       await this.createTable(client);
       await this.lock(client);
       if (resume) {
-        await client.query(`UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`, [run.run_id]);
+        await client.query(
+          `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`,
+          [run.run_id],
+        );
         this.written = resume.counters.rowsWritten;
       } else {
         await insertRun(client, this.options.schema, run);
@@ -239,12 +273,19 @@ export class PostgresSink implements Sink {
     // Its own connection: the run's connection is in the middle of a COPY until publish.
     const client = await connect(this.options.url, 'sink');
     try {
-      const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${LEDGER_TABLE}`]);
+      const exists = await client.query('SELECT to_regclass($1) AS t', [
+        `${ident(this.options.schema)}.${LEDGER_TABLE}`,
+      ]);
       if (!exists.rows[0].t) return undefined;
       const res =
         ref === 'previous'
-          ? await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`, [this.layout.job])
-          : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [ref]);
+          ? await client.query(
+              `SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`,
+              [this.layout.job],
+            )
+          : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [
+              ref,
+            ]);
       return res.rows[0] as RunRecord | undefined;
     } finally {
       await client.end().catch(() => undefined);
@@ -271,9 +312,16 @@ export class PostgresSink implements Sink {
    */
   private async lock(client: pg.Client): Promise<void> {
     const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${this.layout.shard}`;
-    const res = await client.query(this.layout.wait ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l' : 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+    const res = await client.query(
+      this.layout.wait
+        ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l'
+        : 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+      [key],
+    );
     if (!res.rows[0].ok) {
-      throw new LockedError(`sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish, or pass --wait.`);
+      throw new LockedError(
+        `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish, or pass --wait.`,
+      );
     }
     await client.query(
       `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'failed', finished_at = now(),
@@ -292,7 +340,8 @@ export class PostgresSink implements Sink {
     if (this.copyError) throw this.fail('COPY into', this.copyError);
     if (chunk.rows === 0) return;
     try {
-      if (!this.copy!.write(this.encoder.encode(chunk))) await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
+      if (!this.copy!.write(this.encoder.encode(chunk)))
+        await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
     } catch (err) {
       // A dropped connection surfaces here as the socket's error (EPIPE, ECONNRESET).
       throw this.fail('COPY into', this.copyError ?? err);
@@ -302,24 +351,55 @@ export class PostgresSink implements Sink {
   }
 
   /** Rejected rows into the rejects table, in the publishing transaction: they appear with the predictions. */
-  private async writeRejects(client: pg.Client, rejects: RejectBuffer, target: { schema: string; table: string }): Promise<void> {
+  private async writeRejects(
+    client: pg.Client,
+    rejects: RejectBuffer,
+    target: { schema: string; table: string },
+  ): Promise<void> {
     const table = qualified(target.schema, target.table);
     const keyCols = this.layout.keyFields.map((f) => `${ident(f.name)} ${sqlTypeForArrow(f)}`);
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${target.schema}.${target.table}`]);
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+      `mlscale-ddl:${target.schema}.${target.table}`,
+    ]);
     if (target.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(target.schema)}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${table} (${[...keyCols, 'reason text NOT NULL', 'job text NOT NULL', 'partition text NOT NULL', 'shard text NOT NULL', 'run_id text NOT NULL', 'rejected_at timestamptz NOT NULL'].join(', ')})`,
     );
-    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ${REPLACED_SHARDS}`, [this.layout.job, this.layout.partition, this.layout.shard, this.layout.shard.split('/')[1]]);
+    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ${REPLACED_SHARDS}`, [
+      this.layout.job,
+      this.layout.partition,
+      this.layout.shard,
+      this.layout.shard.split('/')[1],
+    ]);
     if (rejects.size === 0) return;
     const formats = this.layout.keyFields.map(copyFormatter);
-    const suffix = [this.layout.job, this.layout.partition, this.layout.shard, this.layout.runId, new Date().toISOString()].map(copyText).join('\t');
+    const suffix = [
+      this.layout.job,
+      this.layout.partition,
+      this.layout.shard,
+      this.layout.runId,
+      new Date().toISOString(),
+    ]
+      .map(copyText)
+      .join('\t');
     const lines: string[] = [];
     for (let r = 0; r < rejects.size; r++) {
-      const keys = rejects.keys.map((col, k) => (col[r] === null || col[r] === undefined ? '\\N' : copyText(formats[k]!(col[r]))));
+      const keys = rejects.keys.map((col, k) =>
+        col[r] === null || col[r] === undefined ? '\\N' : copyText(formats[k]!(col[r])),
+      );
       lines.push([...keys, copyText(rejects.reasons[r]!), suffix].join('\t'));
     }
-    const cols = [...this.layout.keyFields.map((f) => f.name), 'reason', 'job', 'partition', 'shard', 'run_id', 'rejected_at'].map(ident).join(', ');
+    const cols = [
+      ...this.layout.keyFields.map((f) => f.name),
+      'reason',
+      'job',
+      'partition',
+      'shard',
+      'run_id',
+      'rejected_at',
+    ]
+      .map(ident)
+      .join(', ');
     const stream = client.query(copyFrom(`COPY ${table} (${cols}) FROM STDIN`));
     stream.end(lines.join('\n') + '\n');
     await finished(stream);
@@ -333,13 +413,16 @@ export class PostgresSink implements Sink {
         // Every segment is staged: move them into the table in this one transaction.
         const cols = this.columns.map(ident).join(', ');
         await this.replacePartition(client);
-        await client.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
+        await client.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${this.stage} WHERE run_id = $1`, [
+          run.run_id,
+        ]);
         await client.query(`DELETE FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
         await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id = $1`, [run.run_id]);
       }
       run.rows_written = this.written;
       const target = this.layout.rejects;
-      if (target && 'table' in target) await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
+      if (target && 'table' in target)
+        await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
       await finishRun(client, this.options.schema, run);
       await client.query('COMMIT');
       this.inTransaction = false;

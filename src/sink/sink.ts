@@ -30,7 +30,13 @@ export interface Checkpoint {
   readonly runId: string;
   readonly chunks: number;
   readonly batchSize: number;
-  readonly counters: { rowsRead: number; rowsScored: number; rowsRejected: number; rowsFilled: number; rowsWritten: number };
+  readonly counters: {
+    rowsRead: number;
+    rowsScored: number;
+    rowsRejected: number;
+    rowsFilled: number;
+    rowsWritten: number;
+  };
 }
 
 /** One scored chunk on its way to the sink: the source's key vectors plus predictions. */

@@ -39,7 +39,8 @@ async function expand(base: string, segments: readonly string[], out: string[]):
     } catch {
       return;
     }
-    for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.')) await expand(path.join(base, e.name), segments, out);
+    for (const e of entries)
+      if (e.isDirectory() && !e.name.startsWith('.')) await expand(path.join(base, e.name), segments, out);
     return;
   }
   if (!GLOB_CHARS.test(head)) {

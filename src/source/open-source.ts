@@ -27,19 +27,34 @@ export async function openSource(job: Job): Promise<OpenedSource> {
       open(columns) {
         requireColumns(files, columns);
         const label = job.shard.count > 1 ? `${spec.path} (shard ${job.shard.index}/${job.shard.count})` : spec.path;
-        return parquetSourceOver(files.schema, shardGroups(files.groups, job.shard), { batchSize: job.batchSize, columns }, label);
+        return parquetSourceOver(
+          files.schema,
+          shardGroups(files.groups, job.shard),
+          { batchSize: job.batchSize, columns },
+          label,
+        );
       },
     };
   }
   if (job.checkpointRows !== undefined && job.key.length === 0) {
-    throw new UsageError('checkpoint_rows: a resumable Postgres source is read in key order, so the job needs key: columns.', { code: 'checkpoint_key' });
+    throw new UsageError(
+      'checkpoint_rows: a resumable Postgres source is read in key order, so the job needs key: columns.',
+      { code: 'checkpoint_key' },
+    );
   }
   if (job.shard.count > 1 && job.key.length === 0) {
-    throw new UsageError('--shard: a Postgres source is split by a hash of the key columns; list them under key:.', { code: 'shard_key' });
+    throw new UsageError('--shard: a Postgres source is split by a hash of the key columns; list them under key:.', {
+      code: 'shard_key',
+    });
   }
   const scanned = await scanPostgres(spec, { batchSize: job.batchSize, params: job.params });
   return {
     schema: scanned.schema,
-    open: (columns) => scanned.open(columns, job.shard.count > 1 ? { ...job.shard, key: job.key } : undefined, job.checkpointRows !== undefined ? job.key : undefined),
+    open: (columns) =>
+      scanned.open(
+        columns,
+        job.shard.count > 1 ? { ...job.shard, key: job.key } : undefined,
+        job.checkpointRows !== undefined ? job.key : undefined,
+      ),
   };
 }

@@ -44,7 +44,10 @@ async function assertParquet(file: string): Promise<number> {
       await fh.read(tail, 0, 4, size - 4);
     }
     if (head.toString('latin1') !== 'PAR1' || tail.toString('latin1') !== 'PAR1') {
-      throw new UsageError(`source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`, { code: 'source_not_parquet' });
+      throw new UsageError(
+        `source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
+        { code: 'source_not_parquet' },
+      );
     }
     return size;
   } finally {
@@ -52,12 +55,19 @@ async function assertParquet(file: string): Promise<number> {
   }
 }
 
-async function readSchema(pw: ParquetWasm, file: string, fileSize: number): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
+async function readSchema(
+  pw: ParquetWasm,
+  file: string,
+  fileSize: number,
+): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
   let pf;
   try {
     pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
   } catch (err) {
-    throw new UsageError(`source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`, { code: 'source_not_parquet', cause: err });
+    throw new UsageError(
+      `source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`,
+      { code: 'source_not_parquet', cause: err },
+    );
   }
   try {
     const meta = pf.metadata();
@@ -66,7 +76,10 @@ async function readSchema(pw: ParquetWasm, file: string, fileSize: number): Prom
     reader.open();
     return { schema: reader.schema, groups };
   } catch (err) {
-    throw new UsageError(`source: ${file} has a footer mlscale cannot decode (${(err as Error).message}); check the file.`, { code: 'source_not_parquet', cause: err });
+    throw new UsageError(
+      `source: ${file} has a footer mlscale cannot decode (${(err as Error).message}); check the file.`,
+      { code: 'source_not_parquet', cause: err },
+    );
   } finally {
     pf.free();
   }
@@ -88,7 +101,10 @@ export interface ParquetFiles {
 export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   const files = await findFiles(pattern);
   if (files.length === 0) {
-    throw new UsageError(`source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`, { code: 'source_empty' });
+    throw new UsageError(
+      `source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`,
+      { code: 'source_empty' },
+    );
   }
   const pw = await loadParquetWasm();
   let schema: Schema | undefined;
@@ -109,13 +125,21 @@ export function requireColumns(files: ParquetFiles, columns: readonly string[]):
   for (const [file, have] of files.columnsByFile) {
     const missing = columns.find((c) => !have.has(c));
     if (missing) {
-      throw new UsageError(`source: ${file} has no column "${missing}" (have: ${[...have].join(', ')}); all files must share the job's columns.`, { code: 'column_missing' });
+      throw new UsageError(
+        `source: ${file} has no column "${missing}" (have: ${[...have].join(', ')}); all files must share the job's columns.`,
+        { code: 'column_missing' },
+      );
     }
   }
 }
 
 /** A source over a chosen list of row groups (all of them, or one shard's). */
-export function parquetSourceOver(schema: Schema, groups: readonly RowGroupRef[], options: ParquetSourceOptions, description: string): Source & { readonly groups: readonly RowGroupRef[] } {
+export function parquetSourceOver(
+  schema: Schema,
+  groups: readonly RowGroupRef[],
+  options: ParquetSourceOptions,
+  description: string,
+): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
   return {
     schema,
@@ -152,7 +176,11 @@ function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourc
   const pw = parquetWasmSync();
   let table;
   try {
-    table = pw.readParquet(data, { rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
+    table = pw.readParquet(data, {
+      rowGroups: [g.rowGroup],
+      batchSize: options.batchSize,
+      ...(options.columns ? { columns: [...options.columns] } : {}),
+    });
   } catch (err) {
     throw decodeError(g, err);
   }
@@ -171,13 +199,21 @@ function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourc
   }
 }
 
-async function* decodeStreaming(g: RowGroupRef, options: ParquetSourceOptions, signal?: AbortSignal): AsyncGenerator<RecordBatch> {
+async function* decodeStreaming(
+  g: RowGroupRef,
+  options: ParquetSourceOptions,
+  signal?: AbortSignal,
+): AsyncGenerator<RecordBatch> {
   const pw = await loadParquetWasm();
   const pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
   try {
     let stream: ReadableStream;
     try {
-      stream = await pf.stream({ rowGroups: [g.rowGroup], batchSize: options.batchSize, ...(options.columns ? { columns: [...options.columns] } : {}) });
+      stream = await pf.stream({
+        rowGroups: [g.rowGroup],
+        batchSize: options.batchSize,
+        ...(options.columns ? { columns: [...options.columns] } : {}),
+      });
     } catch (err) {
       throw decodeError(g, err);
     }
@@ -191,7 +227,8 @@ async function* decodeStreaming(g: RowGroupRef, options: ParquetSourceOptions, s
           throw decodeError(g, err);
         }
         if (item.done) break;
-        for (const batch of tableFromIPC(item.value.intoIPCStream()).batches) if (batch.numRows > 0) yield batch as RecordBatch;
+        for (const batch of tableFromIPC(item.value.intoIPCStream()).batches)
+          if (batch.numRows > 0) yield batch as RecordBatch;
         signal?.throwIfAborted();
       }
     } finally {
@@ -204,5 +241,8 @@ async function* decodeStreaming(g: RowGroupRef, options: ParquetSourceOptions, s
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
   const msg = err instanceof Error ? err.message : String(err);
-  return new RuntimeFailure(`source: ${g.file} row group ${g.rowGroup} cannot be decoded (${msg.split('\n')[0]}); the file is damaged or uses a feature parquet-wasm cannot read.`, { code: 'source_decode', cause: err });
+  return new RuntimeFailure(
+    `source: ${g.file} row group ${g.rowGroup} cannot be decoded (${msg.split('\n')[0]}); the file is damaged or uses a feature parquet-wasm cannot read.`,
+    { code: 'source_decode', cause: err },
+  );
 }

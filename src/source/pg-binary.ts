@@ -1,4 +1,20 @@
-import { Bool, DateDay, Float64, Int16, Int32, Int64, Float32, RecordBatch, Schema, Field, Struct, TimestampMicrosecond, Utf8, makeData, type DataType } from 'apache-arrow';
+import {
+  Bool,
+  DateDay,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  Float32,
+  RecordBatch,
+  Schema,
+  Field,
+  Struct,
+  TimestampMicrosecond,
+  Utf8,
+  makeData,
+  type DataType,
+} from 'apache-arrow';
 
 /** Postgres type OIDs mlscale reads, and the Arrow type each becomes. */
 export const PG_TYPES: Record<number, { name: string; arrow: () => DataType }> = {
@@ -63,7 +79,13 @@ function fixed<T extends Float64Array | Float32Array | Int32Array | Int16Array |
       n++;
     },
     finish() {
-      const data = makeData({ type: field.type, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null, data: values.slice(0, n) } as never);
+      const data = makeData({
+        type: field.type,
+        length: n,
+        nullCount: valid.nulls,
+        nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null,
+        data: values.slice(0, n),
+      } as never);
       values = new Ctor(capacity);
       n = 0;
       valid = new Validity();
@@ -101,7 +123,13 @@ function bool(field: Field): ColumnBuilder {
     },
     finish() {
       const bytes = (n + 7) >> 3;
-      const data = makeData({ type: field.type as Bool, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, bytes) : null, data: values.bits.slice(0, bytes) });
+      const data = makeData({
+        type: field.type as Bool,
+        length: n,
+        nullCount: valid.nulls,
+        nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, bytes) : null,
+        data: values.bits.slice(0, bytes),
+      });
       values = new Validity();
       valid = new Validity();
       n = 0;
@@ -135,7 +163,14 @@ function text(field: Field, capacity: number): ColumnBuilder {
       n++;
     },
     finish() {
-      const data = makeData({ type: field.type as Utf8, length: n, nullCount: valid.nulls, nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null, valueOffsets: offsets.slice(0, n + 1), data: new Uint8Array(bytes.subarray(0, used)) });
+      const data = makeData({
+        type: field.type as Utf8,
+        length: n,
+        nullCount: valid.nulls,
+        nullBitmap: valid.nulls > 0 ? valid.bits.slice(0, (n + 7) >> 3) : null,
+        valueOffsets: offsets.slice(0, n + 1),
+        data: new Uint8Array(bytes.subarray(0, used)),
+      });
       offsets = new Int32Array(capacity + 1);
       bytes = Buffer.allocUnsafe(capacity * 16);
       used = 0;
@@ -148,17 +183,27 @@ function text(field: Field, capacity: number): ColumnBuilder {
 
 function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
   switch (oid) {
-    case 16: return bool(field);
-    case 20: return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at));
-    case 21: return fixed(field, capacity, Int16Array, (b, at) => b.readInt16BE(at));
-    case 23: return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at));
-    case 700: return fixed(field, capacity, Float32Array, (b, at) => b.readFloatBE(at));
-    case 701: return fixed(field, capacity, Float64Array, (b, at) => b.readDoubleBE(at));
-    case 1700: return fixed(field, capacity, Float64Array, (b, at) => readNumeric(b, at));
-    case 1082: return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at) + PG_EPOCH_DAYS);
+    case 16:
+      return bool(field);
+    case 20:
+      return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at));
+    case 21:
+      return fixed(field, capacity, Int16Array, (b, at) => b.readInt16BE(at));
+    case 23:
+      return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at));
+    case 700:
+      return fixed(field, capacity, Float32Array, (b, at) => b.readFloatBE(at));
+    case 701:
+      return fixed(field, capacity, Float64Array, (b, at) => b.readDoubleBE(at));
+    case 1700:
+      return fixed(field, capacity, Float64Array, (b, at) => readNumeric(b, at));
+    case 1082:
+      return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at) + PG_EPOCH_DAYS);
     case 1114:
-    case 1184: return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at) + PG_EPOCH_US);
-    default: return text(field, capacity);
+    case 1184:
+      return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at) + PG_EPOCH_US);
+    default:
+      return text(field, capacity);
   }
 }
 
@@ -176,7 +221,10 @@ export class PgBinaryDecoder {
   private rows = 0;
   private ended = false;
 
-  constructor(columns: readonly { name: string; oid: number }[], private readonly batchSize: number) {
+  constructor(
+    columns: readonly { name: string; oid: number }[],
+    private readonly batchSize: number,
+  ) {
     const fields = columns.map((c) => new Field(c.name, PG_TYPES[c.oid]!.arrow(), true));
     this.schema = new Schema(fields);
     this.builders = columns.map((c, i) => builder(fields[i]!, c.oid, batchSize));
@@ -209,10 +257,16 @@ export class PgBinaryDecoder {
       let p = at + 2;
       let complete = true;
       for (let c = 0; c < count; c++) {
-        if (buf.length - p < 4) { complete = false; break; }
+        if (buf.length - p < 4) {
+          complete = false;
+          break;
+        }
         const len = buf.readInt32BE(p);
         p += 4 + (len > 0 ? len : 0);
-        if (p > buf.length) { complete = false; break; }
+        if (p > buf.length) {
+          complete = false;
+          break;
+        }
       }
       if (!complete) break;
       if (count !== ncols) throw new Error(`binary COPY row has ${count} fields, expected ${ncols}`);

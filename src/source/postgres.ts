@@ -30,7 +30,10 @@ interface Probe {
 
 function queryError(err: unknown): UsageError {
   const e = err as { message?: string; position?: string };
-  return new UsageError(`source.postgres.query: Postgres rejected the query (${redact(e.message ?? String(err))}); fix the SQL.`, { code: 'source_query', cause: err });
+  return new UsageError(
+    `source.postgres.query: Postgres rejected the query (${redact(e.message ?? String(err))}); fix the SQL.`,
+    { code: 'source_query', cause: err },
+  );
 }
 
 /**
@@ -38,20 +41,29 @@ function queryError(err: unknown): UsageError {
  * COPY, which cannot take bind parameters: each :name becomes current_setting('mlscale.p_name')
  * cast to the type Postgres inferred for it, and the value is bound into that setting.
  */
-async function probe(client: pg.Client, spec: PostgresSourceSpec, params: Readonly<Record<string, string>>): Promise<Probe> {
-  const positional = rewriteParams(spec.query, (() => {
-    const seen: string[] = [];
-    return (name: string) => {
-      if (!seen.includes(name)) seen.push(name);
-      return `$${seen.indexOf(name) + 1}`;
-    };
-  })());
+async function probe(
+  client: pg.Client,
+  spec: PostgresSourceSpec,
+  params: Readonly<Record<string, string>>,
+): Promise<Probe> {
+  const positional = rewriteParams(
+    spec.query,
+    (() => {
+      const seen: string[] = [];
+      return (name: string) => {
+        if (!seen.includes(name)) seen.push(name);
+        return `$${seen.indexOf(name) + 1}`;
+      };
+    })(),
+  );
   const values = paramValues(positional.names, params);
   let types: string[];
   let fields: { name: string; dataTypeID: number }[];
   try {
     await client.query(`PREPARE mlscale_probe AS SELECT * FROM (${positional.sql}) AS mlscale_q LIMIT 0`);
-    const res = await client.query(`SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'mlscale_probe'`);
+    const res = await client.query(
+      `SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'mlscale_probe'`,
+    );
     types = (res.rows[0]?.types as string[] | undefined) ?? [];
     await client.query('DEALLOCATE mlscale_probe');
     fields = (await client.query({ text: `SELECT * FROM (${positional.sql}) AS mlscale_q LIMIT 0`, values })).fields;
@@ -70,7 +82,10 @@ async function probe(client: pg.Client, spec: PostgresSourceSpec, params: Readon
     );
   }
   const dup = columns.find((c, i) => columns.findIndex((d) => d.name === c.name) !== i);
-  if (dup) throw new UsageError(`source.postgres.query: column "${dup.name}" appears twice; alias one of them.`, { code: 'column_duplicate' });
+  if (dup)
+    throw new UsageError(`source.postgres.query: column "${dup.name}" appears twice; alias one of them.`, {
+      code: 'column_duplicate',
+    });
   const copy = rewriteParams(spec.query, (name) => {
     const i = positional.names.indexOf(name);
     const type = types[i] && types[i] !== 'unknown' ? types[i] : 'text';
@@ -85,7 +100,13 @@ export interface PostgresSourceOptions {
 }
 
 /** Opens a query as a source: checks it and reads its column types; no rows are read yet. */
-export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSourceOptions): Promise<{ schema: Schema; open(columns: readonly string[], shard?: HashShard, orderBy?: readonly string[]): Source }> {
+export async function scanPostgres(
+  spec: PostgresSourceSpec,
+  options: PostgresSourceOptions,
+): Promise<{
+  schema: Schema;
+  open(columns: readonly string[], shard?: HashShard, orderBy?: readonly string[]): Source;
+}> {
   const client = await connect(spec.url, 'source');
   let p: Probe;
   try {
@@ -111,7 +132,13 @@ export async function scanPostgres(spec: PostgresSourceSpec, options: PostgresSo
   };
 }
 
-function postgresSource(spec: PostgresSourceSpec, sql: string, settings: Probe['settings'], columns: Probe['columns'], batchSize: number): Source {
+function postgresSource(
+  spec: PostgresSourceSpec,
+  sql: string,
+  settings: Probe['settings'],
+  columns: Probe['columns'],
+  batchSize: number,
+): Source {
   return {
     schema: new PgBinaryDecoder(columns, 1).schema,
     totalRows: undefined,
@@ -121,7 +148,8 @@ function postgresSource(spec: PostgresSourceSpec, sql: string, settings: Probe['
       const decoder = new PgBinaryDecoder(columns, batchSize);
       let stream: ReturnType<typeof copyTo> | undefined;
       try {
-        for (const s of settings) await client.query(`SELECT set_config($1, $2, false)`, [`mlscale.p_${s.name}`, s.value]);
+        for (const s of settings)
+          await client.query(`SELECT set_config($1, $2, false)`, [`mlscale.p_${s.name}`, s.value]);
         stream = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT binary)`));
         for await (const chunk of stream) {
           signal?.throwIfAborted();
@@ -132,7 +160,10 @@ function postgresSource(spec: PostgresSourceSpec, sql: string, settings: Probe['
       } catch (err) {
         if (signal?.aborted || err instanceof UsageError) throw err;
         const msg = err instanceof Error ? err.message : String(err);
-        throw new RuntimeFailure(`source: reading the query from ${redact(spec.url)} failed (${redact(msg)}).`, { code: 'source_postgres', cause: err });
+        throw new RuntimeFailure(`source: reading the query from ${redact(spec.url)} failed (${redact(msg)}).`, {
+          code: 'source_postgres',
+          cause: err,
+        });
       } finally {
         // Ending the connection also cancels a COPY still running (an early stop under --limit).
         stream?.destroy();

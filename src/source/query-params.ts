@@ -70,7 +70,10 @@ export function paramValues(names: readonly string[], params: Readonly<Record<st
   return names.map((n) => {
     const v = params[n];
     if (v === undefined) {
-      throw new UsageError(`source.postgres.query: parameter :${n} has no value (known: ${Object.keys(params).sort().join(', ')}); add it under params: or pass --param ${n}=VALUE.`, { code: 'unknown_param' });
+      throw new UsageError(
+        `source.postgres.query: parameter :${n} has no value (known: ${Object.keys(params).sort().join(', ')}); add it under params: or pass --param ${n}=VALUE.`,
+        { code: 'unknown_param' },
+      );
     }
     return v;
   });

@@ -45,7 +45,10 @@ export const METADATA_COLUMNS = ['model_name', 'model_version', 'partition', 'ru
 function feedType(input: ValueInfo): FeedType {
   const t = input.elementType ?? 'unknown';
   if ((FEEDABLE as readonly string[]).includes(t)) return t as FeedType;
-  throw new UsageError(`model input "${input.name}" has element type ${t}, which mlscale cannot feed; re-export the model with float, double, int64, int32, bool or string inputs.`, { code: 'model_input_type' });
+  throw new UsageError(
+    `model input "${input.name}" has element type ${t}, which mlscale cannot feed; re-export the model with float, double, int64, int32, bool or string inputs.`,
+    { code: 'model_input_type' },
+  );
 }
 
 function canFeed(kind: ColumnKind, type: FeedType): boolean {
@@ -58,13 +61,22 @@ function canFeed(kind: ColumnKind, type: FeedType): boolean {
  * Decides, before any row is read, which source columns feed which model inputs and which
  * outputs become which columns. Every mismatch is a UsageError naming the column or input.
  */
-export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedModel, schema: Schema, label = 'model'): IoPlan {
+export function planIo(
+  spec: ModelSpec,
+  keys: readonly string[],
+  model: LoadedModel,
+  schema: Schema,
+  label = 'model',
+): IoPlan {
   const warnings: string[] = [];
   const fields = new Map(schema.fields.map((f) => [f.name, f]));
   const need = (column: string, what: string) => {
     const field = fields.get(column);
     if (!field) {
-      throw new UsageError(`source: column "${column}" ${what} not found (have: ${columnList(schema)}); fix the name in the job or the source.`, { code: 'column_missing' });
+      throw new UsageError(
+        `source: column "${column}" ${what} not found (have: ${columnList(schema)}); fix the name in the job or the source.`,
+        { code: 'column_missing' },
+      );
     }
     return field;
   };
@@ -73,7 +85,10 @@ export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedMo
   const modelInputs = model.graph.inputs;
   for (const input of modelInputs) {
     if (!input.isTensor) {
-      throw new UsageError(`model input "${input.name}" is ${input.typeText}, not a tensor; mlscale feeds tensors only, so re-export the model with one tensor input per column.`, { code: 'model_input_type' });
+      throw new UsageError(
+        `model input "${input.name}" is ${input.typeText}, not a tensor; mlscale feeds tensors only, so re-export the model with one tensor input per column.`,
+        { code: 'model_input_type' },
+      );
     }
   }
   const features = spec.features;
@@ -82,46 +97,83 @@ export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedMo
     const names = new Set(modelInputs.map((i) => i.name));
     const unknown = Object.keys(spec.inputs).find((k) => !names.has(k));
     if (unknown) {
-      throw new UsageError(`${label}.inputs: the model has no input "${unknown}" (have: ${[...names].join(', ')}); use the names mlscale inspect shows.`, { code: 'input_unknown' });
+      throw new UsageError(
+        `${label}.inputs: the model has no input "${unknown}" (have: ${[...names].join(', ')}); use the names mlscale inspect shows.`,
+        { code: 'input_unknown' },
+      );
     }
     inputs = modelInputs.map((input) => {
       const columns = spec.inputs![input.name] ?? [input.name];
       if (!spec.inputs![input.name] && !fields.has(input.name)) {
-        throw new UsageError(`model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); map it under ${label}.inputs.`, { code: 'input_unfed' });
+        throw new UsageError(
+          `model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); map it under ${label}.inputs.`,
+          { code: 'input_unfed' },
+        );
       }
       const width = input.shape?.[1];
       if (input.shape?.length === 2 && typeof width === 'number' && width !== columns.length) {
-        throw new UsageError(`${label}.inputs.${input.name}: model input "${input.name}" expects ${width} columns but ${columns.length} are listed; list exactly ${width}.`, { code: 'features_count' });
+        throw new UsageError(
+          `${label}.inputs.${input.name}: model input "${input.name}" expects ${width} columns but ${columns.length} are listed; list exactly ${width}.`,
+          { code: 'features_count' },
+        );
       }
       if (input.shape?.length !== 2 && columns.length !== 1) {
-        throw new UsageError(`${label}.inputs.${input.name}: model input "${input.name}" is ${input.typeText}, one value per row; list one column.`, { code: 'features_count' });
+        throw new UsageError(
+          `${label}.inputs.${input.name}: model input "${input.name}" is ${input.typeText}, one value per row; list one column.`,
+          { code: 'features_count' },
+        );
       }
-      return { input: input.name, type: feedType(input), columns: [...columns], rank: input.shape?.length === 1 ? 1 : 2 };
+      return {
+        input: input.name,
+        type: feedType(input),
+        columns: [...columns],
+        rank: input.shape?.length === 1 ? 1 : 2,
+      };
     });
   } else if (modelInputs.length === 1 && (features || isWide(modelInputs[0]!))) {
     const input = modelInputs[0]!;
     const width = input.shape?.[1];
     if (!features) {
-      throw new UsageError(`model input "${input.name}" takes ${width} features as one [N, ${width}] tensor; list the source columns in order under ${label}.features.`, { code: 'features_missing' });
+      throw new UsageError(
+        `model input "${input.name}" takes ${width} features as one [N, ${width}] tensor; list the source columns in order under ${label}.features.`,
+        { code: 'features_missing' },
+      );
     }
     if (typeof width === 'number' && width !== features.length) {
-      throw new UsageError(`model input "${input.name}" expects ${width} features but ${label}.features lists ${features.length}; list exactly ${width} columns.`, { code: 'features_count' });
+      throw new UsageError(
+        `model input "${input.name}" expects ${width} features but ${label}.features lists ${features.length}; list exactly ${width} columns.`,
+        { code: 'features_count' },
+      );
     }
     inputs = [{ input: input.name, type: feedType(input), columns: [...features], rank: 2 }];
   } else {
     if (features && features.length !== modelInputs.length) {
-      throw new UsageError(`${label}.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or map them under ${label}.inputs.`, { code: 'features_count' });
+      throw new UsageError(
+        `${label}.features lists ${features.length} columns but the model has ${modelInputs.length} inputs (${modelInputs.map((i) => i.name).join(', ')}); list one column per input, in input order, or map them under ${label}.inputs.`,
+        { code: 'features_count' },
+      );
     }
     const wide = modelInputs.find((i) => isWide(i));
     if (wide) {
-      throw new UsageError(`model input "${wide.name}" takes several columns (${wide.typeText}) and the model has other inputs too; map each input to its columns under ${label}.inputs.`, { code: 'features_missing' });
+      throw new UsageError(
+        `model input "${wide.name}" takes several columns (${wide.typeText}) and the model has other inputs too; map each input to its columns under ${label}.inputs.`,
+        { code: 'features_missing' },
+      );
     }
     inputs = modelInputs.map((input, i) => {
       const column = features ? features[i]! : input.name;
       if (!features && !fields.has(column)) {
-        throw new UsageError(`model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); rename the column in the source or list ${label}.features in input order.`, { code: 'input_unfed' });
+        throw new UsageError(
+          `model input "${input.name}" has no source column of that name (have: ${columnList(schema)}); rename the column in the source or list ${label}.features in input order.`,
+          { code: 'input_unfed' },
+        );
       }
-      return { input: input.name, type: feedType(input), columns: [column], rank: (input.shape?.length ?? 2) === 1 ? 1 : 2 };
+      return {
+        input: input.name,
+        type: feedType(input),
+        columns: [column],
+        rank: (input.shape?.length ?? 2) === 1 ? 1 : 2,
+      };
     });
   }
   for (const feed of inputs) {
@@ -129,19 +181,28 @@ export function planIo(spec: ModelSpec, keys: readonly string[], model: LoadedMo
       const field = need(column, `(feeds model input "${feed.input}")`);
       const kind = columnKind(field.type);
       if (!canFeed(kind, feed.type)) {
-        throw new UsageError(`source: column "${column}" has type ${field.type} and cannot feed model input "${feed.input}" (${feed.type}); cast it in the source or pick another column.`, { code: 'column_type' });
+        throw new UsageError(
+          `source: column "${column}" has type ${field.type} and cannot feed model input "${feed.input}" (${feed.type}); cast it in the source or pick another column.`,
+          { code: 'column_type' },
+        );
       }
     }
   }
 
   const rowByRow = modelInputs.some((i) => i.shape?.[0] === 1);
-  if (rowByRow) warnings.push(`model declares a fixed batch size of 1; scoring row by row, which is much slower than batches (re-export with a dynamic batch dimension).`);
+  if (rowByRow)
+    warnings.push(
+      `model declares a fixed batch size of 1; scoring row by row, which is much slower than batches (re-export with a dynamic batch dimension).`,
+    );
 
   const outputs = planOutputs(spec, model, warnings, label);
   const taken = new Set<string>([...keys, ...METADATA_COLUMNS]);
   for (const o of outputs) {
     if (taken.has(o.column)) {
-      throw new UsageError(`${label}.outputs: column "${o.column}" clashes with a key or metadata column; give the prediction another name under model.outputs.`, { code: 'output_clash' });
+      throw new UsageError(
+        `${label}.outputs: column "${o.column}" clashes with a key or metadata column; give the prediction another name under model.outputs.`,
+        { code: 'output_clash' },
+      );
     }
     taken.add(o.column);
   }
@@ -161,34 +222,62 @@ function sqlTypeOf(elementType: string | undefined): SqlType {
 }
 
 function sanitize(name: string): string {
-  const s = name.toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  const s = name
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   return /^[a-z_]/.test(s) ? s : `c_${s}`;
 }
 
-export function planOutputs(spec: Pick<ModelSpec, 'outputs'>, model: LoadedModel, warnings: string[], label: string): OutputColumn[] {
+export function planOutputs(
+  spec: Pick<ModelSpec, 'outputs'>,
+  model: LoadedModel,
+  warnings: string[],
+  label: string,
+): OutputColumn[] {
   const byName = new Map(model.graph.outputs.map((o) => [o.name, o]));
   const zipLabels = new Map(model.zipmaps.map((z) => [z.output, z.labels]));
   if (spec.outputs) {
     return Object.entries(spec.outputs).map(([column, o]) => {
       const out = byName.get(o.output);
       if (!out) {
-        throw new UsageError(`${label}.outputs.${column}: the model has no output "${o.output}" (have: ${[...byName.keys()].join(', ')}); use one of those names.`, { code: 'output_missing' });
+        throw new UsageError(
+          `${label}.outputs.${column}: the model has no output "${o.output}" (have: ${[...byName.keys()].join(', ')}); use one of those names.`,
+          { code: 'output_missing' },
+        );
       }
       if (!out.isTensor) {
-        throw new UsageError(`${label}.outputs.${column}: output "${o.output}" is ${out.typeText}, not a tensor; pick a tensor output.`, { code: 'output_type' });
+        throw new UsageError(
+          `${label}.outputs.${column}: output "${o.output}" is ${out.typeText}, not a tensor; pick a tensor output.`,
+          { code: 'output_type' },
+        );
       }
       const width = out.shape?.[1];
       if (o.column !== undefined) {
         if ((out.shape?.length ?? 0) < 2) {
-          throw new UsageError(`${label}.outputs.${column}: output "${o.output}" is one value per row (${out.typeText}); remove column:.`, { code: 'output_column' });
+          throw new UsageError(
+            `${label}.outputs.${column}: output "${o.output}" is one value per row (${out.typeText}); remove column:.`,
+            { code: 'output_column' },
+          );
         }
         if (typeof width === 'number' && o.column >= width) {
-          throw new UsageError(`${label}.outputs.${column}: column ${o.column} is out of range for output "${o.output}" (${out.typeText}, columns 0..${width - 1}).`, { code: 'output_column' });
+          throw new UsageError(
+            `${label}.outputs.${column}: column ${o.column} is out of range for output "${o.output}" (${out.typeText}, columns 0..${width - 1}).`,
+            { code: 'output_column' },
+          );
         }
       } else if (out.shape?.length === 2 && width !== 1) {
-        throw new UsageError(`${label}.outputs.${column}: output "${o.output}" has several columns (${out.typeText}); pick one with column: N.`, { code: 'output_column' });
+        throw new UsageError(
+          `${label}.outputs.${column}: output "${o.output}" has several columns (${out.typeText}); pick one with column: N.`,
+          { code: 'output_column' },
+        );
       }
-      return { column, output: o.output, ...(o.column !== undefined ? { index: o.column } : {}), sqlType: sqlTypeOf(out.elementType) };
+      return {
+        column,
+        output: o.output,
+        ...(o.column !== undefined ? { index: o.column } : {}),
+        sqlType: sqlTypeOf(out.elementType),
+      };
     });
   }
   const columns: OutputColumn[] = [];
@@ -209,12 +298,17 @@ export function planOutputs(spec: Pick<ModelSpec, 'outputs'>, model: LoadedModel
         columns.push({ column, output: out.name, index: k, sqlType });
       }
     } else {
-      skipped.push(`${out.name} (${out.typeText}: unknown number of columns; map it under model.outputs with column: N)`);
+      skipped.push(
+        `${out.name} (${out.typeText}: unknown number of columns; map it under model.outputs with column: N)`,
+      );
     }
   }
   if (skipped.length > 0) warnings.push(`model outputs not written: ${skipped.join('; ')}.`);
   if (columns.length === 0) {
-    throw new UsageError(`model: no tensor output can be written (${skipped.join('; ')}); map one under model.outputs.`, { code: 'output_missing' });
+    throw new UsageError(
+      `model: no tensor output can be written (${skipped.join('; ')}); map one under model.outputs.`,
+      { code: 'output_missing' },
+    );
   }
   return columns;
 }

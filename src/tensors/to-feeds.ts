@@ -4,7 +4,8 @@ import { QualityGateError, RuntimeFailure } from '../errors.js';
 import { columnKind } from './column-kind.js';
 import type { FeedType, InputFeed } from './io-plan.js';
 
-export type FeedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | string[];
+export type FeedData =
+  Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | string[];
 
 /** A tensor ready to cross to a worker: plain arrays, transferable buffers. */
 export interface WireFeed {
@@ -78,15 +79,23 @@ export function missingMask(vector: Vector): MissingMask | undefined {
 /** An empty tensor buffer of `n` elements for an input of this type. */
 export function allocateFeed(type: FeedType, n: number): FeedData {
   switch (type) {
-    case 'float32': return new Float32Array(n);
-    case 'float64': return new Float64Array(n);
-    case 'int64': return new BigInt64Array(n);
-    case 'int32': return new Int32Array(n);
-    case 'int16': return new Int16Array(n);
-    case 'int8': return new Int8Array(n);
+    case 'float32':
+      return new Float32Array(n);
+    case 'float64':
+      return new Float64Array(n);
+    case 'int64':
+      return new BigInt64Array(n);
+    case 'int32':
+      return new Int32Array(n);
+    case 'int16':
+      return new Int16Array(n);
+    case 'int8':
+      return new Int8Array(n);
     case 'uint8':
-    case 'bool': return new Uint8Array(n);
-    case 'string': return new Array<string>(n);
+    case 'bool':
+      return new Uint8Array(n);
+    case 'string':
+      return new Array<string>(n);
   }
 }
 
@@ -95,7 +104,11 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
   if (type === 'int64') {
     if (typeof value === 'bigint') return value;
     const n = typeof value === 'boolean' ? (value ? 1 : 0) : Number(value);
-    if (!Number.isFinite(n)) throw new RuntimeFailure(`tensors: column "${column}" has the value ${String(value)}, which cannot feed the int64 model input "${input}"; clean or fill it in the source.`, { code: 'feature_value' });
+    if (!Number.isFinite(n))
+      throw new RuntimeFailure(
+        `tensors: column "${column}" has the value ${String(value)}, which cannot feed the int64 model input "${input}"; clean or fill it in the source.`,
+        { code: 'feature_value' },
+      );
     return BigInt(Math.trunc(n));
   }
   if (type === 'bool') return value ? 1 : 0;
@@ -109,7 +122,13 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
  * value in a column whose policy is skip; a missing value under `error` fails the run. Returns
  * undefined for "all of them, in order".
  */
-export function selectRows(batch: RecordBatch, columns: readonly string[], policy: NullPolicy, firstRow: number, candidates?: Uint32Array): { keep: Uint32Array | undefined; rejects: Reject[]; masks: Map<string, MissingMask> } {
+export function selectRows(
+  batch: RecordBatch,
+  columns: readonly string[],
+  policy: NullPolicy,
+  firstRow: number,
+  candidates?: Uint32Array,
+): { keep: Uint32Array | undefined; rejects: Reject[]; masks: Map<string, MissingMask> } {
   const masks = new Map<string, MissingMask>();
   for (const name of columns) {
     const m = missingMask(batch.getChild(name)!);
@@ -125,7 +144,10 @@ export function selectRows(batch: RecordBatch, columns: readonly string[], polic
     const hit = errors.find(([, m]) => m[row]);
     if (hit) {
       const what = hit[1][row] === 1 ? 'a null value' : 'a NaN or infinite value';
-      throw new QualityGateError(`source: column "${hit[0]}" has ${what} (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`, { code: 'null_feature' });
+      throw new QualityGateError(
+        `source: column "${hit[0]}" has ${what} (source row ${firstRow + row}) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.`,
+        { code: 'null_feature' },
+      );
     }
   }
   const keep = new Uint32Array(n);
@@ -145,7 +167,13 @@ export function selectRows(batch: RecordBatch, columns: readonly string[], polic
  * Builds the model's input tensors from one Arrow batch (the hot path: numeric columns
  * are copied straight from Arrow's buffers with a strided loop, never row objects).
  */
-export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy: NullPolicy, firstRow = 0, candidates?: Uint32Array): Feeds {
+export function toFeeds(
+  batch: RecordBatch,
+  inputs: readonly InputFeed[],
+  policy: NullPolicy,
+  firstRow = 0,
+  candidates?: Uint32Array,
+): Feeds {
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
   const { keep, rejects, masks } = selectRows(batch, allColumns, policy, firstRow, candidates);
   const rows = keep ? keep.length : batch.numRows;
@@ -165,17 +193,34 @@ export function toFeeds(batch: RecordBatch, inputs: readonly InputFeed[], policy
   return { feeds, keep, rows, rejects, filled };
 }
 
-function fillColumn(out: FeedData, f: number, width: number, vector: Vector, keep: Uint32Array | undefined, rows: number, feed: InputFeed, column: string, onNull: OnNull, mask: MissingMask | undefined): number {
+function fillColumn(
+  out: FeedData,
+  f: number,
+  width: number,
+  vector: Vector,
+  keep: Uint32Array | undefined,
+  rows: number,
+  feed: InputFeed,
+  column: string,
+  onNull: OnNull,
+  mask: MissingMask | undefined,
+): number {
   const data = vector.data[0]!;
   const kind = columnKind(vector.type);
   const hasNulls = mask !== undefined;
-  const fastNumeric = vector.data.length === 1 && kind === 'number' && !(out instanceof BigInt64Array) && !Array.isArray(out) && feed.type !== 'bool';
+  const fastNumeric =
+    vector.data.length === 1 &&
+    kind === 'number' &&
+    !(out instanceof BigInt64Array) &&
+    !Array.isArray(out) &&
+    feed.type !== 'bool';
   if (fastNumeric && !hasNulls) {
     const values = data.values as ArrayLike<number>;
     const off = data.offset;
     const o = out as Float32Array;
     if (keep) for (let r = 0; r < rows; r++) o[r * width + f] = values[off + keep[r]!]!;
-    else if (width === 1 && off === 0 && values.length >= rows && o.constructor === (values as object).constructor) o.set((values as Float32Array).subarray(0, rows));
+    else if (width === 1 && off === 0 && values.length >= rows && o.constructor === (values as object).constructor)
+      o.set((values as Float32Array).subarray(0, rows));
     else for (let r = 0; r < rows; r++) o[r * width + f] = values[off + r]!;
     return 0;
   }

@@ -35,7 +35,12 @@ describe('parseJob', () => {
     expect(job.models.map((m) => [m.path, m.name])).toEqual([['/models/churn.onnx', 'churn']]);
     expect(job.combine).toEqual({ mode: 'single' });
     expect(job.source).toEqual({ kind: 'parquet', path: '/data/ds=2024-02-03/eu/*.parquet' });
-    expect(job.sink).toEqual({ kind: 'postgres', url: 'postgres://u:secret@localhost/db', schema: 'analytics', table: 'churn' });
+    expect(job.sink).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u:secret@localhost/db',
+      schema: 'analytics',
+      table: 'churn',
+    });
     expect(job.partition).toBe('2024-02-03');
     expect(job.batchSize).toBe(8192);
     expect(job.onNull).toEqual({ mode: 'error' });
@@ -50,26 +55,42 @@ describe('parseJob', () => {
   });
 
   it('reports a YAML syntax error with line and column', () => {
-    expect(fails('name: x\nmodel: [a\n')).toMatch(/^daily\.yaml:\d+:\d+: YAML syntax error: .+; fix the YAML at that line\.$/);
+    expect(fails('name: x\nmodel: [a\n')).toMatch(
+      /^daily\.yaml:\d+:\d+: YAML syntax error: .+; fix the YAML at that line\.$/,
+    );
   });
 
   it('names an unknown key with its position and a suggestion', () => {
-    expect(fails(base.replace('key: [id]', 'keys: [id]'))).toBe('daily.yaml:10:1: keys: unknown key "keys" (did you mean "key"?).');
-    expect(fails(base.replace('  features: [a, b]', '  feature: [a, b]'))).toBe('daily.yaml:7:3: model.feature: unknown key "feature" (did you mean "features"?).');
+    expect(fails(base.replace('key: [id]', 'keys: [id]'))).toBe(
+      'daily.yaml:10:1: keys: unknown key "keys" (did you mean "key"?).',
+    );
+    expect(fails(base.replace('  features: [a, b]', '  feature: [a, b]'))).toBe(
+      'daily.yaml:7:3: model.feature: unknown key "feature" (did you mean "features"?).',
+    );
   });
 
   it('reports wrong types with their dot path', () => {
-    expect(fails(`${base}batch_size: lots\n`)).toBe('daily.yaml:13:1: batch_size: expected a whole number, got the string "lots".');
-    expect(fails(`${base}on_null: skipp\n`)).toBe('daily.yaml:13:1: on_null: expected one of "error", "skip" or a mapping, got the string "skipp".');
-    expect(fails(base.replace('name: churn_daily', 'name: Churn-Daily'))).toBe('daily.yaml:2:1: name: "Churn-Daily" is not valid: use lowercase letters, digits and underscores.');
+    expect(fails(`${base}batch_size: lots\n`)).toBe(
+      'daily.yaml:13:1: batch_size: expected a whole number, got the string "lots".',
+    );
+    expect(fails(`${base}on_null: skipp\n`)).toBe(
+      'daily.yaml:13:1: on_null: expected one of "error", "skip" or a mapping, got the string "skipp".',
+    );
+    expect(fails(base.replace('name: churn_daily', 'name: Churn-Daily'))).toBe(
+      'daily.yaml:2:1: name: "Churn-Daily" is not valid: use lowercase letters, digits and underscores.',
+    );
   });
 
   it('requires exactly one source and one sink', () => {
-    expect(fails(base.replace('  parquet: { path: "../data/ds={{ ds }}/{{ region }}/*.parquet" }\n', '  {}\n'))).toContain('source: needs exactly one of parquet, postgres.');
+    expect(
+      fails(base.replace('  parquet: { path: "../data/ds={{ ds }}/{{ region }}/*.parquet" }\n', '  {}\n')),
+    ).toContain('source: needs exactly one of parquet, postgres.');
   });
 
   it('names a missing environment variable', () => {
-    expect(fails(base, {}, {})).toBe('daily.yaml: sink.postgres.url: environment variable DB_URL is not set; export it or write ${DB_URL:-default}.');
+    expect(fails(base, {}, {})).toBe(
+      'daily.yaml: sink.postgres.url: environment variable DB_URL is not set; export it or write ${DB_URL:-default}.',
+    );
   });
 
   it('names an unknown template parameter and lists the known ones', () => {
@@ -79,11 +100,15 @@ describe('parseJob', () => {
   });
 
   it('rejects a ds that is not a date', () => {
-    expect(fails(base, { params: { ds: 'yesterday' } })).toBe('parameter ds: "yesterday" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.');
+    expect(fails(base, { params: { ds: 'yesterday' } })).toBe(
+      'parameter ds: "yesterday" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.',
+    );
   });
 
   it('parses --param flags and rejects malformed ones', () => {
     expect(parseParamFlags(['ds=2024-01-01', 'q=a=b'])).toEqual({ ds: '2024-01-01', q: 'a=b' });
-    expect(() => parseParamFlags(['=x'])).toThrow('--param "=x": expected NAME=VALUE with a name of letters, digits and underscores.');
+    expect(() => parseParamFlags(['=x'])).toThrow(
+      '--param "=x": expected NAME=VALUE with a name of letters, digits and underscores.',
+    );
   });
 });

@@ -18,7 +18,13 @@ describe('job schema', () => {
   });
 
   it('reports every issue, not just the first', () => {
-    const issues = validate(jobSchema, { name: 1, model: {}, source: { parquet: { path: 'x' } }, sink: { parquet: { path: 'y' } }, batch_size: 0 });
+    const issues = validate(jobSchema, {
+      name: 1,
+      model: {},
+      source: { parquet: { path: 'x' } },
+      sink: { parquet: { path: 'y' } },
+      batch_size: 0,
+    });
     expect(issues.map((i) => i.message)).toEqual([
       'name: expected a string, got number 1',
       'model: missing required key "path"',

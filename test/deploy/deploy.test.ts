@@ -14,7 +14,8 @@ function expectValidCommand(args: string[]) {
   const sub = program.commands.find((c) => c.name() === args[0]);
   expect(sub, `unknown command ${args[0]}`).toBeDefined();
   const known = new Set(sub!.options.flatMap((o) => [o.long, o.short].filter(Boolean) as string[]));
-  for (const a of args.slice(1)) if (a.startsWith('--')) expect(known.has(a.split('=')[0]!), `${args[0]} has no option ${a}`).toBe(true);
+  for (const a of args.slice(1))
+    if (a.startsWith('--')) expect(known.has(a.split('=')[0]!), `${args[0]} has no option ${a}`).toBe(true);
 }
 
 function words(line: string): string[] {
@@ -23,7 +24,9 @@ function words(line: string): string[] {
 
 describe('deploy examples', () => {
   it('crontab: daily at 06:00 UTC, ds passed as a parameter, logs and summary kept apart', () => {
-    const entry = read('crontab').split('\n').find((l) => /^\d/.test(l))!;
+    const entry = read('crontab')
+      .split('\n')
+      .find((l) => /^\d/.test(l))!;
     const [m, h, dom, mon, dow, ...rest] = words(entry);
     expect([m, h, dom, mon, dow].join(' ')).toBe('0 6 * * *');
     const cmd = rest.join(' ');
@@ -88,8 +91,19 @@ describe('deploy examples', () => {
 
   it('the job the examples run is a valid job file', () => {
     const file = path.join(repoRoot, 'jobs', 'churn_daily.yaml');
-    const job = parseJob(readFileSync(file, 'utf8'), file, { params: { ds: '2024-01-31' } }, { DATABASE_URL: 'postgres://u@h/db' });
-    expect(job).toMatchObject({ name: 'churn_daily', schedule: '0 6 * * *', catchup: 3, checkpointRows: 1_000_000, key: ['customer_id'] });
+    const job = parseJob(
+      readFileSync(file, 'utf8'),
+      file,
+      { params: { ds: '2024-01-31' } },
+      { DATABASE_URL: 'postgres://u@h/db' },
+    );
+    expect(job).toMatchObject({
+      name: 'churn_daily',
+      schedule: '0 6 * * *',
+      catchup: 3,
+      checkpointRows: 1_000_000,
+      key: ['customer_id'],
+    });
     expect(job.source).toMatchObject({ kind: 'postgres' });
   });
 });

@@ -23,18 +23,36 @@ const modelBlock = (name: Name, extra = '') => `
       p_virginica: { output: output_probability, column: 2 }${extra}`;
 
 const job = (name: string, body: string, sink = `parquet: { path: out/${name} }`) =>
-  s.file(`${name}.yaml`, `name: ${name}\nparams: { ds: "2024-01-01" }\nsource:\n  parquet: { path: iris }\nkey: [_index_]\nbatch_size: 40\nparallelism: 2\nsink:\n  ${sink}\n${body}`);
+  s.file(
+    `${name}.yaml`,
+    `name: ${name}\nparams: { ds: "2024-01-01" }\nsource:\n  parquet: { path: iris }\nkey: [_index_]\nbatch_size: 40\nparallelism: 2\nsink:\n  ${sink}\n${body}`,
+  );
 
 const single: Partial<Record<Name, Table>> = {};
 const read = (name: string) => {
   const dir = path.join(s.dir, 'out', name);
-  return readParquetTable(path.join(dir, readdirSync(dir).find((f) => f.endsWith('.parquet'))!));
+  return readParquetTable(
+    path.join(
+      dir,
+      readdirSync(dir).find((f) => f.endsWith('.parquet'))!,
+    ),
+  );
 };
-const col = (t: Table, c: string) => Array.from(t.getChild(c)!, (v) => (typeof v === 'bigint' ? Number(v) : v)) as number[];
+const col = (t: Table, c: string) =>
+  Array.from(t.getChild(c)!, (v) => (typeof v === 'bigint' ? Number(v) : v)) as number[];
 const PROBS = ['p_setosa', 'p_versicolor', 'p_virginica'];
 
 beforeAll(async () => {
-  writeParquet(path.join(s.dir, 'iris', 'iris.parquet'), csvTable(datasetFixture('iris.csv'), { _index_: 'int', Sepal_Length: 'float', Sepal_Width: 'float', Species: 'string' }), 64);
+  writeParquet(
+    path.join(s.dir, 'iris', 'iris.parquet'),
+    csvTable(datasetFixture('iris.csv'), {
+      _index_: 'int',
+      Sepal_Length: 'float',
+      Sepal_Width: 'float',
+      Species: 'string',
+    }),
+    64,
+  );
   for (const name of Object.keys(MODELS) as Name[]) {
     const r = await mlscale(['score', '--job', job(`one_${name}`, `models:${modelBlock(name)}\n`)], { cwd: s.dir });
     expect(errorLine(r)).toBe('');
@@ -45,7 +63,14 @@ afterAll(() => s.remove());
 
 describe('many models in one job', () => {
   it('combine: mean is the per-column mean of each model alone', async () => {
-    const r = await mlscale(['score', '--job', job('mean3', `models:${modelBlock('logreg')}${modelBlock('xgb')}${modelBlock('lgbm')}\ncombine: mean\n`)], { cwd: s.dir });
+    const r = await mlscale(
+      [
+        'score',
+        '--job',
+        job('mean3', `models:${modelBlock('logreg')}${modelBlock('xgb')}${modelBlock('lgbm')}\ncombine: mean\n`),
+      ],
+      { cwd: s.dir },
+    );
     expect(errorLine(r)).toBe('');
     const t = read('mean3');
     expect(col(t, '_index_')).toEqual(col(single.logreg!, '_index_'));
@@ -57,7 +82,17 @@ describe('many models in one job', () => {
   });
 
   it('combine: weighted uses each model weight', async () => {
-    const r = await mlscale(['score', '--job', job('weighted', `models:${modelBlock('logreg', '\n    weight: 3')}${modelBlock('xgb', '\n    weight: 1')}\ncombine: weighted\n`)], { cwd: s.dir });
+    const r = await mlscale(
+      [
+        'score',
+        '--job',
+        job(
+          'weighted',
+          `models:${modelBlock('logreg', '\n    weight: 3')}${modelBlock('xgb', '\n    weight: 1')}\ncombine: weighted\n`,
+        ),
+      ],
+      { cwd: s.dir },
+    );
     expect(errorLine(r)).toBe('');
     const t = read('weighted');
     for (const p of PROBS) {
@@ -67,7 +102,8 @@ describe('many models in one job', () => {
   });
 
   const routeBody = `models:${modelBlock('logreg')}${modelBlock('xgb')}${modelBlock('lgbm')}\ncombine: route\nroute_by: Species\nroutes: { setosa: logreg, versicolor: xgb }\ndefault_model: lgbm\n`;
-  const expectedRoute = (species: string) => (species === 'setosa' ? 'logreg' : species === 'versicolor' ? 'xgb' : 'lgbm') as Name;
+  const expectedRoute = (species: string) =>
+    (species === 'setosa' ? 'logreg' : species === 'versicolor' ? 'xgb' : 'lgbm') as Name;
 
   it('combine: route scores each row with the model its slice names, in source order, and tags the row', async () => {
     const r = await mlscale(['score', '--job', job('routed', routeBody)], { cwd: s.dir });
@@ -88,28 +124,65 @@ describe('many models in one job', () => {
     const body = routeBody.replace('default_model: lgbm\n', '');
     const r = await mlscale(['score', '--job', job('unrouted', body)], { cwd: s.dir });
     expect(r.code).toBe(3);
-    expect(errorLine(r)).toBe('error: quality gate: 50 of 150 rows (33.33%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.');
+    expect(errorLine(r)).toBe(
+      'error: quality gate: 50 of 150 rows (33.33%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
+    );
   });
 
   it('refuses models that disagree on their columns, and averaging labels', async () => {
-    const clash = await mlscale(['score', '--job', job('clash', `models:${modelBlock('logreg')}\n  - name: rf\n    path: ${onnxFixture('rf_iris.onnx')}\n    features: [Sepal_Length, Sepal_Width, Sepal_Length, Sepal_Width]\ncombine: mean\n`)], { cwd: s.dir });
+    const clash = await mlscale(
+      [
+        'score',
+        '--job',
+        job(
+          'clash',
+          `models:${modelBlock('logreg')}\n  - name: rf\n    path: ${onnxFixture('rf_iris.onnx')}\n    features: [Sepal_Length, Sepal_Width, Sepal_Length, Sepal_Width]\ncombine: mean\n`,
+        ),
+      ],
+      { cwd: s.dir },
+    );
     expect(clash.code).toBe(2);
-    expect(errorLine(clash)).toBe('error: models: "rf" writes columns (output_label, probability_0, probability_1, probability_2) but "logreg" writes (p_setosa, p_versicolor, p_virginica); map both to the same columns under outputs:.');
+    expect(errorLine(clash)).toBe(
+      'error: models: "rf" writes columns (output_label, probability_0, probability_1, probability_2) but "logreg" writes (p_setosa, p_versicolor, p_virginica); map both to the same columns under outputs:.',
+    );
     const labels = `models:\n  - { name: a, path: ${onnxFixture('logreg_iris.onnx')}, features: [Sepal_Length, Sepal_Width], outputs: { label: { output: output_label } } }\n  - { name: b, path: ${onnxFixture('pipeline_xgboost.onnx')}, features: [Sepal_Length, Sepal_Width], outputs: { label: { output: output_label } } }\ncombine: mean\n`;
     const avg = await mlscale(['score', '--job', job('labels', labels)], { cwd: s.dir });
     expect(avg.code).toBe(2);
-    expect(errorLine(avg)).toBe('error: combine: mean averages numbers, but "label" of "a" (bigint), "label" of "b" (bigint) is not a float output; map only probability or score outputs, or use combine: route.');
-    const noRoute = await mlscale(['score', '--job', job('noroute', `models:${modelBlock('logreg')}${modelBlock('xgb')}\ncombine: route\nroutes: { setosa: logreg }\n`)], { cwd: s.dir });
+    expect(errorLine(avg)).toBe(
+      'error: combine: mean averages numbers, but "label" of "a" (bigint), "label" of "b" (bigint) is not a float output; map only probability or score outputs, or use combine: route.',
+    );
+    const noRoute = await mlscale(
+      [
+        'score',
+        '--job',
+        job(
+          'noroute',
+          `models:${modelBlock('logreg')}${modelBlock('xgb')}\ncombine: route\nroutes: { setosa: logreg }\n`,
+        ),
+      ],
+      { cwd: s.dir },
+    );
     expect(noRoute.code).toBe(2);
-    expect(errorLine(noRoute)).toBe('error: noroute.yaml: route_by: combine: route needs route_by: the column whose value picks the model.');
+    expect(errorLine(noRoute)).toBe(
+      'error: noroute.yaml: route_by: combine: route needs route_by: the column whose value picks the model.',
+    );
   });
 
   it.skipIf(skipPg)('routed rows reach Postgres with their own model name and version', async () => {
     const schema = await tempSchema('e2e_multi');
     try {
-      const r = await mlscale(['score', '--job', job('routed_pg', routeBody, `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.iris_routed }`)], { cwd: s.dir, env: { DATABASE_URL: databaseUrl } });
+      const r = await mlscale(
+        [
+          'score',
+          '--job',
+          job('routed_pg', routeBody, `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.iris_routed }`),
+        ],
+        { cwd: s.dir, env: { DATABASE_URL: databaseUrl } },
+      );
       expect(errorLine(r)).toBe('');
-      const rows = await query<{ model_name: string; n: string }>(`SELECT model_name, count(*) AS n FROM ${schema.name}.iris_routed GROUP BY 1 ORDER BY 1`);
+      const rows = await query<{ model_name: string; n: string }>(
+        `SELECT model_name, count(*) AS n FROM ${schema.name}.iris_routed GROUP BY 1 ORDER BY 1`,
+      );
       expect(rows).toEqual([
         { model_name: 'lgbm', n: '50' },
         { model_name: 'logreg', n: '50' },

@@ -14,7 +14,10 @@ import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
 
 const s = scratchDir('pq');
 const target = path.join(s.dir, 'out', 'ds=2024-01-01');
-const job = (extra = '') => s.file('job.yaml', `name: pq_scores
+const job = (extra = '') =>
+  s.file(
+    'job.yaml',
+    `name: pq_scores
 params: { ds: "2024-01-01" }
 model:
   path: model.onnx
@@ -26,7 +29,8 @@ batch_size: 1000
 parallelism: 2
 sink:
   parquet: { path: "out/ds={{ ds }}", rows_per_file: 4000 }
-${extra}`);
+${extra}`,
+  );
 
 beforeAll(() => {
   writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [1.5, -2, 0.5], bias: 0.1, inputName: 'x' }));
@@ -35,7 +39,9 @@ beforeAll(() => {
 afterAll(() => s.remove());
 
 function outputTable() {
-  const parts = readdirSync(target).filter((f) => f.endsWith('.parquet')).sort();
+  const parts = readdirSync(target)
+    .filter((f) => f.endsWith('.parquet'))
+    .sort();
   const tables = parts.map((p) => readParquetTable(path.join(target, p)));
   return { parts, tables };
 }
@@ -49,7 +55,14 @@ describe('score into Parquet (real CLI)', () => {
     expect(parts).toEqual(['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']);
     expect(existsSync(path.join(target, '_SUCCESS'))).toBe(true);
     const ledger = JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8'));
-    expect(ledger).toMatchObject({ run_id: 'first', job: 'pq_scores', partition: '2024-01-01', status: 'succeeded', rows_read: 10000, rows_written: 10000 });
+    expect(ledger).toMatchObject({
+      run_id: 'first',
+      job: 'pq_scores',
+      partition: '2024-01-01',
+      status: 'succeeded',
+      rows_read: 10000,
+      rows_written: 10000,
+    });
     expect(ledger.stats.predictions.score.count).toBe(10000);
 
     const ids = tables.flatMap((t) => Array.from(t.getChild('id')!, Number));
@@ -63,8 +76,21 @@ describe('score into Parquet (real CLI)', () => {
     for (let i = 0; i < n; i++) expect(Math.abs(scores[i]! - (ref.score!.data as Float32Array)[i]!)).toBeLessThan(1e-6);
     // Under cron or Airflow (stderr not a terminal): stdout is only the summary, stderr only JSON lines.
     expect(r.stdout.startsWith('scored job pq_scores, partition 2024-01-01, run first\n')).toBe(true);
-    for (const line of r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))) expect(JSON.parse(line)).toHaveProperty('level');
-    expect(tables[0]!.schema.fields.map((f) => f.name)).toEqual(['id', 'score', 'label', 'model_name', 'model_version', 'partition', 'run_id', 'scored_at']);
+    for (const line of r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('npm warn')))
+      expect(JSON.parse(line)).toHaveProperty('level');
+    expect(tables[0]!.schema.fields.map((f) => f.name)).toEqual([
+      'id',
+      'score',
+      'label',
+      'model_name',
+      'model_version',
+      'partition',
+      'run_id',
+      'scored_at',
+    ]);
   });
 
   it('gives the same rows and values at parallelism 1 and 2', async () => {
@@ -84,12 +110,29 @@ describe('score into Parquet (real CLI)', () => {
     // A null deep in the input fails the run after most chunks were written to staging.
     const n = 10_000;
     const f0 = Float32Array.from({ length: n }, (_, i) => (i % 10) / 10);
-    const nulls = vectorFromArray(Array.from({ length: n }, (_, i) => (i === 9_000 ? null : 0.5)), new Float32());
-    writeParquet(path.join(s.dir, 'bad', 'bad.parquet'), new Table({ id: makeVector(Int32Array.from({ length: n }, (_, i) => i)), f0: makeVector(f0), f1: nulls, f2: makeVector(f0) }), 1000);
-    const badJob = s.file('bad.yaml', readFileSync(job(), 'utf8').replace('parquet: { path: data }', 'parquet: { path: bad }'));
+    const nulls = vectorFromArray(
+      Array.from({ length: n }, (_, i) => (i === 9_000 ? null : 0.5)),
+      new Float32(),
+    );
+    writeParquet(
+      path.join(s.dir, 'bad', 'bad.parquet'),
+      new Table({
+        id: makeVector(Int32Array.from({ length: n }, (_, i) => i)),
+        f0: makeVector(f0),
+        f1: nulls,
+        f2: makeVector(f0),
+      }),
+      1000,
+    );
+    const badJob = s.file(
+      'bad.yaml',
+      readFileSync(job(), 'utf8').replace('parquet: { path: data }', 'parquet: { path: bad }'),
+    );
     const failed = await mlscale(['score', '--job', badJob, '--run-id', 'third'], { cwd: s.dir });
     expect(failed.code).toBe(3);
-    expect(errorLine(failed)).toBe('error: source: column "f1" has a null value (source row 9000) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.');
+    expect(errorLine(failed)).toBe(
+      'error: source: column "f1" has a null value (source row 9000) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.',
+    );
     expect(JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8')).run_id).toBe('second');
     expect(outputTable().tables.reduce((m, t) => m + t.numRows, 0)).toBe(10000);
     expect(readdirSync(path.join(s.dir, 'out')).filter((f) => f.startsWith('.'))).toEqual([]);

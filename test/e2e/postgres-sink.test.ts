@@ -16,7 +16,11 @@ describe.skipIf(skipPg)('score into Postgres (real server, real CLI)', () => {
 
   beforeAll(async () => {
     schema = await tempSchema('e2e_pg');
-    titanic = csvTable(datasetFixture('titanic3.csv'), { pclass: 'int', sex: 'string', age: 'float', fare: 'float', embarked: 'string' }, { rowId: 'row_id' });
+    titanic = csvTable(
+      datasetFixture('titanic3.csv'),
+      { pclass: 'int', sex: 'string', age: 'float', fare: 'float', embarked: 'string' },
+      { rowId: 'row_id' },
+    );
     writeParquet(path.join(s.dir, 'titanic', 'ds=2024-01-01', 'part-0.parquet'), titanic, 300);
   });
   afterAll(async () => {
@@ -49,20 +53,34 @@ ${extra}`,
     const first = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], { env });
     expect(errorLine(first)).toBe('');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('rows         read 1309, scored 1309, rejected 0, null values filled 266, written 1309');
-
-    const rows = await query<{ row_id: number; survived: string; p_survived: number; partition: string; model_name: string }>(
-      `SELECT row_id, survived, p_survived, partition, model_name FROM ${schema.name}.titanic_scores ORDER BY row_id`,
+    expect(first.stdout).toContain(
+      'rows         read 1309, scored 1309, rejected 0, null values filled 266, written 1309',
     );
+
+    const rows = await query<{
+      row_id: number;
+      survived: string;
+      p_survived: number;
+      partition: string;
+      model_name: string;
+    }>(`SELECT row_id, survived, p_survived, partition, model_name FROM ${schema.name}.titanic_scores ORDER BY row_id`);
     expect(rows.length).toBe(1309);
     expect(rows[0]!.partition).toBe('2024-01-01');
     expect(rows[0]!.model_name).toBe('pipeline_titanic_nozipmap');
 
     const n = titanic.numRows;
-    const str = (c: string) => Array.from({ length: n }, (_, r) => { const v = titanic.getChild(c)!.get(r); return v === null ? 'NaN' : String(v); });
+    const str = (c: string) =>
+      Array.from({ length: n }, (_, r) => {
+        const v = titanic.getChild(c)!.get(r);
+        return v === null ? 'NaN' : String(v);
+      });
     const num = (c: string) => Float32Array.from({ length: n }, (_, r) => titanic.getChild(c)!.get(r) ?? NaN);
     const ref = await ortRun(onnxFixture('pipeline_titanic_nozipmap.onnx'), {
-      pclass: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, r) => titanic.getChild('pclass')!.get(r) as bigint), [n, 1]),
+      pclass: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, r) => titanic.getChild('pclass')!.get(r) as bigint),
+        [n, 1],
+      ),
       sex: new ort.Tensor('string', str('sex'), [n, 1]),
       age: new ort.Tensor('float32', num('age'), [n, 1]),
       fare: new ort.Tensor('float32', num('fare'), [n, 1]),
@@ -77,9 +95,13 @@ ${extra}`,
 
     const second = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01', '--run-id', 'rerun-1'], { env });
     expect(second.code).toBe(0);
-    const after = await query<{ n: string; runs: string; run_id: string }>(`SELECT count(*) AS n, count(DISTINCT run_id) AS runs, min(run_id) AS run_id FROM ${schema.name}.titanic_scores`);
+    const after = await query<{ n: string; runs: string; run_id: string }>(
+      `SELECT count(*) AS n, count(DISTINCT run_id) AS runs, min(run_id) AS run_id FROM ${schema.name}.titanic_scores`,
+    );
     expect(after[0]).toEqual({ n: '1309', runs: '1', run_id: 'rerun-1' });
-    const ledger = await query<{ status: string; rows_written: string }>(`SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE job = 'titanic_daily' ORDER BY started_at`);
+    const ledger = await query<{ status: string; rows_written: string }>(
+      `SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE job = 'titanic_daily' ORDER BY started_at`,
+    );
     expect(ledger).toEqual([
       { status: 'succeeded', rows_written: '1309' },
       { status: 'succeeded', rows_written: '1309' },
@@ -90,10 +112,17 @@ ${extra}`,
     const [comments] = await query<{ t: string; c: string }>(
       `SELECT obj_description('${schema.name}.titanic_scores'::regclass) AS t, col_description('${schema.name}.titanic_scores'::regclass, 3) AS c`,
     );
-    expect(comments!.t).toMatch(/^Predictions written by mlscale job titanic_daily with model pipeline_titanic_nozipmap \(version [0-9a-f]{12}\); each run replaces one partition atomically\.$/);
+    expect(comments!.t).toMatch(
+      /^Predictions written by mlscale job titanic_daily with model pipeline_titanic_nozipmap \(version [0-9a-f]{12}\); each run replaces one partition atomically\.$/,
+    );
     expect(comments!.c).toMatch(/^Prediction: output "probabilities", column 1 of model pipeline_titanic_nozipmap/);
-    const indexes = await query<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'titanic_scores'`, [schema.name]);
-    expect(indexes.map((i) => i.indexdef)).toEqual([`CREATE INDEX titanic_scores_partition_key_idx ON ${schema.name}.titanic_scores USING btree (partition, row_id)`]);
+    const indexes = await query<{ indexdef: string }>(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'titanic_scores'`,
+      [schema.name],
+    );
+    expect(indexes.map((i) => i.indexdef)).toEqual([
+      `CREATE INDEX titanic_scores_partition_key_idx ON ${schema.name}.titanic_scores USING btree (partition, row_id)`,
+    ]);
 
     const runs = await mlscale(['runs', '--schema', schema.name, '--json'], { env });
     expect(JSON.parse(runs.stdout)[0].run_id).toBe('rerun-1');
@@ -103,9 +132,23 @@ ${extra}`,
     // 1000 rows in row groups of 100; a null in the last group fails the run after ~900 rows were sent by COPY.
     const n = 1000;
     const x = Array.from({ length: n }, (_, i) => (i === 950 ? null : (i % 97) / 97));
-    const t = new Table({ id: vectorFromArray(Array.from({ length: n }, (_, i) => i), new Int32()), x: vectorFromArray(x, new Float64()), y: vectorFromArray(x.map(() => 0.5), new Float64()) });
+    const t = new Table({
+      id: vectorFromArray(
+        Array.from({ length: n }, (_, i) => i),
+        new Int32(),
+      ),
+      x: vectorFromArray(x, new Float64()),
+      y: vectorFromArray(
+        x.map(() => 0.5),
+        new Float64(),
+      ),
+    });
     writeParquet(path.join(s.dir, 'lof', 'ds=2024-01-01', 'bad.parquet'), t, 100);
-    const good = new Table({ id: vectorFromArray([1, 2, 3], new Int32()), x: vectorFromArray([0.1, 0.2, 0.3], new Float64()), y: vectorFromArray([0.5, 0.5, 0.5], new Float64()) });
+    const good = new Table({
+      id: vectorFromArray([1, 2, 3], new Int32()),
+      x: vectorFromArray([0.1, 0.2, 0.3], new Float64()),
+      y: vectorFromArray([0.5, 0.5, 0.5], new Float64()),
+    });
     writeParquet(path.join(s.dir, 'lof', 'ds=2024-01-02', 'good.parquet'), good);
     const job = s.file(
       'lof.yaml',
@@ -128,11 +171,20 @@ sink:
     expect(ok.code).toBe(0);
     const bad = await mlscale(['score', '--job', job, '--run-id', 'bad-run'], { env });
     expect(bad.code).toBe(3);
-    expect(errorLine(bad)).toBe('error: source: column "x" has a null value (source row 950) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.');
-    const visible = await query<{ run_id: string; n: string }>(`SELECT run_id, count(*) AS n FROM ${schema.name}.lof_scores GROUP BY run_id`);
+    expect(errorLine(bad)).toBe(
+      'error: source: column "x" has a null value (source row 950) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.',
+    );
+    const visible = await query<{ run_id: string; n: string }>(
+      `SELECT run_id, count(*) AS n FROM ${schema.name}.lof_scores GROUP BY run_id`,
+    );
     expect(visible).toEqual([{ run_id: 'good-run', n: '3' }]);
-    const ledger = await query<{ run_id: string; status: string; error: string; rows_read: string }>(`SELECT run_id, status, error, rows_read FROM ${schema.name}.mlscale_runs WHERE job = 'lof_daily' ORDER BY started_at`);
-    expect(ledger.map((r) => [r.run_id, r.status])).toEqual([['good-run', 'succeeded'], ['bad-run', 'failed']]);
+    const ledger = await query<{ run_id: string; status: string; error: string; rows_read: string }>(
+      `SELECT run_id, status, error, rows_read FROM ${schema.name}.mlscale_runs WHERE job = 'lof_daily' ORDER BY started_at`,
+    );
+    expect(ledger.map((r) => [r.run_id, r.status])).toEqual([
+      ['good-run', 'succeeded'],
+      ['bad-run', 'failed'],
+    ]);
     expect(ledger[1]!.error).toContain('column "x" has a null value');
     expect(Number(ledger[1]!.rows_read)).toBeGreaterThanOrEqual(900);
   });
@@ -149,9 +201,13 @@ sink:
 
   it('hides the password of the URL in errors', async () => {
     const job = titanicJob('pw_scores');
-    const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], { env: { DATABASE_URL: 'postgres://mlscale:hunter2@127.0.0.1:1/nope' } });
+    const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], {
+      env: { DATABASE_URL: 'postgres://mlscale:hunter2@127.0.0.1:1/nope' },
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).not.toContain('hunter2');
-    expect(errorLine(r)).toMatch(/^error: sink: cannot connect to postgres:\/\/mlscale:\*\*\*@127\.0\.0\.1:1\/nope \(.+\); check the URL and that the server is running\.$/);
+    expect(errorLine(r)).toMatch(
+      /^error: sink: cannot connect to postgres:\/\/mlscale:\*\*\*@127\.0\.0\.1:1\/nope \(.+\); check the URL and that the server is running\.$/,
+    );
   });
 });

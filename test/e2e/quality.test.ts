@@ -16,13 +16,19 @@ afterAll(() => s.remove());
 /** 5000 rows of 4 features; `shift` moves every feature up, `nullEvery` blanks x2 now and then. */
 function data(day: string, seed: number, shift = 0, nullEvery = 0) {
   let a = seed;
-  const rand = () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (a = (a * 1103515245 + 12345) % 2147483648) / 2147483648;
   const n = 5000;
   const col = () => Float32Array.from({ length: n }, () => rand() + shift);
   const x2 = Array.from(col(), (v, i) => (nullEvery && i % nullEvery === 0 ? null : v));
   writeParquet(
     path.join(s.dir, 'in', `ds=${day}`, 'part.parquet'),
-    new Table({ id: makeVector(Int32Array.from({ length: n }, (_, i) => i)), x0: makeVector(col()), x1: makeVector(col()), x2: vectorFromArray(x2, new Float32()), x3: makeVector(col()) }),
+    new Table({
+      id: makeVector(Int32Array.from({ length: n }, (_, i) => i)),
+      x0: makeVector(col()),
+      x1: makeVector(col()),
+      x2: vectorFromArray(x2, new Float32()),
+      x3: makeVector(col()),
+    }),
   );
 }
 
@@ -42,14 +48,17 @@ sink:
 ${extra}`,
   );
 const job = jobFile;
-const ledger = (day: string) => JSON.parse(readFileSync(path.join(s.dir, 'out', `ds=${day}`, '_mlscale_run.json'), 'utf8'));
+const ledger = (day: string) =>
+  JSON.parse(readFileSync(path.join(s.dir, 'out', `ds=${day}`, '_mlscale_run.json'), 'utf8'));
 
 describe('run statistics, drift and rejects', () => {
   it('records prediction and feature statistics that match the data, computed independently', async () => {
     data('2024-01-01', 1);
     const r = await mlscale(['score', '--job', job(), '--param', 'ds=2024-01-01'], { cwd: s.dir });
     expect(errorLine(r)).toBe('');
-    expect(r.stderr).toContain('monitor: no earlier succeeded run of this job to compare with; drift not checked this time.');
+    expect(r.stderr).toContain(
+      'monitor: no earlier succeeded run of this job to compare with; drift not checked this time.',
+    );
     const stats = ledger('2024-01-01').stats;
     const out = readParquetTable(path.join(s.dir, 'out', 'ds=2024-01-01', 'part-00000.parquet'));
     const v = (Array.from(out.getChild('variable')!) as number[]).sort((a, b) => a - b);
@@ -66,7 +75,10 @@ describe('run statistics, drift and rejects', () => {
     const x0 = Array.from(input.getChild('x0')!) as number[];
     const x0mean = x0.reduce((a, b) => a + b, 0) / x0.length;
     expect(stats.features.x0.mean).toBeCloseTo(x0mean, 6);
-    expect(stats.features.x0.std).toBeCloseTo(Math.sqrt(x0.reduce((a, b) => a + (b - x0mean) ** 2, 0) / (x0.length - 1)), 6);
+    expect(stats.features.x0.std).toBeCloseTo(
+      Math.sqrt(x0.reduce((a, b) => a + (b - x0mean) ** 2, 0) / (x0.length - 1)),
+      6,
+    );
     expect(stats.features.x0.null_rate).toBe(0);
     expect(r.stdout).toMatch(/variable: mean [\d.]+, std [\d.]+/);
   });
@@ -78,14 +90,17 @@ describe('run statistics, drift and rejects', () => {
     const drift = ledger('2024-01-02').stats.drift;
     expect(drift.baseline_run_id).toBe(ledger('2024-01-01').run_id);
     expect(drift.drifted).toEqual([]);
-    for (const v of Object.values({ ...drift.psi.predictions, ...drift.psi.features }) as number[]) expect(v).toBeLessThan(0.05);
+    for (const v of Object.values({ ...drift.psi.predictions, ...drift.psi.features }) as number[])
+      expect(v).toBeLessThan(0.05);
     expect(same.stdout).toContain(`drift        vs run ${drift.baseline_run_id}: none`);
 
     data('2024-01-03', 3, 0.4);
     const shifted = await mlscale(['score', '--job', job(), '--param', 'ds=2024-01-03'], { cwd: s.dir });
     expect(shifted.code).toBe(3);
     expect(errorLine(shifted)).toMatch(
-      new RegExp(`^error: drift: PSI over max_psi 0\\.2 against run ${ledger('2024-01-02').run_id} for (x\\d \\d\\.\\d{3}, ){3}x\\d \\d\\.\\d{3}(, variable \\d+\\.\\d{3})?; nothing was published\\. Check the inputs, or set monitor\\.on_drift: warn\\.$`),
+      new RegExp(
+        `^error: drift: PSI over max_psi 0\\.2 against run ${ledger('2024-01-02').run_id} for (x\\d \\d\\.\\d{3}, ){3}x\\d \\d\\.\\d{3}(, variable \\d+\\.\\d{3})?; nothing was published\\. Check the inputs, or set monitor\\.on_drift: warn\\.$`,
+      ),
     );
     expect(existsSync(path.join(s.dir, 'out', 'ds=2024-01-03'))).toBe(false);
     const warnJob = s.file('warn.yaml', readFileSync(job(), 'utf8').replace('on_drift: fail', 'on_drift: warn'));
@@ -98,23 +113,41 @@ describe('run statistics, drift and rejects', () => {
   it('counts NaN and nulls as rejected under skip and stops at max_reject_rate', async () => {
     data('2024-01-04', 4, 0, 50); // 2% of x2 missing
     // The previous run was the shifted day: compare, but do not gate on it here.
-    const job = (extra: string) => s.file('rejects.yaml', readFileSync(jobFile(extra), 'utf8').replace('on_drift: fail', 'on_drift: warn'));
+    const job = (extra: string) =>
+      s.file('rejects.yaml', readFileSync(jobFile(extra), 'utf8').replace('on_drift: fail', 'on_drift: warn'));
     const over = await mlscale(['score', '--job', job('on_null: skip\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
     expect(over.code).toBe(3);
-    expect(errorLine(over)).toBe('error: quality gate: 100 of 5000 rows (2.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.');
-    const ok = await mlscale(['score', '--job', job('on_null: skip\nmax_reject_rate: 0.05\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
+    expect(errorLine(over)).toBe(
+      'error: quality gate: 100 of 5000 rows (2.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
+    );
+    const ok = await mlscale(
+      ['score', '--job', job('on_null: skip\nmax_reject_rate: 0.05\n'), '--param', 'ds=2024-01-04'],
+      { cwd: s.dir },
+    );
     expect(errorLine(ok)).toBe('');
     const l = ledger('2024-01-04');
     expect([l.rows_read, l.rows_rejected, l.rows_written]).toEqual([5000, 100, 4900]);
     expect(l.stats.features.x2.null_rate).toBeCloseTo(0.02, 6);
     // With rejects: set, the rejected rows are published beside the predictions with their reason.
-    const withFile = await mlscale(['score', '--job', job('on_null: skip\nmax_reject_rate: 0.05\nrejects: { file: _rejects.parquet }\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
+    const withFile = await mlscale(
+      [
+        'score',
+        '--job',
+        job('on_null: skip\nmax_reject_rate: 0.05\nrejects: { file: _rejects.parquet }\n'),
+        '--param',
+        'ds=2024-01-04',
+      ],
+      { cwd: s.dir },
+    );
     expect(errorLine(withFile)).toBe('');
     const rej = readParquetTable(path.join(s.dir, 'out', 'ds=2024-01-04', '_rejects.parquet'));
     expect(Array.from(rej.getChild('id')!, Number)).toEqual(Array.from({ length: 100 }, (_, i) => i * 50));
     expect(new Set(Array.from(rej.getChild('reason')!))).toEqual(new Set(['null in x2']));
     expect(Array.from(rej.getChild('run_id')!)[0]).toBe(ledger('2024-01-04').run_id);
-    const filled = await mlscale(['score', '--job', job('on_null: skip\non_null_features:\n  x2: { fill: 0.5 }\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
+    const filled = await mlscale(
+      ['score', '--job', job('on_null: skip\non_null_features:\n  x2: { fill: 0.5 }\n'), '--param', 'ds=2024-01-04'],
+      { cwd: s.dir },
+    );
     expect(errorLine(filled)).toBe('');
     expect(ledger('2024-01-04').rows_written).toBe(5000);
   });
@@ -122,15 +155,26 @@ describe('run statistics, drift and rejects', () => {
   it.skipIf(skipPg)('writes rejects into a table beside a Postgres sink, replaced on a re-run', async () => {
     const schema = await tempSchema('e2e_rejects');
     try {
-      const text = readFileSync(jobFile(`on_null: skip\nmax_reject_rate: 0.05\nrejects: { table: ${schema.name}.scores_rejects }\n`), 'utf8')
-        .replace('sink:\n  parquet: { path: "out/ds={{ ds }}" }', `sink:\n  postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores }`)
+      const text = readFileSync(
+        jobFile(`on_null: skip\nmax_reject_rate: 0.05\nrejects: { table: ${schema.name}.scores_rejects }\n`),
+        'utf8',
+      )
+        .replace(
+          'sink:\n  parquet: { path: "out/ds={{ ds }}" }',
+          `sink:\n  postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores }`,
+        )
         .replace('on_drift: fail', 'on_drift: warn');
       const pgJob = s.file('pgrejects.yaml', text);
       for (let i = 0; i < 2; i++) {
-        const r = await mlscale(['score', '--job', pgJob, '--param', 'ds=2024-01-04'], { cwd: s.dir, env: { DATABASE_URL: databaseUrl } });
+        const r = await mlscale(['score', '--job', pgJob, '--param', 'ds=2024-01-04'], {
+          cwd: s.dir,
+          env: { DATABASE_URL: databaseUrl },
+        });
         expect(errorLine(r)).toBe('');
       }
-      const rows = await query<{ n: string; reason: string; p: string }>(`SELECT count(*) AS n, min(reason) AS reason, min(partition) AS p FROM ${schema.name}.scores_rejects`);
+      const rows = await query<{ n: string; reason: string; p: string }>(
+        `SELECT count(*) AS n, min(reason) AS reason, min(partition) AS p FROM ${schema.name}.scores_rejects`,
+      );
       expect(rows).toEqual([{ n: '100', reason: 'null in x2', p: '2024-01-04' }]);
       expect(await query(`SELECT count(*) AS n FROM ${schema.name}.scores`)).toEqual([{ n: '4900' }]);
     } finally {
@@ -141,13 +185,21 @@ describe('run statistics, drift and rejects', () => {
   it('mlscale runs filters by status and time and shows the drift figures', async () => {
     const all = JSON.parse((await mlscale(['runs', '--dir', 'out', '--json'], { cwd: s.dir })).stdout);
     expect(all.length).toBe(readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('ds=')).length);
-    const table = (await mlscale(['runs', '--dir', 'out', '--job', 'drift_daily', '--status', 'succeeded', '--since', '1h'], { cwd: s.dir })).stdout;
-    expect(table.split('\n')[0]).toMatch(/^run_id\s+job\s+partition\s+status\s+started_at\s+rows_read\s+rows_written\s+rejected\s+max_psi\s+drifted\s+model$/);
+    const table = (
+      await mlscale(['runs', '--dir', 'out', '--job', 'drift_daily', '--status', 'succeeded', '--since', '1h'], {
+        cwd: s.dir,
+      })
+    ).stdout;
+    expect(table.split('\n')[0]).toMatch(
+      /^run_id\s+job\s+partition\s+status\s+started_at\s+rows_read\s+rows_written\s+rejected\s+max_psi\s+drifted\s+model$/,
+    );
     expect(table).toMatch(/2024-01-03 .* x\d,x\d,x\d,x\d/);
     expect((await mlscale(['runs', '--dir', 'out', '--since', '2999-01-01'], { cwd: s.dir })).stdout).toBe('no runs\n');
     const bad = await mlscale(['runs', '--dir', 'out', '--since', 'yesterday'], { cwd: s.dir });
     expect(bad.code).toBe(2);
-    expect(errorLine(bad)).toBe('error: --since: "yesterday" is not a date, a time or a duration; write 2024-01-31, 2024-01-31T06:00:00Z or 7d.');
+    expect(errorLine(bad)).toBe(
+      'error: --since: "yesterday" is not a date, a time or a duration; write 2024-01-31, 2024-01-31T06:00:00Z or 7d.',
+    );
   });
 
   it('PSI is zero for equal distributions and grows with the shift', () => {

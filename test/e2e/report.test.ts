@@ -12,7 +12,8 @@ import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
-  if (process.env.CI === 'true') throw new Error(`CI=true and ${CHROMIUM} is missing; .ci/run installs Debian's chromium.`);
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true and ${CHROMIUM} is missing; .ci/run installs Debian's chromium.`);
   process.stderr.write(`\n!! report rendering test SKIPPED: ${CHROMIUM} not installed (apt-get install chromium)\n`);
 }
 
@@ -21,17 +22,34 @@ afterAll(() => s.remove());
 
 function day(ds: string, seed: number, shift: number) {
   let a = seed;
-  const rand = () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (a = (a * 1103515245 + 12345) % 2147483648) / 2147483648;
   const n = 3000;
   const col = () => makeVector(Float32Array.from({ length: n }, () => rand() + shift));
-  writeParquet(path.join(s.dir, 'in', `ds=${ds}`, 'p.parquet'), new Table({ id: makeVector(Int32Array.from({ length: n }, (_, i) => i)), x0: col(), x1: col(), x2: col(), x3: col() }));
+  writeParquet(
+    path.join(s.dir, 'in', `ds=${ds}`, 'p.parquet'),
+    new Table({
+      id: makeVector(Int32Array.from({ length: n }, (_, i) => i)),
+      x0: col(),
+      x1: col(),
+      x2: col(),
+      x3: col(),
+    }),
+  );
 }
 
 beforeAll(async () => {
   // A logistic model spreads its scores over (0, 1), so the histograms have shape.
   writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [3, -2, 1.5, -1], bias: -0.5 }));
-  const job = s.file('job.yaml', `name: report_daily\nmodel:\n  path: model.onnx\n  features: [x0, x1, x2, x3]\nsource:\n  parquet: { path: "in/ds={{ ds }}" }\nkey: [id]\nmonitor: { on_drift: warn }\nsink:\n  parquet: { path: "out/ds={{ ds }}" }\n`);
-  const days: [string, number][] = [['2024-01-01', 0], ['2024-01-02', 0], ['2024-01-03', 0.05], ['2024-01-04', 0.5]];
+  const job = s.file(
+    'job.yaml',
+    `name: report_daily\nmodel:\n  path: model.onnx\n  features: [x0, x1, x2, x3]\nsource:\n  parquet: { path: "in/ds={{ ds }}" }\nkey: [id]\nmonitor: { on_drift: warn }\nsink:\n  parquet: { path: "out/ds={{ ds }}" }\n`,
+  );
+  const days: [string, number][] = [
+    ['2024-01-01', 0],
+    ['2024-01-02', 0],
+    ['2024-01-03', 0.05],
+    ['2024-01-04', 0.5],
+  ];
   for (const [i, [ds, shift]] of days.entries()) {
     day(ds, i + 1, shift);
     const r = await mlscale(['score', '--job', job, '--param', `ds=${ds}`], { cwd: s.dir });
@@ -41,7 +59,9 @@ beforeAll(async () => {
 
 describe('mlscale report', () => {
   it('writes one self-contained page: facts, histograms against the baseline, drift worst first, trend', async () => {
-    const r = await mlscale(['report', '--job', 'report_daily', '--dir', 'out', '--out', 'report.html'], { cwd: s.dir });
+    const r = await mlscale(['report', '--job', 'report_daily', '--dir', 'out', '--out', 'report.html'], {
+      cwd: s.dir,
+    });
     expect(errorLine(r)).toBe('');
     const html = readFileSync(path.join(s.dir, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
@@ -55,23 +75,37 @@ describe('mlscale report', () => {
     expect(html).toMatch(/<section class="prediction"><h3>score<\/h3>/);
     const missing = await mlscale(['report', 'no-such-run', '--dir', 'out'], { cwd: s.dir });
     expect(missing.code).toBe(2);
-    expect(errorLine(missing)).toBe('error: report: run no-such-run is not in the ledger; list runs with mlscale runs.');
+    expect(errorLine(missing)).toBe(
+      'error: report: run no-such-run is not in the ledger; list runs with mlscale runs.',
+    );
   });
 
   it.skipIf(!haveChromium)('renders in headless Chromium with the charts drawn', async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       // The 2024-01-03 run: a small shift, so predictions still spread over many bins.
-      const runId = JSON.parse(readFileSync(path.join(s.dir, 'out', 'ds=2024-01-03', '_mlscale_run.json'), 'utf8')).run_id;
+      const runId = JSON.parse(
+        readFileSync(path.join(s.dir, 'out', 'ds=2024-01-03', '_mlscale_run.json'), 'utf8'),
+      ).run_id;
       expect((await mlscale(['report', runId, '--dir', 'out', '--out', 'report3.html'], { cwd: s.dir })).code).toBe(0);
       const page = await browser.newPage({ viewport: { width: 1024, height: 900 } });
       await page.goto(`file://${path.join(s.dir, 'report3.html')}`);
       const drawn = await page.evaluate(() => {
-        const heights = (sel: string) => Array.from(document.querySelectorAll(sel)).map((e) => (e as SVGGraphicsElement).getBBox().height);
+        const heights = (sel: string) =>
+          Array.from(document.querySelectorAll(sel)).map((e) => (e as SVGGraphicsElement).getBBox().height);
         return {
           current: heights('.histogram .bar-current'),
           baseline: heights('.histogram .bar-baseline'),

@@ -49,35 +49,54 @@ sink:
   postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.${table} }
 `,
     );
-  const count = async (table: string) => (await query<{ n: string; d: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${schema.name}.${table}`))[0]!;
+  const count = async (table: string) =>
+    (
+      await query<{ n: string; d: string }>(
+        `SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${schema.name}.${table}`,
+      )
+    )[0]!;
 
   it('N shards as N processes score every row exactly once, like one process; a shard re-run replaces only its rows', async () => {
     const one = await mlscale(['score', '--job', pgJob('whole', 'whole')], { env });
     expect(errorLine(one)).toBe('');
     const job = pgJob('sharded', 'sharded');
-    const shards = await Promise.all([0, 1, 2].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/3`], { env })));
+    const shards = await Promise.all(
+      [0, 1, 2].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/3`], { env })),
+    );
     shards.forEach((r) => expect(errorLine(r)).toBe(''));
     expect(await count('sharded')).toEqual({ n: String(ROWS), d: String(ROWS) });
-    const diff = await query(`SELECT a.id FROM ${schema.name}.whole a FULL JOIN ${schema.name}.sharded b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`);
+    const diff = await query(
+      `SELECT a.id FROM ${schema.name}.whole a FULL JOIN ${schema.name}.sharded b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`,
+    );
     expect(diff).toEqual([]);
-    const ledger = await query<{ shard: string; rows_written: string }>(`SELECT shard, rows_written FROM ${schema.name}.mlscale_runs WHERE job = 'sharded' ORDER BY shard`);
+    const ledger = await query<{ shard: string; rows_written: string }>(
+      `SELECT shard, rows_written FROM ${schema.name}.mlscale_runs WHERE job = 'sharded' ORDER BY shard`,
+    );
     expect(ledger.map((l) => l.shard)).toEqual(['0/3', '1/3', '2/3']);
     expect(ledger.reduce((n, l) => n + Number(l.rows_written), 0)).toBe(ROWS);
     // The Kubernetes Indexed Job form, re-running shard 1: still every row once.
-    const again = await mlscale(['score', '--job', job], { env: { ...env, JOB_COMPLETION_INDEX: '1', MLSCALE_SHARDS: '3' } });
+    const again = await mlscale(['score', '--job', job], {
+      env: { ...env, JOB_COMPLETION_INDEX: '1', MLSCALE_SHARDS: '3' },
+    });
     expect(errorLine(again)).toBe('');
     expect(await count('sharded')).toEqual({ n: String(ROWS), d: String(ROWS) });
   });
 
   it('Parquet shards split files and row groups; each shard publishes its own directory', async () => {
-    const job = s.file('pqshard.yaml', `name: pqshard\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nsink:\n  parquet: { path: out/pqshard }\n`);
-    const rs = await Promise.all([0, 1].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/2`], { cwd: s.dir })));
+    const job = s.file(
+      'pqshard.yaml',
+      `name: pqshard\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nsink:\n  parquet: { path: out/pqshard }\n`,
+    );
+    const rs = await Promise.all(
+      [0, 1].map((i) => mlscale(['score', '--job', job, '--shard', `${i}/2`], { cwd: s.dir })),
+    );
     rs.forEach((r) => expect(errorLine(r)).toBe(''));
     const ids: number[] = [];
     for (const d of ['shard-0-of-2', 'shard-1-of-2']) {
       const dir = path.join(s.dir, 'out', 'pqshard', d);
       expect(existsSync(path.join(dir, '_SUCCESS'))).toBe(true);
-      for (const f of readdirSync(dir).filter((x) => x.endsWith('.parquet'))) ids.push(...Array.from(readParquetTable(path.join(dir, f)).getChild('id')!, Number));
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.parquet')))
+        ids.push(...Array.from(readParquetTable(path.join(dir, f)).getChild('id')!, Number));
     }
     expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 40_000 }, (_, i) => i));
   });
@@ -91,7 +110,9 @@ sink:
       await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       const r = await mlscale(['score', '--job', job], { env });
       expect(r.code).toBe(4);
-      expect(errorLine(r)).toBe(`error: sink: another run of job locked holds partition 2024-01-01 (shard 0/1) of ${schema.name}.locked; wait for it to finish, or pass --wait.`);
+      expect(errorLine(r)).toBe(
+        `error: sink: another run of job locked holds partition 2024-01-01 (shard 0/1) of ${schema.name}.locked; wait for it to finish, or pass --wait.`,
+      );
       const waiting = mlscale(['score', '--job', job, '--wait'], { env });
       await new Promise((res) => setTimeout(res, 1500));
       await holder.query('SELECT pg_advisory_unlock_all()');
@@ -102,24 +123,40 @@ sink:
       await holder.end();
     }
     // The Parquet sink: a lock file held by a live process.
-    const pqJob = s.file('pqlock.yaml', `name: pqlock\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nsink:\n  parquet: { path: out/pqlock }\n`);
-    writeFileSync(path.join(s.dir, 'out', '.pqlock.lock'), JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), run_id: 'other', since: 'now' }));
+    const pqJob = s.file(
+      'pqlock.yaml',
+      `name: pqlock\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nsink:\n  parquet: { path: out/pqlock }\n`,
+    );
+    writeFileSync(
+      path.join(s.dir, 'out', '.pqlock.lock'),
+      JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), run_id: 'other', since: 'now' }),
+    );
     const pl = await mlscale(['score', '--job', pqJob], { cwd: s.dir });
     expect(pl.code).toBe(4);
-    expect(errorLine(pl)).toMatch(/^error: sink: partition .*out\/pqlock is locked by run other \(pid \d+ on .+, since now\); wait for it to finish, or pass --wait\.$/);
+    expect(errorLine(pl)).toMatch(
+      /^error: sink: partition .*out\/pqlock is locked by run other \(pid \d+ on .+, since now\); wait for it to finish, or pass --wait\.$/,
+    );
     // A lock left by a dead process is taken over.
-    writeFileSync(path.join(s.dir, 'out', '.pqlock.lock'), JSON.stringify({ pid: 999999, host: (await import('node:os')).hostname(), run_id: 'dead', since: 'then' }));
+    writeFileSync(
+      path.join(s.dir, 'out', '.pqlock.lock'),
+      JSON.stringify({ pid: 999999, host: (await import('node:os')).hostname(), run_id: 'dead', since: 'then' }),
+    );
     expect((await mlscale(['score', '--job', pqJob], { cwd: s.dir })).code).toBe(0);
   });
 
   function startScore(job: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-    const child = spawn(process.execPath, [bin, 'score', '--job', job], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'score', '--job', job], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));
     child.stderr!.on('data', (d) => (stderr += d));
-    const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    const done = new Promise<CliResult>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+    );
     return { child, done };
   }
 
@@ -136,33 +173,50 @@ sink:
       child.kill('SIGKILL');
       const r = await done;
       expect(r.signal).toBe('SIGKILL');
-      const visible = await query<{ run_id: string; n: string }>(`SELECT run_id, count(*) AS n FROM ${schema.name}.killed GROUP BY run_id`);
+      const visible = await query<{ run_id: string; n: string }>(
+        `SELECT run_id, count(*) AS n FROM ${schema.name}.killed GROUP BY run_id`,
+      );
       expect(visible).toEqual([{ run_id: goodRun, n: String(ROWS) }]);
     }
-    const statuses = await query<{ status: string }>(`SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`);
+    const statuses = await query<{ status: string }>(
+      `SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`,
+    );
     expect(statuses.map((x) => x.status).slice(0, 1)).toEqual(['succeeded']);
     const after = await mlscale(['score', '--job', job], { env });
     expect(after.code).toBe(0);
-    const ledger = await query<{ status: string; error: string | null }>(`SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`);
+    const ledger = await query<{ status: string; error: string | null }>(
+      `SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`,
+    );
     expect(ledger.filter((l) => l.status === 'running')).toEqual([]);
-    expect(ledger.filter((l) => l.status === 'failed').every((l) => l.error === 'abandoned: the process ended without finishing the run')).toBe(true);
+    expect(
+      ledger
+        .filter((l) => l.status === 'failed')
+        .every((l) => l.error === 'abandoned: the process ended without finishing the run'),
+    ).toBe(true);
     expect(ledger.at(-1)!.status).toBe('succeeded');
     expect(await count('killed')).toEqual({ n: String(ROWS), d: String(ROWS) });
   });
 
   it('SIGTERM rolls the run back, records it failed and exits 143; SIGINT exits 130', async () => {
     const job = pgJob('termed', 'termed');
-    for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+    for (const [sig, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
       const { child, done } = startScore(job);
       // Signal once the run has begun writing.
-      await new Promise<void>((res) => child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && res()));
+      await new Promise<void>((res) =>
+        child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && res()),
+      );
       child.kill(sig);
       const r = await done;
       expect(r.code).toBe(code);
       expect(errorLine(r)).toBe(`error: run aborted by ${sig}; nothing was published.`);
     }
     expect(await count('termed')).toEqual({ n: '0', d: '0' });
-    const ledger = await query<{ status: string; error: string }>(`SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'termed' ORDER BY started_at`);
+    const ledger = await query<{ status: string; error: string }>(
+      `SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'termed' ORDER BY started_at`,
+    );
     expect(ledger).toEqual([
       { status: 'failed', error: 'received SIGTERM' },
       { status: 'failed', error: 'received SIGINT' },
@@ -190,14 +244,24 @@ sink:
     expect(errorLine(r)).toBe('');
     expect(r.code).toBe(0);
     // Which message the dropped connection shows depends on where the write was: the server's notice or the socket's error.
-    const dropped = '(terminating connection due to administrator command|write EPIPE|read ECONNRESET|Connection terminated unexpectedly)';
-    expect(r.stderr).toMatch(new RegExp(`transient failure \\(sink: .* \\(${dropped}\\)\\.\\); starting the run over in 1 s \\(retry 1 of 2\\)\\.`));
+    const dropped =
+      '(terminating connection due to administrator command|write EPIPE|read ECONNRESET|Connection terminated unexpectedly)';
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `transient failure \\(sink: .* \\(${dropped}\\)\\.\\); starting the run over in 1 s \\(retry 1 of 2\\)\\.`,
+      ),
+    );
     expect(await count('dropped')).toEqual({ n: String(ROWS), d: String(ROWS) });
-    const ledger = await query<{ run_id: string; status: string }>(`SELECT run_id, status FROM ${schema.name}.mlscale_runs WHERE job = 'dropped' ORDER BY started_at`);
+    const ledger = await query<{ run_id: string; status: string }>(
+      `SELECT run_id, status FROM ${schema.name}.mlscale_runs WHERE job = 'dropped' ORDER BY started_at`,
+    );
     expect(ledger.map((l) => l.status)).toEqual(['failed', 'succeeded']);
     expect(ledger[1]!.run_id).toBe(`${ledger[0]!.run_id}-retry1`);
 
-    const noRetry = s.file('noretry.yaml', readFileSync(job, 'utf8').replace('parallelism: 2', 'parallelism: 2\nretries: 0'));
+    const noRetry = s.file(
+      'noretry.yaml',
+      readFileSync(job, 'utf8').replace('parallelism: 2', 'parallelism: 2\nretries: 0'),
+    );
     const second = startScore(noRetry);
     expect(await terminateCopy('dropped')).toBe(1);
     const f = await second.done;
@@ -208,41 +272,74 @@ sink:
   });
 
   it('--resume continues a killed checkpointed run into Postgres and ends with the rows of an uninterrupted run', async () => {
-    const job = s.file('resumable.yaml', readFileSync(pgJob('resumable', 'resumable'), 'utf8').replace('parallelism: 2', 'parallelism: 2\ncheckpoint_rows: 40000'));
-    const whole = s.file('resumable_whole.yaml', readFileSync(job, 'utf8').replace('table: ' + schema.name + '.resumable', 'table: ' + schema.name + '.resumable_whole'));
+    const job = s.file(
+      'resumable.yaml',
+      readFileSync(pgJob('resumable', 'resumable'), 'utf8').replace(
+        'parallelism: 2',
+        'parallelism: 2\ncheckpoint_rows: 40000',
+      ),
+    );
+    const whole = s.file(
+      'resumable_whole.yaml',
+      readFileSync(job, 'utf8').replace(
+        'table: ' + schema.name + '.resumable',
+        'table: ' + schema.name + '.resumable_whole',
+      ),
+    );
     expect((await mlscale(['score', '--job', whole], { env })).code).toBe(0);
     const { child, done } = startScore(job);
     // Kill it once a checkpoint is committed.
     for (let i = 0; i < 500; i++) {
-      const rows = await query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'mlscale_checkpoints'`, [schema.name]);
+      const rows = await query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'mlscale_checkpoints'`, [
+        schema.name,
+      ]);
       if (rows.length > 0 && (await query(`SELECT 1 FROM ${schema.name}.mlscale_checkpoints`)).length > 0) break;
       await new Promise((res) => setTimeout(res, 10));
     }
     child.kill('SIGKILL');
     await done;
-    const [cp] = await query<{ checkpoint: { chunks: number; runId: string } }>(`SELECT checkpoint FROM ${schema.name}.mlscale_checkpoints`);
+    const [cp] = await query<{ checkpoint: { chunks: number; runId: string } }>(
+      `SELECT checkpoint FROM ${schema.name}.mlscale_checkpoints`,
+    );
     expect(cp!.checkpoint.chunks).toBeGreaterThan(0);
     expect(await count('resumable')).toEqual({ n: '0', d: '0' });
     const r = await mlscale(['score', '--job', job, '--resume'], { env });
     expect(errorLine(r)).toBe('');
-    expect(r.stderr).toContain(`"msg":"resuming run","run_id":"${cp!.checkpoint.runId}","chunks_done":${cp!.checkpoint.chunks}`);
+    expect(r.stderr).toContain(
+      `"msg":"resuming run","run_id":"${cp!.checkpoint.runId}","chunks_done":${cp!.checkpoint.chunks}`,
+    );
     expect(await count('resumable')).toEqual({ n: String(ROWS), d: String(ROWS) });
-    const diff = await query(`SELECT id FROM ${schema.name}.resumable_whole a FULL JOIN ${schema.name}.resumable b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`);
+    const diff = await query(
+      `SELECT id FROM ${schema.name}.resumable_whole a FULL JOIN ${schema.name}.resumable b USING (id) WHERE a.variable IS DISTINCT FROM b.variable LIMIT 5`,
+    );
     expect(diff).toEqual([]);
-    expect(await query(`SELECT DISTINCT run_id FROM ${schema.name}.resumable`)).toEqual([{ run_id: cp!.checkpoint.runId }]);
+    expect(await query(`SELECT DISTINCT run_id FROM ${schema.name}.resumable`)).toEqual([
+      { run_id: cp!.checkpoint.runId },
+    ]);
     expect(await query(`SELECT count(*) AS n FROM ${schema.name}.resumable_mlscale_stage`)).toEqual([{ n: '0' }]);
-    const ledger = await query<{ status: string; rows_written: string }>(`SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE run_id = $1`, [cp!.checkpoint.runId]);
+    const ledger = await query<{ status: string; rows_written: string }>(
+      `SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE run_id = $1`,
+      [cp!.checkpoint.runId],
+    );
     expect(ledger).toEqual([{ status: 'succeeded', rows_written: String(ROWS) }]);
   });
 
   it('--resume continues a killed checkpointed run into Parquet with the same files as an uninterrupted run', async () => {
-    const body = (out: string) => `name: pqresume\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nbatch_size: 1000\ncheckpoint_rows: 5000\nsink:\n  parquet: { path: ${out}, rows_per_file: 5000 }\n`;
+    const body = (out: string) =>
+      `name: pqresume\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nbatch_size: 1000\ncheckpoint_rows: 5000\nsink:\n  parquet: { path: ${out}, rows_per_file: 5000 }\n`;
     const whole = s.file('pqwhole.yaml', body('out/pqwhole'));
     expect((await mlscale(['score', '--job', whole], { cwd: s.dir })).code).toBe(0);
     const job = s.file('pqresume.yaml', body('out/pqresume'));
-    const child = spawn(process.execPath, [bin, 'score', '--job', job, '--parallelism', '1'], { cwd: s.dir, stdio: 'ignore' });
-    const progress = () => readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('.pqresume.mlscale-')).some((d) => existsSync(path.join(s.dir, 'out', d, '_mlscale_progress.json')));
-    for (let i = 0; i < 1000 && !(existsSync(path.join(s.dir, 'out')) && progress()); i++) await new Promise((res) => setTimeout(res, 5));
+    const child = spawn(process.execPath, [bin, 'score', '--job', job, '--parallelism', '1'], {
+      cwd: s.dir,
+      stdio: 'ignore',
+    });
+    const progress = () =>
+      readdirSync(path.join(s.dir, 'out'))
+        .filter((d) => d.startsWith('.pqresume.mlscale-'))
+        .some((d) => existsSync(path.join(s.dir, 'out', d, '_mlscale_progress.json')));
+    for (let i = 0; i < 1000 && !(existsSync(path.join(s.dir, 'out')) && progress()); i++)
+      await new Promise((res) => setTimeout(res, 5));
     child.kill('SIGKILL');
     await new Promise((res) => child.on('close', res));
     expect(existsSync(path.join(s.dir, 'out', 'pqresume'))).toBe(false);
@@ -251,8 +348,17 @@ sink:
     expect(r.stderr).toMatch(/"msg":"resuming run","run_id":"[^"]+","chunks_done":[1-9]\d*/);
     const read = (dir: string) => {
       const d = path.join(s.dir, 'out', dir);
-      const files = readdirSync(d).filter((f) => f.endsWith('.parquet')).sort();
-      return files.map((f) => readParquetTable(path.join(d, f))).flatMap((t) => Array.from({ length: t.numRows }, (_, i) => [Number(t.getChild('id')!.get(i)), t.getChild('variable')!.get(i)]));
+      const files = readdirSync(d)
+        .filter((f) => f.endsWith('.parquet'))
+        .sort();
+      return files
+        .map((f) => readParquetTable(path.join(d, f)))
+        .flatMap((t) =>
+          Array.from({ length: t.numRows }, (_, i) => [
+            Number(t.getChild('id')!.get(i)),
+            t.getChild('variable')!.get(i),
+          ]),
+        );
     };
     expect(read('pqresume')).toEqual(read('pqwhole'));
     expect(readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('.pqresume.mlscale-'))).toEqual([]);
@@ -261,6 +367,8 @@ sink:
   it('--resume without checkpoint_rows is refused', async () => {
     const r = await mlscale(['score', '--job', pgJob('noresume', 'noresume'), '--resume'], { env });
     expect(r.code).toBe(2);
-    expect(errorLine(r)).toBe('error: --resume: job noresume has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.');
+    expect(errorLine(r)).toBe(
+      'error: --resume: job noresume has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.',
+    );
   });
 });

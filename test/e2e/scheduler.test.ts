@@ -16,8 +16,12 @@ describe.skipIf(skipPg)('mlscale schedule', () => {
 
   beforeAll(async () => {
     schema = await tempSchema('e2e_sched');
-    await query(`CREATE TABLE ${schema.name}.small AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 2000) g`);
-    await query(`CREATE TABLE ${schema.name}.large AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 400000) g`);
+    await query(
+      `CREATE TABLE ${schema.name}.small AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 2000) g`,
+    );
+    await query(
+      `CREATE TABLE ${schema.name}.large AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 400000) g`,
+    );
   });
   const children = new Set<ChildProcess>();
   afterAll(async () => {
@@ -39,8 +43,14 @@ sink:
   postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.${name} }
 ${extra}`;
 
-  function start(dir: string, args: string[] = []): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-    const child = spawn(process.execPath, [bin, 'schedule', dir, '--state', path.join(dir, 'state.json'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  function start(
+    dir: string,
+    args: string[] = [],
+  ): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
+    const child = spawn(process.execPath, [bin, 'schedule', dir, '--state', path.join(dir, 'state.json'), ...args], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     children.add(child);
     let log = '';
     child.stderr!.on('data', (d) => (log += d));
@@ -48,13 +58,17 @@ ${extra}`;
     return { child, log: () => log, exited };
   }
   const until = async (check: () => Promise<boolean> | boolean, ms = 15_000) => {
-    for (const t0 = Date.now(); Date.now() - t0 < ms; ) {
+    for (const t0 = Date.now(); Date.now() - t0 < ms;) {
       if (await check()) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
     return false;
   };
-  const ledger = (job: string) => query<{ run_id: string; status: string; partition: string; error: string | null }>(`SELECT run_id, status, partition, error FROM ${schema.name}.mlscale_runs WHERE job = $1 ORDER BY started_at`, [job]).catch(() => []);
+  const ledger = (job: string) =>
+    query<{ run_id: string; status: string; partition: string; error: string | null }>(
+      `SELECT run_id, status, partition, error FROM ${schema.name}.mlscale_runs WHERE job = $1 ORDER BY started_at`,
+      [job],
+    ).catch(() => []);
 
   it('runs a job on every tick with distinct run ids, serves /healthz and /metrics, and stops on SIGTERM', async () => {
     const dir = path.join(s.dir, 'every2');
@@ -63,14 +77,18 @@ ${extra}`;
     const d = start(dir, ['--port', '0']);
     expect(await until(() => /"port":\d+/.test(d.log()))).toBe(true);
     const port = Number(/"port":(\d+)/.exec(d.log())![1]);
-    expect(await until(async () => (await ledger('ticks')).filter((r) => r.status === 'succeeded').length >= 2)).toBe(true);
+    expect(await until(async () => (await ledger('ticks')).filter((r) => r.status === 'succeeded').length >= 2)).toBe(
+      true,
+    );
     const runs = (await ledger('ticks')).filter((r) => r.status === 'succeeded');
     expect(new Set(runs.map((r) => r.run_id)).size).toBe(runs.length);
     expect(runs[0]!.partition).toBe(todayIn('UTC'));
     const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
     expect(health).toMatchObject({ status: 'ok', jobs: ['ticks'] });
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(Number(/mlscale_runs_total\{job="ticks",status="succeeded"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(2);
+    expect(
+      Number(/mlscale_runs_total\{job="ticks",status="succeeded"\} (\d+)/.exec(metrics)![1]),
+    ).toBeGreaterThanOrEqual(2);
     expect(Number(/mlscale_rows_scored_total\{job="ticks"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(4000);
     expect(metrics).toMatch(/mlscale_last_success_timestamp_seconds\{job="ticks"\} \d+/);
     expect(metrics).toMatch(/mlscale_next_run_timestamp_seconds\{job="ticks"\} \d+/);
@@ -86,7 +104,9 @@ ${extra}`;
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'slow.yaml'), jobText('slow', '* * * * * *', 'large', 'parallelism: 1\n'));
     const d = start(dir, ['--grace', '0']);
-    expect(await until(() => d.log().includes('tick skipped: the previous run of this job is still running'))).toBe(true);
+    expect(await until(() => d.log().includes('tick skipped: the previous run of this job is still running'))).toBe(
+      true,
+    );
     // Stop the daemon just after a fresh run begins, so the grace period ends mid-run.
     const started = () => d.log().split('"msg":"run started"').length;
     const before = started();
@@ -97,7 +117,9 @@ ${extra}`;
     const runs = await ledger('slow');
     expect(runs.some((r) => r.status === 'failed' && r.error === 'the scheduler is stopping')).toBe(true);
     // Whatever was published came from exactly one run, whole.
-    const visible = await query<{ run_id: string; n: string }>(`SELECT run_id, count(*) AS n FROM ${schema.name}.slow GROUP BY run_id`).catch(() => []);
+    const visible = await query<{ run_id: string; n: string }>(
+      `SELECT run_id, count(*) AS n FROM ${schema.name}.slow GROUP BY run_id`,
+    ).catch(() => []);
     expect(visible.length).toBeLessThanOrEqual(1);
     if (visible.length === 1) expect(visible[0]!.n).toBe('400000');
   });
@@ -106,9 +128,14 @@ ${extra}`;
     const dir = path.join(s.dir, 'catchup');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'daily.yaml'), jobText('daily', '0 0 * * *', 'small', 'catchup: 2\n'));
-    writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ daily: new Date(Date.now() - 4 * 86_400_000).toISOString() }));
+    writeFileSync(
+      path.join(dir, 'state.json'),
+      JSON.stringify({ daily: new Date(Date.now() - 4 * 86_400_000).toISOString() }),
+    );
     const d = start(dir);
-    expect(await until(async () => (await ledger('daily')).filter((r) => r.status === 'succeeded').length >= 2)).toBe(true);
+    expect(await until(async () => (await ledger('daily')).filter((r) => r.status === 'succeeded').length >= 2)).toBe(
+      true,
+    );
     d.child.kill('SIGTERM');
     await d.exited;
     const day = (back: number) => todayIn('UTC', new Date(Date.now() - back * 86_400_000));
@@ -140,7 +167,9 @@ ${extra}`;
     const r = await mlscale(['schedule', dir], { env });
     expect(r.code).toBe(2);
     expect(errorLine(r)).toBe('error: schedule: 2 job file(s) are invalid; nothing was scheduled:');
-    expect(r.stderr).toMatch(/ {2}a\.yaml: schedule: "every day" is not a cron expression \(.+\); write five or six fields, e\.g\. "0 6 \* \* \*"\./);
+    expect(r.stderr).toMatch(
+      / {2}a\.yaml: schedule: "every day" is not a cron expression \(.+\); write five or six fields, e\.g\. "0 6 \* \* \*"\./,
+    );
     expect(r.stderr).toContain('  b.yaml:8:1: keys: unknown key "keys" (did you mean "key"?).');
   });
 });

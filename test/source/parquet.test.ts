@@ -73,7 +73,9 @@ describe('Parquet source', () => {
   it('fails cleanly on every malformed file in bad_data/ (an error naming the file, never a crash)', async () => {
     const dir = parquetFixture('bad_data');
     const results: string[] = [];
-    for (const name of readdirSync(dir).filter((f) => f.endsWith('.parquet')).sort()) {
+    for (const name of readdirSync(dir)
+      .filter((f) => f.endsWith('.parquet'))
+      .sort()) {
       try {
         await readAll(path.join(dir, name), 4096);
         results.push(`${name}: read`);
@@ -105,7 +107,9 @@ describe('Parquet source', () => {
 
   it('says a path that matches nothing matches nothing', async () => {
     const pattern = path.join(scratch.dir, 'nope', '*.parquet');
-    await expect(scanParquet(pattern)).rejects.toThrow(`source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`);
+    await expect(scanParquet(pattern)).rejects.toThrow(
+      `source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`,
+    );
   });
 
   it('reads a directory and a glob, in sorted order, skipping _ and . files', async () => {
@@ -114,8 +118,15 @@ describe('Parquet source', () => {
     writeParquet(path.join(scratch.dir, 'd', 'a.parquet'), t);
     writeParquet(path.join(scratch.dir, 'd', 'sub', 'c.parquet'), t);
     scratch.file('d/_SUCCESS', '');
-    expect((await findFiles(path.join(scratch.dir, 'd'))).map((f) => path.relative(scratch.dir, f))).toEqual(['d/a.parquet', 'd/b.parquet', 'd/sub/c.parquet']);
-    expect((await findFiles(path.join(scratch.dir, 'd', '*.parquet'))).map((f) => path.basename(f))).toEqual(['a.parquet', 'b.parquet']);
+    expect((await findFiles(path.join(scratch.dir, 'd'))).map((f) => path.relative(scratch.dir, f))).toEqual([
+      'd/a.parquet',
+      'd/b.parquet',
+      'd/sub/c.parquet',
+    ]);
+    expect((await findFiles(path.join(scratch.dir, 'd', '*.parquet'))).map((f) => path.basename(f))).toEqual([
+      'a.parquet',
+      'b.parquet',
+    ]);
     expect((await findFiles(path.join(scratch.dir, '**', 'c.parquet'))).length).toBe(1);
     expect((await readAll(path.join(scratch.dir, 'd'))).rows).toBe(450);
   });

@@ -6,9 +6,14 @@ import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
 
 describe('query parameters', () => {
   it('finds :name outside literals, identifiers, comments and casts', () => {
-    const r = rewriteParams(`select ':no', "a:b", x::text, $$:no$$ -- :no\n from t where ds = :ds and r = :region /* :no */ and d2 = :ds`, (n) => `<${n}>`);
+    const r = rewriteParams(
+      `select ':no', "a:b", x::text, $$:no$$ -- :no\n from t where ds = :ds and r = :region /* :no */ and d2 = :ds`,
+      (n) => `<${n}>`,
+    );
     expect(r.names).toEqual(['ds', 'region']);
-    expect(r.sql).toBe(`select ':no', "a:b", x::text, $$:no$$ -- :no\n from t where ds = <ds> and r = <region> /* :no */ and d2 = <ds>`);
+    expect(r.sql).toBe(
+      `select ':no', "a:b", x::text, $$:no$$ -- :no\n from t where ds = <ds> and r = <region> /* :no */ and d2 = <ds>`,
+    );
   });
 });
 
@@ -24,7 +29,9 @@ describe.skipIf(skipPg)('Postgres source (real server)', () => {
       (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'eu', '2024-01-01'),
       (-3, -4, -5, -0.5, 1e300, 0.0001, false, E'tab\\there', '', 'x', '1999-12-31', '1970-01-01 00:00:00', '2030-06-15 08:00:00+00', 'us', '2024-01-01'),
       (7, 7, 7, 7, 7, 7, true, 'O''Brien', 'v', 'z', '2024-01-02', '2024-01-02 00:00:00', '2024-01-02 00:00:00+00', 'eu', '2024-01-02')`);
-    await query(`CREATE TABLE ${schema.name}.big AS SELECT g AS id, g * 0.5 AS x, md5(g::text) AS s FROM generate_series(1, 25000) g`);
+    await query(
+      `CREATE TABLE ${schema.name}.big AS SELECT g AS id, g * 0.5 AS x, md5(g::text) AS s FROM generate_series(1, 25000) g`,
+    );
   });
   afterAll(() => schema.drop());
 
@@ -37,17 +44,54 @@ describe.skipIf(skipPg)('Postgres source (real server)', () => {
   }
 
   it('reads every supported type, NULLs included, with bound :parameters', async () => {
-    const r = await readAll(`SELECT i2, i4, i8, f4, f8, num, b, s, v, c, d, ts, tz FROM ${schema.name}.t WHERE ds = :ds AND region = ANY(string_to_array(:regions, ',')) ORDER BY i4 NULLS LAST`, { ds: '2024-01-01', regions: 'eu,us' });
+    const r = await readAll(
+      `SELECT i2, i4, i8, f4, f8, num, b, s, v, c, d, ts, tz FROM ${schema.name}.t WHERE ds = :ds AND region = ANY(string_to_array(:regions, ',')) ORDER BY i4 NULLS LAST`,
+      { ds: '2024-01-01', regions: 'eu,us' },
+    );
     expect(r.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual([
-      'i2:Int16', 'i4:Int32', 'i8:Int64', 'f4:Float32', 'f8:Float64', 'num:Float64', 'b:Bool', 's:Utf8', 'v:Utf8', 'c:Utf8', 'd:Date32<DAY>', 'ts:Timestamp<MICROSECOND>', 'tz:Timestamp<MICROSECOND, UTC>',
+      'i2:Int16',
+      'i4:Int32',
+      'i8:Int64',
+      'f4:Float32',
+      'f8:Float64',
+      'num:Float64',
+      'b:Bool',
+      's:Utf8',
+      'v:Utf8',
+      'c:Utf8',
+      'd:Date32<DAY>',
+      'ts:Timestamp<MICROSECOND>',
+      'tz:Timestamp<MICROSECOND, UTC>',
     ]);
     expect(r.rows.length).toBe(3);
     const [neg, pos, nul] = r.rows;
-    expect(pos).toMatchObject({ i2: 1, i4: 100000, i8: 9007199254740993n, f4: 1.5, f8: 2.25, num: -1234.5678, b: true, s: 'héllo', v: 'v1', c: 'ab ' }); // char(3) keeps its padding, as Postgres sends it
+    expect(pos).toMatchObject({
+      i2: 1,
+      i4: 100000,
+      i8: 9007199254740993n,
+      f4: 1.5,
+      f8: 2.25,
+      num: -1234.5678,
+      b: true,
+      s: 'héllo',
+      v: 'v1',
+      c: 'ab ',
+    }); // char(3) keeps its padding, as Postgres sends it
     expect(new Date(pos!.d as number).toISOString()).toBe('2024-02-29T00:00:00.000Z');
     expect(pos!.ts).toBeCloseTo(Date.UTC(2024, 0, 1, 12, 34, 56, 789) + 0.012, 3); // microseconds survive
     expect(new Date(pos!.tz as number).toISOString()).toBe('2023-12-31T22:00:00.000Z');
-    expect(neg).toMatchObject({ i2: -3, i4: -4, i8: -5n, f4: -0.5, f8: 1e300, num: 0.0001, b: false, s: 'tab\there', v: '', c: 'x  ' });
+    expect(neg).toMatchObject({
+      i2: -3,
+      i4: -4,
+      i8: -5n,
+      f4: -0.5,
+      f8: 1e300,
+      num: 0.0001,
+      b: false,
+      s: 'tab\there',
+      v: '',
+      c: 'x  ',
+    });
     expect(new Date(neg!.d as number).toISOString()).toBe('1999-12-31T00:00:00.000Z');
     expect(Object.values(nul!).every((v) => v === null)).toBe(true);
   });
@@ -67,13 +111,26 @@ describe.skipIf(skipPg)('Postgres source (real server)', () => {
   });
 
   it('names a column of an unsupported type, and a missing parameter', async () => {
-    await expect(scanPostgres({ url: databaseUrl, query: `SELECT i4, '{}'::jsonb AS j FROM ${schema.name}.t` }, { batchSize: 10, params: {} })).rejects.toMatchObject({
+    await expect(
+      scanPostgres(
+        { url: databaseUrl, query: `SELECT i4, '{}'::jsonb AS j FROM ${schema.name}.t` },
+        { batchSize: 10, params: {} },
+      ),
+    ).rejects.toMatchObject({
       constructor: UsageError,
-      message: 'source: column "j" has type jsonb, which mlscale does not read; cast it in the query (for example j::text or j::float8).',
+      message:
+        'source: column "j" has type jsonb, which mlscale does not read; cast it in the query (for example j::text or j::float8).',
     });
-    await expect(scanPostgres({ url: databaseUrl, query: `SELECT i4 FROM ${schema.name}.t WHERE ds = :day` }, { batchSize: 10, params: { ds: '2024-01-01' } })).rejects.toThrow(
+    await expect(
+      scanPostgres(
+        { url: databaseUrl, query: `SELECT i4 FROM ${schema.name}.t WHERE ds = :day` },
+        { batchSize: 10, params: { ds: '2024-01-01' } },
+      ),
+    ).rejects.toThrow(
       'source.postgres.query: parameter :day has no value (known: ds); add it under params: or pass --param day=VALUE.',
     );
-    await expect(scanPostgres({ url: databaseUrl, query: `SELEC 1` }, { batchSize: 10, params: {} })).rejects.toThrow(/^source\.postgres\.query: Postgres rejected the query \(syntax error at or near ".+"\); fix the SQL\.$/);
+    await expect(scanPostgres({ url: databaseUrl, query: `SELEC 1` }, { batchSize: 10, params: {} })).rejects.toThrow(
+      /^source\.postgres\.query: Postgres rejected the query \(syntax error at or near ".+"\); fix the SQL\.$/,
+    );
   });
 });

@@ -1,6 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Table, tableFromIPC, tableToIPC, vectorFromArray, type Vector, Float64, Int32, Int64, Utf8, type DataType } from 'apache-arrow';
+import {
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type Vector,
+  Float64,
+  Int32,
+  Int64,
+  Utf8,
+  type DataType,
+} from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 
 /** RFC 4180 CSV (quoted fields with commas, doubled quotes). */
@@ -39,7 +50,11 @@ export type ColumnSpec = Record<string, 'float' | 'int' | 'string'>;
 export function csvTable(file: string, spec: ColumnSpec, options: { rowId?: string } = {}): Table {
   const { header, rows } = parseCsv(readFileSync(file, 'utf8'));
   const cols: Record<string, Vector> = {};
-  if (options.rowId) cols[options.rowId] = vectorFromArray(rows.map((_, i) => i), new Int32());
+  if (options.rowId)
+    cols[options.rowId] = vectorFromArray(
+      rows.map((_, i) => i),
+      new Int32(),
+    );
   for (const [name, kind] of Object.entries(spec)) {
     const idx = header.indexOf(name);
     if (idx < 0) throw new Error(`${file} has no column ${name}`);
@@ -53,7 +68,10 @@ export function csvTable(file: string, spec: ColumnSpec, options: { rowId?: stri
 
 export function writeParquet(file: string, table: Table, rowGroupSize = 1_000_000): string {
   mkdirSync(path.dirname(file), { recursive: true });
-  const props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression.SNAPPY).setMaxRowGroupSize(rowGroupSize).build();
+  const props = new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression.SNAPPY)
+    .setMaxRowGroupSize(rowGroupSize)
+    .build();
   writeFileSync(file, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props));
   return file;
 }

@@ -15,7 +15,10 @@ export function pgStatus(): Promise<{ ok: boolean; reason: string }> {
       await client.query('select 1');
       return { ok: true, reason: '' };
     } catch (err) {
-      return { ok: false, reason: `cannot connect to ${databaseUrl.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message})` };
+      return {
+        ok: false,
+        reason: `cannot connect to ${databaseUrl.replace(/:[^:@/]*@/, ':***@')} (${(err as Error).message})`,
+      };
     } finally {
       await client.end().catch(() => undefined);
     }

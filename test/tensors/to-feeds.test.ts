@@ -11,7 +11,10 @@ const batch = new Table({
   s: vectorFromArray(['x', null, 'z', 'w', 'v'], new Utf8()),
   i: vectorFromArray([1n, 2n, 3n, null, 5n], new Int64()),
 }).batches[0]!;
-const policy = (m: Record<string, OnNull>, d: OnNull = { mode: 'error' }): NullPolicy => (c) => m[c] ?? d;
+const policy =
+  (m: Record<string, OnNull>, d: OnNull = { mode: 'error' }): NullPolicy =>
+  (c) =>
+    m[c] ?? d;
 const matrix: InputFeed[] = [{ input: 'X', type: 'float32', columns: ['a', 'b'], rank: 2 }];
 
 describe('Arrow batch → tensors', () => {
@@ -35,7 +38,10 @@ describe('Arrow batch → tensors', () => {
 
   it('fails on a missing value under error, naming the column, the kind and the row', () => {
     expect(() => toFeeds(batch, matrix, policy({ b: { mode: 'skip' } }), 100)).toThrow(
-      new QualityGateError('source: column "a" has a NaN or infinite value (source row 101) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.', { code: 'null_feature' }),
+      new QualityGateError(
+        'source: column "a" has a NaN or infinite value (source row 101) and on_null is error; set on_null: skip or on_null: { fill: VALUE } in the job, or fix the data.',
+        { code: 'null_feature' },
+      ),
     );
   });
 

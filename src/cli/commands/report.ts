@@ -13,7 +13,12 @@ interface ReportFlags extends LedgerFlags {
 export async function reportCommand(runId: string | undefined, flags: ReportFlags): Promise<void> {
   if (!runId && !flags.job) throw new UsageError('report: name a run id, or --job NAME for its newest run.');
   const [run] = await readLedger(flags, { ...(runId ? { runId } : { job: flags.job! }), limit: 1 });
-  if (!run) throw new UsageError(runId ? `report: run ${runId} is not in the ledger; list runs with mlscale runs.` : `report: job ${flags.job} has no runs in the ledger.`);
+  if (!run)
+    throw new UsageError(
+      runId
+        ? `report: run ${runId} is not in the ledger; list runs with mlscale runs.`
+        : `report: job ${flags.job} has no runs in the ledger.`,
+    );
   const history = await readLedger(flags, { job: run.job, limit: Math.max(flags.last, 2) * 4 });
   const before = history.filter((r) => r.started_at <= run.started_at);
   const trend = before.slice(0, flags.last).reverse();

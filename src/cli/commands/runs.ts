@@ -24,17 +24,42 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
     process.stdout.write('no runs\n');
     return;
   }
-  const header = ['run_id', 'job', 'partition', 'status', 'started_at', 'rows_read', 'rows_written', 'rejected', 'max_psi', 'drifted', 'model'];
+  const header = [
+    'run_id',
+    'job',
+    'partition',
+    'status',
+    'started_at',
+    'rows_read',
+    'rows_written',
+    'rejected',
+    'max_psi',
+    'drifted',
+    'model',
+  ];
   const rows = runs.map((r) => {
     const drift = r.stats?.drift;
     const psis = drift ? [...Object.values(drift.psi.predictions), ...Object.values(drift.psi.features)] : [];
     return [
-      r.run_id, r.job, r.partition, r.status, r.started_at, String(r.rows_read), String(r.rows_written), String(r.rows_rejected),
-      psis.length ? Math.max(...psis).toFixed(3) : '-', drift ? drift.drifted.join(',') || '-' : '-', `${r.model_name}@${r.model_version}`,
+      r.run_id,
+      r.job,
+      r.partition,
+      r.status,
+      r.started_at,
+      String(r.rows_read),
+      String(r.rows_written),
+      String(r.rows_rejected),
+      psis.length ? Math.max(...psis).toFixed(3) : '-',
+      drift ? drift.drifted.join(',') || '-' : '-',
+      `${r.model_name}@${r.model_version}`,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write([line(header), ...rows.map(line)].join('\n') + '\n');
   const failed = runs.filter((r) => r.status === 'failed' && r.error);
   for (const r of failed.slice(0, 5)) process.stdout.write(`\n${r.run_id} failed: ${r.error}\n`);

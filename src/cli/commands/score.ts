@@ -52,7 +52,12 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       events: log,
     });
     log.done();
-    log.info('run finished', { run_id: result.runId, rows_read: result.rowsRead, rows_written: result.rowsWritten, duration_ms: result.durationMs });
+    log.info('run finished', {
+      run_id: result.runId,
+      rows_read: result.rowsRead,
+      rows_written: result.rowsWritten,
+      duration_ms: result.durationMs,
+    });
     process.stdout.write((flags.json ? JSON.stringify(result, null, 2) : formatSummary(result)) + '\n');
   } catch (err) {
     log.done();

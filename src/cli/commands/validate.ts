@@ -21,7 +21,9 @@ export async function validateCommand(flags: { job: string; param: string[] }): 
       `  inputs   ${m.io.inputs.map((i) => `${i.input} <- ${i.columns.join(', ')} (${i.type})`).join('; ')}`,
       `  outputs  ${m.io.outputs.map((o) => `${o.column} <- ${o.output}${o.index !== undefined ? `[${o.index}]` : ''} (${o.sqlType})`).join('; ')}`,
     ]),
-    ...(job.combine.mode !== 'single' ? [`  combine  ${job.combine.mode}${job.combine.mode === 'route' ? ` by ${job.combine.by}` : ''}`] : []),
+    ...(job.combine.mode !== 'single'
+      ? [`  combine  ${job.combine.mode}${job.combine.mode === 'route' ? ` by ${job.combine.by}` : ''}`]
+      : []),
     `  source   ${plan.source.description} (${plan.source.totalRows ?? '?'} rows)`,
     `  sink     ${sink.description}, partition ${job.partition}`,
   ];
