@@ -6,16 +6,16 @@ export const PROVIDERS = ['cpu', 'cuda', 'dnnl', 'openvino', 'tensorrt', 'webgpu
 const identifier = '^[A-Za-z_][A-Za-z0-9_]*$';
 
 /** A table name, optionally schema-qualified; it is quoted as an identifier, never spliced. */
-function tableName(description: string): SchemaNode {
+function tableName(description: string) {
   return {
     kind: 'string',
     description,
     pattern: `^([A-Za-z_][A-Za-z0-9_]*\\.)?[A-Za-z_][A-Za-z0-9_]*$`,
     patternHint: 'write table or schema.table with letters, digits and underscores',
-  };
+  } as const satisfies SchemaNode;
 }
 
-const postgresSink: SchemaNode = {
+const postgresSink = {
   kind: 'object',
   description: 'Write predictions to a PostgreSQL table with COPY, inside one transaction per run.',
   required: ['url', 'table'],
@@ -23,9 +23,9 @@ const postgresSink: SchemaNode = {
     url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
     table: tableName('Target table, optionally schema-qualified (analytics.churn_predictions). Created if missing.'),
   },
-};
+} as const satisfies SchemaNode;
 
-const parquetSink: SchemaNode = {
+const parquetSink = {
   kind: 'object',
   description: 'Write predictions as Parquet files into a partition directory, published by rename.',
   required: ['path'],
@@ -44,9 +44,9 @@ const parquetSink: SchemaNode = {
       default: 'zstd',
     },
   },
-};
+} as const satisfies SchemaNode;
 
-const outputSpec: SchemaNode = {
+const outputSpec = {
   kind: 'object',
   description: 'Which model output (and which column of a 2-D output) feeds this prediction column.',
   required: ['output'],
@@ -54,9 +54,9 @@ const outputSpec: SchemaNode = {
     output: { kind: 'string', description: 'Name of the model output tensor.' },
     column: { kind: 'integer', description: 'Column index of a 2-D [N, K] output.', minimum: 0 },
   },
-};
+} as const satisfies SchemaNode;
 
-function onNullNode(description: string): SchemaNode {
+function onNullNode(description: string) {
   return {
     kind: 'union',
     description,
@@ -69,12 +69,12 @@ function onNullNode(description: string): SchemaNode {
         properties: { fill: { kind: 'scalar', description: 'Value that replaces a missing one.' } },
       },
     ],
-  };
+  } as const satisfies SchemaNode;
 }
 
 export const COMBINE_MODES = ['mean', 'weighted', 'route'] as const;
 
-function modelNode(description: string, extra: Record<string, SchemaNode>): SchemaNode {
+function modelNode<const Extra extends Record<string, SchemaNode>>(description: string, extra: Extra) {
   return {
     kind: 'object',
     description,
@@ -121,10 +121,10 @@ function modelNode(description: string, extra: Record<string, SchemaNode>): Sche
       },
       ...extra,
     },
-  };
+  } as const satisfies SchemaNode;
 }
 
-export const jobSchema: SchemaNode = {
+export const jobSchema = {
   kind: 'object',
   description: 'An mlscale batch scoring job.',
   required: ['name', 'source', 'sink'],
@@ -298,4 +298,4 @@ export const jobSchema: SchemaNode = {
       default: 1,
     },
   },
-};
+} as const satisfies SchemaNode;

@@ -3,9 +3,9 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
-import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec, ParquetCompression } from './job.js';
+import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
-import { validate, type Path } from './schema.js';
+import { check, type Infer, type Path } from './schema.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
 /** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
@@ -56,12 +56,12 @@ export function parseJob(
       code: 'job_invalid',
     });
   }
-  const issues = validate(jobSchema, raw);
-  if (issues.length > 0) {
-    const lines = issues.map((issue) => `${label}:${where(doc, lineCounter, issue.path)} ${issue.message}.`);
+  const checked = check(jobSchema, raw);
+  if (!checked.ok) {
+    const lines = checked.issues.map((issue) => `${label}:${where(doc, lineCounter, issue.path)} ${issue.message}.`);
     throw new UsageError(lines.join('\n'), { code: 'job_invalid' });
   }
-  return deepFreeze(resolveJob(raw as RawJob, file, overrides, env));
+  return deepFreeze(resolveJob(checked.value, file, overrides, env));
 }
 
 function where(doc: Document, lc: LineCounter, p: Path): string {
@@ -83,56 +83,16 @@ function where(doc: Document, lc: LineCounter, p: Path): string {
   return `${pos.line}:${pos.col}:`;
 }
 
-type RawOnNull = 'error' | 'skip' | { fill: string | number | boolean };
+/** The job file as checked against jobSchema, before resolution; derived from the declaration, never hand-copied. */
+type RawJob = Infer<typeof jobSchema>;
+/** An entry of `models:`; a single `model:` has the same shape less `weight`, so it is one too. */
+type RawModel = NonNullable<RawJob['models']>[number];
+type RawOnNull = NonNullable<RawJob['on_null']>;
 
 function toOnNull(raw: RawOnNull | undefined): OnNull {
   if (raw === 'skip') return { mode: 'skip' };
   if (typeof raw === 'object') return { mode: 'fill', value: raw.fill };
   return { mode: 'error' };
-}
-
-interface RawModel {
-  path: string;
-  name?: string;
-  version?: string;
-  features?: string[];
-  inputs?: Record<string, string[]>;
-  outputs?: Record<string, { output: string; column?: number }>;
-  providers?: string[];
-  intra_op_threads?: number;
-  weight?: number;
-}
-
-interface RawJob {
-  name: string;
-  description?: string;
-  schedule?: string;
-  timezone?: string;
-  params?: Record<string, string | number | boolean>;
-  model?: RawModel;
-  models?: RawModel[];
-  combine?: 'mean' | 'weighted' | 'route';
-  route_by?: string;
-  routes?: Record<string, string>;
-  default_model?: string;
-  source: { parquet?: { path: string }; postgres?: { url: string; query: string } };
-  key?: string[];
-  on_null?: RawOnNull;
-  on_null_features?: Record<string, RawOnNull>;
-  max_reject_rate?: number;
-  batch_size?: number;
-  parallelism?: number;
-  sink: {
-    postgres?: { url: string; table: string };
-    parquet?: { path: string; rows_per_file?: number; compression?: ParquetCompression };
-  };
-  partition?: string;
-  retries?: number;
-  retry_backoff_s?: number;
-  checkpoint_rows?: number;
-  catchup?: number;
-  monitor?: { baseline?: string; max_psi?: number; on_drift?: 'warn' | 'fail' };
-  rejects?: { table?: string; file?: string };
 }
 
 function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: NodeJS.ProcessEnv): Job {

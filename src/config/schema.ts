@@ -27,6 +27,42 @@ export type SchemaNode =
   | { kind: 'map'; description: string; values: SchemaNode; keyPattern?: string }
   | { kind: 'union'; description: string; options: readonly SchemaNode[] };
 
+/**
+ * The value a node accepts, as a type, so code that reads a checked value uses the declaration itself
+ * instead of a hand-copied interface. Declare nodes with `as const satisfies SchemaNode` to keep the literal
+ * types this needs (enum members, `required` names); a node typed as plain `SchemaNode` infers `unknown`.
+ * Object keys listed in `required` are mandatory, every other key is optional; `oneKeyOf` is not modelled.
+ */
+export type Infer<N> = SchemaNode extends N ? unknown : InferNode<N>;
+
+type InferNode<N> = N extends { kind: 'string'; enum: readonly (infer E extends string)[] }
+  ? E
+  : N extends { kind: 'string' }
+    ? string
+    : N extends { kind: 'integer' | 'number' }
+      ? number
+      : N extends { kind: 'boolean' }
+        ? boolean
+        : N extends { kind: 'scalar' }
+          ? string | number | boolean
+          : N extends { kind: 'array'; items: infer I }
+            ? readonly Infer<I>[]
+            : N extends { kind: 'map'; values: infer V }
+              ? Record<string, Infer<V>>
+              : N extends { kind: 'object'; properties: infer P }
+                ? InferObject<P, N extends { required: readonly (infer R)[] } ? R : never>
+                : N extends { kind: 'union'; options: readonly (infer O)[] }
+                  ? Infer<O>
+                  : never;
+
+type InferObject<P, Required> = Simplify<
+  { -readonly [K in keyof P as K extends Required ? K : never]: Infer<P[K]> } & {
+    -readonly [K in keyof P as K extends Required ? never : K]?: Infer<P[K]>;
+  }
+>;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
 export type Path = readonly (string | number)[];
 
 export interface SchemaIssue {
@@ -206,6 +242,20 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
     }
   }
   return issues;
+}
+
+/**
+ * Validates `value` against `node` and, when it passes, returns it typed as `Infer<typeof node>`.
+ * Pass a node declared `as const satisfies SchemaNode` so the type is precise.
+ */
+export function check<const N extends SchemaNode>(
+  node: N,
+  value: unknown,
+): { ok: true; value: Infer<N> } | { ok: false; issues: SchemaIssue[] } {
+  const issues = validate(node, value);
+  // The one cast: validate found no issue, so value has the shape Infer<N> describes (validate and Infer
+  // follow the same rules per kind; test/config/infer.test.ts holds them together).
+  return issues.length === 0 ? { ok: true, value: value as Infer<N> } : { ok: false, issues };
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
