@@ -1,5 +1,5 @@
-import { redact } from '../redact.js';
-import type { Progress, RunEvents } from '../run/events.js';
+import { redact } from './redact.js';
+import type { Progress, RunEvents } from './run/events.js';
 
 export type LogFormat = 'text' | 'json';
 

@@ -1,5 +1,5 @@
 import type { RunResult } from '../run/run-job.js';
-import type { Distribution } from '../run/stats.js';
+import type { Distribution } from '../stats/types.js';
 
 function num(n: number | null): string {
   if (n === null) return '-';

@@ -1,12 +1,47 @@
 import type { ClientBase } from 'pg';
-import type { RunRecord } from './sink.js';
-import { ident, qualified } from './sql.js';
+import type { Shard } from '../config/job.js';
+import { ident, literal, qualified } from '../pg/sql.js';
+import { normalizeRun, shardText, type Checkpoint, type LedgerQuery, type RunRecord } from './record.js';
+
+// Every statement on mlscale's own tables in a sink's schema: the run ledger and the checkpoints
+// of resumable runs. Each function reads or writes through the caller's client, so it takes part
+// in the caller's transaction.
 
 export const LEDGER_TABLE = 'mlscale_runs';
+export const CHECKPOINTS_TABLE = 'mlscale_checkpoints';
+
+/** Columns of a ledger row, counters as float8 so pg hands back numbers, not strings. */
+const RUN_COLUMNS = `run_id, job, partition, shard, params, model_name, model_version, model_sha256, status,
+  started_at, finished_at, rows_read::float8 AS rows_read, rows_scored::float8 AS rows_scored,
+  rows_rejected::float8 AS rows_rejected, rows_written::float8 AS rows_written, error, stats`;
+
+/** The runs of one job, partition and shard: what a lock guards and a re-run replaces. */
+export interface RunKey {
+  readonly job: string;
+  readonly partition: string;
+  readonly shard: Shard;
+}
+
+const ledger = (schema: string) => qualified(schema, LEDGER_TABLE);
+const checkpoints = (schema: string) => qualified(schema, CHECKPOINTS_TABLE);
+
+/**
+ * Rows whose `shard` column (I/N text) a run of shard $shard with count $count replaces: all of
+ * them for an unsharded run ("0/1"); for shard I/N, that shard's and any written under another
+ * shard count.
+ */
+export function replacedShards(shardParam: string, countParam: string): string {
+  return `(${shardParam} = '0/1' OR shard = ${shardParam} OR split_part(shard, '/', 2) <> ${countParam})`;
+}
+
+async function exists(client: ClientBase, schema: string, table: string): Promise<boolean> {
+  const res = await client.query('SELECT to_regclass($1) AS t', [`${ident(schema)}.${ident(table)}`]);
+  return Boolean(res.rows[0]?.t);
+}
 
 /** Creates the run ledger in `schema` if it is missing. */
 export async function ensureLedger(client: ClientBase, schema: string): Promise<void> {
-  await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, LEDGER_TABLE)} (
+  await client.query(`CREATE TABLE IF NOT EXISTS ${ledger(schema)} (
     run_id text PRIMARY KEY,
     job text NOT NULL,
     partition text NOT NULL,
@@ -26,13 +61,20 @@ export async function ensureLedger(client: ClientBase, schema: string): Promise<
     stats jsonb
   )`);
   await client.query(
-    `CREATE INDEX IF NOT EXISTS ${ident(`${LEDGER_TABLE}_job_started_idx`)} ON ${qualified(schema, LEDGER_TABLE)} (job, started_at DESC)`,
+    `CREATE INDEX IF NOT EXISTS ${ident(`${LEDGER_TABLE}_job_started_idx`)} ON ${ledger(schema)} (job, started_at DESC)`,
+  );
+}
+
+/** Creates the checkpoints table of resumable runs if it is missing. */
+export async function ensureCheckpoints(client: ClientBase, schema: string): Promise<void> {
+  await client.query(
+    `CREATE TABLE IF NOT EXISTS ${checkpoints(schema)} (run_id text PRIMARY KEY, checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)`,
   );
 }
 
 export async function insertRun(client: ClientBase, schema: string, run: RunRecord): Promise<void> {
   await client.query(
-    `INSERT INTO ${qualified(schema, LEDGER_TABLE)} (run_id, job, partition, shard, params, model_name, model_version, model_sha256, status, started_at)
+    `INSERT INTO ${ledger(schema)} (run_id, job, partition, shard, params, model_name, model_version, model_sha256, status, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       run.run_id,
@@ -49,9 +91,10 @@ export async function insertRun(client: ClientBase, schema: string, run: RunReco
   );
 }
 
+/** Records how a run ended: status, counters, error and statistics. */
 export async function finishRun(client: ClientBase, schema: string, run: RunRecord): Promise<void> {
   await client.query(
-    `UPDATE ${qualified(schema, LEDGER_TABLE)} SET status = $2, finished_at = $3, rows_read = $4, rows_scored = $5,
+    `UPDATE ${ledger(schema)} SET status = $2, finished_at = $3, rows_read = $4, rows_scored = $5,
        rows_rejected = $6, rows_written = $7, error = $8, stats = $9 WHERE run_id = $1`,
     [
       run.run_id,
@@ -67,31 +110,101 @@ export async function finishRun(client: ClientBase, schema: string, run: RunReco
   );
 }
 
-export interface LedgerQuery {
-  readonly runId?: string;
-  readonly job?: string;
-  readonly status?: string;
-  readonly since?: Date;
-  readonly limit: number;
+/** A resumed run is running again. */
+export async function reopenRun(client: ClientBase, schema: string, runId: string): Promise<void> {
+  await client.query(
+    `UPDATE ${ledger(schema)} SET status = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`,
+    [runId],
+  );
 }
 
-/** Newest runs first. Returns [] when the ledger does not exist yet. */
-export async function listRuns(client: ClientBase, schema: string, q: LedgerQuery): Promise<RunRecord[]> {
-  const exists = await client.query(`SELECT to_regclass($1) AS t`, [`${ident(schema)}.${LEDGER_TABLE}`]);
-  if (!exists.rows[0].t) return [];
+/** Runs of this key still marked running belong to processes that died (the caller holds the key's lock). */
+export async function markAbandoned(client: ClientBase, schema: string, key: RunKey): Promise<void> {
+  await client.query(
+    `UPDATE ${ledger(schema)} SET status = 'failed', finished_at = now(),
+       error = coalesce(error, 'abandoned: the process ended without finishing the run')
+     WHERE job = $1 AND partition = $2 AND shard = $3 AND status = 'running'`,
+    [key.job, key.partition, shardText(key.shard)],
+  );
+}
+
+/** Succeeded runs whose rows a run of `key` replaces when it publishes. */
+export async function replacedRunIds(client: ClientBase, schema: string, key: RunKey): Promise<string[]> {
   const res = await client.query(
-    `SELECT run_id, job, partition, shard, params, model_name, model_version, model_sha256, status,
-            started_at, finished_at, rows_read::float8 AS rows_read, rows_scored::float8 AS rows_scored,
-            rows_rejected::float8 AS rows_rejected, rows_written::float8 AS rows_written, error, stats
-       FROM ${qualified(schema, LEDGER_TABLE)}
+    `SELECT run_id FROM ${ledger(schema)}
+      WHERE job = $1 AND partition = $2 AND status = 'succeeded' AND ${replacedShards('$3', '$4')}`,
+    [key.job, key.partition, shardText(key.shard), String(key.shard.count)],
+  );
+  return res.rows.map((r) => String(r.run_id));
+}
+
+/** Other runs of exactly this key, whose staged rows and checkpoints a fresh run discards. */
+export async function otherRunIds(client: ClientBase, schema: string, key: RunKey, runId: string): Promise<string[]> {
+  const res = await client.query(
+    `SELECT run_id FROM ${ledger(schema)} WHERE job = $1 AND partition = $2 AND shard = $3 AND run_id <> $4`,
+    [key.job, key.partition, shardText(key.shard), runId],
+  );
+  return res.rows.map((r) => String(r.run_id));
+}
+
+export async function saveCheckpoint(client: ClientBase, schema: string, progress: Checkpoint): Promise<void> {
+  await client.query(
+    `INSERT INTO ${checkpoints(schema)} (run_id, checkpoint, updated_at) VALUES ($1, $2, now())
+     ON CONFLICT (run_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
+    [progress.runId, JSON.stringify(progress)],
+  );
+}
+
+export async function deleteCheckpoints(client: ClientBase, schema: string, runIds: readonly string[]): Promise<void> {
+  await client.query(`DELETE FROM ${checkpoints(schema)} WHERE run_id = ANY($1::text[])`, [runIds]);
+}
+
+/** The newest checkpoint of a failed (or abandoned) run of `key`, if any. */
+export async function findCheckpoint(client: ClientBase, schema: string, key: RunKey): Promise<Checkpoint | undefined> {
+  if (!(await exists(client, schema, CHECKPOINTS_TABLE))) return undefined;
+  const res = await client.query(
+    `SELECT c.checkpoint FROM ${checkpoints(schema)} c JOIN ${ledger(schema)} r USING (run_id)
+      WHERE r.job = $1 AND r.partition = $2 AND r.shard = $3 AND r.status IN ('failed', 'running')
+      ORDER BY r.started_at DESC LIMIT 1`,
+    [key.job, key.partition, shardText(key.shard)],
+  );
+  return res.rows[0]?.checkpoint as Checkpoint | undefined;
+}
+
+/** Runs matching `q`, newest first; [] when the ledger does not exist yet. */
+export async function listRuns(client: ClientBase, schema: string, q: LedgerQuery): Promise<RunRecord[]> {
+  if (!(await exists(client, schema, LEDGER_TABLE))) return [];
+  const res = await client.query(
+    `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)}
       WHERE ($1::text IS NULL OR job = $1) AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR started_at >= $4)
         AND ($5::text IS NULL OR run_id = $5)
       ORDER BY started_at DESC LIMIT $2`,
     [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null, q.runId ?? null],
   );
-  return res.rows.map((r) => ({
-    ...r,
-    started_at: new Date(r.started_at).toISOString(),
-    finished_at: r.finished_at ? new Date(r.finished_at).toISOString() : null,
-  }));
+  return res.rows.map(normalizeRun);
+}
+
+/** The run a drift check compares with: `previous` (the job's newest succeeded run with statistics) or a run id. */
+export async function baselineRun(
+  client: ClientBase,
+  schema: string,
+  job: string,
+  ref: string,
+): Promise<RunRecord | undefined> {
+  if (!(await exists(client, schema, LEDGER_TABLE))) return undefined;
+  const res =
+    ref === 'previous'
+      ? await client.query(
+          `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`,
+          [job],
+        )
+      : await client.query(`SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE run_id = $1`, [ref]);
+  return res.rows[0] ? normalizeRun(res.rows[0]) : undefined;
+}
+
+/** A scalar subquery: the partition `job` published last, for a view over the prediction table. */
+export function latestPartitionSql(schema: string, job: string): string {
+  return `(SELECT partition FROM ${ledger(schema)}
+            WHERE job = ${literal(job)} AND status = 'succeeded'
+            ORDER BY finished_at DESC LIMIT 1)`;
 }

@@ -1,41 +1,6 @@
-import {
-  Bool,
-  DateDay,
-  Float64,
-  Int16,
-  Int32,
-  Int64,
-  Float32,
-  RecordBatch,
-  Schema,
-  Field,
-  Struct,
-  TimestampMicrosecond,
-  Utf8,
-  makeData,
-  type DataType,
-} from 'apache-arrow';
-
-/** Postgres type OIDs mlscale reads, and the Arrow type each becomes. */
-export const PG_TYPES: Record<number, { name: string; arrow: () => DataType }> = {
-  16: { name: 'boolean', arrow: () => new Bool() },
-  20: { name: 'bigint', arrow: () => new Int64() },
-  21: { name: 'smallint', arrow: () => new Int16() },
-  23: { name: 'integer', arrow: () => new Int32() },
-  700: { name: 'real', arrow: () => new Float32() },
-  701: { name: 'double precision', arrow: () => new Float64() },
-  1700: { name: 'numeric', arrow: () => new Float64() },
-  25: { name: 'text', arrow: () => new Utf8() },
-  1043: { name: 'character varying', arrow: () => new Utf8() },
-  1042: { name: 'character', arrow: () => new Utf8() },
-  19: { name: 'name', arrow: () => new Utf8() },
-  1082: { name: 'date', arrow: () => new DateDay() },
-  1114: { name: 'timestamp without time zone', arrow: () => new TimestampMicrosecond() },
-  1184: { name: 'timestamp with time zone', arrow: () => new TimestampMicrosecond('UTC') },
-};
-
-const PG_EPOCH_DAYS = 10_957; // days from 1970-01-01 to 2000-01-01
-const PG_EPOCH_US = 946_684_800_000_000n;
+import { RecordBatch, Schema, Field, Struct, makeData, type Bool, type Utf8 } from 'apache-arrow';
+import { HEADER_LENGTH, NUMERIC_SIGN, OID, PG_EPOCH_DAYS, PG_EPOCH_US, SIGNATURE } from './binary-format.js';
+import { PG_TYPES } from './types.js';
 
 /** Accumulates one column's values for the current batch. */
 interface ColumnBuilder {
@@ -98,12 +63,12 @@ function readNumeric(buf: Buffer, at: number): number {
   const ndigits = buf.readInt16BE(at);
   const weight = buf.readInt16BE(at + 2);
   const sign = buf.readUInt16BE(at + 4);
-  if (sign === 0xc000) return NaN;
-  if (sign === 0xd000) return Infinity;
-  if (sign === 0xf000) return -Infinity;
+  if (sign === NUMERIC_SIGN.nan) return NaN;
+  if (sign === NUMERIC_SIGN.pinf) return Infinity;
+  if (sign === NUMERIC_SIGN.ninf) return -Infinity;
   let v = 0;
   for (let i = 0; i < ndigits; i++) v += buf.readInt16BE(at + 8 + i * 2) * Math.pow(10000, weight - i);
-  return sign === 0x4000 ? -v : v;
+  return sign === NUMERIC_SIGN.negative ? -v : v;
 }
 
 /** Arrow booleans are bit-packed, like the validity bitmap. */
@@ -183,31 +148,29 @@ function text(field: Field, capacity: number): ColumnBuilder {
 
 function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
   switch (oid) {
-    case 16:
+    case OID.bool:
       return bool(field);
-    case 20:
+    case OID.int8:
       return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at));
-    case 21:
+    case OID.int2:
       return fixed(field, capacity, Int16Array, (b, at) => b.readInt16BE(at));
-    case 23:
+    case OID.int4:
       return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at));
-    case 700:
+    case OID.float4:
       return fixed(field, capacity, Float32Array, (b, at) => b.readFloatBE(at));
-    case 701:
+    case OID.float8:
       return fixed(field, capacity, Float64Array, (b, at) => b.readDoubleBE(at));
-    case 1700:
+    case OID.numeric:
       return fixed(field, capacity, Float64Array, (b, at) => readNumeric(b, at));
-    case 1082:
+    case OID.date:
       return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at) + PG_EPOCH_DAYS);
-    case 1114:
-    case 1184:
+    case OID.timestamp:
+    case OID.timestamptz:
       return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at) + PG_EPOCH_US);
     default:
       return text(field, capacity);
   }
 }
-
-const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 
 /**
  * Parses a `COPY ... TO STDOUT (FORMAT binary)` byte stream into Arrow record batches of at most
@@ -236,12 +199,12 @@ export class PgBinaryDecoder {
     let at = 0;
     const out: RecordBatch[] = [];
     if (!this.headerDone) {
-      if (buf.length < 19) {
+      if (buf.length < HEADER_LENGTH) {
         this.pending = buf;
         return out;
       }
-      if (!buf.subarray(0, 11).equals(SIGNATURE)) throw new Error('not a binary COPY stream');
-      at = 19 + buf.readInt32BE(15);
+      if (!buf.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('not a binary COPY stream');
+      at = HEADER_LENGTH + buf.readInt32BE(HEADER_LENGTH - 4);
       this.headerDone = true;
     }
     const ncols = this.builders.length;

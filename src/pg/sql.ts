@@ -13,3 +13,8 @@ export function copyText(value: string): string {
   if (!/[\\\t\n\r]/.test(value)) return value;
   return value.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
 }
+
+/** A string literal, for the few places SQL cannot take a bind parameter (DDL, view bodies, comments). */
+export function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

@@ -1,9 +1,45 @@
-import { DataType, type Field } from 'apache-arrow';
+import {
+  Bool,
+  DataType,
+  DateDay,
+  Float32,
+  Float64,
+  Int16,
+  Int32,
+  Int64,
+  TimestampMicrosecond,
+  Utf8,
+  type Field,
+} from 'apache-arrow';
+import { OID } from './binary-format.js';
+
+/** Postgres types mlscale reads, by OID: the name Postgres gives it and the Arrow type it becomes. */
+export const PG_TYPES: Readonly<Record<number, { readonly name: string; readonly arrow: () => DataType }>> = {
+  [OID.bool]: { name: 'boolean', arrow: () => new Bool() },
+  [OID.int8]: { name: 'bigint', arrow: () => new Int64() },
+  [OID.int2]: { name: 'smallint', arrow: () => new Int16() },
+  [OID.int4]: { name: 'integer', arrow: () => new Int32() },
+  [OID.float4]: { name: 'real', arrow: () => new Float32() },
+  [OID.float8]: { name: 'double precision', arrow: () => new Float64() },
+  [OID.numeric]: { name: 'numeric', arrow: () => new Float64() },
+  [OID.text]: { name: 'text', arrow: () => new Utf8() },
+  [OID.varchar]: { name: 'character varying', arrow: () => new Utf8() },
+  [OID.bpchar]: { name: 'character', arrow: () => new Utf8() },
+  [OID.name]: { name: 'name', arrow: () => new Utf8() },
+  [OID.date]: { name: 'date', arrow: () => new DateDay() },
+  [OID.timestamp]: { name: 'timestamp without time zone', arrow: () => new TimestampMicrosecond() },
+  [OID.timestamptz]: { name: 'timestamp with time zone', arrow: () => new TimestampMicrosecond('UTC') },
+};
+
+/** The value type of a dictionary-encoded column, or the column's own type. */
+export function valueType(field: Field): DataType {
+  const t = field.type;
+  return DataType.isDictionary(t) ? t.dictionary : t;
+}
 
 /** The Postgres column type that holds an Arrow column's values unchanged. */
 export function sqlTypeForArrow(field: Field): string {
-  let t = field.type;
-  if (DataType.isDictionary(t)) t = t.dictionary;
+  const t = valueType(field);
   if (DataType.isInt(t)) {
     if (t.bitWidth <= 16 && t.isSigned) return 'smallint';
     if (t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned)) return 'integer';
@@ -22,11 +58,13 @@ export function sqlTypeForArrow(field: Field): string {
 
 /** A function that renders one value of the column in COPY text format (without escaping). */
 export function copyFormatter(field: Field): (v: unknown) => string {
-  let t = field.type;
-  if (DataType.isDictionary(t)) t = t.dictionary;
+  const t = valueType(field);
   if (DataType.isBool(t)) return (v) => (v ? 't' : 'f');
   if (DataType.isDate(t)) return (v) => new Date(v as number).toISOString().slice(0, 10);
-  if (DataType.isTimestamp(t)) return (v) => new Date(v as number).toISOString().replace('Z', t.timezone ? '+00' : '');
+  if (DataType.isTimestamp(t)) {
+    const zone = t.timezone ? '+00' : '';
+    return (v) => new Date(v as number).toISOString().replace('Z', zone);
+  }
   if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t))
     return (v) => `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
   if (DataType.isDecimal(t)) return (v) => String(v);

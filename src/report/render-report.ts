@@ -1,5 +1,5 @@
-import type { RunRecord } from '../sink/sink.js';
-import type { Histogram } from '../run/stats.js';
+import type { RunRecord } from '../ledger/record.js';
+import type { Histogram } from '../stats/types.js';
 
 /** Everything one report shows: the run, the run it is compared with, and the job's recent runs. */
 export interface ReportData {

@@ -1,7 +1,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { Combine } from '../config/job.js';
 import { allocatePredictions, type PredictionColumn } from '../tensors/from-outputs.js';
-import type { OutputColumn } from '../tensors/io-plan.js';
+import type { OutputColumn } from '../output/columns.js';
 import type { Reject } from '../tensors/to-feeds.js';
 
 /** Which model scores which rows of a batch under combine: route; rows with no route are rejected. */

@@ -1,13 +1,13 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { ScorerPool } from '../scoring/scorer-pool.js';
-import type { WireOutput } from '../scoring/wire.js';
+import type { WireOutput } from '../tensors/wire.js';
 import type { ScoredChunk, Sink } from '../sink/sink.js';
 import { toPredictions, type PredictionColumn } from '../tensors/from-outputs.js';
 import { selectRows, toFeeds, type Reject } from '../tensors/to-feeds.js';
 import type { RejectBuffer } from '../sink/rejects.js';
 import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
-import type { StatsCollector } from './stats.js';
+import type { StatsCollector } from '../stats/collector.js';
 
 export interface Counters {
   rowsRead: number;

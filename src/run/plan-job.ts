@@ -7,7 +7,8 @@ import { createSession, loadOrt } from '../model/session.js';
 import { openSource } from '../source/open-source.js';
 import type { Source } from '../source/source.js';
 import { columnKind } from '../tensors/column-kind.js';
-import { planIo, type IoPlan, type OutputColumn } from '../tensors/io-plan.js';
+import type { OutputColumn } from '../output/columns.js';
+import { planIo, type IoPlan } from '../tensors/io-plan.js';
 import { allocateFeed, type NullPolicy } from '../tensors/to-feeds.js';
 
 /** One model of the job, checked against the source. */

@@ -1,17 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
-import { MlscaleError, QualityGateError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
+import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
+import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { redact } from '../redact.js';
 import { ScorerPool } from '../scoring/scorer-pool.js';
-import { ParquetSink } from '../sink/parquet.js';
-import { PostgresSink } from '../sink/postgres.js';
-import type { Checkpoint, RunRecord, Sink, SinkLayout } from '../sink/sink.js';
+import { makeSink, nullSink } from '../sink/make-sink.js';
+import { RejectBuffer } from '../sink/rejects.js';
+import type { Sink } from '../sink/sink.js';
+import { StatsCollector } from '../stats/collector.js';
+import type { RunStats } from '../stats/types.js';
 import type { RunEvents } from './events.js';
+import { checkDrift, checkRejectRate } from './gates.js';
 import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { newRunId } from './run-id.js';
-import { StatsCollector, type RunStats } from './stats.js';
-import { RejectBuffer } from '../sink/rejects.js';
+import { sinkLayout } from './sink-layout.js';
+import { isTransient } from './transient.js';
 
 export interface RunOptions {
   readonly runId?: string;
@@ -44,33 +48,6 @@ export interface RunResult {
   readonly model: { readonly name: string; readonly version: string };
   readonly stats: RunStats;
   readonly warnings: readonly string[];
-}
-
-/** Builds the sink a job names; construction connects to nothing. */
-export function makeSink(plan: JobPlan, layout: SinkLayout): Sink {
-  const s = plan.job.sink;
-  return s.kind === 'postgres'
-    ? new PostgresSink({ url: s.url, schema: s.schema, table: s.table }, layout)
-    : new ParquetSink(s, layout);
-}
-
-export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), wait = false): SinkLayout {
-  return {
-    job: plan.job.name,
-    shard: `${plan.job.shard.index}/${plan.job.shard.count}`,
-    keyFields: plan.keyFields,
-    outputs: plan.outputs,
-    modelName: plan.modelName,
-    modelVersion: plan.modelVersion,
-    models: plan.models.map((m) => ({ name: m.spec.name, version: m.version })),
-    routed: plan.job.combine.mode === 'route',
-    ...(plan.job.rejects ? { rejects: plan.job.rejects } : {}),
-    checkpointing: plan.job.checkpointRows !== undefined,
-    wait,
-    partition: plan.job.partition,
-    runId,
-    scoredAt,
-  };
 }
 
 /**
@@ -109,31 +86,9 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   }
 }
 
-/**
- * Failures worth starting over for: a dropped connection, a server shutting down or restarting,
- * too many connections, serialization failures. Everything else fails the run at once.
- */
-export function isTransient(err: unknown): boolean {
-  if (!(err instanceof RuntimeFailure)) return false;
-  const TRANSIENT_SQLSTATE = /^(08|57P0[123]|40001|40P01|53300)/;
-  const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
-    if (
-      e instanceof Error &&
-      /Connection terminated|terminating connection|server closed the connection|the database system is (starting up|shutting down)/i.test(
-        e.message,
-      )
-    )
-      return true;
-  }
-  return false;
-}
-
 async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Checkpoint | undefined> {
   if (!options.resume || options.dryRun) return undefined;
-  const probe = makeSink(plan, sinkLayout(plan, 'resume-probe'));
+  const probe = makeSink(plan.job.sink, sinkLayout(plan, 'resume-probe'));
   try {
     const found = await probe.findResumable();
     if (found && found.batchSize !== plan.job.batchSize) {
@@ -167,12 +122,12 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
 
   const sink: Sink = options.dryRun
     ? nullSink()
-    : makeSink(plan, sinkLayout(plan, runId, new Date(), options.wait === true));
+    : makeSink(job.sink, sinkLayout(plan, runId, new Date(), options.wait === true));
   const record: RunRecord = {
     run_id: runId,
     job: job.name,
     partition: job.partition,
-    shard: `${job.shard.index}/${job.shard.count}`,
+    shard: shardText(job.shard),
     params: { ...job.params },
     model_name: plan.modelName,
     model_version: plan.modelVersion,
@@ -233,14 +188,11 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     });
     fill(counters);
     record.stats = stats.result();
-    const rate = counters.rowsRead === 0 ? 0 : counters.rowsRejected / counters.rowsRead;
-    if (rate > job.maxRejectRate) {
-      throw new QualityGateError(
-        `quality gate: ${counters.rowsRejected} of ${counters.rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected (missing feature values or no route), over max_reject_rate ${job.maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
-        { code: 'reject_rate' },
-      );
+    checkRejectRate(counters.rowsRead, counters.rowsRejected, job.maxRejectRate);
+    if (job.monitor) {
+      const base = await sink.baseline(job.monitor.baseline);
+      checkDrift(job.monitor, base, stats, record, (m) => options.events?.warn?.(m));
     }
-    if (job.monitor) await checkDrift(job, sink, stats, record, options);
     record.status = 'succeeded';
     record.finished_at = new Date().toISOString();
     if (rejects?.dropped)
@@ -284,42 +236,6 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
   };
 }
 
-/** Compares this run with its baseline (PSI per column); on_drift: fail stops the run before publishing. */
-async function checkDrift(
-  job: Job,
-  sink: Sink,
-  stats: StatsCollector,
-  record: RunRecord,
-  options: RunOptions,
-): Promise<void> {
-  const monitor = job.monitor!;
-  const base = await sink.baseline(monitor.baseline);
-  if (!base?.stats) {
-    if (monitor.baseline !== 'previous') {
-      throw new UsageError(
-        `monitor.baseline: run ${monitor.baseline} was not found (or has no stats) next to this job's output; use previous or an existing run id.`,
-        { code: 'baseline_missing' },
-      );
-    }
-    options.events?.warn?.(
-      'monitor: no earlier succeeded run of this job to compare with; drift not checked this time.',
-    );
-    return;
-  }
-  const drift = stats.drift(base.stats, base.run_id, monitor.maxPsi);
-  record.stats = { ...record.stats!, drift };
-  if (drift.drifted.length === 0) return;
-  const worst = drift.drifted
-    .map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`)
-    .join(', ');
-  const message = `drift: PSI over max_psi ${monitor.maxPsi} against run ${base.run_id} for ${worst}`;
-  if (monitor.onDrift === 'fail')
-    throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, {
-      code: 'drift',
-    });
-  options.events?.warn?.(`${message}.`);
-}
-
 function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleError {
   if (err instanceof MlscaleError) return err;
   if (signal?.aborted)
@@ -331,23 +247,4 @@ function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleE
     code: 'internal',
     cause: err,
   });
-}
-
-function nullSink(): Sink {
-  return {
-    description: '(dry run)',
-    async check() {},
-    async begin() {},
-    async write() {},
-    async checkpoint() {},
-    async findResumable() {
-      return undefined;
-    },
-    async baseline() {
-      return undefined;
-    },
-    async publish() {},
-    async abort() {},
-    async close() {},
-  };
 }

@@ -4,7 +4,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { loadJob } from '../config/load-job.js';
 import { todayIn } from '../config/template.js';
 import { MlscaleError, errorMessage } from '../errors.js';
-import type { Logger } from '../cli/logger.js';
+import type { Logger } from '../logger.js';
 import { runJob } from '../run/run-job.js';
 import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
 import { SchedulerMetrics } from './metrics.js';

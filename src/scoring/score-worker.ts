@@ -1,8 +1,9 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { workerData } from 'piscina';
 import { createSession, loadOrt } from '../model/session.js';
-import type { WireFeed } from '../tensors/to-feeds.js';
-import type { OutputData, ScoreTask, WireOutput, WorkerInit } from './wire.js';
+import type { WireFeed } from '../tensors/wire.js';
+import type { OutputData, WireOutput } from '../tensors/wire.js';
+import type { ScoreTask, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
 // One session per model per worker thread, created as soon as the worker starts (while the main thread is

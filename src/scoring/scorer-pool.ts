@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
 import { RuntimeFailure } from '../errors.js';
-import { transferList } from '../tensors/to-feeds.js';
-import type { ScoreTask, WireOutput, WorkerInit } from './wire.js';
+import { transferList, type WireOutput } from '../tensors/wire.js';
+import type { ScoreTask, WorkerInit } from './wire.js';
 
 export interface PoolOptions extends WorkerInit {
   readonly threads: number;

@@ -1,4 +1,4 @@
-import type { WireFeed } from '../tensors/to-feeds.js';
+import type { WireFeed } from '../tensors/wire.js';
 
 /** One model a worker holds a session for. */
 export interface WorkerModel {
@@ -20,24 +20,4 @@ export interface ScoreTask {
   readonly feeds: readonly WireFeed[];
   readonly fetch: readonly string[];
   readonly rowByRow: boolean;
-}
-
-export type OutputData =
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | Int32Array
-  | Int16Array
-  | Int8Array
-  | Uint8Array
-  | Uint16Array
-  | Uint32Array
-  | BigUint64Array
-  | string[];
-
-export interface WireOutput {
-  readonly name: string;
-  readonly type: string;
-  readonly dims: readonly number[];
-  readonly data: OutputData;
 }

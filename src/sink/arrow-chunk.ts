@@ -11,6 +11,8 @@ import {
   type Vector,
 } from 'apache-arrow';
 import type { PredictionValues } from '../tensors/from-outputs.js';
+import { METADATA_COLUMNS } from '../output/columns.js';
+import { metadataRows } from './run-metadata.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
 
 function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
@@ -32,11 +34,12 @@ function predictionVector(values: PredictionValues): Vector {
 
 // Fixed ids, and one dictionary Vector per column for the whole run: the Arrow IPC writer sends a
 // dictionary once per id and treats a different Vector under the same id as a replacement.
-const DICT_IDS = { model_name: 1_000_001, model_version: 1_000_002, partition: 1_000_003, run_id: 1_000_004 } as const;
-type DictColumn = keyof typeof DICT_IDS;
+const DICT_ID_BASE = 1_000_001;
 
 interface RunDictionaries {
-  readonly values: Record<DictColumn, Vector>;
+  /** By metadata column position; undefined for the timestamp column. */
+  readonly values: readonly (Vector | undefined)[];
+  readonly scoredAt: bigint;
   /** Zero indices by column and chunk size: every row points at the run's single value. */
   readonly zeros: Map<string, Int8Array>;
 }
@@ -45,32 +48,24 @@ const runDictionaries = new WeakMap<SinkLayout, RunDictionaries>();
 function dictionariesFor(layout: SinkLayout): RunDictionaries {
   let d = runDictionaries.get(layout);
   if (!d) {
-    // Under combine: route each row names its own model, so those dictionaries list every model.
-    const routed = layout.routed === true;
-    const dict = (values: string[]) => vectorFromArray(values, new Utf8());
+    // Under combine: route each row names its own model, so the dictionaries list every model's values.
+    const meta = metadataRows(layout);
+    const rows = layout.routed === true ? meta.perModel : [meta.run];
     d = {
-      values: {
-        model_name: dict(routed ? layout.models.map((m) => m.name) : [layout.modelName]),
-        model_version: dict(routed ? layout.models.map((m) => m.version) : [layout.modelVersion]),
-        partition: dict([layout.partition]),
-        run_id: dict([layout.runId]),
-      },
+      values: METADATA_COLUMNS.map((c, i) =>
+        c.sqlType === 'text'
+          ? vectorFromArray(
+              rows.map((r) => r[i] as string),
+              new Utf8(),
+            )
+          : undefined,
+      ),
+      scoredAt: BigInt(layout.scoredAt.getTime()),
       zeros: new Map(),
     };
     runDictionaries.set(layout, d);
   }
   return d;
-}
-
-function dictColumn(d: RunDictionaries, column: DictColumn, indices: Int8Array): Vector {
-  return makeVector(
-    makeData({
-      type: new Dictionary(new Utf8(), new Int8(), DICT_IDS[column]),
-      length: indices.length,
-      data: indices,
-      dictionary: d.values[column],
-    }),
-  );
 }
 
 /**
@@ -81,7 +76,7 @@ function dictColumn(d: RunDictionaries, column: DictColumn, indices: Int8Array):
 function metadataColumns(layout: SinkLayout, n: number, modelIndex: Uint8Array | undefined): Record<string, Vector> {
   const d = dictionariesFor(layout);
   // Each column gets its own index array: Arrow's IPC writer corrupts two columns that share a buffer.
-  const zeros = (column: DictColumn) => {
+  const zeros = (column: string) => {
     const key = `${column}:${n}`;
     let z = d.zeros.get(key);
     if (!z) {
@@ -90,21 +85,19 @@ function metadataColumns(layout: SinkLayout, n: number, modelIndex: Uint8Array |
     }
     return z;
   };
-  const routed = (copy: boolean) =>
-    copy ? Int8Array.from(modelIndex!) : new Int8Array(modelIndex!.buffer, modelIndex!.byteOffset, modelIndex!.length);
-  return {
-    model_name: dictColumn(d, 'model_name', modelIndex ? routed(false) : zeros('model_name')),
-    model_version: dictColumn(d, 'model_version', modelIndex ? routed(true) : zeros('model_version')),
-    partition: dictColumn(d, 'partition', zeros('partition')),
-    run_id: dictColumn(d, 'run_id', zeros('run_id')),
-    scored_at: makeVector(
-      makeData({
-        type: new TimestampMillisecond('UTC'),
-        length: n,
-        data: new BigInt64Array(n).fill(BigInt(layout.scoredAt.getTime())),
-      }),
-    ),
-  };
+  const columns: Record<string, Vector> = {};
+  METADATA_COLUMNS.forEach((c, i) => {
+    const dictionary = d.values[i];
+    if (!dictionary) {
+      const data = new BigInt64Array(n).fill(d.scoredAt);
+      columns[c.name] = makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data }));
+      return;
+    }
+    const indices = modelIndex ? Int8Array.from(modelIndex) : zeros(c.name);
+    const type = new Dictionary(new Utf8(), new Int8(), DICT_ID_BASE + i);
+    columns[c.name] = makeVector(makeData({ type, length: n, data: indices, dictionary }));
+  });
+  return columns;
 }
 
 /** One scored chunk as an Arrow table with the output layout: keys, predictions, run metadata. */

@@ -1,7 +1,10 @@
-import { DataType, type Field } from 'apache-arrow';
+import { copyHeader, TRAILER } from '../pg/binary-format.js';
+import { binaryWriter, Writer } from '../pg/copy-encoder.js';
+import { copyText } from '../pg/sql.js';
+import { copyFormatter } from '../pg/types.js';
+import { METADATA_COLUMNS } from '../output/columns.js';
+import { metadataRows, type MetadataValues } from './run-metadata.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
-import { copyFormatter } from './pg-types.js';
-import { copyText } from './sql.js';
 
 /** Turns scored chunks into the bytes of one COPY ... FROM STDIN stream. */
 export interface CopyEncoder {
@@ -12,97 +15,25 @@ export interface CopyEncoder {
   trailer(): Buffer;
 }
 
-const PG_EPOCH_MS = 946_684_800_000; // 2000-01-01T00:00:00Z, the zero of Postgres dates and timestamps
-const DAY_MS = 86_400_000;
-
-type FieldWriter = (w: Writer, v: unknown) => void;
-
-/** A growable buffer for binary COPY rows. */
-class Writer {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-  i16(v: number): void {
-    this.ensure(2);
-    this.pos = this.buf.writeInt16BE(v, this.pos);
-  }
-  i32(v: number): void {
-    this.ensure(4);
-    this.pos = this.buf.writeInt32BE(v, this.pos);
-  }
-  field(len: number): void {
-    this.ensure(4 + len);
-    this.pos = this.buf.writeInt32BE(len, this.pos);
-  }
-  bytes(b: Uint8Array): void {
-    this.field(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-}
-
-/** Binary writer for one Arrow column type, or undefined when mlscale writes that type as text. */
-function binaryWriter(field: Field): FieldWriter | undefined {
-  let t = field.type;
-  if (DataType.isDictionary(t)) t = t.dictionary;
-  if (DataType.isInt(t)) {
-    if (t.bitWidth <= 16 && t.isSigned) return (w, v) => (w.field(2), (w.pos = w.buf.writeInt16BE(v as number, w.pos)));
-    if (t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned))
-      return (w, v) => (w.field(4), (w.pos = w.buf.writeInt32BE(v as number, w.pos)));
-    if (t.bitWidth === 32 || (t.bitWidth === 64 && t.isSigned))
-      return (w, v) => (w.field(8), (w.pos = w.buf.writeBigInt64BE(BigInt(v as number | bigint), w.pos)));
-    return undefined; // uint64 is numeric in Postgres
-  }
-  if (DataType.isFloat(t)) {
-    if (t.precision === 2) return (w, v) => (w.field(8), (w.pos = w.buf.writeDoubleBE(v as number, w.pos)));
-    if (t.precision === 1) return (w, v) => (w.field(4), (w.pos = w.buf.writeFloatBE(v as number, w.pos)));
-    return undefined;
-  }
-  if (DataType.isBool(t)) return (w, v) => (w.field(1), (w.buf[w.pos++] = v ? 1 : 0));
-  if (DataType.isUtf8(t) || DataType.isLargeUtf8(t)) return (w, v) => w.bytes(Buffer.from(v as string, 'utf8'));
-  if (DataType.isBinary(t) || DataType.isLargeBinary(t)) return (w, v) => w.bytes(v as Uint8Array);
-  if (DataType.isDate(t))
-    return (w, v) => (
-      w.field(4),
-      (w.pos = w.buf.writeInt32BE(Math.floor(((v as number) - PG_EPOCH_MS) / DAY_MS), w.pos))
-    );
-  if (DataType.isTimestamp(t))
-    return (w, v) => (
-      w.field(8),
-      (w.pos = w.buf.writeBigInt64BE(BigInt(Math.round(((v as number) - PG_EPOCH_MS) * 1000)), w.pos))
-    );
-  return undefined;
-}
-
 function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
   const keyWriters = layout.keyFields.map(binaryWriter);
   if (keyWriters.some((w) => !w)) return undefined;
-  const fieldCount = layout.keyFields.length + layout.outputs.length + 5;
+  const fieldCount = layout.keyFields.length + layout.outputs.length + METADATA_COLUMNS.length;
   // The run metadata is the same on every row: encode it once (per model, for routed rows).
-  const encodeMeta = (name: string, version: string) => {
-    const meta = new Writer(256);
-    for (const s of [name, version, layout.partition, layout.runId]) meta.bytes(Buffer.from(s, 'utf8'));
-    meta.field(8);
-    meta.pos = meta.buf.writeBigInt64BE(BigInt((layout.scoredAt.getTime() - PG_EPOCH_MS) * 1000), meta.pos);
-    return meta.buf.subarray(0, meta.pos);
+  const encodeMeta = (values: MetadataValues) => {
+    const w = new Writer(256);
+    for (const v of values) {
+      if (v instanceof Date) w.timestamp(v.getTime());
+      else w.bytes(Buffer.from(v, 'utf8'));
+    }
+    return Buffer.from(w.view());
   };
-  const runMeta = encodeMeta(layout.modelName, layout.modelVersion);
-  const modelMeta = layout.models.map((m) => encodeMeta(m.name, m.version));
+  const meta = metadataRows(layout);
+  const runMeta = encodeMeta(meta.run);
+  const modelMeta = meta.perModel.map(encodeMeta);
   return {
     format: 'binary',
-    header() {
-      const h = Buffer.alloc(19);
-      h.write('PGCOPY\n\xff\r\n\0', 0, 'latin1');
-      return h; // flags and header-extension length are both zero
-    },
+    header: copyHeader,
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const w = new Writer(rows * (runMeta.length + 16 + keys.length * 16 + predictions.length * 12) + 64);
       for (let r = 0; r < rows; r++) {
@@ -110,7 +41,7 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
         w.i16(fieldCount);
         for (let k = 0; k < keys.length; k++) {
           const v = keys[k]!.get(src);
-          if (v === null || v === undefined) w.i32(-1);
+          if (v === null || v === undefined) w.null();
           else keyWriters[k]!(w, v);
         }
         for (const p of predictions) {
@@ -131,18 +62,19 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
         metaBytes.copy(w.buf, w.pos);
         w.pos += metaBytes.length;
       }
-      return w.buf.subarray(0, w.pos);
+      return w.view();
     },
-    trailer: () => Buffer.from([0xff, 0xff]),
+    trailer: () => TRAILER,
   };
 }
 
 function textEncoder(layout: SinkLayout): CopyEncoder {
   const keyFormat = layout.keyFields.map(copyFormatter);
-  const suffix = (name: string, version: string) =>
-    [name, version, layout.partition, layout.runId, layout.scoredAt.toISOString()].map(copyText).join('\t');
-  const runSuffix = suffix(layout.modelName, layout.modelVersion);
-  const modelSuffix = layout.models.map((m) => suffix(m.name, m.version));
+  const suffix = (values: MetadataValues) =>
+    values.map((v) => copyText(v instanceof Date ? v.toISOString() : v)).join('\t');
+  const meta = metadataRows(layout);
+  const runSuffix = suffix(meta.run);
+  const modelSuffix = meta.perModel.map(suffix);
   return {
     format: 'text',
     header: () => Buffer.alloc(0),

@@ -1,13 +1,15 @@
 import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Table, Utf8, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { loadParquetWasm } from '../source/parquet.js';
+import { findRuns, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
+import type { Checkpoint, RunRecord } from '../ledger/record.js';
+import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
-import { RejectBuffer } from './rejects.js';
-import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
+import { RejectBuffer, rejectsTable } from './rejects.js';
+import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
   readonly path: string;
@@ -22,8 +24,6 @@ interface SavedProgress {
   /** Part files complete at the checkpoint. */
   readonly parts: number;
 }
-
-const CODECS = { zstd: 'ZSTD', snappy: 'SNAPPY', gzip: 'GZIP', lz4: 'LZ4_RAW', uncompressed: 'UNCOMPRESSED' } as const;
 
 /**
  * Part files go to a hidden staging directory beside the partition; publish renames the whole
@@ -48,7 +48,7 @@ export class ParquetSink implements Sink {
     private readonly layout: SinkLayout,
   ) {
     this.partitionDir = path.resolve(options.path);
-    const [index, count] = layout.shard.split('/').map(Number) as [number, number];
+    const { index, count } = layout.shard;
     this.sharded = count > 1;
     // Each shard of a sharded run publishes its own directory inside the partition.
     this.target = this.sharded ? path.join(this.partitionDir, `shard-${index}-of-${count}`) : this.partitionDir;
@@ -133,19 +133,7 @@ export class ParquetSink implements Sink {
 
   /** Ledger rows of published partitions beside this one (and their shard directories). */
   async baseline(ref: string): Promise<RunRecord | undefined> {
-    const root = path.dirname(this.partitionDir);
-    const runs: RunRecord[] = [];
-    const readRun = async (dir: string) => {
-      const text = await readFile(path.join(dir, '_mlscale_run.json'), 'utf8').catch(() => undefined);
-      if (text) runs.push(JSON.parse(text) as RunRecord);
-    };
-    for (const name of await readdir(root).catch(() => [] as string[])) {
-      if (name.startsWith('.')) continue;
-      const dir = path.join(root, name);
-      await readRun(dir);
-      for (const sub of await readdir(dir).catch(() => [] as string[]))
-        if (sub.startsWith('shard-')) await readRun(path.join(dir, sub));
-    }
+    const runs = await findRuns(path.dirname(this.partitionDir), 2);
     if (ref !== 'previous') return runs.find((r) => r.run_id === ref);
     return runs
       .filter((r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats)
@@ -175,16 +163,13 @@ export class ParquetSink implements Sink {
 
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
-    const pw = await loadParquetWasm();
-    const table = this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
+    const table: Table =
+      this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
     this.pending = [];
     this.pendingRows = 0;
-    const props = new pw.WriterPropertiesBuilder()
-      .setCompression(pw.Compression[CODECS[this.options.compression]])
-      .build();
     let bytes: Uint8Array;
     try {
-      bytes = pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props);
+      bytes = await encodeParquet(table, this.options.compression);
     } catch (err) {
       throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.parts} (${(err as Error).message}).`, {
         code: 'sink_encode',
@@ -204,7 +189,7 @@ export class ParquetSink implements Sink {
       await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields), target.file);
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
-    await writeFile(path.join(this.staging, '_mlscale_run.json'), JSON.stringify(run, null, 2) + '\n');
+    await writeRunFile(this.staging, run);
     await writeFile(path.join(this.staging, '_SUCCESS'), '');
     const old = path.join(path.dirname(this.target), `.${path.basename(this.target)}.mlscale-old-${this.layout.runId}`);
     let moved = false;
@@ -236,24 +221,16 @@ export class ParquetSink implements Sink {
     const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
     for (const name of await readdir(this.partitionDir)) {
       const other = /^shard-\d+-(of-\d+)$/.exec(name);
-      const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === '_mlscale_run.json';
+      const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === RUN_FILE;
       if ((other && other[1] !== mine) || unsharded)
         await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
     }
   }
 
-  /** Rejected rows (keys and reason) as a Parquet file in the partition, published with it. */
+  /** Rejected rows (keys, reason and run facts) as a Parquet file in the partition, published with it. */
   private async writeRejects(rejects: RejectBuffer, file: string): Promise<void> {
-    const pw = await loadParquetWasm();
-    const columns: Record<string, Vector> = {};
-    this.layout.keyFields.forEach((f, k) => (columns[f.name] = vectorFromArray(rejects.keys[k]!, f.type)));
-    columns.reason = vectorFromArray(rejects.reasons, new Utf8());
-    columns.run_id = vectorFromArray(new Array<string>(rejects.size).fill(this.layout.runId), new Utf8());
-    const table = new Table(columns);
-    await writeFile(
-      path.join(this.staging, file),
-      pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream'))),
-    );
+    const bytes = await encodeParquet(rejectsTable(rejects, this.layout, new Date()));
+    await writeFile(path.join(this.staging, file), bytes);
   }
 
   async abort(): Promise<void> {

@@ -3,15 +3,33 @@ import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
+import {
+  baselineRun,
+  deleteCheckpoints,
+  ensureCheckpoints,
+  ensureLedger,
+  findCheckpoint,
+  finishRun,
+  insertRun,
+  LEDGER_TABLE,
+  latestPartitionSql,
+  markAbandoned,
+  otherRunIds,
+  reopenRun,
+  replacedRunIds,
+  replacedShards,
+  saveCheckpoint,
+  type RunKey,
+} from '../ledger/pg-ledger.js';
+import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
+import { METADATA_COLUMNS, REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
+import { connect } from '../pg/connect.js';
+import { copyText, ident, literal, qualified } from '../pg/sql.js';
+import { copyFormatter, sqlTypeForArrow } from '../pg/types.js';
 import { redact } from '../redact.js';
-import { METADATA_COLUMNS } from '../tensors/io-plan.js';
-import { ensureLedger, finishRun, insertRun, LEDGER_TABLE } from './ledger.js';
-import { connect } from './pg-connect.js';
 import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
-import { copyFormatter, sqlTypeForArrow } from './pg-types.js';
-import { RejectBuffer } from './rejects.js';
-import type { Checkpoint, RunRecord, ScoredChunk, Sink, SinkLayout } from './sink.js';
-import { copyText, ident, qualified } from './sql.js';
+import { RejectBuffer, rejectValues } from './rejects.js';
+import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface PostgresSinkOptions {
   readonly url: string;
@@ -20,14 +38,6 @@ export interface PostgresSinkOptions {
 }
 
 type CopyStream = ReturnType<typeof copyFrom>;
-
-const CHECKPOINTS = 'mlscale_checkpoints';
-
-/**
- * Which earlier rows a run with shard $3 (I/N, count $4) replaces: all of them when unsharded;
- * for shard I/N, that shard's and any written under another shard count.
- */
-const REPLACED_SHARDS = `($3 = '0/1' OR shard = $3 OR split_part(shard, '/', 2) <> $4)`;
 
 /**
  * One transaction per run: DELETE the partition, COPY the new rows, mark the ledger row
@@ -50,11 +60,7 @@ export class PostgresSink implements Sink {
     private readonly layout: SinkLayout,
   ) {
     this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
-    this.columns = [
-      ...layout.keyFields.map((f) => f.name),
-      ...layout.outputs.map((o) => o.column),
-      ...METADATA_COLUMNS,
-    ];
+    this.columns = this.tableColumns().map((c) => c.name);
     this.encoder = copyEncoder(layout);
   }
 
@@ -71,16 +77,12 @@ export class PostgresSink implements Sink {
     return this.client;
   }
 
-  private wantedColumns(): { name: string; type: string }[] {
-    return [
-      ...this.layout.keyFields.map((f) => ({ name: f.name, type: sqlTypeForArrow(f) })),
-      ...this.layout.outputs.map((o) => ({ name: o.column, type: o.sqlType })),
-      { name: 'model_name', type: 'text' },
-      { name: 'model_version', type: 'text' },
-      { name: 'partition', type: 'text' },
-      { name: 'run_id', type: 'text' },
-      { name: 'scored_at', type: 'timestamptz' },
-    ];
+  private tableColumns(): TableColumn[] {
+    return tableColumns(this.layout.keyFields, this.layout.outputs, sqlTypeForArrow);
+  }
+
+  private get key(): RunKey {
+    return { job: this.layout.job, partition: this.layout.partition, shard: this.layout.shard };
   }
 
   /** An existing table must have every column the run writes. */
@@ -92,18 +94,18 @@ export class PostgresSink implements Sink {
     );
     if (res.rowCount === 0) return;
     const have = new Set(res.rows.map((r) => r.column_name as string));
-    const missing = this.wantedColumns().filter((c) => !have.has(c.name));
+    const missing = this.tableColumns().filter((c) => !have.has(c.name));
     if (missing.length > 0) {
       throw new UsageError(
-        `sink: table ${this.label} exists without column(s) ${missing.map((c) => `"${c.name}" (${c.type})`).join(', ')}; add them (ALTER TABLE ... ADD COLUMN) or write to a new table.`,
+        `sink: table ${this.label} exists without column(s) ${missing.map((c) => `"${c.name}" (${c.sqlType})`).join(', ')}; add them (ALTER TABLE ... ADD COLUMN) or write to a new table.`,
         { code: 'sink_table_mismatch' },
       );
     }
   }
 
   private async createTable(client: pg.Client): Promise<void> {
-    const cols = this.wantedColumns().map(
-      (c) => `${ident(c.name)} ${c.type}${(METADATA_COLUMNS as readonly string[]).includes(c.name) ? ' NOT NULL' : ''}`,
+    const cols = this.tableColumns().map(
+      (c) => `${ident(c.name)} ${c.sqlType}${c.role === 'metadata' ? ' NOT NULL' : ''}`,
     );
     const ddl = async () => {
       if (this.options.schema !== 'public')
@@ -120,9 +122,7 @@ export class PostgresSink implements Sink {
         await client.query(
           `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_mlscale_stage_run_idx`)} ON ${this.stage} (run_id)`,
         );
-        await client.query(
-          `CREATE TABLE IF NOT EXISTS ${this.checkpoints} (run_id text PRIMARY KEY, checkpoint jsonb NOT NULL, updated_at timestamptz NOT NULL)`,
-        );
+        await ensureCheckpoints(client, this.options.schema);
       }
       await this.describeForAnalysts(client);
     };
@@ -147,14 +147,9 @@ export class PostgresSink implements Sink {
    */
   private async describeForAnalysts(client: pg.Client): Promise<void> {
     const { schema, table } = this.options;
-    const ledger = qualified(schema, LEDGER_TABLE);
-    const literal = (v: string) => `'${v.replace(/'/g, "''")}'`;
     await client.query(
       `CREATE OR REPLACE VIEW ${qualified(schema, `${table}_latest`)} AS
-         SELECT * FROM ${this.table}
-          WHERE partition = (SELECT partition FROM ${ledger}
-                              WHERE job = ${literal(this.layout.job)} AND status = 'succeeded'
-                              ORDER BY finished_at DESC LIMIT 1)`,
+         SELECT * FROM ${this.table} WHERE partition = ${latestPartitionSql(schema, this.layout.job)}`,
     );
     const model = `${this.layout.modelName} (version ${this.layout.modelVersion})`;
     const comments: [string, string][] = [
@@ -162,11 +157,10 @@ export class PostgresSink implements Sink {
         o.column,
         `Prediction: output "${o.output}"${o.index !== undefined ? `, column ${o.index}` : ''} of model ${model}.`,
       ]),
-      ['model_name', 'Name of the model that scored the row.'],
-      ['model_version', 'Version of that model (by default the first 12 hex characters of its sha256).'],
-      ['partition', 'What one run replaces as a whole (by default the run date, ds).'],
-      ['run_id', `The mlscale run that wrote the row; see ${schema}.${LEDGER_TABLE}.`],
-      ['scored_at', 'When the run scored the row.'],
+      ...METADATA_COLUMNS.map((c): [string, string] => [
+        c.name,
+        c.name === 'run_id' ? `${c.comment.replace(/ledger\.$/, `ledger, ${schema}.${LEDGER_TABLE}.`)}` : c.comment,
+      ]),
       ...this.layout.keyFields.map((f): [string, string] => [f.name, 'Key column, copied unchanged from the source.']),
     ];
     await client.query(
@@ -181,10 +175,6 @@ export class PostgresSink implements Sink {
 
   private get stage(): string {
     return qualified(this.options.schema, `${this.options.table}_mlscale_stage`);
-  }
-
-  private get checkpoints(): string {
-    return qualified(this.options.schema, CHECKPOINTS);
   }
 
   private startCopy(client: pg.Client, into: string): void {
@@ -208,12 +198,12 @@ export class PostgresSink implements Sink {
    * run; for shard I/N, that shard's rows and any written under another shard count.
    */
   private async replacePartition(client: pg.Client): Promise<void> {
-    await client.query(
-      `DELETE FROM ${this.table} WHERE partition = $1 AND run_id IN (
-         SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)}
-          WHERE job = $2 AND partition = $1 AND status = 'succeeded' AND ${REPLACED_SHARDS})`,
-      [this.layout.partition, this.layout.job, this.layout.shard, this.layout.shard.split('/')[1]],
-    );
+    const runIds = await replacedRunIds(client, this.options.schema, this.key);
+    if (runIds.length === 0) return;
+    await client.query(`DELETE FROM ${this.table} WHERE partition = $1 AND run_id = ANY($2::text[])`, [
+      this.layout.partition,
+      runIds,
+    ]);
   }
 
   async begin(run: RunRecord, resume?: Checkpoint): Promise<void> {
@@ -223,19 +213,15 @@ export class PostgresSink implements Sink {
       await this.createTable(client);
       await this.lock(client);
       if (resume) {
-        await client.query(
-          `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'running', error = NULL, finished_at = NULL WHERE run_id = $1`,
-          [run.run_id],
-        );
+        await reopenRun(client, this.options.schema, run.run_id);
         this.written = resume.counters.rowsWritten;
       } else {
         await insertRun(client, this.options.schema, run);
         if (this.layout.checkpointing) {
           // Staged rows of earlier failed runs of this key will never be resumed now.
-          const earlier = `SELECT run_id FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND partition = $2 AND shard = $3 AND run_id <> $4`;
-          const args = [this.layout.job, this.layout.partition, this.layout.shard, run.run_id];
-          await client.query(`DELETE FROM ${this.stage} WHERE run_id IN (${earlier})`, args);
-          await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id IN (${earlier})`, args);
+          const earlier = await otherRunIds(client, this.options.schema, this.key, run.run_id);
+          await client.query(`DELETE FROM ${this.stage} WHERE run_id = ANY($1::text[])`, [earlier]);
+          await deleteCheckpoints(client, this.options.schema, earlier);
         }
       }
       await client.query('BEGIN');
@@ -256,11 +242,7 @@ export class PostgresSink implements Sink {
     const client = this.client!;
     try {
       await this.endCopy();
-      await client.query(
-        `INSERT INTO ${this.checkpoints} (run_id, checkpoint, updated_at) VALUES ($1, $2, now())
-         ON CONFLICT (run_id) DO UPDATE SET checkpoint = EXCLUDED.checkpoint, updated_at = now()`,
-        [progress.runId, JSON.stringify(progress)],
-      );
+      await saveCheckpoint(client, this.options.schema, progress);
       await client.query('COMMIT');
       await client.query('BEGIN');
       this.startCopy(client, this.stage);
@@ -273,36 +255,14 @@ export class PostgresSink implements Sink {
     // Its own connection: the run's connection is in the middle of a COPY until publish.
     const client = await connect(this.options.url, 'sink');
     try {
-      const exists = await client.query('SELECT to_regclass($1) AS t', [
-        `${ident(this.options.schema)}.${LEDGER_TABLE}`,
-      ]);
-      if (!exists.rows[0].t) return undefined;
-      const res =
-        ref === 'previous'
-          ? await client.query(
-              `SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`,
-              [this.layout.job],
-            )
-          : await client.query(`SELECT * FROM ${qualified(this.options.schema, LEDGER_TABLE)} WHERE run_id = $1`, [
-              ref,
-            ]);
-      return res.rows[0] as RunRecord | undefined;
+      return await baselineRun(client, this.options.schema, this.layout.job, ref);
     } finally {
       await client.end().catch(() => undefined);
     }
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {
-    const client = await this.client_();
-    const exists = await client.query('SELECT to_regclass($1) AS t', [`${ident(this.options.schema)}.${CHECKPOINTS}`]);
-    if (!exists.rows[0].t) return undefined;
-    const res = await client.query(
-      `SELECT c.checkpoint FROM ${this.checkpoints} c JOIN ${qualified(this.options.schema, LEDGER_TABLE)} r USING (run_id)
-        WHERE r.job = $1 AND r.partition = $2 AND r.shard = $3 AND r.status IN ('failed', 'running')
-        ORDER BY r.started_at DESC LIMIT 1`,
-      [this.layout.job, this.layout.partition, this.layout.shard],
-    );
-    return res.rows[0]?.checkpoint as Checkpoint | undefined;
+    return findCheckpoint(await this.client_(), this.options.schema, this.key);
   }
 
   /**
@@ -311,7 +271,7 @@ export class PostgresSink implements Sink {
    * ledger row still 'running' for this key is from a run that died: mark it failed.
    */
   private async lock(client: pg.Client): Promise<void> {
-    const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${this.layout.shard}`;
+    const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${shardText(this.layout.shard)}`;
     const res = await client.query(
       this.layout.wait
         ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l'
@@ -320,15 +280,10 @@ export class PostgresSink implements Sink {
     );
     if (!res.rows[0].ok) {
       throw new LockedError(
-        `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${this.layout.shard}) of ${this.label}; wait for it to finish, or pass --wait.`,
+        `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${shardText(this.layout.shard)}) of ${this.label}; wait for it to finish, or pass --wait.`,
       );
     }
-    await client.query(
-      `UPDATE ${qualified(this.options.schema, LEDGER_TABLE)} SET status = 'failed', finished_at = now(),
-         error = coalesce(error, 'abandoned: the process ended without finishing the run')
-       WHERE job = $1 AND partition = $2 AND shard = $3 AND status = 'running'`,
-      [this.layout.job, this.layout.partition, this.layout.shard],
-    );
+    await markAbandoned(client, this.options.schema, this.key);
   }
 
   private fail(what: string, err: unknown): RuntimeFailure {
@@ -357,50 +312,36 @@ export class PostgresSink implements Sink {
     target: { schema: string; table: string },
   ): Promise<void> {
     const table = qualified(target.schema, target.table);
-    const keyCols = this.layout.keyFields.map((f) => `${ident(f.name)} ${sqlTypeForArrow(f)}`);
+    const columns = [
+      ...this.layout.keyFields.map((f) => `${ident(f.name)} ${sqlTypeForArrow(f)}`),
+      ...REJECT_COLUMNS.map((c) => `${ident(c.name)} ${c.sqlType} NOT NULL`),
+    ];
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
       `mlscale-ddl:${target.schema}.${target.table}`,
     ]);
     if (target.schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(target.schema)}`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${table} (${[...keyCols, 'reason text NOT NULL', 'job text NOT NULL', 'partition text NOT NULL', 'shard text NOT NULL', 'run_id text NOT NULL', 'rejected_at timestamptz NOT NULL'].join(', ')})`,
-    );
-    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ${REPLACED_SHARDS}`, [
+    await client.query(`CREATE TABLE IF NOT EXISTS ${table} (${columns.join(', ')})`);
+    await client.query(`DELETE FROM ${table} WHERE job = $1 AND partition = $2 AND ${replacedShards('$3', '$4')}`, [
       this.layout.job,
       this.layout.partition,
-      this.layout.shard,
-      this.layout.shard.split('/')[1],
+      shardText(this.layout.shard),
+      String(this.layout.shard.count),
     ]);
     if (rejects.size === 0) return;
     const formats = this.layout.keyFields.map(copyFormatter);
-    const suffix = [
-      this.layout.job,
-      this.layout.partition,
-      this.layout.shard,
-      this.layout.runId,
-      new Date().toISOString(),
-    ]
-      .map(copyText)
-      .join('\t');
+    const rejectedAt = new Date();
     const lines: string[] = [];
     for (let r = 0; r < rejects.size; r++) {
       const keys = rejects.keys.map((col, k) =>
         col[r] === null || col[r] === undefined ? '\\N' : copyText(formats[k]!(col[r])),
       );
-      lines.push([...keys, copyText(rejects.reasons[r]!), suffix].join('\t'));
+      const rest = rejectValues(this.layout, rejects.reasons[r]!, rejectedAt).map((v) =>
+        copyText(v instanceof Date ? v.toISOString() : v),
+      );
+      lines.push([...keys, ...rest].join('\t'));
     }
-    const cols = [
-      ...this.layout.keyFields.map((f) => f.name),
-      'reason',
-      'job',
-      'partition',
-      'shard',
-      'run_id',
-      'rejected_at',
-    ]
-      .map(ident)
-      .join(', ');
-    const stream = client.query(copyFrom(`COPY ${table} (${cols}) FROM STDIN`));
+    const cols = [...this.layout.keyFields.map((f) => f.name), ...REJECT_COLUMNS.map((c) => c.name)].map(ident);
+    const stream = client.query(copyFrom(`COPY ${table} (${cols.join(', ')}) FROM STDIN`));
     stream.end(lines.join('\n') + '\n');
     await finished(stream);
   }
@@ -417,7 +358,7 @@ export class PostgresSink implements Sink {
           run.run_id,
         ]);
         await client.query(`DELETE FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
-        await client.query(`DELETE FROM ${this.checkpoints} WHERE run_id = $1`, [run.run_id]);
+        await deleteCheckpoints(client, this.options.schema, [run.run_id]);
       }
       run.rows_written = this.written;
       const target = this.layout.rejects;

@@ -1,43 +1,9 @@
 import type { Field, Vector } from 'apache-arrow';
 import type { PredictionColumn } from '../tensors/from-outputs.js';
-import type { OutputColumn } from '../tensors/io-plan.js';
-import type { RunStats } from '../run/stats.js';
+import type { OutputColumn } from '../output/columns.js';
+import type { Shard } from '../config/job.js';
+import type { Checkpoint, RunRecord } from '../ledger/record.js';
 import type { RejectBuffer } from './rejects.js';
-
-/** The ledger row of one run (mlscale_runs, or _mlscale_run.json beside Parquet output). */
-export interface RunRecord {
-  run_id: string;
-  job: string;
-  partition: string;
-  shard: string;
-  params: Record<string, string>;
-  model_name: string;
-  model_version: string;
-  model_sha256: string;
-  status: 'running' | 'succeeded' | 'failed';
-  started_at: string;
-  finished_at: string | null;
-  rows_read: number;
-  rows_scored: number;
-  rows_rejected: number;
-  rows_written: number;
-  error: string | null;
-  stats: RunStats | null;
-}
-
-/** How far a checkpointed run got: everything up to `chunks` source chunks is durable. */
-export interface Checkpoint {
-  readonly runId: string;
-  readonly chunks: number;
-  readonly batchSize: number;
-  readonly counters: {
-    rowsRead: number;
-    rowsScored: number;
-    rowsRejected: number;
-    rowsFilled: number;
-    rowsWritten: number;
-  };
-}
 
 /** One scored chunk on its way to the sink: the source's key vectors plus predictions. */
 export interface ScoredChunk {
@@ -55,8 +21,8 @@ export interface ScoredChunk {
 /** What every sink learns at construction: the columns it will write. */
 export interface SinkLayout {
   readonly job: string;
-  /** "I/N"; "0/1" when the run is not sharded. */
-  readonly shard: string;
+  /** This process's shard (0 of 1 when the run is not sharded). */
+  readonly shard: Shard;
   readonly keyFields: readonly Field[];
   readonly outputs: readonly OutputColumn[];
   /** The run's model identity (one model, or every model joined with '+'). */

@@ -2,22 +2,9 @@ import { openAsBlob } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
+import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { findFiles } from './find-files.js';
-
-type ParquetWasm = typeof import('parquet-wasm');
-let wasm: Promise<ParquetWasm> | undefined;
-let loaded: ParquetWasm | undefined;
-/** parquet-wasm is loaded on first use (it instantiates a 4 MB WebAssembly module). */
-export function loadParquetWasm(): Promise<ParquetWasm> {
-  wasm ??= import('parquet-wasm').then((m) => (loaded = m));
-  return wasm;
-}
-
-function parquetWasmSync(): ParquetWasm {
-  if (!loaded) throw new Error('parquet-wasm used before loadParquetWasm()');
-  return loaded;
-}
 
 export interface ParquetSourceOptions {
   readonly batchSize: number;

@@ -3,9 +3,10 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { redact } from '../redact.js';
-import { connect } from '../sink/pg-connect.js';
-import { ident } from '../sink/sql.js';
-import { PG_TYPES, PgBinaryDecoder } from './pg-binary.js';
+import { connect } from '../pg/connect.js';
+import { ident } from '../pg/sql.js';
+import { PgBinaryDecoder } from '../pg/copy-decoder.js';
+import { PG_TYPES } from '../pg/types.js';
 import { paramValues, rewriteParams } from './query-params.js';
 import type { Source } from './source.js';
 

@@ -1,48 +1,13 @@
 import type { RecordBatch } from 'apache-arrow';
 import { columnKind } from '../tensors/column-kind.js';
 import type { PredictionColumn } from '../tensors/from-outputs.js';
+import { binCounts, psi } from './psi.js';
+import type { DriftReport, Distribution, Histogram, RunStats } from './types.js';
 
 const RESERVOIR = 10_000;
 const BINS = 10;
 /** Per batch and feature at most this many values enter the sample: stats stay cheap per row. */
 const FEATURE_SAMPLE_PER_BATCH = 2048;
-
-export interface Histogram {
-  edges: number[];
-  counts: number[];
-}
-
-export interface Distribution {
-  count: number;
-  mean: number | null;
-  std: number | null;
-  min: number | null;
-  max: number | null;
-  quantiles: Record<string, number>;
-  histogram: Histogram;
-}
-
-export interface FeatureStats {
-  null_rate: number;
-  mean: number | null;
-  std: number | null;
-  histogram: Histogram;
-}
-
-export interface DriftReport {
-  baseline_run_id: string;
-  max_psi: number;
-  /** Population stability index of each prediction column and feature against the baseline. */
-  psi: { predictions: Record<string, number>; features: Record<string, number> };
-  /** Columns over max_psi, worst first. */
-  drifted: string[];
-}
-
-export interface RunStats {
-  predictions: Record<string, Distribution>;
-  features: Record<string, FeatureStats>;
-  drift?: DriftReport;
-}
 
 /** Welford mean/variance, exact min/max, and a seeded reservoir for quantiles and histograms: bounded memory. */
 class Accumulator {
@@ -147,36 +112,6 @@ class Accumulator {
   meanOrNull(): number | null {
     return this.count === 0 ? null : this.mean;
   }
-}
-
-/** Counts of `values` in the bins of `edges`; the outer bins are open-ended, so every value lands. */
-export function binCounts(values: readonly number[], edges: readonly number[]): number[] {
-  const bins = Math.max(1, edges.length - 1);
-  const counts = new Array<number>(bins).fill(0);
-  for (const v of values) {
-    let b = 0;
-    while (b < bins - 1 && v >= edges[b + 1]!) b++;
-    counts[b]!++;
-  }
-  return counts;
-}
-
-/**
- * Population stability index of `actual` against `expected` bin counts:
- * Σ (a − e) · ln(a / e) over proportions, with empty bins smoothed so it stays finite.
- */
-export function psi(expected: readonly number[], actual: readonly number[]): number {
-  const eps = 1e-4;
-  const te = expected.reduce((a, b) => a + b, 0);
-  const ta = actual.reduce((a, b) => a + b, 0);
-  if (te === 0 || ta === 0) return 0;
-  let sum = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const e = Math.max(expected[i]! / te, eps);
-    const a = Math.max((actual[i] ?? 0) / ta, eps);
-    sum += (a - e) * Math.log(a / e);
-  }
-  return sum;
 }
 
 /** Run statistics gathered while streaming: prediction distributions; feature null rates, means, spreads and histograms. */

@@ -1,6 +1,6 @@
 import { RuntimeFailure } from '../errors.js';
-import type { WireOutput } from '../scoring/wire.js';
-import type { OutputColumn, SqlType } from './io-plan.js';
+import type { WireOutput } from './wire.js';
+import type { OutputColumn, SqlType } from '../output/columns.js';
 
 export type PredictionValues = Float64Array | BigInt64Array | Uint8Array | string[];
 

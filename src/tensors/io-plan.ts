@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js';
 import type { LoadedModel } from '../model/load-model.js';
 import type { ValueInfo } from '../model/onnx-graph.js';
 import { columnKind, columnList, type ColumnKind } from './column-kind.js';
+import { METADATA_NAMES, type OutputColumn, type SqlType } from '../output/columns.js';
 
 /** Element types the scorer can build feeds for. */
 export const FEEDABLE = ['float32', 'float64', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool', 'string'] as const;
@@ -18,17 +19,6 @@ export interface InputFeed {
   readonly rank: 1 | 2;
 }
 
-export type SqlType = 'double precision' | 'bigint' | 'boolean' | 'text';
-
-/** One prediction column: a model output, or one column of a 2-D output. */
-export interface OutputColumn {
-  readonly column: string;
-  readonly output: string;
-  /** Column index of a 2-D output; undefined for [N] or [N, 1] outputs. */
-  readonly index?: number;
-  readonly sqlType: SqlType;
-}
-
 export interface IoPlan {
   readonly inputs: readonly InputFeed[];
   readonly outputs: readonly OutputColumn[];
@@ -38,9 +28,6 @@ export interface IoPlan {
   readonly rowByRow: boolean;
   readonly warnings: readonly string[];
 }
-
-/** Columns every prediction row carries besides keys and predictions. */
-export const METADATA_COLUMNS = ['model_name', 'model_version', 'partition', 'run_id', 'scored_at'] as const;
 
 function feedType(input: ValueInfo): FeedType {
   const t = input.elementType ?? 'unknown';
@@ -196,7 +183,7 @@ export function planIo(
     );
 
   const outputs = planOutputs(spec, model, warnings, label);
-  const taken = new Set<string>([...keys, ...METADATA_COLUMNS]);
+  const taken = new Set<string>([...keys, ...METADATA_NAMES]);
   for (const o of outputs) {
     if (taken.has(o.column)) {
       throw new UsageError(

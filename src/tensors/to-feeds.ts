@@ -3,17 +3,7 @@ import type { OnNull } from '../config/job.js';
 import { QualityGateError, RuntimeFailure } from '../errors.js';
 import { columnKind } from './column-kind.js';
 import type { FeedType, InputFeed } from './io-plan.js';
-
-export type FeedData =
-  Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array | string[];
-
-/** A tensor ready to cross to a worker: plain arrays, transferable buffers. */
-export interface WireFeed {
-  readonly input: string;
-  readonly type: FeedType;
-  readonly dims: readonly number[];
-  readonly data: FeedData;
-}
+import type { FeedData, WireFeed } from './wire.js';
 
 /** A row left out of scoring, and why. */
 export interface Reject {
@@ -240,11 +230,4 @@ function fillColumn(
     (out as unknown as (number | bigint | string)[])[r * width + f] = value;
   }
   return filled;
-}
-
-/** Buffers to hand over to a worker without copying. */
-export function transferList(feeds: readonly WireFeed[]): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  for (const f of feeds) if (!Array.isArray(f.data)) out.push((f.data as Float32Array).buffer as ArrayBuffer);
-  return out;
 }

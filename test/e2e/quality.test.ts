@@ -6,7 +6,7 @@ import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { onnxFixture } from '../support/paths.js';
-import { psi } from '../../src/run/stats.js';
+import { psi } from '../../src/stats/psi.js';
 import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
 
 // Run statistics, the drift gate and the reject gate through the real CLI (Parquet sink).

@@ -3,7 +3,8 @@ import { loadModel } from '../../model/load-model.js';
 import type { ValueInfo } from '../../model/onnx-graph.js';
 import { createSession } from '../../model/session.js';
 import { errorMessage } from '../../errors.js';
-import { planOutputs, type OutputColumn } from '../../tensors/io-plan.js';
+import type { OutputColumn } from '../../output/columns.js';
+import { planOutputs } from '../../tensors/io-plan.js';
 
 function io(v: ValueInfo): string {
   return `${v.name}: ${v.typeText}`;

@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { renderReport } from '../../report/render-report.js';
-import { readLedger, type LedgerFlags } from '../ledger-reader.js';
+import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
 
-interface ReportFlags extends LedgerFlags {
+interface ReportFlags extends LedgerLocation {
   job?: string;
   out?: string;
   last: number;

@@ -1,6 +1,7 @@
-import { readLedger, parseSince, type LedgerFlags } from '../ledger-reader.js';
+import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
+import { parseSince } from '../since.js';
 
-interface RunsFlags extends LedgerFlags {
+interface RunsFlags extends LedgerLocation {
   job?: string;
   status?: string;
   since?: string;

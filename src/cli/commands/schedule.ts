@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Scheduler } from '../../scheduler/scheduler.js';
-import { createLogger, type LogFormat } from '../logger.js';
+import { createLogger, type LogFormat } from '../../logger.js';
 
 export interface ScheduleFlags {
   port?: number;

@@ -1,7 +1,7 @@
 import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags, parseShard } from '../../config/template.js';
 import { runJob } from '../../run/run-job.js';
-import { createLogger, type LogFormat } from '../logger.js';
+import { createLogger, type LogFormat } from '../../logger.js';
 import { formatSummary } from '../summary.js';
 
 export interface ScoreFlags {

@@ -1,13 +1,14 @@
 import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags } from '../../config/template.js';
 import { planJob } from '../../run/plan-job.js';
-import { makeSink, sinkLayout } from '../../run/run-job.js';
+import { sinkLayout } from '../../run/sink-layout.js';
+import { makeSink } from '../../sink/make-sink.js';
 
 /** `mlscale validate`: the job, model, source and (existing) destination agree; writes nothing. */
 export async function validateCommand(flags: { job: string; param: string[] }): Promise<void> {
   const job = await loadJob(flags.job, { params: parseParamFlags(flags.param) });
   const plan = await planJob(job);
-  const sink = makeSink(plan, sinkLayout(plan, 'validate'));
+  const sink = makeSink(job.sink, sinkLayout(plan, 'validate'));
   try {
     await sink.check();
   } finally {

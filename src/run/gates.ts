@@ -1,0 +1,52 @@
+import type { Job } from '../config/job.js';
+import { QualityGateError, UsageError } from '../errors.js';
+import type { RunRecord } from '../ledger/record.js';
+import type { StatsCollector } from '../stats/collector.js';
+
+// The checks that stand between a scored run and its publish: a run that fails one exits 3
+// and publishes nothing.
+
+/** Rejected rows (missing features, no route) over max_reject_rate fail the run. */
+export function checkRejectRate(rowsRead: number, rowsRejected: number, maxRejectRate: number): void {
+  const rate = rowsRead === 0 ? 0 : rowsRejected / rowsRead;
+  if (rate <= maxRejectRate) return;
+  throw new QualityGateError(
+    `quality gate: ${rowsRejected} of ${rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected (missing feature values or no route), over max_reject_rate ${maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
+    { code: 'reject_rate' },
+  );
+}
+
+/**
+ * Compares this run with its baseline (PSI per column) and records the result in `record.stats`;
+ * under on_drift: fail a drifted column fails the run, under warn it is logged.
+ */
+export function checkDrift(
+  monitor: NonNullable<Job['monitor']>,
+  base: RunRecord | undefined,
+  stats: StatsCollector,
+  record: RunRecord,
+  warn: (message: string) => void,
+): void {
+  if (!base?.stats) {
+    if (monitor.baseline !== 'previous') {
+      throw new UsageError(
+        `monitor.baseline: run ${monitor.baseline} was not found (or has no stats) next to this job's output; use previous or an existing run id.`,
+        { code: 'baseline_missing' },
+      );
+    }
+    warn('monitor: no earlier succeeded run of this job to compare with; drift not checked this time.');
+    return;
+  }
+  const drift = stats.drift(base.stats, base.run_id, monitor.maxPsi);
+  record.stats = { ...record.stats!, drift };
+  if (drift.drifted.length === 0) return;
+  const worst = drift.drifted
+    .map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`)
+    .join(', ');
+  const message = `drift: PSI over max_psi ${monitor.maxPsi} against run ${base.run_id} for ${worst}`;
+  if (monitor.onDrift === 'fail')
+    throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, {
+      code: 'drift',
+    });
+  warn(`${message}.`);
+}

@@ -1,0 +1,23 @@
+import { RuntimeFailure } from '../errors.js';
+
+/**
+ * Failures worth starting over for: a dropped connection, a server shutting down or restarting,
+ * too many connections, serialization failures. Everything else fails the run at once.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof RuntimeFailure)) return false;
+  const TRANSIENT_SQLSTATE = /^(08|57P0[123]|40001|40P01|53300)/;
+  const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
+    if (
+      e instanceof Error &&
+      /Connection terminated|terminating connection|server closed the connection|the database system is (starting up|shutting down)/i.test(
+        e.message,
+      )
+    )
+      return true;
+  }
+  return false;
+}

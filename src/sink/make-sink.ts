@@ -1,0 +1,31 @@
+import type { SinkSpec } from '../config/job.js';
+import { ParquetSink } from './parquet.js';
+import { PostgresSink } from './postgres.js';
+import type { Sink, SinkLayout } from './sink.js';
+
+/** Builds the sink a job names; construction connects to nothing. */
+export function makeSink(spec: SinkSpec, layout: SinkLayout): Sink {
+  return spec.kind === 'postgres'
+    ? new PostgresSink({ url: spec.url, schema: spec.schema, table: spec.table }, layout)
+    : new ParquetSink(spec, layout);
+}
+
+/** A sink that writes nothing, for --dry-run. */
+export function nullSink(): Sink {
+  return {
+    description: '(dry run)',
+    async check() {},
+    async begin() {},
+    async write() {},
+    async checkpoint() {},
+    async findResumable() {
+      return undefined;
+    },
+    async baseline() {
+      return undefined;
+    },
+    async publish() {},
+    async abort() {},
+    async close() {},
+  };
+}

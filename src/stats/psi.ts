@@ -1,0 +1,29 @@
+/** Counts of `values` in the bins of `edges`; the outer bins are open-ended, so every value lands. */
+export function binCounts(values: readonly number[], edges: readonly number[]): number[] {
+  const bins = Math.max(1, edges.length - 1);
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) {
+    let b = 0;
+    while (b < bins - 1 && v >= edges[b + 1]!) b++;
+    counts[b]!++;
+  }
+  return counts;
+}
+
+/**
+ * Population stability index of `actual` against `expected` bin counts:
+ * Σ (a − e) · ln(a / e) over proportions, with empty bins smoothed so it stays finite.
+ */
+export function psi(expected: readonly number[], actual: readonly number[]): number {
+  const eps = 1e-4;
+  const te = expected.reduce((a, b) => a + b, 0);
+  const ta = actual.reduce((a, b) => a + b, 0);
+  if (te === 0 || ta === 0) return 0;
+  let sum = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const e = Math.max(expected[i]! / te, eps);
+    const a = Math.max((actual[i] ?? 0) / ta, eps);
+    sum += (a - e) * Math.log(a / e);
+  }
+  return sum;
+}
