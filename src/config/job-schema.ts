@@ -232,8 +232,10 @@ export const jobSchema = {
           kind: 'string',
           description:
             'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).',
-          pattern: '^[A-Za-z0-9_.-]+\\.parquet$',
-          patternHint: 'a plain file name ending in .parquet, such as _rejects.parquet',
+          // A leading underscore: never a data file's name (part-NNNNN.parquet), and skipped by Spark and pyarrow.
+          pattern: '^_[A-Za-z0-9_.-]*\\.parquet$',
+          patternHint:
+            'a plain file name that starts with an underscore and ends in .parquet, such as _rejects.parquet (data files are part-NNNNN.parquet)',
         },
       },
     },

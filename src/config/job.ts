@@ -82,7 +82,10 @@ export type SinkSpec =
   | { readonly kind: 'postgres'; readonly url: string; readonly schema: string; readonly table: string }
   | {
       readonly kind: 'parquet';
+      /** The partition directory a run replaces. */
       readonly path: string;
+      /** What every path the sink touches stays inside: sink.parquet.path up to its first template. */
+      readonly root: string;
       readonly rowsPerFile: number;
       readonly compression: ParquetCompression;
     };

@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
+import { resolveOutputPath } from './output-path.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
 /** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
@@ -141,7 +142,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     const pq = raw.sink.parquet!;
     sink = {
       kind: 'parquet',
-      path: path.resolve(dir, str(pq.path, 'sink.parquet.path')),
+      ...resolveOutputPath(pq.path, dir, env, params, at('sink.parquet.path')),
       rowsPerFile: pq.rows_per_file ?? 262_144,
       compression: pq.compression ?? 'zstd',
     };

@@ -1,7 +1,7 @@
 import { UsageError } from '../errors.js';
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
-const PARAM_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+export const PARAM_REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
 
 /** Replaces `${VAR}` (or `${VAR:-default}`) with the environment's value; a missing one is an error naming it. */
 export function expandEnv(text: string, env: NodeJS.ProcessEnv, where: string): string {

@@ -13,7 +13,7 @@ import type { RunEvents } from './events.js';
 import { checkDrift, checkRejectRate } from './gates.js';
 import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
-import { newRunId } from './run-id.js';
+import { checkRunId, newRunId } from './run-id.js';
 import { sinkLayout } from './sink-layout.js';
 import { isTransient } from './transient.js';
 
@@ -57,7 +57,7 @@ export interface RunResult {
  */
 export async function runJob(job: Job, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
-  const runId = options.runId ?? newRunId();
+  const runId = options.runId !== undefined ? checkRunId(options.runId) : newRunId();
   const plan = await planJob(job);
   for (const w of plan.warnings) options.events?.warn?.(w);
   if (options.resume && job.checkpointRows === undefined) {

@@ -2,17 +2,21 @@ import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFil
 import path from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
+import { isInside } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { findRuns, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
 import type { Checkpoint, RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
+import { publishDir, recoverDir, siblings, SUCCESS_FILE } from './publish-dir.js';
 import { RejectBuffer, rejectsTable } from './rejects.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
   readonly path: string;
+  /** Everything the sink renames or deletes stays inside this directory. */
+  readonly root: string;
   readonly rowsPerFile: number;
   readonly compression: ParquetCompression;
 }
@@ -53,7 +57,17 @@ export class ParquetSink implements Sink {
     // Each shard of a sharded run publishes its own directory inside the partition.
     this.target = this.sharded ? path.join(this.partitionDir, `shard-${index}-of-${count}`) : this.partitionDir;
     this.description = this.target;
-    this.staging = this.sibling(`mlscale-${layout.runId}`);
+    this.staging = siblings(this.target).staging(layout.runId);
+    // Every path this sink renames or deletes sits in the target's directory: it must be inside the root.
+    const parent = path.dirname(this.target);
+    if (!isInside(this.target, options.root) || (parent !== options.root && !isInside(parent, options.root))) {
+      throw new UsageError(
+        `sink: ${this.target} is not inside the sink's root ${options.root}; fix sink.parquet.path.`,
+        {
+          code: 'path_escape',
+        },
+      );
+    }
   }
 
   private sibling(suffix: string): string {
@@ -103,14 +117,9 @@ export class ParquetSink implements Sink {
       `partition ${this.target}`,
       this.layout.wait === true,
     );
-    // We hold the lock: staging or set-aside directories beside the target are from runs that
-    // died, except the one being resumed.
-    const prefix = `.${path.basename(this.target)}.mlscale-`;
-    for (const name of await readdir(path.dirname(this.target))) {
-      const full = path.join(path.dirname(this.target), name);
-      if (name.startsWith(prefix) && !(resume && full === this.staging))
-        await rm(full, { recursive: true, force: true });
-    }
+    // We hold the lock: first make the partition whole again if a publish died half way, then
+    // clear what dead runs left beside it (except the staging directory being resumed).
+    await recoverDir(this.target, resume ? this.staging : undefined);
     await mkdir(this.staging, { recursive: true });
     if (resume) {
       const saved = JSON.parse(await readFile(path.join(this.staging, PROGRESS), 'utf8')) as SavedProgress;
@@ -142,7 +151,7 @@ export class ParquetSink implements Sink {
 
   async findResumable(): Promise<Checkpoint | undefined> {
     const dir = path.dirname(this.target);
-    const prefix = `.${path.basename(this.target)}.mlscale-`;
+    const prefix = `${siblings(this.target).prefix}-`;
     let best: { at: number; checkpoint: Checkpoint } | undefined;
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (!name.startsWith(prefix)) continue;
@@ -190,29 +199,15 @@ export class ParquetSink implements Sink {
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
     await writeRunFile(this.staging, run);
-    await writeFile(path.join(this.staging, '_SUCCESS'), '');
-    const old = path.join(path.dirname(this.target), `.${path.basename(this.target)}.mlscale-old-${this.layout.runId}`);
-    let moved = false;
+    await writeFile(path.join(this.staging, SUCCESS_FILE), '');
     try {
-      await rename(this.target, old);
-      moved = true;
+      await publishDir(this.staging, this.target, this.layout.runId);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new RuntimeFailure(`sink: cannot replace ${this.target} (${(err as Error).message}).`, {
-          code: 'sink_publish',
-          cause: err,
-        });
-    }
-    try {
-      await rename(this.staging, this.target);
-    } catch (err) {
-      if (moved) await rename(old, this.target).catch(() => undefined);
       throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, {
         code: 'sink_publish',
         cause: err,
       });
     }
-    if (moved) await rm(old, { recursive: true, force: true });
     if (this.sharded) await this.removeOtherLayouts();
   }
 
@@ -221,7 +216,7 @@ export class ParquetSink implements Sink {
     const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
     for (const name of await readdir(this.partitionDir)) {
       const other = /^shard-\d+-(of-\d+)$/.exec(name);
-      const unsharded = /^part-\d+\.parquet$/.test(name) || name === '_SUCCESS' || name === RUN_FILE;
+      const unsharded = /^part-\d+\.parquet$/.test(name) || name === SUCCESS_FILE || name === RUN_FILE;
       if ((other && other[1] !== mine) || unsharded)
         await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
     }

@@ -43,7 +43,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   process.on('SIGTERM', onSignal);
   try {
     const result = await runJob(job, {
-      ...(flags.runId ? { runId: flags.runId } : {}),
+      ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
       ...(flags.wait ? { wait: true } : {}),

@@ -1,0 +1,186 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, mlscale } from '../support/cli.js';
+import { readParquetTable } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { bin } from '../support/paths.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
+
+// A run touches nothing outside its own partition: every templated or derived path, run ids,
+// rejects files, and a publish killed at any rename or unlink.
+
+const s = scratchDir('paths');
+const ROWS = 3000;
+const victim = path.join(s.dir, 'victim');
+const job = (sinkPath: string, extra = '', name = 'job.yaml') =>
+  s.file(
+    name,
+    `name: paths
+params: { ds: "2024-01-01", region: eu }
+model:
+  path: model.onnx
+  features: [f0, f1, f2]
+source:
+  parquet: { path: data }
+key: [id]
+batch_size: 1000
+parallelism: 1
+sink:
+  parquet: { path: "${sinkPath}", rows_per_file: 1000 }
+${extra}`,
+  );
+
+function victimIntact(): void {
+  expect(readdirSync(victim)).toEqual(['keep.txt']);
+  expect(readFileSync(path.join(victim, 'keep.txt'), 'utf8')).toBe('precious');
+}
+
+beforeAll(() => {
+  writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [1.5, -2, 0.5], bias: 0.1, inputName: 'x' }));
+  writeFeatureFiles(path.join(s.dir, 'data'), { rows: ROWS, features: 3, files: 1, rowGroupSize: 1000 });
+  mkdirSync(victim);
+  writeFileSync(path.join(victim, 'keep.txt'), 'precious');
+});
+afterAll(() => s.remove());
+
+describe('paths stay inside the sink root', () => {
+  it('refuses every parameter value that leads the sink path out of its root or onto it, before writing', async () => {
+    const file = job('out/{{ region }}/ds={{ ds }}');
+    const cases: [string, string][] = [
+      ['region=../../victim', 'region="../../victim", ds="2024-01-01"'],
+      ['region=../..', 'region="../..", ds="2024-01-01"'],
+    ];
+    for (const [param, shown] of cases) {
+      for (const command of ['score', 'validate']) {
+        const r = await mlscale([command, '--job', file, '--param', param], { cwd: s.dir });
+        expect(r.code).toBe(2);
+        expect(errorLine(r)).toMatch(
+          new RegExp(
+            `^error: job\\.yaml: sink\\.parquet\\.path: "out/\\{\\{ region \\}\\}/ds=\\{\\{ ds \\}\\}" with ${escape(shown)} resolves to .+, which is not inside the sink's root ${escape(path.join(s.dir, 'out'))}; a parameter may not lead an output path out of it \\(check --param region, --param ds\\)\\.$`,
+          ),
+        );
+      }
+      victimIntact();
+    }
+    // A whole-path parameter that names the root itself would replace the root: refused too.
+    const onRoot = await mlscale(['score', '--job', job('out/{{ region }}', '', 'root.yaml'), '--param', 'region='], {
+      cwd: s.dir,
+    });
+    expect(onRoot.code).toBe(2);
+    expect(errorLine(onRoot)).toContain(`which is not inside the sink's root ${path.join(s.dir, 'out')}`);
+    expect(existsSync(path.join(s.dir, 'out'))).toBe(false);
+    // Values that stay inside work, deeper levels included.
+    const ok = await mlscale(['score', '--job', file, '--param', 'region=eu/west'], { cwd: s.dir });
+    expect(errorLine(ok)).toBe('');
+    expect(existsSync(path.join(s.dir, 'out', 'eu', 'west', 'ds=2024-01-01', '_SUCCESS'))).toBe(true);
+  });
+
+  it('refuses run ids that are not plain names, before writing', async () => {
+    const file = job('out2/ds={{ ds }}');
+    for (const id of ['/../../victim', '..', 'a/b', 'x'.repeat(129), 'a b', '']) {
+      const r = await mlscale(['score', '--job', file, '--run-id', id], { cwd: s.dir });
+      expect(r.code).toBe(2);
+      expect(errorLine(r)).toBe(
+        `error: --run-id: "${id}" is not a valid run id; use up to 128 letters, digits, "_", "." and "-" (not only dots).`,
+      );
+    }
+    victimIntact();
+    expect(existsSync(path.join(s.dir, 'out2'))).toBe(false);
+  });
+
+  it('refuses a rejects file that could be a data file or one of mlscale’s own', async () => {
+    for (const name of ['part-00000.parquet', '_SUCCESS', '_mlscale_run.json', 'rejects.parquet', '../_r.parquet']) {
+      const r = await mlscale(['validate', '--job', job('out3/ds={{ ds }}', `rejects: { file: "${name}" }`)], {
+        cwd: s.dir,
+      });
+      expect(r.code).toBe(2);
+      expect(errorLine(r)).toMatch(
+        /^error: job\.yaml:\d+:\d+: rejects\.file: .*a plain file name that starts with an underscore and ends in \.parquet, such as _rejects\.parquet \(data files are part-NNNNN\.parquet\)\.$/,
+      );
+    }
+  });
+});
+
+const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** The visible partition: its run id and row count, or undefined when there is none. */
+function visible(dir: string): { runId: string; rows: number } | undefined {
+  if (!existsSync(dir)) return undefined;
+  expect(existsSync(path.join(dir, '_SUCCESS'))).toBe(true);
+  const runId = JSON.parse(readFileSync(path.join(dir, '_mlscale_run.json'), 'utf8')).run_id as string;
+  const rows = readdirSync(dir)
+    .filter((f) => /^part-\d+\.parquet$/.test(f))
+    .reduce((n, f) => n + readParquetTable(path.join(dir, f)).numRows, 0);
+  return { runId, rows };
+}
+
+/**
+ * Runs mlscale under Debian's strace, killed with SIGKILL at the `when`-th call of `syscall`
+ * (or only counting its calls under the scratch directory).
+ */
+function straced(args: string[], syscall: string, when?: number): { status: number | null; count: number } {
+  const log = path.join(s.dir, 'strace.log');
+  const inject = when === undefined ? [] : ['-e', `inject=${syscall}:signal=SIGKILL:when=${when}`];
+  const r = spawnSync(
+    'strace',
+    ['-f', '-qq', '-o', log, '-e', `trace=${syscall}`, ...inject, process.execPath, bin, ...args],
+    // strace counts calls per thread: one libuv thread makes `when=N` the run's Nth file-system call.
+    { cwd: s.dir, encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '1' } },
+  );
+  const calls = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => new RegExp(`\\b${syscall}\\(`).test(l) && l.includes(s.dir));
+  return { status: r.status, count: calls.length };
+}
+
+/** What sits beside a partition directory: staging, set-aside copies, locks. */
+const beside = (target: string) =>
+  readdirSync(path.dirname(target))
+    .filter((f) => f !== path.basename(target))
+    .map((f) => path.join(path.dirname(target), f));
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
+  it('leaves the old or the new partition visible once the next run starts, and loses nothing complete', async () => {
+    const file = job('pub/ds={{ ds }}');
+    const target = path.join(s.dir, 'pub', 'ds=2024-01-01');
+    const score = (runId: string) => ['score', '--job', file, '--run-id', runId];
+    expect((await mlscale(score('base'), { cwd: s.dir })).code).toBe(0);
+    for (const syscall of ['rename', 'unlink', 'rmdir']) {
+      // How many calls a publish over an existing partition makes under the scratch directory.
+      const total = straced(score(`count-${syscall}`), syscall).count;
+      expect(total).toBeGreaterThan(0);
+      for (let n = 1; n <= total; n++) {
+        const before = visible(target)!;
+        const killed = straced(score(`k-${syscall}-${n}`), syscall, n);
+        expect(killed.status).toBeNull(); // killed by the signal
+        const after = visible(target);
+        // Between the two renames the partition may be missing, but never half there.
+        if (after) {
+          expect([before.runId, `k-${syscall}-${n}`]).toContain(after.runId);
+          expect(after.rows).toBe(ROWS);
+        }
+        // The next run recovers first; killed at its first call of the same kind (the recovery's
+        // own rename, when the partition was missing), a complete copy is still there to recover.
+        straced(score(`r-${syscall}-${n}`), syscall, 1);
+        const complete = [target, ...beside(target)].filter((d) => existsSync(path.join(d, '_SUCCESS')));
+        expect(complete.length).toBeGreaterThan(0);
+        for (const d of complete) expect(visible(d)!.rows).toBe(ROWS);
+        // ...and it holds the data the killed publish replaced or published, not only the new run's own.
+        const kept = complete.map((d) => visible(d)!.runId);
+        expect(kept.some((id) => id === before.runId || id === `k-${syscall}-${n}`)).toBe(true);
+        // And a run left alone publishes and leaves nothing beside the partition.
+        const next = await mlscale(score(`n-${syscall}-${n}`), { cwd: s.dir });
+        expect(errorLine(next)).toBe('');
+        expect(visible(target)).toEqual({ runId: `n-${syscall}-${n}`, rows: ROWS });
+        expect(beside(target)).toEqual([]);
+      }
+    }
+  }, 300_000);
+});
