@@ -45,7 +45,11 @@ export function buildProgram(): Command {
       '--resume',
       'continue the last failed run of this job and partition from its last checkpoint (needs checkpoint_rows)',
     )
-    .option('--wait', 'wait for a run holding the same job, partition and shard instead of exiting 4')
+    .option(
+      '--wait [seconds]',
+      'wait for a run holding the same job, partition and shard instead of exiting 4 (at most SECONDS, then exit 4)',
+      positiveInt('--wait'),
+    )
     .option('--dry-run', 'score but write nothing')
     .option('--run-id <id>', 'use this run id instead of a generated one')
     .addOption(logFormat)

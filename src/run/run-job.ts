@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly dryRun?: boolean;
   /** Wait for a run holding the same job, partition and shard instead of failing with exit 4. */
   readonly wait?: boolean;
+  /** With wait: give up (exit 4) after this long. */
+  readonly waitTimeoutMs?: number;
   /** Continue the newest failed checkpointed run of this job and partition instead of starting over. */
   readonly resume?: boolean;
   readonly signal?: AbortSignal;
@@ -59,6 +61,8 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   const started = Date.now();
   const runId = options.runId !== undefined ? checkRunId(options.runId) : newRunId();
   const plan = await planJob(job);
+  // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
+  abortedAt('planning', options.signal);
   for (const w of plan.warnings) options.events?.warn?.(w);
   if (options.resume && job.checkpointRows === undefined) {
     throw new UsageError(
@@ -118,11 +122,16 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     });
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  // A listener added to a signal that has already fired never runs.
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
 
   const sink: Sink = options.dryRun
     ? nullSink()
-    : makeSink(job.sink, sinkLayout(plan, runId, new Date(), options.wait === true));
+    : makeSink(
+        job.sink,
+        sinkLayout(plan, runId, new Date(), { ...options, warn: (m: string) => options.events?.warn?.(m) }),
+      );
   const record: RunRecord = {
     run_id: runId,
     job: job.name,
@@ -163,7 +172,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         intraOpThreads: m.spec.intraOpThreads,
       })),
     });
-    await sink.begin(record, resumed);
+    await sink.begin(record, resumed, controller.signal);
     options.events?.info?.('run started', {
       run_id: runId,
       job: job.name,
@@ -199,7 +208,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
       options.events?.warn?.(
         `rejects: only the first ${rejects.size} rejected rows were written; ${rejects.dropped} more were counted.`,
       );
-    await sink.publish(record, rejects);
+    controller.signal.throwIfAborted();
+    await sink.publish(record, rejects, controller.signal);
     if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
   } catch (err) {
     controller.abort(err);
@@ -234,6 +244,15 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     stats: record.stats!,
     warnings: plan.warnings,
   };
+}
+
+/** Stops a run whose signal fired during `phase`; nothing has been written yet. */
+function abortedAt(phase: string, signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw new RuntimeFailure(`run aborted during ${phase} (${errorMessage(signal.reason)}); nothing was published.`, {
+    code: 'aborted',
+    cause: signal.reason,
+  });
 }
 
 function asMlscaleError(err: unknown, signal: AbortSignal | undefined): MlscaleError {

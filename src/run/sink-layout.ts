@@ -2,7 +2,12 @@ import type { SinkLayout } from '../sink/sink.js';
 import type { JobPlan } from './plan-job.js';
 
 /** What the sink learns of a planned run: the columns it writes, the identity it records. */
-export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), wait = false): SinkLayout {
+export function sinkLayout(
+  plan: JobPlan,
+  runId: string,
+  scoredAt = new Date(),
+  lock: { readonly wait?: boolean; readonly waitTimeoutMs?: number; readonly warn?: (message: string) => void } = {},
+): SinkLayout {
   return {
     job: plan.job.name,
     shard: plan.job.shard,
@@ -14,7 +19,9 @@ export function sinkLayout(plan: JobPlan, runId: string, scoredAt = new Date(), 
     routed: plan.job.combine.mode === 'route',
     ...(plan.job.rejects ? { rejects: plan.job.rejects } : {}),
     checkpointing: plan.job.checkpointRows !== undefined,
-    wait,
+    wait: lock.wait === true,
+    ...(lock.waitTimeoutMs !== undefined ? { waitTimeoutMs: lock.waitTimeoutMs } : {}),
+    ...(lock.warn ? { warn: lock.warn } : {}),
     partition: plan.job.partition,
     runId,
     scoredAt,

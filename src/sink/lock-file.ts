@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { open, readFile, rm } from 'node:fs/promises';
+import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors.js';
 
@@ -10,6 +11,11 @@ interface Holder {
   since: string;
 }
 
+/** How often a holder touches its lock file, proving it lives (from any host that sees the file). */
+export const HEARTBEAT_MS = 5_000;
+/** A lock file not touched for this long belongs to a run that is gone: a dead process, a lost pod. */
+export const STALE_MS = 60_000;
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -19,43 +25,119 @@ function alive(pid: number): boolean {
   }
 }
 
+export interface LockOptions {
+  /** Wait for the holder instead of failing (exit 4) at once. */
+  readonly wait: boolean;
+  /** With wait: give up (exit 4) after this long; undefined waits for as long as it takes. */
+  readonly timeoutMs?: number;
+  /** An abort ends the wait. */
+  readonly signal?: AbortSignal;
+  readonly onWarn?: (message: string) => void;
+}
+
 /**
- * An exclusive lock file (O_EXCL) naming its holder. A lock left by a process that died on this
- * host is taken over; one held by a live process (or another host) means exit 4, or waiting.
+ * An exclusive lock file naming its holder, kept alive by a heartbeat (its mtime). It appears
+ * whole or not at all: written to a private file, then hard-linked into place, which fails if
+ * the lock exists. A lock is taken over when its holder is a dead process on this host, or when
+ * its heartbeat stopped (another host's run that died, a reused pid, a file that cannot be read);
+ * otherwise the run exits 4, or waits.
  */
 export async function acquireLock(
   file: string,
   runId: string,
   what: string,
-  wait: boolean,
+  options: LockOptions,
 ): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), run_id: runId, since: new Date().toISOString() };
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  let waiting = false;
   for (;;) {
-    try {
-      const fh = await open(file, 'wx');
-      await fh.writeFile(JSON.stringify(me) + '\n');
-      await fh.close();
-      return async () => {
+    options.signal?.throwIfAborted();
+    if (await create(file, me)) return heartbeat(file);
+    const seen = await inspect(file);
+    if (seen === 'gone') continue;
+    const reason = staleness(seen, me.host);
+    if (reason) {
+      // Only remove the very file judged stale: another waiter may have replaced it meanwhile.
+      const again = await stat(file).catch(() => undefined);
+      if (again && again.mtimeMs === seen.mtimeMs && again.ino === seen.ino) {
         await rm(file, { force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder: Holder | undefined;
-    try {
-      holder = JSON.parse(await readFile(file, 'utf8')) as Holder;
-    } catch {
-      holder = undefined; // being written, or garbage: treat as held for one more look
-    }
-    if (holder && holder.host === me.host && !alive(holder.pid)) {
-      await rm(file, { force: true });
+        options.onWarn?.(`lock: took over ${what}: ${reason}.`);
+      }
       continue;
     }
-    if (!wait) {
+    const h = seen.holder;
+    const who = h
+      ? `run ${h.run_id} (pid ${h.pid} on ${h.host}, since ${h.since})`
+      : `an unreadable lock file ${file} (touched ${new Date(seen.mtimeMs).toISOString()})`;
+    if (!options.wait || Date.now() >= deadline) {
+      const waited = options.wait ? ` after waiting ${Math.round((options.timeoutMs ?? 0) / 1000)} s` : '';
       throw new LockedError(
-        `sink: ${what} is locked by run ${holder?.run_id ?? '?'} (pid ${holder?.pid ?? '?'} on ${holder?.host ?? '?'}, since ${holder?.since ?? '?'}); wait for it to finish, or pass --wait.`,
+        `sink: ${what} is locked by ${who}${waited}; wait for it to finish, or pass --wait${options.wait ? ' with a longer timeout' : ''}.`,
       );
     }
-    await sleep(500);
+    if (!waiting) options.onWarn?.(`lock: ${what} is locked by ${who}; waiting (--wait).`);
+    waiting = true;
+    await sleep(Math.min(500, Math.max(1, deadline - Date.now())), undefined, {
+      ...(options.signal ? { signal: options.signal } : {}),
+    }).catch(() => undefined);
   }
+}
+
+async function create(file: string, me: Holder): Promise<boolean> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, JSON.stringify(me) + '\n');
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return false;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+interface Seen {
+  holder: Holder | undefined;
+  mtimeMs: number;
+  ino: number;
+}
+
+async function inspect(file: string): Promise<Seen | 'gone'> {
+  const st = await stat(file).catch(() => undefined);
+  if (!st) return 'gone';
+  let holder: Holder | undefined;
+  try {
+    const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<Holder>;
+    if (typeof parsed.pid === 'number' && typeof parsed.host === 'string') holder = parsed as Holder;
+  } catch {
+    holder = undefined; // empty or garbage: written by an older version, or a full disk
+  }
+  return { holder, mtimeMs: st.mtimeMs, ino: st.ino };
+}
+
+/** Why a lock is stale, or undefined while its holder may live. */
+function staleness(seen: Seen, host: string): string | undefined {
+  const h = seen.holder;
+  if (h && h.host === host && !alive(h.pid)) return `its holder, pid ${h.pid} on this host, is gone`;
+  const idle = Date.now() - seen.mtimeMs;
+  if (idle > STALE_MS) {
+    const holder = h ? `run ${h.run_id} (pid ${h.pid} on ${h.host})` : 'an unreadable lock file';
+    return `${holder} has not renewed it for ${Math.round(idle / 1000)} s`;
+  }
+  return undefined;
+}
+
+/** Touches the lock while the run lives; the returned function stops it and removes the lock. */
+function heartbeat(file: string): () => Promise<void> {
+  const timer = setInterval(() => {
+    const now = new Date();
+    utimes(file, now, now).catch(() => undefined);
+  }, HEARTBEAT_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await rm(file, { force: true });
+  };
 }

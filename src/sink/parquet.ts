@@ -108,15 +108,15 @@ export class ParquetSink implements Sink {
     }
   }
 
-  async begin(_run: RunRecord, resume?: Checkpoint): Promise<void> {
+  async begin(_run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
     await this.check();
     await mkdir(path.dirname(this.target), { recursive: true });
-    this.release = await acquireLock(
-      this.sibling('lock'),
-      this.layout.runId,
-      `partition ${this.target}`,
-      this.layout.wait === true,
-    );
+    this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, {
+      wait: this.layout.wait === true,
+      ...(this.layout.waitTimeoutMs !== undefined ? { timeoutMs: this.layout.waitTimeoutMs } : {}),
+      ...(signal ? { signal } : {}),
+      ...(this.layout.warn ? { onWarn: this.layout.warn } : {}),
+    });
     // We hold the lock: first make the partition whole again if a publish died half way, then
     // clear what dead runs left beside it (except the staging directory being resumed).
     await recoverDir(this.target, resume ? this.staging : undefined);
@@ -191,7 +191,7 @@ export class ParquetSink implements Sink {
     this.written += table.numRows;
   }
 
-  async publish(run: RunRecord, rejects?: RejectBuffer): Promise<void> {
+  async publish(run: RunRecord, rejects?: RejectBuffer, signal?: AbortSignal): Promise<void> {
     await this.flush();
     const target = this.layout.rejects;
     if (target && 'file' in target)
@@ -200,6 +200,8 @@ export class ParquetSink implements Sink {
     run.rows_written = this.written;
     await writeRunFile(this.staging, run);
     await writeFile(path.join(this.staging, SUCCESS_FILE), '');
+    // The commit point: a run aborted before it publishes nothing.
+    signal?.throwIfAborted();
     try {
       await publishDir(this.staging, this.target, this.layout.runId);
     } catch (err) {

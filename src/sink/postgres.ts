@@ -23,7 +23,7 @@ import {
 } from '../ledger/pg-ledger.js';
 import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { METADATA_COLUMNS, REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
-import { connect } from '../pg/connect.js';
+import { cancelOnAbort, connect } from '../pg/connect.js';
 import { copyText, ident, literal, qualified } from '../pg/sql.js';
 import { copyFormatter, sqlTypeForArrow } from '../pg/types.js';
 import { redact } from '../redact.js';
@@ -206,12 +206,12 @@ export class PostgresSink implements Sink {
     ]);
   }
 
-  async begin(run: RunRecord, resume?: Checkpoint): Promise<void> {
+  async begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
     const client = await this.client_();
     try {
       await this.check();
       await this.createTable(client);
-      await this.lock(client);
+      await this.lock(client, signal);
       if (resume) {
         await reopenRun(client, this.options.schema, run.run_id);
         this.written = resume.counters.rowsWritten;
@@ -270,14 +270,29 @@ export class PostgresSink implements Sink {
    * interleaving. It dies with the connection, so a killed run never leaves it behind, and any
    * ledger row still 'running' for this key is from a run that died: mark it failed.
    */
-  private async lock(client: pg.Client): Promise<void> {
+  private async lock(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
     const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${shardText(this.layout.shard)}`;
-    const res = await client.query(
-      this.layout.wait
-        ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l'
-        : 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
-      [key],
-    );
+    // Waiting ends with the lock, or with a cancel when the run is aborted (SIGTERM, SIGINT).
+    const stopCancel = this.layout.wait ? cancelOnAbort(client, this.options.url, signal) : () => undefined;
+    let res;
+    try {
+      if (this.layout.wait && this.layout.waitTimeoutMs !== undefined)
+        await client.query(`SET lock_timeout = ${Math.max(1, Math.round(this.layout.waitTimeoutMs))}`);
+      res = await client.query(
+        this.layout.wait
+          ? 'SELECT true AS ok FROM (SELECT pg_advisory_lock(hashtextextended($1, 0))) AS l'
+          : 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+        [key],
+      );
+    } catch (err) {
+      signal?.throwIfAborted();
+      if ((err as { code?: string }).code === '55P03') res = { rows: [{ ok: false }] };
+      else throw err;
+    } finally {
+      stopCancel();
+      if (this.layout.wait && this.layout.waitTimeoutMs !== undefined) await client.query('RESET lock_timeout');
+    }
+    signal?.throwIfAborted();
     if (!res.rows[0].ok) {
       throw new LockedError(
         `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${shardText(this.layout.shard)}) of ${this.label}; wait for it to finish, or pass --wait.`,
@@ -346,7 +361,7 @@ export class PostgresSink implements Sink {
     await finished(stream);
   }
 
-  async publish(run: RunRecord, rejects?: RejectBuffer): Promise<void> {
+  async publish(run: RunRecord, rejects?: RejectBuffer, signal?: AbortSignal): Promise<void> {
     const client = this.client!;
     try {
       await this.endCopy();
@@ -365,6 +380,8 @@ export class PostgresSink implements Sink {
       if (target && 'table' in target)
         await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
       await finishRun(client, this.options.schema, run);
+      // The commit point: a run aborted before it publishes nothing.
+      signal?.throwIfAborted();
       await client.query('COMMIT');
       this.inTransaction = false;
     } catch (err) {

@@ -32,6 +32,10 @@ export interface SinkLayout {
   readonly models: readonly { readonly name: string; readonly version: string }[];
   /** Wait for another run holding the same job, partition and shard instead of exiting 4. */
   readonly wait?: boolean;
+  /** With wait: give up (exit 4) after this long; undefined waits for as long as it takes. */
+  readonly waitTimeoutMs?: number;
+  /** Where the sink says what the operator should know (a lock taken over, a wait begun). */
+  readonly warn?: (message: string) => void;
   /** Where rejected rows go (the job's rejects:). */
   readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
   /** Commit progress at checkpoints (job.checkpoint_rows), so a failed run can be resumed. */
@@ -53,7 +57,8 @@ export interface Sink {
   /** Checks the destination fits the layout without writing anything (for validate). */
   check(): Promise<void>;
   /** Creates what is missing (table, directory) and records the run as running; with `resume`, continues that checkpointed run. */
-  begin(run: RunRecord, resume?: Checkpoint): Promise<void>;
+  /** An abort of `signal` ends a wait for the partition's lock. */
+  begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void>;
   write(chunk: ScoredChunk): Promise<void>;
   /** Makes everything written so far durable, still invisible to readers (checkpointing sinks only). */
   checkpoint(progress: Checkpoint): Promise<void>;
@@ -62,7 +67,8 @@ export interface Sink {
   /** The ledger row of a baseline run for drift: `previous` (newest succeeded run of this job) or a run id. */
   baseline(ref: string): Promise<RunRecord | undefined>;
   /** Makes every written row visible at once, replacing the partition, and records the run (with the rejected rows, when the job writes them). */
-  publish(run: RunRecord, rejects?: RejectBuffer): Promise<void>;
+  /** Checks `signal` last thing before the commit point: an abort before it publishes nothing. */
+  publish(run: RunRecord, rejects?: RejectBuffer, signal?: AbortSignal): Promise<void>;
   /** Discards everything written and records the failure. Never throws. */
   abort(run: RunRecord): Promise<void>;
   close(): Promise<void>;

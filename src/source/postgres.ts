@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { redact } from '../redact.js';
-import { connect } from '../pg/connect.js';
+import { cancelOnAbort, connect } from '../pg/connect.js';
 import { ident } from '../pg/sql.js';
 import { PgBinaryDecoder } from '../pg/copy-decoder.js';
 import { PG_TYPES } from '../pg/types.js';
@@ -148,6 +148,8 @@ function postgresSource(
       const client = await connect(spec.url, 'source');
       const decoder = new PgBinaryDecoder(columns, batchSize);
       let stream: ReturnType<typeof copyTo> | undefined;
+      // A query that has not sent its first row yet is cancelled on the server, so SIGTERM is prompt.
+      const stopCancel = cancelOnAbort(client, spec.url, signal);
       try {
         for (const s of settings)
           await client.query(`SELECT set_config($1, $2, false)`, [`mlscale.p_${s.name}`, s.value]);
@@ -166,6 +168,7 @@ function postgresSource(
           cause: err,
         });
       } finally {
+        stopCancel();
         // Ending the connection also cancels a COPY still running (an early stop under --limit).
         stream?.destroy();
         await client.end().catch(() => undefined);

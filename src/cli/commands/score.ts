@@ -12,7 +12,8 @@ export interface ScoreFlags {
   limit?: number;
   dryRun?: boolean;
   shard?: string;
-  wait?: boolean;
+  /** true: wait for as long as it takes; a number: at most that many seconds. */
+  wait?: boolean | number;
   resume?: boolean;
   runId?: string;
   logFormat?: LogFormat;
@@ -25,33 +26,36 @@ const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 /** `mlscale score`: runs the job; SIGINT/SIGTERM roll the run back and exit 130/143. */
 export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   const log = createLogger(flags.logFormat, { progress: flags.progress });
-  const job = await loadJob(flags.job, {
-    params: parseParamFlags(flags.param),
-    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
-    ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
-    shard: parseShard(flags.shard),
-  });
   const controller = new AbortController();
   let caught: string | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     if (caught) return;
     caught = sig;
-    log.warn(`received ${sig}: rolling back the run`);
+    log.warn(`received ${sig}: stopping the run; nothing will be published`);
     controller.abort(new Error(`received ${sig}`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    const job = await loadJob(flags.job, {
+      params: parseParamFlags(flags.param),
+      ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+      ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
+      shard: parseShard(flags.shard),
+    });
     const result = await runJob(job, {
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
-      ...(flags.wait ? { wait: true } : {}),
+      ...(flags.wait !== undefined ? { wait: true } : {}),
+      ...(typeof flags.wait === 'number' ? { waitTimeoutMs: flags.wait * 1000 } : {}),
       ...(flags.resume ? { resume: true } : {}),
       signal: controller.signal,
       events: log,
     });
     log.done();
+    // Past the commit point a signal cannot undo the publish: say so, and report the success.
+    if (caught) log.warn(`${caught} arrived after the run published; it completed.`);
     log.info('run finished', {
       run_id: result.runId,
       rows_read: result.rowsRead,
