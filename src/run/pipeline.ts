@@ -8,6 +8,7 @@ import type { RejectBuffer } from '../sink/rejects.js';
 import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from '../stats/collector.js';
+import { dropNonFinite } from './non-finite.js';
 
 export interface Counters {
   rowsRead: number;
@@ -34,6 +35,8 @@ interface InFlight {
   readonly index: number;
   readonly batch: RecordBatch;
   readonly parts: readonly Part[];
+  /** What reading this chunk added to the counters, which a checkpoint before it must not include. */
+  readonly counted: { readonly read: number; readonly rejected: number; readonly filled: number };
 }
 
 /** Backpressure policy: read ahead while fewer than this many chunks are being scored or waiting to be written. */
@@ -156,16 +159,28 @@ export async function runPipeline(
 
   const skip = options.skipChunks ?? 0;
   let sinceCheckpoint = 0;
+  const outputOf = new Map(plan.outputs.map((o) => [o.column, o.output]));
   const drainOne = async () => {
-    const chunk = await collect(plan, queue.shift()!);
+    const head = queue.shift()!;
+    const checked = dropNonFinite(await collect(plan, head), (column) => outputOf.get(column) ?? column);
+    const chunk = checked.chunk;
+    if (checked.rejects.length > 0) {
+      c.rowsRejected += checked.rejects.length;
+      options.rejects?.add(head.batch, checked.rejects);
+    }
     stats.observePredictions(chunk.predictions);
     await sink.write(chunk);
     c.rowsScored += chunk.rows;
     c.rowsWritten += chunk.rows;
     sinceCheckpoint += chunk.rows;
     if (options.checkpointRows !== undefined && sinceCheckpoint >= options.checkpointRows) {
-      const { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten } = c;
-      // Chunks are drained in source order, so every chunk up to this one is now in the sink.
+      // Chunks are drained in source order, so every chunk up to this one is now in the sink; the
+      // chunks read ahead of it are not, and neither are their counts.
+      const ahead = (k: 'read' | 'rejected' | 'filled') => queue.reduce((n, q) => n + q.counted[k], 0);
+      const { rowsScored, rowsWritten } = c;
+      const rowsRead = c.rowsRead - ahead('read');
+      const rowsRejected = c.rowsRejected - ahead('rejected');
+      const rowsFilled = c.rowsFilled - ahead('filled');
       await sink.checkpoint({
         runId: options.runId ?? '',
         chunks: chunk.index + 1,
@@ -192,7 +207,14 @@ export async function runPipeline(
       c.rowsRead += batch.numRows;
       stats.observeFeatures(batch, plan.featureColumns);
       c.chunks = index + 1;
-      queue.push({ index, batch, parts: submit(plan, pool, batch, index, firstRow, c, options.rejects) });
+      const before = { rejected: c.rowsRejected, filled: c.rowsFilled };
+      const parts = submit(plan, pool, batch, index, firstRow, c, options.rejects);
+      const counted = {
+        read: batch.numRows,
+        rejected: c.rowsRejected - before.rejected,
+        filled: c.rowsFilled - before.filled,
+      };
+      queue.push({ index, batch, parts, counted });
       index++;
       while (queue.length >= cap) await drainOne();
     }

@@ -86,20 +86,80 @@ export class PostgresSink implements Sink {
   }
 
   /** An existing table must have every column the run writes. */
+  /**
+   * Before anything is written: the role may do what a run does (named as the GRANT that is
+   * missing), and an existing table has every column the run writes, each of the type it
+   * writes. Binary COPY sends raw bytes, so a column of another type would get its bytes
+   * reinterpreted (a double read as a bigint): that is refused, never written.
+   */
   async check(): Promise<void> {
     const client = await this.client_();
+    await this.checkPrivileges(client);
     const res = await client.query(
-      `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2`,
-      [this.options.schema, this.options.table],
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+         FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+      [this.table],
     );
     if (res.rowCount === 0) return;
-    const have = new Set(res.rows.map((r) => r.column_name as string));
+    const have = new Map(res.rows.map((r) => [r.name as string, r.type as string]));
     const missing = this.tableColumns().filter((c) => !have.has(c.name));
     if (missing.length > 0) {
       throw new UsageError(
         `sink: table ${this.label} exists without column(s) ${missing.map((c) => `"${c.name}" (${c.sqlType})`).join(', ')}; add them (ALTER TABLE ... ADD COLUMN) or write to a new table.`,
         { code: 'sink_table_mismatch' },
       );
+    }
+    for (const c of this.tableColumns()) {
+      const existing = have.get(c.name)!;
+      if (sameType(existing, c.sqlType)) continue;
+      throw new UsageError(
+        `sink: column "${c.name}" of table ${this.label} is ${existing} but this run writes ${canonicalType(c.sqlType)}; change the column's type (ALTER TABLE ... ALTER COLUMN ... TYPE ${c.sqlType}) or write to a new table.`,
+        { code: 'sink_type_mismatch' },
+      );
+    }
+  }
+
+  /** The grants a run needs, each checked so the message can name the one that is missing. */
+  private async checkPrivileges(client: pg.Client): Promise<void> {
+    const { schema } = this.options;
+    const res = await client.query(
+      `SELECT current_user AS who, current_database() AS db,
+              n.oid IS NOT NULL AS schema_exists,
+              CASE WHEN n.oid IS NULL THEN has_database_privilege(current_database(), 'CREATE') END AS db_create,
+              CASE WHEN n.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'USAGE') END AS usage,
+              CASE WHEN n.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'CREATE') END AS create,
+              EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS table_exists,
+              EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $3) AS ledger_exists
+         FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $1`,
+      // Looked up by name, not to_regclass: that fails outright in a schema the role cannot use.
+      [schema, this.options.table, LEDGER_TABLE],
+    );
+    const r = res.rows[0] as Record<string, unknown>;
+    const who = ident(String(r.who));
+    const denied = (grant: string) =>
+      new UsageError(
+        `sink: role ${String(r.who)} lacks a privilege the run needs on ${this.label}; have the owner run: ${grant} TO ${who};`,
+        { code: 'sink_privilege' },
+      );
+    if (!r.schema_exists) {
+      if (!r.db_create) throw denied(`GRANT CREATE ON DATABASE ${ident(String(r.db))}`);
+      return;
+    }
+    if (!r.usage) throw denied(`GRANT USAGE ON SCHEMA ${ident(schema)}`);
+    if ((!r.table_exists || !r.ledger_exists) && !r.create) throw denied(`GRANT CREATE ON SCHEMA ${ident(schema)}`);
+    const tables: [string, boolean, string][] = [
+      [this.table, Boolean(r.table_exists), 'SELECT, INSERT, DELETE'],
+      [qualified(schema, LEDGER_TABLE), Boolean(r.ledger_exists), 'SELECT, INSERT, UPDATE'],
+    ];
+    for (const [table, exists, needed] of tables) {
+      if (!exists) continue;
+      const privs = needed.split(', ');
+      const have = await client.query(
+        `SELECT ${privs.map((_, i) => `has_table_privilege($1, $${i + 2}) AS p${i}`).join(', ')}`,
+        [table, ...privs],
+      );
+      const lacking = privs.filter((_, i) => !have.rows[0][`p${i}`]);
+      if (lacking.length > 0) throw denied(`GRANT ${lacking.join(', ')} ON ${table}`);
     }
   }
 
@@ -416,4 +476,19 @@ export class PostgresSink implements Sink {
     await this.client?.end().catch(() => undefined);
     this.client = undefined;
   }
+}
+
+/** format_type's spelling of the SQL types mlscale writes. */
+function canonicalType(sqlType: string): string {
+  if (sqlType === 'timestamptz') return 'timestamp with time zone';
+  if (sqlType === 'timestamp') return 'timestamp without time zone';
+  return sqlType.replace(/^numeric\((\d+), (\d+)\)$/, 'numeric($1,$2)');
+}
+
+/** Whether a column of type `existing` takes the bytes COPY sends for `wanted` unchanged. */
+function sameType(existing: string, wanted: string): boolean {
+  const want = canonicalType(wanted);
+  if (existing === want) return true;
+  // text and varchar share one binary form; a value too long for varchar(n) fails loudly.
+  return want === 'text' && /^character varying(\(\d+\))?$/.test(existing);
 }

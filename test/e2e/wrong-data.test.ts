@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorLine, mlscale } from '../support/cli.js';
+import { readParquetTable, writeParquet } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
+
+// Never wrong data with exit 0: non-finite predictions are rejected, existing tables of other
+// types are refused instead of having their bytes reinterpreted, missing grants are named.
+
+const s = scratchDir('wrong');
+const N = 1000;
+const env = { DATABASE_URL: databaseUrl };
+
+const job = (name: string, model: string, sink: string, extra = '') =>
+  s.file(
+    `${name}.yaml`,
+    `name: ${name}
+params: { ds: "2024-01-01" }
+model:
+  path: ${model}
+  features: [f0, f1, f2]
+source:
+  parquet: { path: data }
+key: [id]
+batch_size: 256
+parallelism: 1
+sink:
+  ${sink}
+${extra}`,
+  );
+
+beforeAll(() => {
+  // f0 is 0 on every tenth row: a model weighing f0 by infinity returns NaN there (0 × ∞).
+  writeParquet(
+    path.join(s.dir, 'data', 'part-0.parquet'),
+    new Table({
+      id: makeVector(BigInt64Array.from({ length: N }, (_, i) => BigInt(i))),
+      f0: makeVector(Float32Array.from({ length: N }, (_, i) => (i % 10) - 5)),
+      f1: vectorFromArray(
+        Array.from({ length: N }, (_, i) => (i % 7) / 7),
+        new Float32(),
+      ),
+      f2: vectorFromArray(
+        Array.from({ length: N }, (_, i) => (i % 3) / 3),
+        new Float32(),
+      ),
+    }),
+    250,
+  );
+  writeFileSync(path.join(s.dir, 'inf.onnx'), logisticModel({ weights: [Infinity, 0, 0], bias: 0, inputName: 'x' }));
+  writeFileSync(path.join(s.dir, 'nan.onnx'), logisticModel({ weights: [NaN, 0, 0], bias: 0, inputName: 'x' }));
+  writeFileSync(path.join(s.dir, 'ok.onnx'), logisticModel({ weights: [0.3, -0.2, 0.1], bias: 0, inputName: 'x' }));
+});
+afterAll(() => s.remove());
+
+describe('non-finite predictions are rejected, never published', () => {
+  it('rows whose score is NaN are rejected with the output named; the rest publish', async () => {
+    const file = job(
+      'partnan',
+      'inf.onnx',
+      'parquet: { path: "out/partnan/ds={{ ds }}" }',
+      'max_reject_rate: 0.2\nrejects: { file: _rejects.parquet }',
+    );
+    const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    const result = JSON.parse(r.stdout);
+    expect([result.rowsRead, result.rowsRejected, result.rowsWritten]).toEqual([N, N / 10, N - N / 10]);
+    const dir = path.join(s.dir, 'out', 'partnan', 'ds=2024-01-01');
+    const data = readParquetTable(path.join(dir, 'part-00000.parquet'));
+    const scores = Array.from(data.getChild('score')!, Number);
+    expect(scores.every(Number.isFinite)).toBe(true);
+    expect(Array.from(data.getChild('id')!, Number).some((id) => id % 10 === 5)).toBe(false);
+    const rej = readParquetTable(path.join(dir, '_rejects.parquet'));
+    expect(Array.from(rej.getChild('id')!, Number)).toEqual(Array.from({ length: N / 10 }, (_, i) => i * 10 + 5));
+    expect(new Set(Array.from(rej.getChild('reason')!))).toEqual(
+      new Set(['prediction "score" (model output "score") is NaN']),
+    );
+  });
+
+  it('a model that returns NaN for every row fails the reject gate (exit 3) and publishes nothing', async () => {
+    const file = job('allnan', 'nan.onnx', 'parquet: { path: "out/allnan/ds={{ ds }}" }');
+    const r = await mlscale(['score', '--job', file], { cwd: s.dir });
+    expect(r.code).toBe(3);
+    expect(errorLine(r)).toBe(
+      `error: quality gate: ${N} of ${N} rows (100.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.`,
+    );
+    expect(existsSync(path.join(s.dir, 'out', 'allnan', 'ds=2024-01-01'))).toBe(false);
+  });
+});
+
+describe.skipIf(skipPg)('an existing table must take what the run writes', () => {
+  let schema: { name: string; drop(): Promise<void> };
+  beforeAll(async () => {
+    schema = await tempSchema('e2e_wrong');
+  });
+  afterAll(async () => schema.drop());
+
+  it('refuses columns of another type (exit 2, naming column and both types) and writes nothing', async () => {
+    const cases: [string, string, string][] = [
+      ['score', 'bigint', 'double precision'],
+      ['label', 'double precision', 'bigint'],
+      ['id', 'timestamp with time zone', 'bigint'],
+      ['scored_at', 'timestamp without time zone', 'timestamp with time zone'],
+    ];
+    for (const [column, theirs, ours] of cases) {
+      const table = `t_${column}`;
+      const cols: Record<string, string> = {
+        id: 'bigint',
+        score: 'double precision',
+        label: 'bigint',
+        model_name: 'text',
+        model_version: 'text',
+        partition: 'text',
+        run_id: 'text',
+        scored_at: 'timestamptz',
+        [column]: theirs,
+      };
+      await query(
+        `CREATE TABLE ${schema.name}.${table} (${Object.entries(cols)
+          .map(([c, t]) => `${c} ${t}`)
+          .join(', ')})`,
+      );
+      const file = job(table, 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.${table} }`);
+      for (const command of ['validate', 'score']) {
+        const r = await mlscale([command, '--job', file], { cwd: s.dir, env });
+        expect(r.code, `${command} ${column}`).toBe(2);
+        expect(errorLine(r)).toBe(
+          `error: sink: column "${column}" of table ${schema.name}.${table} is ${theirs} but this run writes ${ours}; change the column's type (ALTER TABLE ... ALTER COLUMN ... TYPE ${ours === 'timestamp with time zone' ? 'timestamptz' : ours}) or write to a new table.`,
+        );
+      }
+      expect(await query(`SELECT 1 FROM ${schema.name}.${table}`)).toEqual([]);
+    }
+    // varchar takes what text sends, byte for byte: allowed.
+    await query(
+      `CREATE TABLE ${schema.name}.t_varchar (id bigint, score double precision, label bigint, model_name varchar(200), model_version text, partition text, run_id text, scored_at timestamptz)`,
+    );
+    const ok = await mlscale(
+      [
+        'score',
+        '--job',
+        job('t_varchar', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.t_varchar }`),
+      ],
+      { cwd: s.dir, env },
+    );
+    expect(errorLine(ok)).toBe('');
+    expect(await query(`SELECT count(*)::int AS n FROM ${schema.name}.t_varchar`)).toEqual([{ n: N }]);
+  });
+
+  it('names the GRANT a role lacks (exit 2) instead of failing half way', async () => {
+    const role = `mlscale_ro_${randomBytes(3).toString('hex')}`;
+    await query(`CREATE ROLE ${role} LOGIN`);
+    const url = new URL(databaseUrl);
+    url.username = role;
+    const asRole = { DATABASE_URL: url.toString() };
+    try {
+      const file = job('grants', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.granted }`);
+      const run = () => mlscale(['score', '--job', file], { cwd: s.dir, env: asRole });
+      const expectGrant = async (grant: string) => {
+        const r = await run();
+        expect(r.code).toBe(2);
+        expect(errorLine(r)).toBe(
+          `error: sink: role ${role} lacks a privilege the run needs on ${schema.name}.granted; have the owner run: ${grant} TO "${role}";`,
+        );
+      };
+      await expectGrant(`GRANT USAGE ON SCHEMA "${schema.name}"`);
+      await query(`GRANT USAGE ON SCHEMA ${schema.name} TO ${role}`);
+      await expectGrant(`GRANT CREATE ON SCHEMA "${schema.name}"`);
+      // The owner made the table and the ledger; the role may read but not write them.
+      expect((await mlscale(['score', '--job', file], { cwd: s.dir, env })).code).toBe(0);
+      await query(`GRANT SELECT ON ${schema.name}.granted TO ${role}`);
+      await expectGrant(`GRANT INSERT, DELETE ON "${schema.name}"."granted"`);
+    } finally {
+      await query(`DROP OWNED BY ${role}`);
+      await query(`DROP ROLE ${role}`);
+    }
+  });
+});
