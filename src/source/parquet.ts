@@ -1,6 +1,6 @@
 import { openAsBlob } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
+import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
@@ -80,8 +80,8 @@ export interface ParquetFiles {
   readonly pattern: string;
   readonly schema: Schema;
   readonly groups: readonly RowGroupRef[];
-  /** Column names of each file, to check that every file has what the job reads. */
-  readonly columnsByFile: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Each file's columns and their types, to check that every file has what the job reads, alike. */
+  readonly columnsByFile: ReadonlyMap<string, ReadonlyMap<string, DataType>>;
 }
 
 /** Finds the files and reads their footers (schema, row groups); no rows are decoded. */
@@ -96,28 +96,50 @@ export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   const pw = await loadParquetWasm();
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
-  const columnsByFile = new Map<string, Set<string>>();
+  const columnsByFile = new Map<string, Map<string, DataType>>();
   for (const file of files) {
     const size = await assertParquet(file);
     const info = await readSchema(pw, file, size);
     schema ??= info.schema;
-    columnsByFile.set(file, new Set(info.schema.fields.map((f) => f.name)));
+    columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));
     groups.push(...info.groups);
   }
   return { pattern, schema: schema!, groups, columnsByFile };
 }
 
-/** Every file must carry the columns the job reads, or the run would fail halfway. */
+/**
+ * Every file must carry the columns the job reads, each of one type in all files: otherwise the
+ * run would fail half way, or worse, read one file's values as another type (a string column
+ * scored as NaN, a key that cannot be written).
+ */
 export function requireColumns(files: ParquetFiles, columns: readonly string[]): void {
+  const first = new Map<string, { file: string; type: DataType }>();
   for (const [file, have] of files.columnsByFile) {
     const missing = columns.find((c) => !have.has(c));
     if (missing) {
       throw new UsageError(
-        `source: ${file} has no column "${missing}" (have: ${[...have].join(', ')}); all files must share the job's columns.`,
+        `source: ${file} has no column "${missing}" (have: ${[...have.keys()].join(', ')}); all files must share the job's columns.`,
         { code: 'column_missing' },
       );
     }
+    for (const c of columns) {
+      const type = have.get(c)!;
+      const seen = first.get(c);
+      if (!seen) first.set(c, { file, type });
+      else if (!sameArrowType(seen.type, type)) {
+        throw new UsageError(
+          `source: column "${c}" is ${String(seen.type)} in ${seen.file} but ${String(type)} in ${file}; all files must agree on the type of every column the job reads (rewrite one of them with the other's type).`,
+          { code: 'column_type_mismatch' },
+        );
+      }
+    }
   }
+}
+
+/** Same values on the wire: dictionary encoding is how a file stores a column, not its type. */
+function sameArrowType(a: DataType, b: DataType): boolean {
+  const plain = (t: DataType) => (DataType.isDictionary(t) ? t.dictionary : t);
+  return String(plain(a)) === String(plain(b));
 }
 
 /** A source over a chosen list of row groups (all of them, or one shard's). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+import { Float32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
@@ -91,6 +91,57 @@ describe('non-finite predictions are rejected, never published', () => {
       `error: quality gate: ${N} of ${N} rows (100.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.`,
     );
     expect(existsSync(path.join(s.dir, 'out', 'allnan', 'ds=2024-01-01'))).toBe(false);
+  });
+});
+
+describe('every file of a glob agrees on the types the job reads', () => {
+  it('refuses a feature or a key whose type differs between files (exit 2, naming both files and types)', async () => {
+    const mixed = (dir: string, second: Table) => {
+      writeParquet(path.join(s.dir, dir, 'a.parquet'), first);
+      writeParquet(path.join(s.dir, dir, 'b.parquet'), second);
+    };
+    const n = 100;
+    const ids = () => makeVector(BigInt64Array.from({ length: n }, (_, i) => BigInt(i)));
+    // A fresh vector per column: Arrow's IPC writer corrupts columns that share a buffer.
+    const floats = () => makeVector(Float32Array.from({ length: n }, (_, i) => i / n));
+    const first = new Table({ id: ids(), f0: floats(), f1: floats(), f2: floats() });
+    mixed(
+      'strf0',
+      new Table({
+        id: ids(),
+        f0: vectorFromArray(
+          Array.from({ length: n }, (_, i) => String(i / n)),
+          new Utf8(),
+        ),
+        f1: floats(),
+        f2: floats(),
+      }),
+    );
+    mixed(
+      'intkey',
+      new Table({
+        id: makeVector(Int32Array.from({ length: n }, (_, i) => i + n)),
+        f0: floats(),
+        f1: floats(),
+        f2: floats(),
+      }),
+    );
+    const cases: [string, string, string, string][] = [
+      ['strf0', 'f0', 'Float32', 'Utf8'],
+      ['intkey', 'id', 'Int64', 'Int32'],
+    ];
+    for (const [dir, column, a, b] of cases) {
+      const file = job(dir, 'ok.onnx', `parquet: { path: "out/${dir}" }`);
+      writeFileSync(file, readFileSync(file, 'utf8').replace('parquet: { path: data }', `parquet: { path: ${dir} }`));
+      for (const command of ['validate', 'score']) {
+        const r = await mlscale([command, '--job', file], { cwd: s.dir });
+        expect(r.code).toBe(2);
+        expect(errorLine(r)).toBe(
+          `error: source: column "${column}" is ${a} in ${path.join(s.dir, dir, 'a.parquet')} but ${b} in ${path.join(s.dir, dir, 'b.parquet')}; all files must agree on the type of every column the job reads (rewrite one of them with the other's type).`,
+        );
+      }
+      expect(existsSync(path.join(s.dir, 'out', dir))).toBe(false);
+    }
   });
 });
 
