@@ -50,6 +50,7 @@ export function buildProgram(): Command {
       'wait for a run holding the same job, partition and shard instead of exiting 4 (at most SECONDS, then exit 4)',
       positiveInt('--wait'),
     )
+    .option('--allow-partial', 'let a --limit run replace a partition that already holds rows')
     .option('--dry-run', 'score but write nothing')
     .option('--run-id <id>', 'use this run id instead of a generated one')
     .addOption(logFormat)

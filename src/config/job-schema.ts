@@ -239,6 +239,12 @@ export const jobSchema = {
         },
       },
     },
+    allow_empty: {
+      kind: 'boolean',
+      description:
+        'Let a run that writes no rows (an empty source, every row rejected) replace a partition that holds rows; otherwise it fails with exit 3 and publishes nothing.',
+      default: false,
+    },
     max_reject_rate: {
       kind: 'number',
       description: 'Fail the run (exit 3, nothing published) when more than this share of rows is rejected.',

@@ -20,6 +20,8 @@ export interface Job {
   /** Per-feature overrides of onNull. */
   readonly onNullFeatures: Readonly<Record<string, OnNull>>;
   readonly maxRejectRate: number;
+  /** A run that writes no rows may replace a partition that holds rows. */
+  readonly allowEmpty: boolean;
   /** Where rejected rows are written: a table beside a Postgres sink, or a file in a Parquet partition. */
   readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
   /** Drift check against a baseline run; undefined: off. */

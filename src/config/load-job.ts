@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
+import { reservedTable } from '../output/tables.js';
 import { resolveOutputPath } from './output-path.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
@@ -137,6 +138,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   if (raw.sink.postgres) {
     const table = str(raw.sink.postgres.table, 'sink.postgres.table');
     const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : ['public', table];
+    const reserved = reservedTable(name, name);
+    if (reserved) throw new UsageError(`${at('sink.postgres.table')}: ${reserved}; name another table.`);
     sink = { kind: 'postgres', url: str(raw.sink.postgres.url, 'sink.postgres.url'), schema, table: name };
   } else {
     const pq = raw.sink.parquet!;
@@ -168,6 +171,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     onNull,
     onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
+    allowEmpty: raw.allow_empty ?? false,
     ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at) } : {}),
     ...(raw.monitor
       ? {
@@ -281,6 +285,10 @@ function resolveRejects(raw: RawJob, sink: SinkSpec, at: (p: string) => string):
         `${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { file: _rejects.parquet }.`,
       );
     const [schema, table] = r.table.includes('.') ? (r.table.split('.') as [string, string]) : [sink.schema, r.table];
+    const reserved =
+      reservedTable(table, sink.table) ??
+      (schema === sink.schema && table === sink.table ? `${table} is the sink's own table` : undefined);
+    if (reserved) throw new UsageError(`${at('rejects.table')}: ${reserved}; name another table for the rejects.`);
     return { schema, table };
   }
   if (sink.kind !== 'parquet')

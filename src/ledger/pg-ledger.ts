@@ -1,14 +1,12 @@
 import type { ClientBase } from 'pg';
 import type { Shard } from '../config/job.js';
+import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
 import { ident, literal, qualified } from '../pg/sql.js';
 import { normalizeRun, shardText, type Checkpoint, type LedgerQuery, type RunRecord } from './record.js';
 
 // Every statement on mlscale's own tables in a sink's schema: the run ledger and the checkpoints
 // of resumable runs. Each function reads or writes through the caller's client, so it takes part
 // in the caller's transaction.
-
-export const LEDGER_TABLE = 'mlscale_runs';
-export const CHECKPOINTS_TABLE = 'mlscale_checkpoints';
 
 /** Columns of a ledger row, counters as float8 so pg hands back numbers, not strings. */
 const RUN_COLUMNS = `run_id, job, partition, shard, params, model_name, model_version, model_sha256, status,
@@ -136,6 +134,22 @@ export async function replacedRunIds(client: ClientBase, schema: string, key: Ru
     [key.job, key.partition, shardText(key.shard), String(key.shard.count)],
   );
   return res.rows.map((r) => String(r.run_id));
+}
+
+/** What this key's partition holds now: the succeeded runs a publish would replace, and their rows. */
+export async function publishedRows(
+  client: ClientBase,
+  schema: string,
+  key: RunKey,
+): Promise<{ runIds: string[]; rows: number } | undefined> {
+  if (!(await exists(client, schema, LEDGER_TABLE))) return undefined;
+  const res = await client.query(
+    `SELECT run_id, rows_written::float8 AS rows FROM ${ledger(schema)}
+      WHERE job = $1 AND partition = $2 AND status = 'succeeded' AND ${replacedShards('$3', '$4')}`,
+    [key.job, key.partition, shardText(key.shard), String(key.shard.count)],
+  );
+  if (res.rows.length === 0) return undefined;
+  return { runIds: res.rows.map((r) => String(r.run_id)), rows: res.rows.reduce((n, r) => n + Number(r.rows), 0) };
 }
 
 /** Other runs of exactly this key, whose staged rows and checkpoints a fresh run discards. */

@@ -16,6 +16,27 @@ export function checkRejectRate(rowsRead: number, rowsRejected: number, maxRejec
   );
 }
 
+/** What a partition holds now, as the sink reports it. */
+type Published = { readonly runIds: readonly string[]; readonly rows: number } | undefined;
+
+/** A run that wrote no rows does not replace a partition that holds rows, unless allow_empty says so. */
+export function checkEmptyRun(partition: string, published: Published): void {
+  if (!published || published.rows === 0) return;
+  throw new QualityGateError(
+    `empty result: this run wrote no rows, and partition ${partition} holds ${published.rows} rows (run ${published.runIds.join(', ')}); nothing was published. Check the source, or set allow_empty: true to publish an empty partition.`,
+    { code: 'empty_result' },
+  );
+}
+
+/** A --limit trial does not replace a partition that holds rows, unless --allow-partial says so. */
+export function checkPartialRun(limit: number, partition: string, published: Published): void {
+  if (!published || published.rows === 0) return;
+  throw new UsageError(
+    `--limit ${limit}: partition ${partition} holds ${published.rows} rows (run ${published.runIds.join(', ')}), which a trial of at most ${limit} rows would replace; nothing was scored. Use --dry-run to try the job, or --allow-partial to replace the partition.`,
+    { code: 'partial_run' },
+  );
+}
+
 /**
  * Compares this run with its baseline (PSI per column) and records the result in `record.stats`;
  * under on_drift: fail a drifted column fails the run, under warn it is logged.

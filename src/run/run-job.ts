@@ -10,7 +10,7 @@ import type { Sink } from '../sink/sink.js';
 import { StatsCollector } from '../stats/collector.js';
 import type { RunStats } from '../stats/types.js';
 import type { RunEvents } from './events.js';
-import { checkDrift, checkRejectRate } from './gates.js';
+import { checkDrift, checkEmptyRun, checkPartialRun, checkRejectRate } from './gates.js';
 import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { checkRunId, newRunId } from './run-id.js';
@@ -22,6 +22,8 @@ export interface RunOptions {
   readonly limit?: number;
   /** Score but write nothing. */
   readonly dryRun?: boolean;
+  /** Let a --limit run replace a partition that already holds rows. */
+  readonly allowPartial?: boolean;
   /** Wait for a run holding the same job, partition and shard instead of failing with exit 4. */
   readonly wait?: boolean;
   /** With wait: give up (exit 4) after this long. */
@@ -172,6 +174,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         intraOpThreads: m.spec.intraOpThreads,
       })),
     });
+    if (options.limit !== undefined && !options.allowPartial)
+      checkPartialRun(options.limit, job.partition, await sink.published());
     await sink.begin(record, resumed, controller.signal);
     options.events?.info?.('run started', {
       run_id: runId,
@@ -198,6 +202,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     fill(counters);
     record.stats = stats.result();
     checkRejectRate(counters.rowsRead, counters.rowsRejected, job.maxRejectRate);
+    if (counters.rowsWritten === 0 && !job.allowEmpty && !options.dryRun)
+      checkEmptyRun(job.partition, await sink.published());
     if (job.monitor) {
       const base = await sink.baseline(job.monitor.baseline);
       checkDrift(job.monitor, base, stats, record, (m) => options.events?.warn?.(m));

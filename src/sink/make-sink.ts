@@ -21,6 +21,9 @@ export function nullSink(): Sink {
     async findResumable() {
       return undefined;
     },
+    async published() {
+      return undefined;
+    },
     async baseline() {
       return undefined;
     },

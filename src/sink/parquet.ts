@@ -4,7 +4,7 @@ import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { isInside } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { findRuns, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
+import { findRuns, readRunFile, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
 import type { Checkpoint, RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
@@ -147,6 +147,11 @@ export class ParquetSink implements Sink {
     return runs
       .filter((r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats)
       .sort((a, b) => (b.finished_at ?? '').localeCompare(a.finished_at ?? ''))[0];
+  }
+
+  async published(): Promise<{ runIds: string[]; rows: number } | undefined> {
+    const run = await readRunFile(this.target);
+    return run ? { runIds: [run.run_id], rows: run.rows_written } : undefined;
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {

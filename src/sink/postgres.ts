@@ -11,10 +11,10 @@ import {
   findCheckpoint,
   finishRun,
   insertRun,
-  LEDGER_TABLE,
   latestPartitionSql,
   markAbandoned,
   otherRunIds,
+  publishedRows,
   reopenRun,
   replacedRunIds,
   replacedShards,
@@ -23,6 +23,7 @@ import {
 } from '../ledger/pg-ledger.js';
 import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { METADATA_COLUMNS, REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
+import { LEDGER_TABLE, latestView, stageTable } from '../output/tables.js';
 import { cancelOnAbort, connect } from '../pg/connect.js';
 import { copyText, ident, literal, qualified } from '../pg/sql.js';
 import { copyFormatter, sqlTypeForArrow } from '../pg/types.js';
@@ -180,7 +181,7 @@ export class PostgresSink implements Sink {
       if (this.layout.checkpointing) {
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.stage} (LIKE ${this.table})`);
         await client.query(
-          `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_mlscale_stage_run_idx`)} ON ${this.stage} (run_id)`,
+          `CREATE INDEX IF NOT EXISTS ${ident(`${stageTable(this.options.table)}_run_idx`)} ON ${this.stage} (run_id)`,
         );
         await ensureCheckpoints(client, this.options.schema);
       }
@@ -208,7 +209,7 @@ export class PostgresSink implements Sink {
   private async describeForAnalysts(client: pg.Client): Promise<void> {
     const { schema, table } = this.options;
     await client.query(
-      `CREATE OR REPLACE VIEW ${qualified(schema, `${table}_latest`)} AS
+      `CREATE OR REPLACE VIEW ${qualified(schema, latestView(table))} AS
          SELECT * FROM ${this.table} WHERE partition = ${latestPartitionSql(schema, this.layout.job)}`,
     );
     const model = `${this.layout.modelName} (version ${this.layout.modelVersion})`;
@@ -229,12 +230,12 @@ export class PostgresSink implements Sink {
     for (const [column, text] of comments)
       await client.query(`COMMENT ON COLUMN ${this.table}.${ident(column)} IS ${literal(text)}`);
     await client.query(
-      `COMMENT ON VIEW ${qualified(schema, `${table}_latest`)} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`,
+      `COMMENT ON VIEW ${qualified(schema, latestView(table))} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`,
     );
   }
 
   private get stage(): string {
-    return qualified(this.options.schema, `${this.options.table}_mlscale_stage`);
+    return qualified(this.options.schema, stageTable(this.options.table));
   }
 
   private startCopy(client: pg.Client, into: string): void {
@@ -316,6 +317,16 @@ export class PostgresSink implements Sink {
     const client = await connect(this.options.url, 'sink');
     try {
       return await baselineRun(client, this.options.schema, this.layout.job, ref);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async published(): Promise<{ runIds: string[]; rows: number } | undefined> {
+    // Its own connection, like baseline: the run's may be in the middle of a COPY.
+    const client = await connect(this.options.url, 'sink');
+    try {
+      return await publishedRows(client, this.options.schema, this.key);
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -203,6 +203,48 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
     expect(await query(`SELECT count(*)::int AS n FROM ${schema.name}.t_varchar`)).toEqual([{ n: N }]);
   });
 
+  it('refuses sink and rejects tables that are mlscale’s own, or each other (exit 2)', async () => {
+    const cases: [string, string, string][] = [
+      [
+        `${schema.name}.mlscale_runs`,
+        '',
+        "sink.postgres.table: mlscale_runs is mlscale's run ledger; name another table.",
+      ],
+      [
+        `${schema.name}.x_mlscale_stage`,
+        '',
+        "sink.postgres.table: x_mlscale_stage is named like mlscale's staging tables; name another table.",
+      ],
+      [
+        `${schema.name}.preds`,
+        `rejects: { table: ${schema.name}.mlscale_runs }`,
+        "rejects.table: mlscale_runs is mlscale's run ledger; name another table for the rejects.",
+      ],
+      [
+        `${schema.name}.preds`,
+        `rejects: { table: mlscale_checkpoints }`,
+        "rejects.table: mlscale_checkpoints holds mlscale's checkpoints; name another table for the rejects.",
+      ],
+      [
+        `${schema.name}.preds`,
+        `rejects: { table: ${schema.name}.preds }`,
+        "rejects.table: preds is the sink's own table; name another table for the rejects.",
+      ],
+      [
+        `${schema.name}.preds`,
+        `rejects: { table: preds_latest }`,
+        'rejects.table: preds_latest is the view mlscale keeps over preds; name another table for the rejects.',
+      ],
+    ];
+    for (const [table, extra, message] of cases) {
+      const file = job('own', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${table} }`, extra);
+      const r = await mlscale(['score', '--job', file], { cwd: s.dir, env });
+      expect(r.code).toBe(2);
+      expect(errorLine(r)).toBe(`error: own.yaml: ${message}`);
+    }
+    expect(await query(`SELECT to_regclass('${schema.name}.mlscale_runs')::text AS t`)).toEqual([{ t: null }]);
+  });
+
   it('names the GRANT a role lacks (exit 2) instead of failing half way', async () => {
     const role = `mlscale_ro_${randomBytes(3).toString('hex')}`;
     await query(`CREATE ROLE ${role} LOGIN`);
@@ -230,5 +272,53 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       await query(`DROP OWNED BY ${role}`);
       await query(`DROP ROLE ${role}`);
     }
+  });
+});
+
+describe('an empty result or a --limit trial never silently replaces a full partition', () => {
+  it('Parquet: exit 3 for an empty result, exit 2 for --limit, unless allow_empty / --allow-partial', async () => {
+    const file = job('guard', 'ok.onnx', 'parquet: { path: "out/guard/ds={{ ds }}" }', 'on_null: skip');
+    const dir = path.join(s.dir, 'out', 'guard', 'ds=2024-01-01');
+    const runId = () => JSON.parse(readFileSync(path.join(dir, '_mlscale_run.json'), 'utf8')).run_id as string;
+    expect((await mlscale(['score', '--job', file, '--run-id', 'full'], { cwd: s.dir })).code).toBe(0);
+
+    const limited = await mlscale(['score', '--job', file, '--limit', '10'], { cwd: s.dir });
+    expect(limited.code).toBe(2);
+    expect(errorLine(limited)).toBe(
+      `error: --limit 10: partition 2024-01-01 holds ${N} rows (run full), which a trial of at most 10 rows would replace; nothing was scored. Use --dry-run to try the job, or --allow-partial to replace the partition.`,
+    );
+    expect(runId()).toBe('full');
+    expect((await mlscale(['score', '--job', file, '--limit', '10', '--dry-run'], { cwd: s.dir })).code).toBe(0);
+    expect(runId()).toBe('full');
+
+    // Every row rejected: an empty result.
+    // Every row has a null feature, skipped: the run writes nothing.
+    const empty = s.file('guard-empty.yaml', readFileSync(file, 'utf8') + '\nmax_reject_rate: 1\n');
+    writeParquet(
+      path.join(s.dir, 'nulls', 'part-0.parquet'),
+      new Table({
+        id: makeVector(BigInt64Array.from({ length: 10 }, (_, i) => BigInt(i))),
+        f0: vectorFromArray(new Array(10).fill(null), new Float32()),
+        f1: vectorFromArray(new Array(10).fill(0.5), new Float32()),
+        f2: vectorFromArray(new Array(10).fill(0.5), new Float32()),
+      }),
+    );
+    writeFileSync(empty, readFileSync(empty, 'utf8').replace('parquet: { path: data }', 'parquet: { path: nulls }'));
+    const r = await mlscale(['score', '--job', empty, '--run-id', 'empty'], { cwd: s.dir });
+    expect(r.code, errorLine(r)).toBe(3);
+    expect(errorLine(r)).toBe(
+      `error: empty result: this run wrote no rows, and partition 2024-01-01 holds ${N} rows (run full); nothing was published. Check the source, or set allow_empty: true to publish an empty partition.`,
+    );
+    expect(runId()).toBe('full');
+
+    const partial = await mlscale(['score', '--job', file, '--limit', '10', '--allow-partial', '--run-id', 'ten'], {
+      cwd: s.dir,
+    });
+    expect(errorLine(partial)).toBe('');
+    expect(runId()).toBe('ten');
+    writeFileSync(empty, readFileSync(empty, 'utf8') + 'allow_empty: true\n');
+    const allowed = await mlscale(['score', '--job', empty, '--run-id', 'empty-ok'], { cwd: s.dir });
+    expect(errorLine(allowed)).toBe('');
+    expect(runId()).toBe('empty-ok');
   });
 });

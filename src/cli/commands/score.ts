@@ -11,6 +11,7 @@ export interface ScoreFlags {
   batchSize?: number;
   limit?: number;
   dryRun?: boolean;
+  allowPartial?: boolean;
   shard?: string;
   /** true: wait for as long as it takes; a number: at most that many seconds. */
   wait?: boolean | number;
@@ -47,6 +48,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
+      ...(flags.allowPartial ? { allowPartial: true } : {}),
       ...(flags.wait !== undefined ? { wait: true } : {}),
       ...(typeof flags.wait === 'number' ? { waitTimeoutMs: flags.wait * 1000 } : {}),
       ...(flags.resume ? { resume: true } : {}),
