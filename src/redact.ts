@@ -1,9 +1,44 @@
-/**
- * Secrets never reach logs or errors: any `scheme://user:password@host` has its password
- * replaced, and `password=...` pairs in libpq-style strings too.
- */
+import { parse } from 'pg-connection-string';
+
+// Secrets never leave the process: every text that does (logs, errors, --verbose stacks, the
+// summary, the ledger, runs, the report, /metrics) passes through redact(). Two layers:
+// the passwords of every connection string mlscale was given are known and replaced wherever
+// they appear, in any form; and anything shaped like a password in a URL or a libpq
+// `password=` pair is replaced too, for strings that were never registered.
+
+const secrets = new Set<string>();
+
+/** A value to hide wherever it appears, as is and percent-encoded. */
+export function registerSecret(value: string | undefined): void {
+  if (!value) return;
+  secrets.add(value);
+  secrets.add(encodeURIComponent(value));
+}
+
+/** Registers the password of a connection URL or a libpq `key=value` string. */
+export function registerConnectionString(text: string): void {
+  const kv = /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/i.exec(text);
+  if (kv) {
+    const raw = kv[1]!;
+    registerSecret(raw.startsWith("'") ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw);
+    return;
+  }
+  try {
+    registerSecret(parse(text).password ?? undefined);
+  } catch {
+    // Not a connection string: nothing to learn from it.
+  }
+}
+
+// scheme://user:password@host: the password runs to the last '@' that a host follows, so a
+// password holding '@' or a space is hidden whole.
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^\n]*?)@(?=[^@\s/?#]*(?:[\s/?#'"),;]|$))/gi;
+const KV_PASSWORD = /(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)/gi;
+
+/** The text with every known secret and every password-shaped value replaced by ***. */
 export function redact(text: string): string {
-  return text
-    .replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^@\s]*)@/gi, '$1:***@')
-    .replace(/(password\s*=\s*)('[^']*'|\S+)/gi, '$1***');
+  let out = text;
+  // Longest first, so a secret that contains another is hidden whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join('***');
+  return out.replace(URL_PASSWORD, '$1:***@').replace(KV_PASSWORD, '$1***');
 }

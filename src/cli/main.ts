@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
 import { EXIT, MlscaleError, errorMessage } from '../errors.js';
-import { redact } from '../redact.js';
+import { redact, registerConnectionString, registerSecret } from '../redact.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -9,6 +9,9 @@ import { buildProgram } from './program.js';
  */
 export async function main(argv: readonly string[]): Promise<void> {
   const program = buildProgram();
+  // Connection strings from the environment are secrets wherever they turn up.
+  registerConnectionString(process.env.DATABASE_URL ?? '');
+  registerSecret(process.env.PGPASSWORD);
   const verbose = argv.includes('--verbose');
   // parquet-wasm's async reader can trap inside a promise on a damaged file, out of reach of any
   // try/catch. Exit 1 with a sentence; open transactions roll back when the process ends.

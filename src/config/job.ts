@@ -10,6 +10,8 @@ export interface Job {
   readonly timezone: string;
   /** Every parameter after --param overrides, ds included. */
   readonly params: Readonly<Record<string, string>>;
+  /** The parameters as the ledger records them: values from the environment as their ${NAME}, passwords hidden. */
+  readonly recordedParams: Readonly<Record<string, string>>;
   readonly ds: string;
   /** One model, or several combined per `combine`. */
   readonly models: readonly ModelSpec[];

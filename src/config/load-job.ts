@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
+import { redact, registerConnectionString } from '../redact.js';
 import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
@@ -114,8 +115,17 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
 
   // Parameters: job defaults, then --param, then the built-in ds; values may use ${VAR} and {{ ds }}.
   const merged: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw.params ?? {})) merged[k] = expandEnv(String(v), env, at(`params.${k}`));
-  for (const [k, v] of Object.entries(overrides.params ?? {})) merged[k] = v;
+  // What the ledger keeps of each parameter: a value from the environment as its ${NAME}
+  // reference (it may be a secret), anything else with connection-string passwords hidden.
+  const recorded: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw.params ?? {})) {
+    merged[k] = expandEnv(String(v), env, at(`params.${k}`));
+    recorded[k] = /\$\{/.test(String(v)) ? String(v) : redact(merged[k]!);
+  }
+  for (const [k, v] of Object.entries(overrides.params ?? {})) {
+    merged[k] = v;
+    recorded[k] = redact(v);
+  }
   const ds = merged.ds ?? todayIn(timezone);
   if (!/^\d{4}-\d{2}-\d{2}$/.test(ds) || Number.isNaN(Date.parse(`${ds}T00:00:00Z`))) {
     throw new UsageError(`parameter ds: "${ds}" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.`);
@@ -123,6 +133,9 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const params: Record<string, string> = { ...merged, ds };
   for (const k of Object.keys(params))
     if (k !== 'ds') params[k] = expandParams(params[k]!, { ...params }, at(`params.${k}`));
+  recorded.ds = ds;
+  for (const k of Object.keys(recorded))
+    if (k !== 'ds') recorded[k] = expandParams(recorded[k]!, { ...recorded }, at(`params.${k}`));
 
   const models = (raw.models ?? [raw.model!]).map((m, i) =>
     resolveModel(m, raw.models ? `models[${i}]` : 'model', dir, str),
@@ -140,7 +153,9 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : ['public', table];
     const reserved = reservedTable(name, name);
     if (reserved) throw new UsageError(`${at('sink.postgres.table')}: ${reserved}; name another table.`);
-    sink = { kind: 'postgres', url: str(raw.sink.postgres.url, 'sink.postgres.url'), schema, table: name };
+    const url = str(raw.sink.postgres.url, 'sink.postgres.url');
+    registerConnectionString(url);
+    sink = { kind: 'postgres', url, schema, table: name };
   } else {
     const pq = raw.sink.parquet!;
     sink = {
@@ -163,6 +178,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     catchup: raw.catchup ?? 0,
     timezone,
     params,
+    recordedParams: recorded,
     ds,
     models,
     combine,
@@ -310,7 +326,9 @@ function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => st
       { code: 'query_template' },
     );
   }
-  return { kind: 'postgres', url: str(pg.url, 'source.postgres.url'), query: pg.query };
+  const url = str(pg.url, 'source.postgres.url');
+  registerConnectionString(url);
+  return { kind: 'postgres', url, query: pg.query };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { connect } from '../pg/connect.js';
+import { registerConnectionString } from '../redact.js';
 import { findRuns } from './file-ledger.js';
 import { listRuns } from './pg-ledger.js';
 import { byStartedDesc, matches, type LedgerQuery, type RunRecord } from './record.js';
@@ -22,6 +23,7 @@ export async function readLedger(where: LedgerLocation, q: LedgerQuery): Promise
   }
   const url = where.url ?? process.env.DATABASE_URL;
   if (!url) throw new UsageError('no ledger to read; pass --url or set DATABASE_URL (or --dir for Parquet output).');
+  registerConnectionString(url);
   const client = await connect(url, 'ledger');
   try {
     return await listRuns(client, where.schema, q);

@@ -1,4 +1,5 @@
 import type { Shard } from '../config/job.js';
+import { redact } from '../redact.js';
 import type { RunStats } from '../stats/types.js';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed';
@@ -78,7 +79,10 @@ export function normalizeRun(raw: Record<string, unknown>): RunRecord {
     job: String(raw.job),
     partition: String(raw.partition),
     shard: raw.shard === undefined || raw.shard === null ? '0/1' : String(raw.shard),
-    params: json<Record<string, string>>(raw.params) ?? {},
+    // Rows written by older versions may hold a password: hide it on the way out too.
+    params: Object.fromEntries(
+      Object.entries(json<Record<string, string>>(raw.params) ?? {}).map(([k, v]) => [k, redact(String(v))]),
+    ),
     model_name: String(raw.model_name),
     model_version: String(raw.model_version),
     model_sha256: String(raw.model_sha256),
@@ -89,7 +93,7 @@ export function normalizeRun(raw: Record<string, unknown>): RunRecord {
     rows_scored: count(raw.rows_scored),
     rows_rejected: count(raw.rows_rejected),
     rows_written: count(raw.rows_written),
-    error: raw.error === null || raw.error === undefined ? null : String(raw.error),
+    error: raw.error === null || raw.error === undefined ? null : redact(String(raw.error)),
     stats: json<RunStats>(raw.stats),
   };
 }

@@ -139,7 +139,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     job: job.name,
     partition: job.partition,
     shard: shardText(job.shard),
-    params: { ...job.params },
+    params: { ...job.recordedParams },
     model_name: plan.modelName,
     model_version: plan.modelVersion,
     model_sha256: plan.modelSha256,
