@@ -32,13 +32,16 @@ export function registerConnectionString(text: string): void {
 
 // scheme://user:password@host: the password runs to the last '@' that a host follows, so a
 // password holding '@' or a space is hidden whole.
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):([^\n]*?)@(?=[^@\s/?#]*(?:[\s/?#'"),;]|$))/gi;
-const KV_PASSWORD = /(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']\S*)/gi;
+// The user name may hold an unencoded '@' (Azure's user@server). A port followed by a path
+// (host:8080/path?mail=a@b) is not a password.
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/?#\s]*):(?!\d+[/?#])([^\n]*?)@(?=[^@\s/?#]*(?:[\s/?#'"),;]|$))/gi;
+const KV_PASSWORD = /(password\s*=\s*)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^\s'"]\S*)/gi;
+const JSON_PASSWORD = /("password"\s*:\s*)"(?:[^"\\]|\\.)*"/gi;
 
 /** The text with every known secret and every password-shaped value replaced by ***. */
 export function redact(text: string): string {
   let out = text;
   // Longest first, so a secret that contains another is hidden whole.
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join('***');
-  return out.replace(URL_PASSWORD, '$1:***@').replace(KV_PASSWORD, '$1***');
+  return out.replace(URL_PASSWORD, '$1:***@').replace(JSON_PASSWORD, '$1"***"').replace(KV_PASSWORD, '$1***');
 }

@@ -67,6 +67,12 @@ export function parseShard(
     (env.JOB_COMPLETION_INDEX !== undefined && env.MLSCALE_SHARDS !== undefined
       ? `${env.JOB_COMPLETION_INDEX}/${env.MLSCALE_SHARDS}`
       : undefined);
+  if (text === undefined && flag === undefined && env.JOB_COMPLETION_INDEX !== undefined) {
+    // An Indexed Job's pods would each score everything: refuse rather than run N copies.
+    throw new UsageError(
+      'JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but MLSCALE_SHARDS is not; set MLSCALE_SHARDS to the number of completions, or pass --shard I/N.',
+    );
+  }
   if (text === undefined) return { index: 0, count: 1 };
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const where = flag !== undefined ? '--shard' : 'JOB_COMPLETION_INDEX/MLSCALE_SHARDS';

@@ -59,6 +59,11 @@ function fixed<T extends Float64Array | Float32Array | Int32Array | Int16Array |
   };
 }
 
+/**
+ * A binary numeric as the nearest double, as Postgres's own n::float8 gives it: the base-10000
+ * digits become a decimal string that parseFloat rounds correctly (summing digit × 10000^k
+ * does not: 0.03 would come out as 0.030000000000000002).
+ */
 function readNumeric(buf: Buffer, at: number): number {
   const ndigits = buf.readInt16BE(at);
   const weight = buf.readInt16BE(at + 2);
@@ -66,9 +71,18 @@ function readNumeric(buf: Buffer, at: number): number {
   if (sign === NUMERIC_SIGN.nan) return NaN;
   if (sign === NUMERIC_SIGN.pinf) return Infinity;
   if (sign === NUMERIC_SIGN.ninf) return -Infinity;
-  let v = 0;
-  for (let i = 0; i < ndigits; i++) v += buf.readInt16BE(at + 8 + i * 2) * Math.pow(10000, weight - i);
+  if (ndigits === 0) return 0;
+  let digits = '';
+  for (let i = 0; i < ndigits; i++) digits += String(buf.readInt16BE(at + 8 + i * 2)).padStart(4, '0');
+  const v = Number.parseFloat(`${digits}e${(weight - ndigits + 1) * 4}`);
   return sign === NUMERIC_SIGN.negative ? -v : v;
+}
+
+/** Postgres's 'infinity' and '-infinity' dates and timestamps have no Arrow value: refuse them by name. */
+function infinite(field: Field): Error {
+  return new Error(
+    `column "${field.name}" holds 'infinity' or '-infinity', which has no date or timestamp value in Arrow; filter those rows out or map them to NULL in the query`,
+  );
 }
 
 /** Arrow booleans are bit-packed, like the validity bitmap. */
@@ -146,6 +160,11 @@ function text(field: Field, capacity: number): ColumnBuilder {
   };
 }
 
+const INT32_MAX = 0x7fffffff;
+const INT32_MIN = -0x80000000;
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
 function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
   switch (oid) {
     case OID.bool:
@@ -163,10 +182,18 @@ function builder(field: Field, oid: number, capacity: number): ColumnBuilder {
     case OID.numeric:
       return fixed(field, capacity, Float64Array, (b, at) => readNumeric(b, at));
     case OID.date:
-      return fixed(field, capacity, Int32Array, (b, at) => b.readInt32BE(at) + PG_EPOCH_DAYS);
+      return fixed(field, capacity, Int32Array, (b, at) => {
+        const days = b.readInt32BE(at);
+        if (days === INT32_MAX || days === INT32_MIN) throw infinite(field);
+        return days + PG_EPOCH_DAYS;
+      });
     case OID.timestamp:
     case OID.timestamptz:
-      return fixed(field, capacity, BigInt64Array, (b, at) => b.readBigInt64BE(at) + PG_EPOCH_US);
+      return fixed(field, capacity, BigInt64Array, (b, at) => {
+        const us = b.readBigInt64BE(at);
+        if (us === INT64_MAX || us === INT64_MIN) throw infinite(field);
+        return us + PG_EPOCH_US;
+      });
     default:
       return text(field, capacity);
   }
@@ -204,7 +231,13 @@ export class PgBinaryDecoder {
         return out;
       }
       if (!buf.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('not a binary COPY stream');
-      at = HEADER_LENGTH + buf.readInt32BE(HEADER_LENGTH - 4);
+      const headerEnd = HEADER_LENGTH + buf.readInt32BE(HEADER_LENGTH - 4);
+      // The header extension may itself be split across chunks: wait for all of it.
+      if (buf.length < headerEnd) {
+        this.pending = buf;
+        return out;
+      }
+      at = headerEnd;
       this.headerDone = true;
     }
     const ncols = this.builders.length;
@@ -252,7 +285,8 @@ export class PgBinaryDecoder {
 
   /** The last, partial batch, once the stream has ended. */
   end(): RecordBatch | undefined {
-    if (!this.ended && this.headerDone) throw new Error('binary COPY stream ended without its trailer');
+    if (!this.ended && (this.headerDone || this.pending.length > 0))
+      throw new Error('binary COPY stream ended without its trailer');
     return this.rows > 0 ? this.flush() : undefined;
   }
 

@@ -16,8 +16,13 @@ export function routeRows(
   const unrouted: Reject[] = [];
   for (let r = 0; r < batch.numRows; r++) {
     const v = column.get(r);
+    // Own keys only: a value named like an Object.prototype member (constructor) is not a route.
     const m =
-      v === null || v === undefined ? combine.defaultModel : (combine.routes[String(v)] ?? combine.defaultModel);
+      v === null || v === undefined
+        ? combine.defaultModel
+        : Object.hasOwn(combine.routes, String(v))
+          ? combine.routes[String(v)]
+          : combine.defaultModel;
     if (m === undefined) {
       picks[r] = -1;
       unrouted.push({

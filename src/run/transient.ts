@@ -8,7 +8,10 @@ export function isTransient(err: unknown): boolean {
   if (!(err instanceof RuntimeFailure)) return false;
   const TRANSIENT_SQLSTATE = /^(08|57P0[123]|40001|40P01|53300)/;
   const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+  const seen = new Set<unknown>();
+  // A cause chain can loop (a.cause = b, b.cause = a): each error is looked at once.
+  for (let e: unknown = err; e && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NODE.has(code))) return true;
     if (

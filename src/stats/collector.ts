@@ -52,11 +52,23 @@ class Accumulator {
     }
   }
 
-  /** Merges a batch's moments (Chan et al.), for columns summed in a tight loop; `sample` feeds the reservoir only. */
-  merge(n: number, sum: number, sumsq: number, min: number, max: number, sample: readonly number[]): void {
+  /**
+   * Merges a batch's moments (Chan et al.), for columns summed in a tight loop; `sample` feeds the
+   * reservoir only. The sums are of `x - shift` (shift: any value of the batch), which keeps the
+   * variance exact when every value shares a large offset.
+   */
+  merge(
+    n: number,
+    shift: number,
+    sum: number,
+    sumsq: number,
+    min: number,
+    max: number,
+    sample: readonly number[],
+  ): void {
     if (n === 0) return;
-    const mean = sum / n;
-    const m2 = Math.max(0, sumsq - sum * mean);
+    const mean = shift + sum / n;
+    const m2 = Math.max(0, sumsq - (sum * sum) / n);
     const total = this.count + n;
     const d = mean - this.mean;
     this.m2 += m2 + (d * d * this.count * n) / total;
@@ -132,28 +144,31 @@ export class StatsCollector {
       const stride = Math.max(1, Math.ceil(v.length / FEATURE_SAMPLE_PER_BATCH));
       if (kind === 'number' && v.data.length === 1 && v.nullCount === 0) {
         const data = v.data[0]!;
+        // data.values already starts at the slice's first value.
         const values = data.values as ArrayLike<number>;
+        let shift = NaN;
         let n = 0;
         let sum = 0;
         let sumsq = 0;
         let min = Infinity;
         let max = -Infinity;
-        for (let i = data.offset, end = data.offset + v.length; i < end; i++) {
+        for (let i = 0; i < v.length; i++) {
           const x = values[i]!;
           if (x - x !== 0) continue; // NaN and infinities count as missing
-          n++;
-          sum += x;
-          sumsq += x * x;
+          if (n++ === 0) shift = x;
+          const d = x - shift;
+          sum += d;
+          sumsq += d * d;
           if (x < min) min = x;
           if (x > max) max = x;
         }
         f.nulls += v.length - n;
         const sample: number[] = [];
         for (let i = 0; i < v.length; i += stride) {
-          const x = values[data.offset + i]!;
+          const x = values[i]!;
           if (x - x === 0) sample.push(x);
         }
-        f.acc.merge(n, sum, sumsq, min, max, sample);
+        f.acc.merge(n, shift, sum, sumsq, min, max, sample);
       } else if (kind === 'number' || kind === 'bigint') {
         for (let i = 0; i < v.length; i++) {
           const x = v.get(i);

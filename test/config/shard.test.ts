@@ -62,8 +62,11 @@ describe('parseShard: JOB_COMPLETION_INDEX and MLSCALE_SHARDS', () => {
     expect(parseShard('1/2', { JOB_COMPLETION_INDEX: '5', MLSCALE_SHARDS: '9' })).toEqual({ index: 1, count: 2 });
   });
 
-  it('needs both variables: one alone leaves the run unsharded', () => {
-    expect(parseShard(undefined, { JOB_COMPLETION_INDEX: '3' })).toEqual({ index: 0, count: 1 });
+  it('an Indexed Job index without MLSCALE_SHARDS is refused (each pod would score everything); MLSCALE_SHARDS alone is unsharded', () => {
+    expect(usageError(() => parseShard(undefined, { JOB_COMPLETION_INDEX: '3' })).message).toBe(
+      'JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but MLSCALE_SHARDS is not; set MLSCALE_SHARDS to the number of completions, or pass --shard I/N.',
+    );
+    expect(parseShard('1/2', { JOB_COMPLETION_INDEX: '3' })).toEqual({ index: 1, count: 2 });
     expect(parseShard(undefined, { MLSCALE_SHARDS: '4' })).toEqual({ index: 0, count: 1 });
   });
 

@@ -133,3 +133,16 @@ describe('isTransient: causes and error families', () => {
       expect(isTransient(err)).toBe(false);
   });
 });
+
+describe('isTransient on a cause chain that loops', () => {
+  it('looks at each error once and answers', () => {
+    const a = new Error('a') as Error & { cause?: unknown };
+    const b = new Error('b', { cause: a });
+    a.cause = b;
+    expect(isTransient(new RuntimeFailure('x', { cause: b }))).toBe(false);
+    const c = Object.assign(new Error('c'), { code: '57P01' }) as Error & { cause?: unknown };
+    c.cause = b;
+    a.cause = c;
+    expect(isTransient(new RuntimeFailure('x', { cause: b }))).toBe(true);
+  });
+});
