@@ -27,9 +27,23 @@ export interface RunRecord {
   stats: RunStats | null;
 }
 
+/** What a run scored with: a resumed run must use the same, or its two parts would disagree. */
+export interface RunFingerprint {
+  /** sha256 of the model file(s). */
+  readonly model: string;
+  /** sha256 of the job's parameters. */
+  readonly params: string;
+  /** sha256 of the job file. */
+  readonly job: string;
+  /** sha256 of what the source reads (files with sizes and times, or the query). */
+  readonly source: string;
+}
+
 /** How far a checkpointed run got: everything up to `chunks` source chunks is durable. */
 export interface Checkpoint {
   readonly runId: string;
+  /** Absent in checkpoints written before mlscale recorded it. */
+  readonly fingerprint?: RunFingerprint;
   readonly chunks: number;
   readonly batchSize: number;
   readonly counters: {

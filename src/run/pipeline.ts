@@ -1,6 +1,7 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { ScorerPool } from '../scoring/scorer-pool.js';
 import type { WireOutput } from '../tensors/wire.js';
+import type { RunFingerprint } from '../ledger/record.js';
 import type { ScoredChunk, Sink } from '../sink/sink.js';
 import { toPredictions, type PredictionColumn } from '../tensors/from-outputs.js';
 import { selectRows, toFeeds, type Reject } from '../tensors/to-feeds.js';
@@ -55,6 +56,8 @@ export interface PipelineOptions {
   /** Make progress durable after about this many rows (sink.checkpoint); undefined: never. */
   readonly checkpointRows?: number;
   readonly runId?: string;
+  /** Recorded with each checkpoint, so --resume can refuse a run whose inputs changed. */
+  readonly fingerprint?: RunFingerprint;
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
@@ -186,6 +189,7 @@ export async function runPipeline(
         chunks: chunk.index + 1,
         batchSize: plan.job.batchSize,
         counters: { rowsRead, rowsScored, rowsRejected, rowsFilled, rowsWritten },
+        ...(options.fingerprint ? { fingerprint: options.fingerprint } : {}),
       });
       sinceCheckpoint = 0;
     }

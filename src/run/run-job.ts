@@ -10,6 +10,7 @@ import type { Sink } from '../sink/sink.js';
 import { StatsCollector } from '../stats/collector.js';
 import type { RunStats } from '../stats/types.js';
 import type { RunEvents } from './events.js';
+import { fingerprintChanges, fingerprintOf } from './fingerprint.js';
 import { checkDrift, checkEmptyRun, checkPartialRun, checkRejectRate } from './gates.js';
 import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
@@ -103,6 +104,15 @@ async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Check
         { code: 'resume_batch_size' },
       );
     }
+    if (found) {
+      const changed = fingerprintChanges(found.fingerprint, fingerprintOf(plan));
+      if (changed.length > 0) {
+        throw new UsageError(
+          `--resume: ${changed.join(', ')} changed since run ${found.runId} was checkpointed; its rows and the rest would not belong together, so nothing was resumed. Run again without --resume to score the partition from the start.`,
+          { code: 'resume_changed' },
+        );
+      }
+    }
     if (!found)
       options.events?.warn?.('--resume: no failed checkpointed run of this job and partition; starting a new run.');
     return found;
@@ -188,7 +198,9 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(resumed ? { skipChunks: resumed.chunks } : {}),
       ...(rejects ? { rejects } : {}),
-      ...(job.checkpointRows !== undefined ? { checkpointRows: job.checkpointRows } : {}),
+      ...(job.checkpointRows !== undefined
+        ? { checkpointRows: job.checkpointRows, fingerprint: fingerprintOf(plan) }
+        : {}),
       runId,
       signal: controller.signal,
       onChunk: (c) =>

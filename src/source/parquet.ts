@@ -16,11 +16,13 @@ export interface ParquetSourceOptions {
 export interface RowGroupRef {
   readonly file: string;
   readonly fileSize: number;
+  /** Last modification, so a file rewritten in place no longer looks like the one read before. */
+  readonly mtimeMs: number;
   readonly rowGroup: number;
   readonly rows: number;
 }
 
-async function assertParquet(file: string): Promise<number> {
+async function assertParquet(file: string): Promise<{ size: number; mtimeMs: number }> {
   const fh = await open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -36,7 +38,7 @@ async function assertParquet(file: string): Promise<number> {
         { code: 'source_not_parquet' },
       );
     }
-    return size;
+    return { size, mtimeMs: (await fh.stat()).mtimeMs };
   } finally {
     await fh.close();
   }
@@ -46,6 +48,7 @@ async function readSchema(
   pw: ParquetWasm,
   file: string,
   fileSize: number,
+  mtimeMs: number,
 ): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
   let pf;
   try {
@@ -58,7 +61,7 @@ async function readSchema(
   }
   try {
     const meta = pf.metadata();
-    const groups = meta.rowGroups().map((rg, i) => ({ file, fileSize, rowGroup: i, rows: rg.numRows() }));
+    const groups = meta.rowGroups().map((rg, i) => ({ file, fileSize, mtimeMs, rowGroup: i, rows: rg.numRows() }));
     const reader = RecordBatchReader.from(pf.schema().intoIPCStream());
     reader.open();
     return { schema: reader.schema, groups };
@@ -98,8 +101,8 @@ export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
   for (const file of files) {
-    const size = await assertParquet(file);
-    const info = await readSchema(pw, file, size);
+    const { size, mtimeMs } = await assertParquet(file);
+    const info = await readSchema(pw, file, size, mtimeMs);
     schema ??= info.schema;
     columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));
     groups.push(...info.groups);
@@ -155,6 +158,7 @@ export function parquetSourceOver(
     groups,
     totalRows,
     description,
+    identity: JSON.stringify(groups.map((g) => [g.file, g.fileSize, g.mtimeMs, g.rowGroup, g.rows])),
     async *batches(signal?: AbortSignal) {
       await loadParquetWasm();
       let bytes: { file: string; data: Uint8Array } | undefined;

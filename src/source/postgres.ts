@@ -144,6 +144,7 @@ function postgresSource(
     schema: new PgBinaryDecoder(columns, 1).schema,
     totalRows: undefined,
     description: `${redact(spec.url)} query`,
+    identity: JSON.stringify([sql, settings]),
     async *batches(signal?: AbortSignal): AsyncGenerator<RecordBatch> {
       const client = await connect(spec.url, 'source');
       const decoder = new PgBinaryDecoder(columns, batchSize);

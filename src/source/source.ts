@@ -8,6 +8,8 @@ export interface Source {
   readonly totalRows: number | undefined;
   /** Human description for logs and the summary. */
   readonly description: string;
+  /** What the source reads, as a fingerprint: a resumed run must read exactly what its first part read. */
+  readonly identity: string;
   batches(signal?: AbortSignal): AsyncIterable<RecordBatch>;
   close(): Promise<void>;
 }

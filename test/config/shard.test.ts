@@ -90,9 +90,9 @@ describe('parseShard: JOB_COMPLETION_INDEX and MLSCALE_SHARDS', () => {
 describe('shardGroups', () => {
   // Seven row groups over three files, in the sorted order the scanner lists them.
   const groups: RowGroupRef[] = [
-    ...[0, 1, 2].map((g) => ({ file: '/d/a.parquet', fileSize: 100, rowGroup: g, rows: 10 + g })),
-    ...[0, 1].map((g) => ({ file: '/d/b.parquet', fileSize: 100, rowGroup: g, rows: 20 + g })),
-    ...[0, 1].map((g) => ({ file: '/d/c.parquet', fileSize: 100, rowGroup: g, rows: 30 + g })),
+    ...[0, 1, 2].map((g) => ({ file: '/d/a.parquet', fileSize: 100, mtimeMs: 0, rowGroup: g, rows: 10 + g })),
+    ...[0, 1].map((g) => ({ file: '/d/b.parquet', fileSize: 100, mtimeMs: 0, rowGroup: g, rows: 20 + g })),
+    ...[0, 1].map((g) => ({ file: '/d/c.parquet', fileSize: 100, mtimeMs: 0, rowGroup: g, rows: 30 + g })),
   ];
   const id = (g: RowGroupRef) => `${g.file}#${g.rowGroup}`;
 
