@@ -63,18 +63,22 @@ export interface RunResult {
 export async function runJob(job: Job, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
   const runId = options.runId !== undefined ? checkRunId(options.runId) : newRunId();
-  const plan = await planJob(job);
-  // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
-  abortedAt('planning', options.signal);
-  for (const w of plan.warnings) options.events?.warn?.(w);
   if (options.resume && job.checkpointRows === undefined) {
     throw new UsageError(
       `--resume: job ${job.name} has no checkpoint_rows, so its runs keep no progress to resume; set checkpoint_rows in the job.`,
       { code: 'resume_unavailable' },
     );
   }
+  let plan: JobPlan | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
+      if (!plan) {
+        // Planning connects to a Postgres source too: a refused connection is retried like any other.
+        plan = await planJob(job);
+        // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
+        abortedAt('planning', options.signal);
+        for (const w of plan.warnings) options.events?.warn?.(w);
+      }
       // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
       const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
       return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {

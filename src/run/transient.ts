@@ -6,7 +6,8 @@ import { RuntimeFailure } from '../errors.js';
  */
 export function isTransient(err: unknown): boolean {
   if (!(err instanceof RuntimeFailure)) return false;
-  const TRANSIENT_SQLSTATE = /^(08|57P0[123]|40001|40P01|53300)/;
+  // Class 08 is the connection's, except 08P01: a protocol violation happens again on a retry.
+  const TRANSIENT_SQLSTATE = /^(08(?!P01)|57P0[123]|40001|40P01|53300)/;
   const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
   const seen = new Set<unknown>();
   // A cause chain can loop (a.cause = b, b.cause = a): each error is looked at once.

@@ -61,14 +61,27 @@ async function probe(
   let types: string[];
   let fields: { name: string; dataTypeID: number }[];
   try {
-    await client.query(`PREPARE mlscale_probe AS SELECT * FROM (${positional.sql}) AS mlscale_q LIMIT 0`);
+    // Read only, and one statement only (the extended protocol refuses several): a query that
+    // closes its parenthesis and appends `; DROP TABLE ...` fails here instead of running it.
+    await client.query('BEGIN READ ONLY');
+    await client.query({
+      text: `PREPARE mlscale_probe AS SELECT * FROM (${positional.sql}) AS mlscale_q LIMIT 0`,
+      queryMode: 'extended',
+    } as pg.QueryConfig);
     const res = await client.query(
       `SELECT parameter_types::text[] AS types FROM pg_prepared_statements WHERE name = 'mlscale_probe'`,
     );
     types = (res.rows[0]?.types as string[] | undefined) ?? [];
     await client.query('DEALLOCATE mlscale_probe');
     fields = (await client.query({ text: `SELECT * FROM (${positional.sql}) AS mlscale_q LIMIT 0`, values })).fields;
+    await client.query('ROLLBACK');
   } catch (err) {
+    if ((err as { code?: string }).code === '42601' && /multiple commands/.test((err as Error).message)) {
+      throw new UsageError(
+        'source.postgres.query: holds more than one SQL statement; give a single SELECT (mlscale reads, it never runs other statements).',
+        { code: 'source_query' },
+      );
+    }
     if (err instanceof UsageError) throw err;
     if ((err as { code?: string }).code?.startsWith('08') || !(err as { code?: string }).code) throw err;
     throw queryError(err);
@@ -152,6 +165,8 @@ function postgresSource(
       // A query that has not sent its first row yet is cancelled on the server, so SIGTERM is prompt.
       const stopCancel = cancelOnAbort(client, spec.url, signal);
       try {
+        // Reading runs read only: whatever the query text, it cannot change the database.
+        await client.query('BEGIN READ ONLY');
         for (const s of settings)
           await client.query(`SELECT set_config($1, $2, false)`, [`mlscale.p_${s.name}`, s.value]);
         stream = client.query(copyTo(`COPY (${sql}) TO STDOUT WITH (FORMAT binary)`));

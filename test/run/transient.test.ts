@@ -9,14 +9,13 @@ function coded(code: string, message = `failed with ${code}`): Error {
 const wrapped = (cause: unknown) => new RuntimeFailure('source: reading the query failed.', { cause });
 
 describe('isTransient: SQLSTATE codes', () => {
-  it('retries connection exceptions (class 08), shutdowns, serialization failures, deadlocks, too many connections', () => {
+  it('retries connection exceptions (class 08 but 08P01), shutdowns, serialization failures, deadlocks, too many connections', () => {
     for (const code of [
       '08000', // connection_exception
       '08003', // connection_does_not_exist
       '08006', // connection_failure
       '08001', // sqlclient_unable_to_establish_sqlconnection
       '08004', // sqlserver_rejected_establishment_of_sqlconnection
-      '08P01', // protocol_violation (class 08)
       '57P01', // admin_shutdown
       '57P02', // crash_shutdown
       '57P03', // cannot_connect_now
@@ -30,6 +29,7 @@ describe('isTransient: SQLSTATE codes', () => {
   it('fails at once on everything else', () => {
     for (const code of [
       '42601', // syntax_error
+      '08P01', // protocol_violation: class 08, but it happens again on a retry
       '23505', // unique_violation
       '42P01', // undefined_table
       '22012', // division_by_zero
