@@ -97,6 +97,14 @@ export async function planJob(job: Job): Promise<JobPlan> {
       );
   }
   const columns = [...new Set([...job.key, ...featureColumns, ...routeBy])];
+  // Column names end up as SQL identifiers and JSON keys in the ledger; PostgreSQL stores no NUL in either.
+  const nul = columns.find((c) => c.includes('\0'));
+  if (nul !== undefined) {
+    throw new UsageError(
+      `source: column ${JSON.stringify(nul)} has a NUL character in its name, which PostgreSQL cannot store in a column name or the ledger; rename the column in the source (or alias it in the query).`,
+      { code: 'column_name' },
+    );
+  }
   const source = opened.open(columns);
   const keyFields = job.key.map((k) => schema.fields.find((f) => f.name === k)!);
   return {

@@ -145,6 +145,34 @@ describe('every file of a glob agrees on the types the job reads', () => {
   });
 });
 
+describe('a column name PostgreSQL cannot store', () => {
+  it('a NUL in a column name is one clear sentence (exit 2), not a server error', async () => {
+    const n = 10;
+    writeParquet(
+      path.join(s.dir, 'nul', 'part-0.parquet'),
+      new Table({
+        id: makeVector(BigInt64Array.from({ length: n }, (_, i) => BigInt(i))),
+        'f\u0000x': makeVector(Float32Array.from({ length: n }, () => 0.5)),
+        f1: makeVector(Float32Array.from({ length: n }, () => 0.5)),
+        f2: makeVector(Float32Array.from({ length: n }, () => 0.5)),
+      }),
+    );
+    const file = s.file(
+      'nul.yaml',
+      readFileSync(job('nul', 'ok.onnx', 'parquet: { path: "out/nul" }'), 'utf8')
+        .replace('features: [f0, f1, f2]', 'features: ["f\\0x", f1, f2]')
+        .replace('parquet: { path: data }', 'parquet: { path: nul }'),
+    );
+    for (const command of ['validate', 'score']) {
+      const r = await mlscale([command, '--job', file], { cwd: s.dir });
+      expect(r.code).toBe(2);
+      expect(errorLine(r)).toBe(
+        'error: source: column "f\\u0000x" has a NUL character in its name, which PostgreSQL cannot store in a column name or the ledger; rename the column in the source (or alias it in the query).',
+      );
+    }
+  });
+});
+
 describe.skipIf(skipPg)('an existing table must take what the run writes', () => {
   let schema: { name: string; drop(): Promise<void> };
   beforeAll(async () => {
