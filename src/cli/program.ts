@@ -108,6 +108,7 @@ export function buildProgram(): Command {
     .command('schedule')
     .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
     .argument('[paths...]', 'job files or directories (default: jobs/)')
+    .option('--host <address>', 'address for --port to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'serve /healthz and Prometheus /metrics on this port', (v) => {
       const n = Number(v);
       if (!/^\d+$/.test(v) || n > 65535) throw new InvalidArgumentError(`--port must be a port number, got "${v}".`);

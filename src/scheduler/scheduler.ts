@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import cron, { type ScheduledTask } from 'node-cron';
 import { loadJob } from '../config/load-job.js';
 import { todayIn } from '../config/template.js';
-import { MlscaleError, errorMessage } from '../errors.js';
+import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runJob } from '../run/run-job.js';
 import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
@@ -13,6 +13,27 @@ export interface SchedulerOptions {
   readonly paths: readonly string[];
   readonly stateFile: string;
   readonly log: Logger;
+  /** The present that catch-up looks back from for missed intervals; default: the real clock. */
+  readonly now?: () => Date;
+}
+
+/**
+ * MLSCALE_SCHEDULER_NOW (an ISO 8601 time) pins the present that catch-up looks back from, when no
+ * `now` option is given. It exists so that the end-to-end tests can run the real daemon and get
+ * the same catch-up whatever day they run on (a daily job's missed intervals depend on the date);
+ * it is read once, where the daemon is built, and changes nothing else: live ticks, ds of a live
+ * tick, the state file and metrics all follow the real clock.
+ */
+function clockFromEnv(env: NodeJS.ProcessEnv): (() => Date) | undefined {
+  const text = env.MLSCALE_SCHEDULER_NOW;
+  if (text === undefined || text === '') return undefined;
+  const at = new Date(text);
+  if (Number.isNaN(at.getTime()))
+    throw new UsageError(
+      `MLSCALE_SCHEDULER_NOW: "${text}" is not a time; write ISO 8601 such as 2024-06-15T12:00:00Z, or unset it.`,
+      { code: 'scheduler_now' },
+    );
+  return () => new Date(at);
 }
 
 type State = Record<string, string>; // job name → ISO time of its last tick
@@ -49,8 +70,11 @@ export class Scheduler {
   private stopping = false;
   private state: State = {};
   private server: Server | undefined;
+  private readonly now: () => Date;
 
-  constructor(private readonly options: SchedulerOptions) {}
+  constructor(private readonly options: SchedulerOptions) {
+    this.now = options.now ?? clockFromEnv(process.env) ?? (() => new Date());
+  }
 
   async start(): Promise<void> {
     const { jobs, unscheduled } = await loadScheduledJobs(this.options.paths);
@@ -88,7 +112,7 @@ export class Scheduler {
 
   /** After a restart, the last `catchup` missed intervals of each job, oldest first. */
   private async catchUp(): Promise<void> {
-    const now = new Date();
+    const now = this.now();
     for (const sj of this.jobs) {
       const last = this.state[sj.job.name];
       if (sj.catchup === 0 || !last) continue;
@@ -197,10 +221,16 @@ export class Scheduler {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  /** /healthz and Prometheus /metrics. */
-  listen(port: number, host = '0.0.0.0'): Promise<number> {
+  /**
+   * /healthz and Prometheus /metrics, read only: on the loopback interface unless `host` says
+   * otherwise (a pod whose kubelet probes it passes 0.0.0.0), and 405 for anything but GET and HEAD.
+   */
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
     this.server = createServer((req, res) => {
-      if (req.url === '/metrics') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' });
+        res.end();
+      } else if (req.url === '/metrics') {
         this.metrics.registry
           .metrics()
           .then((body) => {

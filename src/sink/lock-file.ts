@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors.js';
 
@@ -53,7 +54,10 @@ export async function acquireLock(
   let waiting = false;
   for (;;) {
     options.signal?.throwIfAborted();
-    if (await create(file, me)) return heartbeat(file);
+    if (await create(file, me)) {
+      await removeDeadTemporaries(file);
+      return heartbeat(file);
+    }
     const seen = await inspect(file);
     if (seen === 'gone') continue;
     const reason = staleness(seen, me.host);
@@ -95,6 +99,15 @@ async function create(file: string, me: Holder): Promise<boolean> {
     return false;
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/** Private lock files of processes on this host that died between writing and linking them. */
+async function removeDeadTemporaries(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.`;
+  for (const name of await readdir(path.dirname(file)).catch(() => [] as string[])) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
+    if (m && !alive(Number(m[1]))) await rm(path.join(path.dirname(file), name), { force: true });
   }
 }
 

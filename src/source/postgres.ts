@@ -177,7 +177,9 @@ function postgresSource(
         const last = decoder.end();
         if (last) yield last;
       } catch (err) {
-        if (signal?.aborted || err instanceof UsageError) throw err;
+        // The cancel that an abort sends surfaces as a query error: report the abort, not the cancel.
+        if (signal?.aborted) throw signal.reason;
+        if (err instanceof UsageError) throw err;
         const msg = err instanceof Error ? err.message : String(err);
         throw new RuntimeFailure(`source: reading the query from ${redact(spec.url)} failed (${redact(msg)}).`, {
           code: 'source_postgres',

@@ -8,6 +8,9 @@ import { readParquetTable } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { bin, onnxFixture } from '../support/paths.js';
 import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
+import { advisoryWaiters, backendsGone, PgGate } from '../support/pg-gate.js';
+import { waitFor } from '../support/wait.js';
+import { maxInFlight } from '../../src/run/pipeline.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
 
@@ -16,6 +19,7 @@ describe.skipIf(skipPg)('runs that survive shards, each other, kill -9 and signa
   const s = scratchDir('robust');
   const env = { DATABASE_URL: databaseUrl };
   let schema: { name: string; drop(): Promise<void> };
+  let gate: PgGate;
   const ROWS = 300_000;
 
   beforeAll(async () => {
@@ -23,25 +27,28 @@ describe.skipIf(skipPg)('runs that survive shards, each other, kill -9 and signa
     await query(`CREATE TABLE ${schema.name}.features AS
       SELECT g AS id, DATE '2024-01-01' AS ds, (g % 97) / 97.0 AS x0, (g % 89) / 89.0 AS x1, (g % 83)::float8 / 83 AS x2, (g % 79)::real / 79 AS x3
         FROM generate_series(1, ${ROWS}) g`);
+    gate = await PgGate.create(schema.name);
     writeFeatureFiles(path.join(s.dir, 'pq'), { rows: 40_000, features: 4, files: 3, rowGroupSize: 5000 });
   });
   const children = new Set<ReturnType<typeof spawn>>();
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await gate.end();
     await schema.drop();
     s.remove();
   });
 
-  const pgJob = (name: string, table: string) =>
+  // A gated job's source query waits at the gate on the row whose id is --param gate=N (0: never).
+  const pgJob = (name: string, table: string, gated = false) =>
     s.file(
       `${name}.yaml`,
       `name: ${name}
-params: { ds: "2024-01-01" }
+params: { ds: "2024-01-01"${gated ? ', gate: "0"' : ''} }
 model:
   path: ${onnxFixture('test_xgb.onnx')}
   features: [x0, x1, x2, x3]
 source:
-  postgres: { url: "\${DATABASE_URL}", query: "SELECT id, x0, x1, x2, x3 FROM ${schema.name}.features WHERE ds = :ds::date" }
+  postgres: { url: "\${DATABASE_URL}", query: "SELECT id, x0, x1, x2, x3 FROM ${schema.name}.features WHERE ds = :ds::date${gated ? ` AND (id <> :gate::bigint OR ${gate.call})` : ''}" }
 key: [id]
 batch_size: 4096
 parallelism: 2
@@ -114,11 +121,25 @@ sink:
         `error: sink: another run of job locked holds partition 2024-01-01 (shard 0/1) of ${schema.name}.locked; wait for it to finish, or pass --wait.`,
       );
       const waiting = mlscale(['score', '--job', job, '--wait'], { env });
-      await new Promise((res) => setTimeout(res, 1500));
+      let exited = false;
+      void waiting.then(() => (exited = true));
+      // The barrier: the --wait run's backend is seen queued, not granted, on the lock the test holds.
+      const [queued] = await waitFor('the --wait run to queue for the partition lock', async () => {
+        const w = await advisoryWaiters(key);
+        return w.length > 0 ? w : undefined;
+      });
+      expect(queued!.application_name).toBe('mlscale');
+      expect(exited).toBe(false);
+      expect(await count('locked')).toEqual({ n: '0', d: '0' });
       await holder.query('SELECT pg_advisory_unlock_all()');
       const w = await waiting;
       expect(errorLine(w)).toBe('');
       expect(w.code).toBe(0);
+      // ... and it published once it got the lock.
+      expect(await count('locked')).toEqual({ n: String(ROWS), d: String(ROWS) });
+      expect(
+        await query(`SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'locked' ORDER BY started_at`),
+      ).toEqual([{ status: 'succeeded' }]);
     } finally {
       await holder.end();
     }
@@ -136,16 +157,20 @@ sink:
     expect(errorLine(pl)).toMatch(
       /^error: sink: partition .*out\/pqlock is locked by run other \(pid \d+ on .+, since now\); wait for it to finish, or pass --wait\.$/,
     );
-    // A lock left by a dead process is taken over.
+    // A lock left by a dead process is taken over. Linux pids stay below 2^22 (PID_MAX_LIMIT), so
+    // this one is never alive, whatever else runs on the machine.
     writeFileSync(
       path.join(s.dir, 'out', '.pqlock.lock'),
-      JSON.stringify({ pid: 999999, host: (await import('node:os')).hostname(), run_id: 'dead', since: 'then' }),
+      JSON.stringify({ pid: 4_194_304, host: (await import('node:os')).hostname(), run_id: 'dead', since: 'then' }),
     );
     expect((await mlscale(['score', '--job', pqJob], { cwd: s.dir })).code).toBe(0);
   });
 
-  function startScore(job: string): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-    const child = spawn(process.execPath, [bin, 'score', '--job', job], {
+  function startScore(
+    job: string,
+    args: string[] = [],
+  ): { child: ReturnType<typeof spawn>; done: Promise<CliResult>; log: () => string } {
+    const child = spawn(process.execPath, [bin, 'score', '--job', job, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -157,26 +182,76 @@ sink:
     const done = new Promise<CliResult>((resolve) =>
       child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
     );
-    return { child, done };
+    return { child, done, log: () => stderr };
   }
 
+  /** The COPY of one run into the sink table, as the server reports it (one run at a time). */
+  const sinkCopy = async (table: string) =>
+    (
+      await query<{ pid: number; tuples: string }>(
+        `SELECT pid, tuples_processed AS tuples FROM pg_stat_progress_copy WHERE command = 'COPY FROM' AND relid = $1::text::regclass`,
+        [`${schema.name}.${table}`],
+      )
+    )[0];
+  /** Rows the source query of the backend `pid` has produced so far. */
+  const sourceRows = async (pid: number) =>
+    Number(
+      (
+        await query<{ tuples: string }>(
+          `SELECT tuples_processed AS tuples FROM pg_stat_progress_copy WHERE command = 'COPY TO' AND pid = $1`,
+          [pid],
+        )
+      )[0]!.tuples,
+    );
+
   it('kill -9 while reading, scoring and writing never shows a partial partition; the next run marks the dead run failed', async () => {
-    const job = pgJob('killed', 'killed');
-    const t0 = Date.now();
+    const job = pgJob('killed', 'killed', true);
     const good = await mlscale(['score', '--job', job], { env });
     expect(good.code).toBe(0);
-    const duration = Date.now() - t0;
     const goodRun = (await query<{ run_id: string }>(`SELECT DISTINCT run_id FROM ${schema.name}.killed`))[0]!.run_id;
-    for (const fraction of [0.15, 0.5, 0.85]) {
-      const { child, done } = startScore(job);
-      await new Promise((res) => setTimeout(res, duration * fraction));
-      child.kill('SIGKILL');
-      const r = await done;
-      expect(r.signal).toBe('SIGKILL');
-      const visible = await query<{ run_id: string; n: string }>(
-        `SELECT run_id, count(*) AS n FROM ${schema.name}.killed GROUP BY run_id`,
-      );
-      expect(visible).toEqual([{ run_id: goodRun, n: String(ROWS) }]);
+    // Each kill lands at a named step: the run's source query waits at the gate on row `at`, and the
+    // server shows how far the rows got. The pipeline writes a chunk only once maxInFlight chunks are
+    // in flight, so a source held after cap - 1 whole chunks leaves every row read with the scorers.
+    const batch = 4096;
+    const cap = maxInFlight(2);
+    const steps = [
+      { step: 'reading', at: 1 },
+      { step: 'scoring', at: (cap - 1) * batch + batch / 2 },
+      { step: 'writing', at: ROWS / 2 },
+    ];
+    await gate.close();
+    try {
+      for (const { step, at } of steps) {
+        const { child, done } = startScore(job, ['--param', `gate=${at}`]);
+        const source = await gate.waitForCaller(`the source of the run killed while ${step}`);
+        // The sink began before the first row was read: its ledger row and its COPY are open.
+        const sink = await waitFor(`the COPY of the run killed while ${step}`, () => sinkCopy('killed'));
+        const ledgerNow = await query<{ status: string }>(
+          `SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at DESC LIMIT 1`,
+        );
+        expect(ledgerNow).toEqual([{ status: 'running' }]);
+        expect(await sourceRows(source)).toBe(at - 1);
+        if (step === 'reading' || step === 'scoring') expect(Number(sink.tuples)).toBe(0);
+        if (step === 'scoring') expect(at - 1).toBeGreaterThanOrEqual((cap - 1) * batch);
+        if (step === 'writing')
+          await waitFor(
+            'the first chunks to be COPYed into the open transaction',
+            async () => Number((await sinkCopy('killed'))?.tuples ?? 0) >= batch,
+          );
+        child.kill('SIGKILL');
+        const r = await done;
+        expect(r.signal).toBe('SIGKILL');
+        const visible = await query<{ run_id: string; n: string }>(
+          `SELECT run_id, count(*) AS n FROM ${schema.name}.killed GROUP BY run_id`,
+        );
+        expect(visible).toEqual([{ run_id: goodRun, n: String(ROWS) }]);
+        // The dead run's source still waits at the gate: let it through (it then finds its client
+        // gone), and wait until both of its backends have ended, which frees the partition lock.
+        await gate.passWaiting();
+        await backendsGone([source, sink.pid], `the backends of the run killed while ${step} to end`);
+      }
+    } finally {
+      await gate.open();
     }
     const statuses = await query<{ status: string }>(
       `SELECT status FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`,
@@ -188,6 +263,7 @@ sink:
       `SELECT status, error FROM ${schema.name}.mlscale_runs WHERE job = 'killed' ORDER BY started_at`,
     );
     expect(ledger.filter((l) => l.status === 'running')).toEqual([]);
+    expect(ledger.map((l) => l.status)).toEqual(['succeeded', 'failed', 'failed', 'failed', 'succeeded']);
     expect(
       ledger
         .filter((l) => l.status === 'failed')
@@ -198,20 +274,29 @@ sink:
   });
 
   it('SIGTERM rolls the run back, records it failed and exits 143; SIGINT exits 130', async () => {
-    const job = pgJob('termed', 'termed');
-    for (const [sig, code] of [
-      ['SIGTERM', 143],
-      ['SIGINT', 130],
-    ] as const) {
-      const { child, done } = startScore(job);
-      // Signal once the run has begun writing.
-      await new Promise<void>((res) =>
-        child.stderr!.on('data', (d: Buffer) => d.toString().includes('"progress"') && res()),
-      );
-      child.kill(sig);
-      const r = await done;
-      expect(r.code).toBe(code);
-      expect(errorLine(r)).toBe(`error: run aborted by ${sig}; nothing was published.`);
+    const job = pgJob('termed', 'termed', true);
+    await gate.close();
+    try {
+      for (const [sig, code] of [
+        ['SIGTERM', 143],
+        ['SIGINT', 130],
+      ] as const) {
+        const { child, done, log } = startScore(job, ['--param', `gate=${ROWS / 2}`]);
+        // Signal once the run has begun writing, while its source is held halfway through the rows,
+        // so the run cannot finish first; let the source go on once the run has taken the signal.
+        await waitFor('the first progress line', () => log().includes('"msg":"progress"'));
+        const source = await gate.waitForCaller(`the source of the run stopped by ${sig}`);
+        const sink = await waitFor(`the COPY of the run stopped by ${sig}`, () => sinkCopy('termed'));
+        child.kill(sig);
+        await waitFor(`the run to take ${sig}`, () => log().includes(`"msg":"received ${sig}:`));
+        await gate.passWaiting();
+        const r = await done;
+        expect(r.code).toBe(code);
+        expect(errorLine(r)).toBe(`error: run aborted by ${sig}; nothing was published.`);
+        await backendsGone([source, sink.pid], `the backends of the run stopped by ${sig} to end`);
+      }
+    } finally {
+      await gate.open();
     }
     expect(await count('termed')).toEqual({ n: '0', d: '0' });
     const ledger = await query<{ status: string; error: string }>(
@@ -224,16 +309,19 @@ sink:
   });
 
   async function terminateCopy(table: string): Promise<number> {
-    // Poll until the run's COPY into the table is on the server, then drop that connection.
-    for (let i = 0; i < 200; i++) {
-      const r = await query<{ pid: number }>(
-        `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND state = 'active' AND query LIKE $1`,
-        [`COPY "${schema.name}"."${table}"%FROM STDIN%`],
-      );
-      if (r.length > 0) return r.length;
-      await new Promise((res) => setTimeout(res, 20));
-    }
-    return 0;
+    // Wait until the run's COPY into the table is on the server, then drop that connection.
+    const r = await waitFor(
+      `a COPY into ${table} to terminate`,
+      async () => {
+        const r = await query<{ pid: number }>(
+          `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND state = 'active' AND query LIKE $1`,
+          [`COPY "${schema.name}"."${table}"%FROM STDIN%`],
+        );
+        return r.length > 0 ? r : undefined;
+      },
+      { intervalMs: 20 },
+    );
+    return r.length;
   }
 
   it('a connection dropped mid-run (pg_terminate_backend) is retried from the start; with retries: 0 it fails cleanly with exit 1', async () => {
@@ -287,17 +375,24 @@ sink:
       ),
     );
     expect((await mlscale(['score', '--job', whole], { env })).code).toBe(0);
-    const { child, done } = startScore(job);
-    // Kill it once a checkpoint is committed.
-    for (let i = 0; i < 500; i++) {
-      const rows = await query(`SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'mlscale_checkpoints'`, [
-        schema.name,
-      ]);
-      if (rows.length > 0 && (await query(`SELECT 1 FROM ${schema.name}.mlscale_checkpoints`)).length > 0) break;
-      await new Promise((res) => setTimeout(res, 10));
+    // Kill it once a checkpoint is committed: the first checkpoint inserts the run's row, the second
+    // updates it, and that update waits at the gate (a trigger) until the run is dead.
+    await query(
+      `CREATE TRIGGER test_gate BEFORE UPDATE ON ${schema.name}.mlscale_checkpoints FOR EACH ROW EXECUTE FUNCTION ${gate.trigger}`,
+    );
+    await gate.close();
+    let sink: number;
+    try {
+      const { child, done } = startScore(job);
+      sink = await gate.waitForCaller('the second checkpoint');
+      child.kill('SIGKILL');
+      expect((await done).signal).toBe('SIGKILL');
+    } finally {
+      await gate.open();
     }
-    child.kill('SIGKILL');
-    await done;
+    // Its backend, let through, finds its client gone and rolls the second checkpoint back.
+    await backendsGone([sink], 'the backend of the killed run to end');
+    await query(`DROP TRIGGER test_gate ON ${schema.name}.mlscale_checkpoints`);
     const [cp] = await query<{ checkpoint: { chunks: number; runId: string } }>(
       `SELECT checkpoint FROM ${schema.name}.mlscale_checkpoints`,
     );
@@ -334,12 +429,12 @@ sink:
       cwd: s.dir,
       stdio: 'ignore',
     });
+    children.add(child);
     const progress = () =>
       readdirSync(path.join(s.dir, 'out'))
         .filter((d) => d.startsWith('.pqresume.mlscale-'))
         .some((d) => existsSync(path.join(s.dir, 'out', d, '_mlscale_progress.json')));
-    for (let i = 0; i < 1000 && !(existsSync(path.join(s.dir, 'out')) && progress()); i++)
-      await new Promise((res) => setTimeout(res, 5));
+    await waitFor('the first checkpoint', () => existsSync(path.join(s.dir, 'out')) && progress(), { intervalMs: 5 });
     child.kill('SIGKILL');
     await new Promise((res) => child.on('close', res));
     expect(existsSync(path.join(s.dir, 'out', 'pqresume'))).toBe(false);

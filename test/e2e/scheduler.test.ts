@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,12 +6,15 @@ import { errorLine, mlscale } from '../support/cli.js';
 import { scratchDir } from '../support/job.js';
 import { bin, onnxFixture } from '../support/paths.js';
 import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
+import { PgGate } from '../support/pg-gate.js';
+import { waitFor } from '../support/wait.js';
 import { todayIn } from '../../src/config/template.js';
 
 // The real scheduler process, per-second cron expressions, a real PostgreSQL.
 describe.skipIf(skipPg)('mlscale schedule', () => {
   const s = scratchDir('sched');
   let schema: { name: string; drop(): Promise<void> };
+  let gate: PgGate;
   const env = { ...process.env, DATABASE_URL: databaseUrl };
 
   beforeAll(async () => {
@@ -22,11 +25,13 @@ describe.skipIf(skipPg)('mlscale schedule', () => {
     await query(
       `CREATE TABLE ${schema.name}.large AS SELECT g AS id, (g % 7) / 7.0 AS x0, (g % 5) / 5.0 AS x1, (g % 3) / 3.0 AS x2, (g % 2)::float8 AS x3 FROM generate_series(1, 400000) g`,
     );
+    gate = await PgGate.create(schema.name);
   });
   const children = new Set<ChildProcess>();
   afterAll(async () => {
     // A failed assertion must not leave a daemon behind.
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await gate.end();
     await schema.drop();
     s.remove();
   });
@@ -46,9 +51,10 @@ ${extra}`;
   function start(
     dir: string,
     args: string[] = [],
+    extraEnv: NodeJS.ProcessEnv = {},
   ): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
     const child = spawn(process.execPath, [bin, 'schedule', dir, '--state', path.join(dir, 'state.json'), ...args], {
-      env,
+      env: { ...env, ...extraEnv },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     children.add(child);
@@ -63,6 +69,18 @@ ${extra}`;
       await new Promise((r) => setTimeout(r, 100));
     }
     return false;
+  };
+  /** The tick each run of `job` came from, by run id, read from the daemon's log: a job's runs never overlap, so each 'run started' follows its own 'tick'. */
+  const ticksOf = (log: string, job: string) => {
+    const ticks = new Map<string, Date>();
+    let tick: string | undefined;
+    for (const line of log.split('\n').slice(0, -1)) {
+      const e = JSON.parse(line) as { msg: string; job?: string; tick?: string; run_id?: string };
+      if (e.job !== job) continue;
+      if (e.msg === 'tick') tick = e.tick;
+      if (e.msg === 'run started' && tick && e.run_id) ticks.set(e.run_id, new Date(tick));
+    }
+    return ticks;
   };
   const ledger = (job: string) =>
     query<{ run_id: string; status: string; partition: string; error: string | null }>(
@@ -82,7 +100,10 @@ ${extra}`;
     );
     const runs = (await ledger('ticks')).filter((r) => r.status === 'succeeded');
     expect(new Set(runs.map((r) => r.run_id)).size).toBe(runs.length);
-    expect(runs[0]!.partition).toBe(todayIn('UTC'));
+    // ds is the date of the tick, not of the moment the test looks (a run may start just before midnight).
+    const tick = ticksOf(d.log(), 'ticks').get(runs[0]!.run_id);
+    expect(tick).toBeInstanceOf(Date);
+    expect(runs[0]!.partition).toBe(todayIn('UTC', tick));
     const health = await (await fetch(`http://127.0.0.1:${port}/healthz`)).json();
     expect(health).toMatchObject({ status: 'ok', jobs: ['ticks'] });
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -93,6 +114,19 @@ ${extra}`;
     expect(metrics).toMatch(/mlscale_last_success_timestamp_seconds\{job="ticks"\} \d+/);
     expect(metrics).toMatch(/mlscale_next_run_timestamp_seconds\{job="ticks"\} \d+/);
     expect(metrics).toContain('mlscale_run_duration_seconds_bucket{le="1",job="ticks"}');
+    // Read only, and on the loopback interface alone unless --host says otherwise.
+    for (const method of ['POST', 'DELETE', 'PUT']) {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`, { method });
+      expect(r.status, method).toBe(405);
+      expect(r.headers.get('allow')).toBe('GET, HEAD');
+    }
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`, { method: 'HEAD' })).status).toBe(200);
+    expect(d.log()).toMatch(
+      new RegExp(`"msg":"serving /healthz and /metrics","host":"127\\.0\\.0\\.1","port":${port}`),
+    );
+    const listening = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    expect(listening.status).toBe(0);
+    expect(listening.stdout.trim().split(/\s+/)[3]).toBe(`127.0.0.1:${port}`);
     d.child.kill('SIGTERM');
     expect(await d.exited).toBe(0);
     for (const line of d.log().trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
@@ -102,43 +136,74 @@ ${extra}`;
   it('skips a tick that finds the job still running, and aborts a run still going when the grace period ends', async () => {
     const dir = path.join(s.dir, 'overlap');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'slow.yaml'), jobText('slow', '* * * * * *', 'large', 'parallelism: 1\n'));
-    const d = start(dir, ['--grace', '0']);
-    expect(await until(() => d.log().includes('tick skipped: the previous run of this job is still running'))).toBe(
-      true,
+    // Every run's source waits at the gate halfway through its rows while the test holds it.
+    writeFileSync(
+      path.join(dir, 'slow.yaml'),
+      jobText('slow', '* * * * * *', `large WHERE (id <> 200000 OR ${gate.call})`, 'parallelism: 1\n'),
     );
-    // Stop the daemon just after a fresh run begins, so the grace period ends mid-run.
-    const started = () => d.log().split('"msg":"run started"').length;
-    const before = started();
-    expect(await until(() => started() > before)).toBe(true);
-    await new Promise((r) => setTimeout(r, 150));
-    d.child.kill('SIGTERM');
+    await gate.close();
+    let d: ReturnType<typeof start>;
+    try {
+      d = start(dir, ['--grace', '0']);
+      // The first run is held at the gate, so the ticks that come meanwhile find it running.
+      await gate.waitForCaller('the first run');
+      expect(await until(() => d.log().includes('tick skipped: the previous run of this job is still running'))).toBe(
+        true,
+      );
+      // Let it through (the gate closes again behind it): it publishes.
+      await gate.passWaiting();
+      await waitFor('the first run to succeed', () => d.log().includes('"msg":"run succeeded","job":"slow"'));
+      // The next tick's run is held at the gate in turn: stop the daemon then, so the grace period ends mid-run.
+      await gate.waitForCaller('the next run');
+      d.child.kill('SIGTERM');
+      await waitFor('the grace period to end', () => d.log().includes('grace period over: aborting the run'));
+    } finally {
+      await gate.open();
+    }
     expect(await d.exited).toBe(0);
     const runs = await ledger('slow');
+    // The first run succeeded, the second was stopped (a failure here shows what it recorded).
+    expect(runs.map((r) => [r.status, r.error])).toEqual([
+      ['succeeded', null],
+      ['failed', 'the scheduler is stopping'],
+    ]);
     expect(runs.some((r) => r.status === 'failed' && r.error === 'the scheduler is stopping')).toBe(true);
-    // Whatever was published came from exactly one run, whole.
+    // Whatever was published came from exactly one run, whole: the first.
     const visible = await query<{ run_id: string; n: string }>(
       `SELECT run_id, count(*) AS n FROM ${schema.name}.slow GROUP BY run_id`,
     ).catch(() => []);
     expect(visible.length).toBeLessThanOrEqual(1);
-    if (visible.length === 1) expect(visible[0]!.n).toBe('400000');
+    expect(visible[0]!.n).toBe('400000');
+    expect(visible[0]!.run_id).toBe(/"msg":"run succeeded","job":"slow","run_id":"([^"]+)"/.exec(d.log())![1]);
   });
 
   it('catchup: N runs the last N missed intervals after a restart, oldest first, each with its own ds', async () => {
     const dir = path.join(s.dir, 'catchup');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(path.join(dir, 'daily.yaml'), jobText('daily', '0 0 * * *', 'small', 'catchup: 2\n'));
+    // The daemon's present is pinned (MLSCALE_SCHEDULER_NOW) to a fixed day, and the job runs daily
+    // only in that day's month, six months away from the real one: catch-up finds the same
+    // intervals whatever day the suite runs on, and no live tick can fire while it runs.
+    const month = ((new Date().getUTCMonth() + 6) % 12) + 1;
+    const now = new Date(Date.UTC(2024, month - 1, 15, 12));
+    writeFileSync(path.join(dir, 'daily.yaml'), jobText('daily', `0 0 * ${month} *`, 'small', 'catchup: 2\n'));
     writeFileSync(
       path.join(dir, 'state.json'),
-      JSON.stringify({ daily: new Date(Date.now() - 4 * 86_400_000).toISOString() }),
+      JSON.stringify({ daily: new Date(now.getTime() - 4 * 86_400_000).toISOString() }),
     );
-    const d = start(dir);
+    const bad = await mlscale(['schedule', dir, '--state', path.join(dir, 'state.json')], {
+      env: { ...env, MLSCALE_SCHEDULER_NOW: 'yesterday' },
+    });
+    expect(bad.code).toBe(2);
+    expect(errorLine(bad)).toBe(
+      'error: MLSCALE_SCHEDULER_NOW: "yesterday" is not a time; write ISO 8601 such as 2024-06-15T12:00:00Z, or unset it.',
+    );
+    const d = start(dir, [], { MLSCALE_SCHEDULER_NOW: now.toISOString() });
     expect(await until(async () => (await ledger('daily')).filter((r) => r.status === 'succeeded').length >= 2)).toBe(
       true,
     );
     d.child.kill('SIGTERM');
     await d.exited;
-    const day = (back: number) => todayIn('UTC', new Date(Date.now() - back * 86_400_000));
+    const day = (back: number) => todayIn('UTC', new Date(now.getTime() - back * 86_400_000));
     expect((await ledger('daily')).map((r) => r.partition)).toEqual([day(1), day(0)]);
   });
 

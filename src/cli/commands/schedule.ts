@@ -4,6 +4,7 @@ import { createLogger, type LogFormat } from '../../logger.js';
 
 export interface ScheduleFlags {
   port?: number;
+  host: string;
   grace: number;
   state: string;
   logFormat?: LogFormat;
@@ -18,8 +19,8 @@ export async function scheduleCommand(paths: string[], flags: ScheduleFlags): Pr
   const scheduler = new Scheduler({ paths, stateFile: path.resolve(flags.state), log });
   await scheduler.start();
   if (flags.port !== undefined) {
-    const port = await scheduler.listen(flags.port);
-    log.info('serving /healthz and /metrics', { port });
+    const port = await scheduler.listen(flags.port, flags.host);
+    log.info('serving /healthz and /metrics', { host: flags.host, port });
   }
   log.info('scheduler started', { pid: process.pid });
   await new Promise<void>((resolve) => {
