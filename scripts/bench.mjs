@@ -121,7 +121,7 @@ async function copyCeiling(rows, schema) {
   const keyFields = new Table({ id }).schema.fields;
   const layout = {
     job: 'bench_copy',
-    shard: '0/1',
+    shard: { index: 0, count: 1 },
     keyFields,
     outputs: [{ column: 'y', output: 'y', sqlType: 'double precision' }],
     modelName: 'bench',

@@ -381,8 +381,7 @@ export class PostgresSink implements Sink {
     if (this.copyError) throw this.fail('COPY into', this.copyError);
     if (chunk.rows === 0) return;
     try {
-      if (!this.copy!.write(this.encoder.encode(chunk)))
-        await Promise.race([once(this.copy!, 'drain'), once(this.copy!, 'error')]);
+      if (!this.copy!.write(this.encoder.encode(chunk))) await drainOrError(this.copy!);
     } catch (err) {
       // A dropped connection surfaces here as the socket's error (EPIPE, ECONNRESET).
       throw this.fail('COPY into', this.copyError ?? err);
@@ -486,6 +485,23 @@ export class PostgresSink implements Sink {
   async close(): Promise<void> {
     await this.client?.end().catch(() => undefined);
     this.client = undefined;
+  }
+}
+
+/**
+ * Waits for a stream's 'drain', or rejects with its 'error'; the listener that did not fire is
+ * removed, so a long COPY does not pile up one 'error' listener per backpressure wait.
+ */
+async function drainOrError(stream: CopyStream): Promise<void> {
+  const done = new AbortController();
+  const drained = once(stream, 'drain', { signal: done.signal });
+  const failed = once(stream, 'error', { signal: done.signal });
+  try {
+    await Promise.race([drained, failed]);
+  } finally {
+    done.abort();
+    drained.catch(() => undefined);
+    failed.catch(() => undefined);
   }
 }
 
