@@ -2,7 +2,14 @@ import type { ClientBase } from 'pg';
 import type { Shard } from '../config/job.js';
 import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
 import { ident, literal, qualified } from '../pg/sql.js';
-import { normalizeRun, shardText, type Checkpoint, type LedgerQuery, type RunRecord } from './record.js';
+import {
+  normalizeCheckpoint,
+  normalizeRun,
+  shardText,
+  type Checkpoint,
+  type LedgerQuery,
+  type RunRecord,
+} from './record.js';
 
 // Every statement on mlscale's own tables in a sink's schema: the run ledger and the checkpoints
 // of resumable runs. Each function reads or writes through the caller's client, so it takes part
@@ -182,7 +189,7 @@ export async function findCheckpoint(client: ClientBase, schema: string, key: Ru
       ORDER BY r.started_at DESC LIMIT 1`,
     [key.job, key.partition, shardText(key.shard)],
   );
-  return res.rows[0]?.checkpoint as Checkpoint | undefined;
+  return res.rows[0] ? normalizeCheckpoint(res.rows[0].checkpoint) : undefined;
 }
 
 /** Runs matching `q`, newest first; [] when the ledger does not exist yet. */

@@ -112,6 +112,30 @@ export function normalizeRun(raw: Record<string, unknown>): RunRecord {
   };
 }
 
+/** A checkpoint as mlscale uses it, from jsonb or a progress file; a malformed one is an error. */
+export function normalizeCheckpoint(raw: unknown): Checkpoint {
+  const c = (typeof raw === 'string' ? JSON.parse(raw) : raw) as Record<string, unknown> | null;
+  const counters = (c?.counters ?? {}) as Record<string, unknown>;
+  const n = (v: unknown, what: string) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`ledger: checkpoint has no ${what}`);
+    return v;
+  };
+  const fingerprint = c?.fingerprint as RunFingerprint | undefined;
+  return {
+    runId: String(c?.runId ?? ''),
+    chunks: n(c?.chunks, 'chunk count'),
+    batchSize: n(c?.batchSize, 'batch size'),
+    counters: {
+      rowsRead: n(counters.rowsRead, 'rowsRead'),
+      rowsScored: n(counters.rowsScored, 'rowsScored'),
+      rowsRejected: n(counters.rowsRejected, 'rowsRejected'),
+      rowsFilled: n(counters.rowsFilled, 'rowsFilled'),
+      rowsWritten: n(counters.rowsWritten, 'rowsWritten'),
+    },
+    ...(fingerprint ? { fingerprint } : {}),
+  };
+}
+
 /** Whether a run passes a query's filters (the file ledger filters in memory). */
 export function matches(run: RunRecord, q: LedgerQuery): boolean {
   return (

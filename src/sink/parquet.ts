@@ -5,7 +5,7 @@ import type { ParquetCompression } from '../config/job.js';
 import { isInside } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { findRuns, readRunFile, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
-import type { Checkpoint, RunRecord } from '../ledger/record.js';
+import { normalizeCheckpoint, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
@@ -27,6 +27,12 @@ interface SavedProgress {
   readonly checkpoint: Checkpoint;
   /** Part files complete at the checkpoint. */
   readonly parts: number;
+}
+
+function readProgress(text: string): SavedProgress {
+  const raw = JSON.parse(text) as { checkpoint?: unknown; parts?: unknown };
+  if (typeof raw.parts !== 'number') throw new Error(`sink: progress file without a part count`);
+  return { checkpoint: normalizeCheckpoint(raw.checkpoint), parts: raw.parts };
 }
 
 /**
@@ -122,7 +128,7 @@ export class ParquetSink implements Sink {
     await recoverDir(this.target, resume ? this.staging : undefined);
     await mkdir(this.staging, { recursive: true });
     if (resume) {
-      const saved = JSON.parse(await readFile(path.join(this.staging, PROGRESS), 'utf8')) as SavedProgress;
+      const saved = readProgress(await readFile(path.join(this.staging, PROGRESS), 'utf8'));
       this.parts = saved.parts;
       this.written = saved.checkpoint.counters.rowsWritten;
       // Parts written after the checkpoint are redone.
@@ -163,7 +169,7 @@ export class ParquetSink implements Sink {
       const file = path.join(dir, name, PROGRESS);
       const st = await stat(file).catch(() => undefined);
       if (!st || (best && st.mtimeMs <= best.at)) continue;
-      best = { at: st.mtimeMs, checkpoint: (JSON.parse(await readFile(file, 'utf8')) as SavedProgress).checkpoint };
+      best = { at: st.mtimeMs, checkpoint: readProgress(await readFile(file, 'utf8')).checkpoint };
     }
     return best?.checkpoint;
   }

@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_FILE, findRuns, readRunFile, writeRunFile } from '../../src/ledger/file-ledger.js';
-import { byStartedDesc, matches, normalizeRun, shardText, type RunRecord } from '../../src/ledger/record.js';
+import {
+  byStartedDesc,
+  matches,
+  normalizeCheckpoint,
+  normalizeRun,
+  shardText,
+  type RunRecord,
+} from '../../src/ledger/record.js';
 import type { RunStats } from '../../src/stats/types.js';
 
 const stats: RunStats = {
@@ -259,5 +266,24 @@ describe('file ledger: findRuns', () => {
     expect(await readRunFile(path.join(root, 'broken'))).toBeUndefined();
     expect(await readRunFile(path.join(root, 'wrong-status'))).toBeUndefined();
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('normalizeCheckpoint', () => {
+  const checkpoint = {
+    runId: 'r1',
+    chunks: 3,
+    batchSize: 1000,
+    counters: { rowsRead: 3000, rowsScored: 2990, rowsRejected: 10, rowsFilled: 0, rowsWritten: 2990 },
+  };
+  it('takes jsonb objects and JSON text alike, keeping a fingerprint when there is one', () => {
+    expect(normalizeCheckpoint(checkpoint)).toEqual(checkpoint);
+    const fingerprint = { model: 'a', params: 'b', job: 'c', source: 'd' };
+    expect(normalizeCheckpoint(JSON.stringify({ ...checkpoint, fingerprint }))).toEqual({ ...checkpoint, fingerprint });
+  });
+  it('refuses a checkpoint without its counts instead of resuming from nothing', () => {
+    expect(() => normalizeCheckpoint({ ...checkpoint, chunks: '3' })).toThrow('ledger: checkpoint has no chunk count');
+    expect(() => normalizeCheckpoint({ ...checkpoint, counters: {} })).toThrow('ledger: checkpoint has no rowsRead');
+    expect(() => normalizeCheckpoint(null)).toThrow('ledger: checkpoint has no chunk count');
   });
 });
