@@ -75,7 +75,7 @@ export function buildProgram(): Command {
   program
     .command('runs')
     .description('list runs from the run ledger, newest first')
-    .option('--job <name>', 'only runs of this job')
+    .option('--job <name|file>', 'only runs of this job (a job file: its sink says where the ledger is)')
     .addOption(
       new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']),
     )
@@ -86,7 +86,7 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'at most N runs', positiveInt('--limit'), 20)
     .option('--json', 'print as JSON')
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
-    .option('--schema <schema>', 'schema holding mlscale_runs', 'public')
+    .option('--schema <schema>', 'schema holding mlscale_runs (default: every schema that has one)')
     .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
     .action(async (opts) => (await import('./commands/runs.js')).runsCommand(opts));
 
@@ -96,11 +96,11 @@ export function buildProgram(): Command {
       'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend',
     )
     .argument('[run_id]', 'the run (default: the newest run of --job)')
-    .option('--job <name>', 'report on the newest run of this job')
+    .option('--job <name|file>', 'report on the newest run of this job (a job file: its sink says where the ledger is)')
     .option('--out <file>', 'write the page here (default: stdout)')
     .option('--last <n>', 'runs in the trend chart', positiveInt('--last'), 30)
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
-    .option('--schema <schema>', 'schema holding mlscale_runs', 'public')
+    .option('--schema <schema>', 'schema holding mlscale_runs (default: every schema that has one)')
     .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
     .action(async (runId, opts) => (await import('./commands/report.js')).reportCommand(runId, opts));
 

@@ -192,6 +192,16 @@ export async function findCheckpoint(client: ClientBase, schema: string, key: Ru
   return res.rows[0] ? normalizeCheckpoint(res.rows[0].checkpoint) : undefined;
 }
 
+/** Every schema of the database that holds a run ledger, sorted. */
+export async function ledgerSchemas(client: ClientBase): Promise<string[]> {
+  const res = await client.query(
+    `SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relname = $1 AND c.relkind IN ('r', 'p') AND has_schema_privilege(n.oid, 'USAGE') ORDER BY 1`,
+    [LEDGER_TABLE],
+  );
+  return res.rows.map((r) => String(r.schema));
+}
+
 /** Runs matching `q`, newest first; [] when the ledger does not exist yet. */
 export async function listRuns(client: ClientBase, schema: string, q: LedgerQuery): Promise<RunRecord[]> {
   if (!(await exists(client, schema, LEDGER_TABLE))) return [];

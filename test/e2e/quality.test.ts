@@ -194,7 +194,9 @@ describe('run statistics, drift and rejects', () => {
       /^run_id\s+job\s+partition\s+status\s+started_at\s+rows_read\s+rows_written\s+rejected\s+max_psi\s+drifted\s+model$/,
     );
     expect(table).toMatch(/2024-01-03 .* x\d,x\d,x\d,x\d/);
-    expect((await mlscale(['runs', '--dir', 'out', '--since', '2999-01-01'], { cwd: s.dir })).stdout).toBe('no runs\n');
+    expect((await mlscale(['runs', '--dir', 'out', '--since', '2999-01-01'], { cwd: s.dir })).stdout).toBe(
+      `no runs in ${path.join(s.dir, 'out')}\n`,
+    );
     const bad = await mlscale(['runs', '--dir', 'out', '--since', 'yesterday'], { cwd: s.dir });
     expect(bad.code).toBe(2);
     expect(errorLine(bad)).toBe(

@@ -76,7 +76,7 @@ describe('mlscale report', () => {
     const missing = await mlscale(['report', 'no-such-run', '--dir', 'out'], { cwd: s.dir });
     expect(missing.code).toBe(2);
     expect(errorLine(missing)).toBe(
-      'error: report: run no-such-run is not in the ledger; list runs with mlscale runs.',
+      `error: report: run no-such-run is not in the ledger (looked in ${path.join(s.dir, 'out')}); list runs with mlscale runs.`,
     );
   });
 

@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { renderReport } from '../../report/render-report.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
+import { ledgerTarget } from '../ledger-target.js';
 
 interface ReportFlags extends LedgerLocation {
   job?: string;
@@ -9,22 +10,26 @@ interface ReportFlags extends LedgerLocation {
   last: number;
 }
 
-/** `mlscale report RUN_ID | --job NAME`: one self-contained HTML page about a run. */
+/** `mlscale report RUN_ID | --job NAME|FILE`: one self-contained HTML page about a run. */
 export async function reportCommand(runId: string | undefined, flags: ReportFlags): Promise<void> {
-  if (!runId && !flags.job) throw new UsageError('report: name a run id, or --job NAME for its newest run.');
-  const [run] = await readLedger(flags, { ...(runId ? { runId } : { job: flags.job! }), limit: 1 });
+  if (!runId && !flags.job)
+    throw new UsageError('report: name a run id, or --job NAME (or a job file) for its newest run.');
+  const { where, job } = await ledgerTarget(flags);
+  const newest = await readLedger(where, { ...(runId ? { runId } : { job: job! }), limit: 1 });
+  const run = newest.runs[0];
   if (!run)
     throw new UsageError(
       runId
-        ? `report: run ${runId} is not in the ledger; list runs with mlscale runs.`
-        : `report: job ${flags.job} has no runs in the ledger.`,
+        ? `report: run ${runId} is not in the ledger (looked in ${newest.looked}); list runs with mlscale runs.`
+        : `report: job ${job} has no runs in ${newest.looked}.`,
     );
-  const history = await readLedger(flags, { job: run.job, limit: Math.max(flags.last, 2) * 4 });
+  const history = (await readLedger(where, { job: run.job, limit: Math.max(flags.last, 2) * 4 })).runs;
   const before = history.filter((r) => r.started_at <= run.started_at);
   const trend = before.slice(0, flags.last).reverse();
   const baselineId = run.stats?.drift?.baseline_run_id;
   const baseline = baselineId
-    ? (history.find((r) => r.run_id === baselineId) ?? (await readLedger(flags, { runId: baselineId, limit: 1 }))[0])
+    ? (history.find((r) => r.run_id === baselineId) ??
+      (await readLedger(where, { runId: baselineId, limit: 1 })).runs[0])
     : before.find((r) => r.run_id !== run.run_id && r.status === 'succeeded' && r.stats);
   const html = renderReport({ run, baseline, trend });
   if (flags.out) {

@@ -1,4 +1,5 @@
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
+import { ledgerTarget } from '../ledger-target.js';
 import { parseSince } from '../since.js';
 
 interface RunsFlags extends LedgerLocation {
@@ -11,8 +12,9 @@ interface RunsFlags extends LedgerLocation {
 
 /** `mlscale runs`: the ledger, newest first, from Postgres or from Parquet output directories. */
 export async function runsCommand(flags: RunsFlags): Promise<void> {
-  const runs = await readLedger(flags, {
-    ...(flags.job ? { job: flags.job } : {}),
+  const { where, job } = await ledgerTarget(flags);
+  const { runs, looked } = await readLedger(where, {
+    ...(job ? { job } : {}),
     ...(flags.status ? { status: flags.status } : {}),
     ...(flags.since ? { since: parseSince(flags.since) } : {}),
     limit: flags.limit,
@@ -22,7 +24,7 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
     return;
   }
   if (runs.length === 0) {
-    process.stdout.write('no runs\n');
+    process.stdout.write(`no runs${job ? ` of job ${job}` : ''} in ${looked}\n`);
     return;
   }
   const header = [
