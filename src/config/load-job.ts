@@ -7,7 +7,7 @@ import { redact, registerConnectionString } from '../redact.js';
 import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
-import { reservedTable } from '../output/tables.js';
+import { MAX_SINK_TABLE_NAME, reservedTable, stageTable } from '../output/tables.js';
 import { resolveOutputPath } from './output-path.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
@@ -151,6 +151,12 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   if (raw.sink.postgres) {
     const table = str(raw.sink.postgres.table, 'sink.postgres.table');
     const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : ['public', table];
+    // PostgreSQL cuts names at 63 bytes: the staging table and the view mlscale names after the
+    // table would be cut onto other names (the view onto the table itself).
+    if (Buffer.byteLength(name) > MAX_SINK_TABLE_NAME)
+      throw new UsageError(
+        `${at('sink.postgres.table')}: "${name}" is ${Buffer.byteLength(name)} bytes; a sink table's name may have at most ${MAX_SINK_TABLE_NAME}, so that its staging table ${stageTable('…')} and its view …_latest fit PostgreSQL's 63-byte names; choose a shorter name.`,
+      );
     const reserved = reservedTable(name, name);
     if (reserved) throw new UsageError(`${at('sink.postgres.table')}: ${reserved}; name another table.`);
     const url = str(raw.sink.postgres.url, 'sink.postgres.url');
@@ -170,6 +176,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const dupKey = key.find((k, i) => key.indexOf(k) !== i);
   if (dupKey) throw new UsageError(`${at('key')}: column "${dupKey}" is listed twice; list each key column once.`);
 
+  const source = resolveSource(raw, dir, str, at);
   return {
     name: raw.name,
     ...(raw.description !== undefined ? { description: raw.description } : {}),
@@ -178,11 +185,13 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     catchup: raw.catchup ?? 0,
     timezone,
     params,
-    recordedParams: recorded,
     ds,
     models,
     combine,
-    source: resolveSource(raw, dir, str, at),
+    source,
+    // After the source and sink URLs registered their passwords: a password passed as a
+    // parameter into a URL template ({{ pw }}) is hidden in the record too.
+    recordedParams: Object.fromEntries(Object.entries(recorded).map(([k, v]) => [k, redact(v)])),
     key,
     onNull,
     onNullFeatures,

@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { expandEnv, expandParams, PARAM_REF } from './template.js';
@@ -6,6 +7,17 @@ import { expandEnv, expandParams, PARAM_REF } from './template.js';
 export function isInside(child: string, root: string): boolean {
   const rel = path.relative(root, child);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** The real path of `p` (symbolic links resolved) as far as it exists, with the rest appended. */
+export async function realPath(p: string): Promise<string> {
+  const rest: string[] = [];
+  for (let at = path.resolve(p); ; at = path.dirname(at)) {
+    const real = await realpath(at).catch(() => undefined);
+    if (real !== undefined) return path.join(real, ...rest.reverse());
+    if (path.dirname(at) === at) return path.resolve(p);
+    rest.push(path.basename(at));
+  }
 }
 
 /**
@@ -28,8 +40,11 @@ export function resolveOutputPath(
   if (first < 0) return { path: full, root: path.dirname(full) };
   const prefix = withEnv.slice(0, first);
   const root = path.resolve(dir, prefix.slice(0, prefix.lastIndexOf('/') + 1));
-  if (isInside(full, root)) return { path: full, root };
   const used = [...new Set([...withEnv.matchAll(PARAM_REF)].map((m) => m[1]!))];
+  // Inside the root is not enough when the template has a literal part before the parameter
+  // (out_{{ region }}): a value may not climb (..) or restart the path (/) at all.
+  const climbs = used.some((name) => /(^|\/)\.\.(\/|$)|^\//.test(params[name] ?? ''));
+  if (!climbs && isInside(full, root)) return { path: full, root };
   const values = used.map((name) => `${name}="${params[name] ?? ''}"`).join(', ');
   throw new UsageError(
     `${where}: "${template}" with ${values} resolves to ${full}, which is not inside the sink's root ${root}; a parameter may not lead an output path out of it (check --param ${used.join(', --param ')}).`,

@@ -143,22 +143,6 @@ export async function replacedRunIds(client: ClientBase, schema: string, key: Ru
   return res.rows.map((r) => String(r.run_id));
 }
 
-/** What this key's partition holds now: the succeeded runs a publish would replace, and their rows. */
-export async function publishedRows(
-  client: ClientBase,
-  schema: string,
-  key: RunKey,
-): Promise<{ runIds: string[]; rows: number } | undefined> {
-  if (!(await exists(client, schema, LEDGER_TABLE))) return undefined;
-  const res = await client.query(
-    `SELECT run_id, rows_written::float8 AS rows FROM ${ledger(schema)}
-      WHERE job = $1 AND partition = $2 AND status = 'succeeded' AND ${replacedShards('$3', '$4')}`,
-    [key.job, key.partition, shardText(key.shard), String(key.shard.count)],
-  );
-  if (res.rows.length === 0) return undefined;
-  return { runIds: res.rows.map((r) => String(r.run_id)), rows: res.rows.reduce((n, r) => n + Number(r.rows), 0) };
-}
-
 /** Other runs of exactly this key, whose staged rows and checkpoints a fresh run discards. */
 export async function otherRunIds(client: ClientBase, schema: string, key: RunKey, runId: string): Promise<string[]> {
   const res = await client.query(

@@ -4,6 +4,9 @@
 export const LEDGER_TABLE = 'mlscale_runs';
 export const CHECKPOINTS_TABLE = 'mlscale_checkpoints';
 
+/** The longest sink table name whose derived names (`_mlscale_stage`, `_latest`) fit PostgreSQL's 63 bytes. */
+export const MAX_SINK_TABLE_NAME = 63 - '_mlscale_stage'.length;
+
 /** Where a checkpointed run stages its rows until it publishes. */
 export const stageTable = (table: string) => `${table}_mlscale_stage`;
 /** The analysts' view of the newest partition. */

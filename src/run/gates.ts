@@ -11,7 +11,7 @@ export function checkRejectRate(rowsRead: number, rowsRejected: number, maxRejec
   const rate = rowsRead === 0 ? 0 : rowsRejected / rowsRead;
   if (rate <= maxRejectRate) return;
   throw new QualityGateError(
-    `quality gate: ${rowsRejected} of ${rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected (missing feature values or no route), over max_reject_rate ${maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
+    `quality gate: ${rowsRejected} of ${rowsRead} rows (${(rate * 100).toFixed(2)}%) were rejected (missing feature values, no route or non-finite predictions), over max_reject_rate ${maxRejectRate}; nothing was published. Fix the data, or raise max_reject_rate.`,
     { code: 'reject_rate' },
   );
 }

@@ -2,7 +2,7 @@ import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFil
 import path from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
-import { isInside } from '../config/output-path.js';
+import { isInside, realPath } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { findRuns, readRunFile, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
 import { normalizeCheckpoint, type Checkpoint, type RunRecord } from '../ledger/record.js';
@@ -116,6 +116,14 @@ export class ParquetSink implements Sink {
 
   async begin(_run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
     await this.check();
+    // A symbolic link inside the root must not lead the publish outside it.
+    const [realTarget, realRoot] = await Promise.all([realPath(this.target), realPath(this.options.root)]);
+    if (!isInside(realTarget, realRoot)) {
+      throw new UsageError(
+        `sink: ${this.target} leads through a symbolic link to ${realTarget}, outside the sink's root ${realRoot}; fix sink.parquet.path or the link.`,
+        { code: 'path_escape' },
+      );
+    }
     await mkdir(path.dirname(this.target), { recursive: true });
     this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, {
       wait: this.layout.wait === true,
@@ -155,9 +163,23 @@ export class ParquetSink implements Sink {
       .sort((a, b) => (b.finished_at ?? '').localeCompare(a.finished_at ?? ''))[0];
   }
 
+  /**
+   * What this publish replaces: the target's run, and for a shard also what removeOtherLayouts
+   * retires (an unsharded publish in the partition, shards of another count).
+   */
   async published(): Promise<{ runIds: string[]; rows: number } | undefined> {
-    const run = await readRunFile(this.target);
-    return run ? { runIds: [run.run_id], rows: run.rows_written } : undefined;
+    const dirs = [this.target];
+    if (this.sharded) {
+      dirs.push(this.partitionDir);
+      const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
+      for (const name of await readdir(this.partitionDir).catch(() => [] as string[])) {
+        const other = /^shard-\d+-(of-\d+)$/.exec(name);
+        if (other && other[1] !== mine) dirs.push(path.join(this.partitionDir, name));
+      }
+    }
+    const runs = (await Promise.all(dirs.map(readRunFile))).filter((r) => r !== undefined);
+    if (runs.length === 0) return undefined;
+    return { runIds: runs.map((r) => r.run_id), rows: runs.reduce((n, r) => n + r.rows_written, 0) };
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {

@@ -14,7 +14,6 @@ import {
   latestPartitionSql,
   markAbandoned,
   otherRunIds,
-  publishedRows,
   reopenRun,
   replacedRunIds,
   replacedShards,
@@ -52,6 +51,8 @@ export class PostgresSink implements Sink {
   private copy: CopyStream | undefined;
   private copyError: Error | undefined;
   private inTransaction = false;
+  /** This run's ledger row exists (inserted, or reopened to resume): only then may abort update it. */
+  private recorded = false;
   private written = 0;
   private readonly columns: string[];
   private readonly encoder: CopyEncoder;
@@ -169,15 +170,26 @@ export class PostgresSink implements Sink {
       (c) => `${ident(c.name)} ${c.sqlType}${c.role === 'metadata' ? ' NOT NULL' : ''}`,
     );
     const ddl = async () => {
-      if (this.options.schema !== 'public')
-        await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
-      await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${cols.join(', ')})`);
+      // DDL only for what is missing, or by the table's owner: a writer role granted SELECT,
+      // INSERT and DELETE (and the ledger's SELECT, INSERT, UPDATE) runs without owning anything.
+      const state = (
+        await client.query(
+          `SELECT to_regnamespace($1) IS NOT NULL AS schema_exists,
+                  to_regclass($2) IS NOT NULL AS table_exists,
+                  coalesce((SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass($2)), true) AS owns,
+                  to_regclass($3) IS NOT NULL AS ledger_exists`,
+          [this.options.schema, this.table, qualified(this.options.schema, LEDGER_TABLE)],
+        )
+      ).rows[0] as { schema_exists: boolean; table_exists: boolean; owns: boolean; ledger_exists: boolean };
+      if (!state.schema_exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
+      if (!state.table_exists) await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${cols.join(', ')})`);
       // The partition is what every re-run deletes; without an index that DELETE scans the table.
       const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
-      await client.query(
-        `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`,
-      );
-      await ensureLedger(client, this.options.schema);
+      if (state.owns)
+        await client.query(
+          `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`,
+        );
+      if (!state.ledger_exists) await ensureLedger(client, this.options.schema);
       if (this.layout.checkpointing) {
         await client.query(`CREATE TABLE IF NOT EXISTS ${this.stage} (LIKE ${this.table})`);
         await client.query(
@@ -185,7 +197,7 @@ export class PostgresSink implements Sink {
         );
         await ensureCheckpoints(client, this.options.schema);
       }
-      await this.describeForAnalysts(client);
+      if (state.owns) await this.describeForAnalysts(client);
     };
     // Concurrent first runs (shards) would race on CREATE ... IF NOT EXISTS, COMMENT and CREATE VIEW:
     // one transaction-scoped advisory lock per table serializes the DDL.
@@ -275,9 +287,19 @@ export class PostgresSink implements Sink {
       await this.lock(client, signal);
       if (resume) {
         await reopenRun(client, this.options.schema, run.run_id);
+        this.recorded = true;
         this.written = resume.counters.rowsWritten;
       } else {
-        await insertRun(client, this.options.schema, run);
+        try {
+          await insertRun(client, this.options.schema, run);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '23505') throw err;
+          throw new UsageError(
+            `--run-id ${run.run_id}: that run id is already in the ledger ${this.options.schema}.${LEDGER_TABLE}; give this run a new one (or leave --run-id out).`,
+            { code: 'run_id_taken' },
+          );
+        }
+        this.recorded = true;
         if (this.layout.checkpointing) {
           // Staged rows of earlier failed runs of this key will never be resumed now.
           const earlier = await otherRunIds(client, this.options.schema, this.key, run.run_id);
@@ -326,7 +348,17 @@ export class PostgresSink implements Sink {
     // Its own connection, like baseline: the run's may be in the middle of a COPY.
     const client = await connect(this.options.url, 'sink');
     try {
-      return await publishedRows(client, this.options.schema, this.key);
+      // Rows actually in the table: the ledger keeps every earlier run, most of them long replaced.
+      const runIds = await replacedRunIds(client, this.options.schema, this.key);
+      if (runIds.length === 0) return undefined;
+      if (!(await client.query('SELECT to_regclass($1) AS t', [this.table])).rows[0]?.t) return undefined;
+      const res = await client.query(
+        `SELECT run_id, count(*)::float8 AS n FROM ${this.table}
+          WHERE partition = $1 AND run_id = ANY($2::text[]) GROUP BY run_id ORDER BY run_id`,
+        [this.layout.partition, runIds],
+      );
+      if (res.rows.length === 0) return undefined;
+      return { runIds: res.rows.map((r) => String(r.run_id)), rows: res.rows.reduce((n, r) => n + Number(r.n), 0) };
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -474,6 +506,7 @@ export class PostgresSink implements Sink {
       await client.end().catch(() => undefined);
       this.client = undefined;
     }
+    if (!this.recorded) return; // another run's row with this id is not ours to mark failed
     try {
       const c = await this.client_();
       await finishRun(c, this.options.schema, run);

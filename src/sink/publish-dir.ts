@@ -58,8 +58,9 @@ export async function publishDir(staged: string, target: string, runId: string):
 /**
  * Brings `target` back to a live, complete state after any crash, then removes what earlier
  * runs left beside it, except `keep` (a staging directory being resumed). When `target` is
- * missing, the newest complete staged copy (a publish killed between its two renames) goes
- * live, or else the newest copy set aside. Returns what it put back, if anything.
+ * missing and a copy was set aside (a publish killed between its two renames), the newest such
+ * copy goes live again: the killed run never reached its commit point, so its staged copy is
+ * discarded, never published by someone else's run. Returns what it put back, if anything.
  */
 export async function recoverDir(target: string, keep?: string): Promise<string | undefined> {
   const dir = path.dirname(target);
@@ -69,15 +70,13 @@ export async function recoverDir(target: string, keep?: string): Promise<string 
   );
   let restored: string | undefined;
   if (!(await exists(target))) {
-    const candidates: { full: string; staged: boolean; mtime: number }[] = [];
+    const candidates: { full: string; mtime: number }[] = [];
     for (const name of names) {
       const full = path.join(dir, name);
-      if (full === keep || !(await complete(full))) continue;
-      const st = await stat(path.join(full, SUCCESS_FILE));
-      candidates.push({ full, staged: !name.startsWith(`${prefix}~`), mtime: st.mtimeMs });
+      if (!name.startsWith(`${prefix}~`) || !(await complete(full))) continue;
+      candidates.push({ full, mtime: (await stat(path.join(full, SUCCESS_FILE))).mtimeMs });
     }
-    // A complete staged copy is the newer data (it was about to go live); an aside copy is the older.
-    candidates.sort((a, b) => Number(b.staged) - Number(a.staged) || b.mtime - a.mtime);
+    candidates.sort((a, b) => b.mtime - a.mtime);
     const pick = candidates[0];
     if (pick) {
       await rename(pick.full, target);

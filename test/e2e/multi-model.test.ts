@@ -125,7 +125,7 @@ describe('many models in one job', () => {
     const r = await mlscale(['score', '--job', job('unrouted', body)], { cwd: s.dir });
     expect(r.code).toBe(3);
     expect(errorLine(r)).toBe(
-      'error: quality gate: 50 of 150 rows (33.33%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
+      'error: quality gate: 50 of 150 rows (33.33%) were rejected (missing feature values, no route or non-finite predictions), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
     );
   });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
@@ -78,6 +78,30 @@ describe('paths stay inside the sink root', () => {
     const ok = await mlscale(['score', '--job', file, '--param', 'region=eu/west'], { cwd: s.dir });
     expect(errorLine(ok)).toBe('');
     expect(existsSync(path.join(s.dir, 'out', 'eu', 'west', 'ds=2024-01-01', '_SUCCESS'))).toBe(true);
+  });
+
+  it('refuses a climbing value after a literal prefix (out_{{ region }}) and a symbolic link out of the root', async () => {
+    const prefixed = job('out_{{ region }}/ds={{ ds }}', '', 'prefixed.yaml');
+    for (const value of ['/../victim', 'x/../../victim']) {
+      const r = await mlscale(['score', '--job', prefixed, '--param', `region=${value}`], { cwd: s.dir });
+      expect(r.code, value).toBe(2);
+      expect(errorLine(r)).toContain(`with region="${value}", ds="2024-01-01" resolves to`);
+      victimIntact();
+    }
+    // A link inside the root that points outside it: refused before anything is created there.
+    mkdirSync(path.join(s.dir, 'linked'), { recursive: true });
+    symlinkSync(victim, path.join(s.dir, 'linked', 'link'));
+    const linked = await mlscale(
+      ['score', '--job', job('linked/{{ region }}/ds={{ ds }}', '', 'linked.yaml'), '--param', 'region=link'],
+      {
+        cwd: s.dir,
+      },
+    );
+    expect(linked.code).toBe(2);
+    expect(errorLine(linked)).toBe(
+      `error: sink: ${path.join(s.dir, 'linked', 'link', 'ds=2024-01-01')} leads through a symbolic link to ${path.join(victim, 'ds=2024-01-01')}, outside the sink's root ${path.join(s.dir, 'linked')}; fix sink.parquet.path or the link.`,
+    );
+    victimIntact();
   });
 
   it('refuses run ids that are not plain names, before writing', async () => {
@@ -183,4 +207,18 @@ describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
       }
     }
   }, 300_000);
+
+  it('a first publish killed before its commit point is never published by a later run', async () => {
+    const file = job('fresh/ds={{ ds }}', '', 'fresh.yaml');
+    const target = path.join(s.dir, 'fresh', 'ds=2024-01-01');
+    // The first rename of a first publish (moving a live partition aside) is where it dies.
+    expect(straced(['score', '--job', file, '--run-id', 'killed'], 'rename', 1).status).toBeNull();
+    expect(existsSync(target)).toBe(false);
+    // The next run recovers first, then fails its own gate: the killed run's staged copy is gone, not live.
+    const nan = s.file('fresh-nan.yaml', readFileSync(file, 'utf8').replace('model.onnx', 'nan.onnx'));
+    writeFileSync(path.join(s.dir, 'nan.onnx'), logisticModel({ weights: [NaN, 0, 0], bias: 0, inputName: 'x' }));
+    expect((await mlscale(['score', '--job', nan], { cwd: s.dir })).code).toBe(3);
+    expect(existsSync(target)).toBe(false);
+    expect(beside(target)).toEqual([]);
+  });
 });

@@ -118,7 +118,7 @@ describe('run statistics, drift and rejects', () => {
     const over = await mlscale(['score', '--job', job('on_null: skip\n'), '--param', 'ds=2024-01-04'], { cwd: s.dir });
     expect(over.code).toBe(3);
     expect(errorLine(over)).toBe(
-      'error: quality gate: 100 of 5000 rows (2.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
+      'error: quality gate: 100 of 5000 rows (2.00%) were rejected (missing feature values, no route or non-finite predictions), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.',
     );
     const ok = await mlscale(
       ['score', '--job', job('on_null: skip\nmax_reject_rate: 0.05\n'), '--param', 'ds=2024-01-04'],

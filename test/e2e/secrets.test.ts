@@ -95,6 +95,22 @@ sink:
       expect(badRuns.code).toBe(1);
       noSecret(badRuns, 'runs against a server that is down');
 
+      // A password given as a parameter into a URL template is hidden in the record too.
+      const templated = s.file(
+        'templated.yaml',
+        readFileSync(pgJob, 'utf8').replace(
+          'url: "${DATABASE_URL}"',
+          `url: "postgres://postgres:{{ pw }}@${url.host}${url.pathname}"`,
+        ),
+      );
+      const viaParam = await mlscale(['score', '--job', templated, '--param', 'pw=hunter2'], { cwd: s.dir, env });
+      expect(errorLine(viaParam)).toBe('');
+      noSecret(viaParam, 'a run with a password parameter');
+      const [withPw] = await query<{ params: Record<string, string> }>(
+        `SELECT params FROM ${schema.name}.mlscale_runs ORDER BY started_at DESC LIMIT 1`,
+      );
+      expect(withPw!.params.pw).toBe('***');
+
       const pqJob = job('pqsecret', 'parquet: { path: "out/ds={{ ds }}" }');
       const pq = await mlscale(['score', '--job', pqJob, ...args], { cwd: s.dir, env });
       expect(errorLine(pq)).toBe('');

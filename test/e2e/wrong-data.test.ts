@@ -88,7 +88,7 @@ describe('non-finite predictions are rejected, never published', () => {
     const r = await mlscale(['score', '--job', file], { cwd: s.dir });
     expect(r.code).toBe(3);
     expect(errorLine(r)).toBe(
-      `error: quality gate: ${N} of ${N} rows (100.00%) were rejected (missing feature values or no route), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.`,
+      `error: quality gate: ${N} of ${N} rows (100.00%) were rejected (missing feature values, no route or non-finite predictions), over max_reject_rate 0.01; nothing was published. Fix the data, or raise max_reject_rate.`,
     );
     expect(existsSync(path.join(s.dir, 'out', 'allnan', 'ds=2024-01-01'))).toBe(false);
   });
@@ -270,7 +270,43 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       expect(r.code).toBe(2);
       expect(errorLine(r)).toBe(`error: own.yaml: ${message}`);
     }
-    expect(await query(`SELECT 1 FROM ${schema.name}.mlscale_runs WHERE job = 'own'`)).toEqual([]);
+    // No run of job own was recorded (the ledger may not even exist yet).
+    const [ledger] = await query<{ t: string | null }>(`SELECT to_regclass('${schema.name}.mlscale_runs')::text AS t`);
+    const recorded = ledger!.t ? await query(`SELECT 1 FROM ${schema.name}.mlscale_runs WHERE job = 'own'`) : [];
+    expect(recorded).toEqual([]);
+    const long = 't'.repeat(50);
+    const tooLong = await mlscale(
+      [
+        'validate',
+        '--job',
+        job('own', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.${long} }`),
+      ],
+      { cwd: s.dir, env },
+    );
+    expect(tooLong.code).toBe(2);
+    expect(errorLine(tooLong)).toBe(
+      `error: own.yaml: sink.postgres.table: "${long}" is 50 bytes; a sink table's name may have at most 49, so that its staging table …_mlscale_stage and its view …_latest fit PostgreSQL's 63-byte names; choose a shorter name.`,
+    );
+  });
+
+  it('a --run-id already in the ledger is refused (exit 2) and leaves the earlier run as it was', async () => {
+    const file = job('reuse', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.reuse }`);
+    expect((await mlscale(['score', '--job', file, '--run-id', 'MYRUN'], { cwd: s.dir, env })).code).toBe(0);
+    const again = await mlscale(['score', '--job', file, '--run-id', 'MYRUN', '--param', 'ds=2024-01-02'], {
+      cwd: s.dir,
+      env,
+    });
+    expect(again.code).toBe(2);
+    expect(errorLine(again)).toBe(
+      `error: --run-id MYRUN: that run id is already in the ledger ${schema.name}.mlscale_runs; give this run a new one (or leave --run-id out).`,
+    );
+    expect(await query(`SELECT status FROM ${schema.name}.mlscale_runs WHERE run_id = 'MYRUN'`)).toEqual([
+      { status: 'succeeded' },
+    ]);
+    expect((await mlscale(['score', '--job', file], { cwd: s.dir, env })).code).toBe(0);
+    expect(await query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM ${schema.name}.reuse`)).toEqual([
+      { n: N, d: N },
+    ]);
   });
 
   it('names the GRANT a role lacks (exit 2) instead of failing half way', async () => {
@@ -296,6 +332,13 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       expect((await mlscale(['score', '--job', file], { cwd: s.dir, env })).code).toBe(0);
       await query(`GRANT SELECT ON ${schema.name}.granted TO ${role}`);
       await expectGrant(`GRANT INSERT, DELETE ON "${schema.name}"."granted"`);
+      await query(`GRANT INSERT, DELETE ON ${schema.name}.granted TO ${role}`);
+      await expectGrant(`GRANT SELECT, INSERT, UPDATE ON "${schema.name}"."mlscale_runs"`);
+      // With the grants it names, a role that owns nothing writes: no DDL on what exists.
+      await query(`GRANT SELECT, INSERT, UPDATE ON ${schema.name}.mlscale_runs TO ${role}`);
+      const writer = await run();
+      expect(errorLine(writer)).toBe('');
+      expect(await query(`SELECT count(*)::int AS n FROM ${schema.name}.granted`)).toEqual([{ n: N }]);
     } finally {
       await query(`DROP OWNED BY ${role}`);
       await query(`DROP ROLE ${role}`);
@@ -344,6 +387,29 @@ describe('an empty result or a --limit trial never silently replaces a full part
     });
     expect(errorLine(partial)).toBe('');
     expect(runId()).toBe('ten');
+    // A shard replaces the unsharded publish it retires: an empty shard, or a --limit trial of one, may not.
+    const one = s.file(
+      'guard-one.yaml',
+      readFileSync(file, 'utf8').replace('parquet: { path: data }', 'parquet: { path: onegroup }'),
+    );
+    writeParquet(
+      path.join(s.dir, 'onegroup', 'part-0.parquet'),
+      new Table({
+        id: makeVector(BigInt64Array.from({ length: 10 }, (_, i) => BigInt(i))),
+        f0: makeVector(Float32Array.from({ length: 10 }, () => 0.5)),
+        f1: makeVector(Float32Array.from({ length: 10 }, () => 0.5)),
+        f2: makeVector(Float32Array.from({ length: 10 }, () => 0.5)),
+      }),
+    );
+    expect((await mlscale(['score', '--job', one, '--run-id', 'whole'], { cwd: s.dir })).code).toBe(0);
+    const emptyShard = await mlscale(['score', '--job', one, '--shard', '1/2'], { cwd: s.dir });
+    expect(emptyShard.code).toBe(3);
+    expect(errorLine(emptyShard)).toMatch(
+      /^error: empty result: this run wrote no rows, and partition 2024-01-01 holds 10 rows \(run whole\); nothing was published\./,
+    );
+    const limitedShard = await mlscale(['score', '--job', one, '--shard', '0/2', '--limit', '2'], { cwd: s.dir });
+    expect(limitedShard.code).toBe(2);
+    expect(runId()).toBe('whole');
     writeFileSync(empty, readFileSync(empty, 'utf8') + 'allow_empty: true\n');
     const allowed = await mlscale(['score', '--job', empty, '--run-id', 'empty-ok'], { cwd: s.dir });
     expect(errorLine(allowed)).toBe('');
