@@ -1,5 +1,6 @@
 import {
   Bool,
+  DataType,
   Dictionary,
   Int8,
   Table,
@@ -15,11 +16,17 @@ import { METADATA_COLUMNS } from '../output/columns.js';
 import { metadataRows } from './run-metadata.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
 
+/**
+ * A key column as the part file stores it: the kept rows, and plain values (one file of a glob may
+ * store a key dictionary-encoded and another not; a part file needs one type).
+ */
 function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
-  if (!keep) return v;
-  const values = new Array(keep.length);
-  for (let i = 0; i < keep.length; i++) values[i] = v.get(keep[i]!);
-  return vectorFromArray(values, v.type);
+  const dictionary = DataType.isDictionary(v.type);
+  if (!keep && !dictionary) return v;
+  const n = keep ? keep.length : v.length;
+  const values = new Array(n);
+  for (let i = 0; i < n; i++) values[i] = v.get(keep ? keep[i]! : i);
+  return vectorFromArray(values, dictionary ? (v.type as Dictionary).dictionary : v.type);
 }
 
 function predictionVector(values: PredictionValues): Vector {

@@ -56,7 +56,7 @@ export async function acquireLock(
     options.signal?.throwIfAborted();
     if (await create(file, me)) {
       await removeDeadTemporaries(file);
-      return heartbeat(file);
+      return heartbeat(file, me);
     }
     const seen = await inspect(file);
     if (seen === 'gone') continue;
@@ -143,7 +143,7 @@ function staleness(seen: Seen, host: string): string | undefined {
 }
 
 /** Touches the lock while the run lives; the returned function stops it and removes the lock. */
-function heartbeat(file: string): () => Promise<void> {
+function heartbeat(file: string, me: Holder): () => Promise<void> {
   const timer = setInterval(() => {
     const now = new Date();
     utimes(file, now, now).catch(() => undefined);
@@ -151,6 +151,9 @@ function heartbeat(file: string): () => Promise<void> {
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await rm(file, { force: true });
+    // A holder stalled past STALE_MS may have been taken over: never remove another run's lock.
+    const seen = await inspect(file);
+    if (seen !== 'gone' && seen.holder?.pid === me.pid && seen.holder.run_id === me.run_id)
+      await rm(file, { force: true });
   };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Float32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
+import { Dictionary, Float32, Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
@@ -126,6 +126,29 @@ describe('every file of a glob agrees on the types the job reads', () => {
         f2: floats(),
       }),
     );
+    // A string key stored plain in one file and dictionary-encoded in another is one type: it scores.
+    const names = () => Array.from({ length: n }, (_, i) => `k${i}`);
+    writeParquet(
+      path.join(s.dir, 'dictkey', 'a.parquet'),
+      new Table({ id: vectorFromArray(names(), new Utf8()), f0: floats(), f1: floats(), f2: floats() }),
+    );
+    writeParquet(
+      path.join(s.dir, 'dictkey', 'b.parquet'),
+      new Table({
+        id: vectorFromArray(names(), new Dictionary(new Utf8(), new Int32())),
+        f0: floats(),
+        f1: floats(),
+        f2: floats(),
+      }),
+    );
+    const dictJob = job('dictkey', 'ok.onnx', 'parquet: { path: "out/dictkey" }');
+    writeFileSync(
+      dictJob,
+      readFileSync(dictJob, 'utf8').replace('parquet: { path: data }', 'parquet: { path: dictkey }'),
+    );
+    const dict = await mlscale(['score', '--job', dictJob, '--json'], { cwd: s.dir });
+    expect(errorLine(dict)).toBe('');
+    expect(JSON.parse(dict.stdout).rowsWritten).toBe(2 * n);
     const cases: [string, string, string, string][] = [
       ['strf0', 'f0', 'Float32', 'Utf8'],
       ['intkey', 'id', 'Int64', 'Int32'],
