@@ -38,23 +38,56 @@ function clockFromEnv(env: NodeJS.ProcessEnv): (() => Date) | undefined {
 
 type State = Record<string, string>; // job name → ISO time of its last tick
 
-/** Ticks of `task` after `after` and before `before`, newest last (bounded scan). */
+/** Whether a cron expression names its hours (0 6 * * *), so a repeated local hour is one tick. */
+export function firesOncePerLocalTime(expression: string): boolean {
+  const fields = expression.trim().split(/\s+/);
+  const hour = fields[fields.length === 6 ? 2 : 1] ?? '*';
+  return /^\d+(,\d+)*$/.test(hour);
+}
+
+/**
+ * The newest `limit` ticks of `task` strictly between `after` and `before`, oldest first. The scan
+ * walks back from `before` (at most 31 days of minutes, or a day of seconds), so a long outage
+ * catches up its latest intervals. Where `oncePerLocalTime` (an expression at fixed hours: a
+ * daily 01:30), a wall-clock time that occurs twice in `timezone` (the repeated autumn hour) is
+ * one tick, the first, as node-cron's live schedule fires it once; a sub-hourly job keeps both.
+ */
 export function missedTicks(
   task: Pick<ScheduledTask, 'match'>,
   withSeconds: boolean,
   after: Date,
   before: Date,
   limit: number,
+  timezone = 'UTC',
+  oncePerLocalTime = false,
 ): Date[] {
+  if (limit <= 0) return [];
   const step = withSeconds ? 1000 : 60_000;
   const maxSteps = withSeconds ? 86_400 : 31 * 24 * 60;
-  const out: Date[] = [];
-  let t = Math.floor(after.getTime() / step) * step + step;
-  for (let i = 0; t < before.getTime() && i < maxSteps; i++, t += step) {
+  const wallClock = new Intl.DateTimeFormat('en-CA', {
+    timeZone: timezone,
+    hourCycle: 'h23',
+    ...({
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    } as const),
+  });
+  // Local time → the earliest instant with it; one more than asked, so the oldest can be dropped
+  // once it is known that no earlier twin of it remains.
+  const found = new Map<string, Date>();
+  let t = Math.ceil(before.getTime() / step) * step - step;
+  for (let i = 0; t > after.getTime() && i < maxSteps; i++, t -= step) {
     const d = new Date(t);
-    if (task.match(d)) out.push(d);
+    if (!task.match(d)) continue;
+    const local = oncePerLocalTime ? wallClock.format(d) : d.toISOString();
+    if (!found.has(local) && found.size === limit + 1) break;
+    found.set(local, d);
   }
-  return out.slice(-limit);
+  return [...found.values()].sort((a, b) => a.getTime() - b.getTime()).slice(-limit);
 }
 
 /**
@@ -122,6 +155,8 @@ export class Scheduler {
         new Date(last),
         now,
         sj.catchup,
+        sj.job.timezone,
+        firesOncePerLocalTime(sj.schedule),
       );
       for (const t of ticks) {
         this.options.log.info('catching up a missed interval', { job: sj.job.name, tick: t.toISOString() });
