@@ -18,6 +18,7 @@ import { writeFeatureFiles } from './lib/parquet-data.mjs';
 import { scanParquet, parquetSourceOver } from '../dist/source/parquet.js';
 import { ScorerPool } from '../dist/scoring/scorer-pool.js';
 import { PostgresSink } from '../dist/sink/postgres.js';
+import { newRunRecord } from '../dist/ledger/record.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataRoot = path.join(root, 'bench-data');
@@ -134,7 +135,7 @@ async function copyCeiling(rows, schema) {
   const sink = new PostgresSink({ url: opt.url, schema, table: 'copy_ceiling' }, layout);
   const rand = rng(4);
   const y = Float64Array.from({ length: opt.batchSize }, () => Math.fround(rand()));
-  const record = {
+  const record = newRunRecord({
     run_id: `copy-${Date.now()}`,
     job: 'bench_copy',
     partition: 'p',
@@ -143,16 +144,8 @@ async function copyCeiling(rows, schema) {
     model_name: 'bench',
     model_version: '1',
     model_sha256: '-',
-    status: 'running',
     started_at: new Date().toISOString(),
-    finished_at: null,
-    rows_read: 0,
-    rows_scored: 0,
-    rows_rejected: 0,
-    rows_written: 0,
-    error: null,
-    stats: null,
-  };
+  });
   const chunks = Math.ceil(rows / opt.batchSize);
   const { ms } = await time(async () => {
     await sink.begin(record);

@@ -39,6 +39,26 @@ export interface RunFingerprint {
   readonly source: string;
 }
 
+/** The record of a run that is starting: running, nothing counted yet. */
+export function newRunRecord(
+  identity: Pick<
+    RunRecord,
+    'run_id' | 'job' | 'partition' | 'shard' | 'params' | 'model_name' | 'model_version' | 'model_sha256' | 'started_at'
+  >,
+): RunRecord {
+  return {
+    ...identity,
+    status: 'running',
+    finished_at: null,
+    rows_read: 0,
+    rows_scored: 0,
+    rows_rejected: 0,
+    rows_written: 0,
+    error: null,
+    stats: null,
+  };
+}
+
 /** How far a checkpointed run got: everything up to `chunks` source chunks is durable. */
 export interface Checkpoint {
   readonly runId: string;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
 import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
-import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
+import { newRunRecord, shardText, type Checkpoint } from '../ledger/record.js';
 import { redact } from '../redact.js';
 import { ScorerPool } from '../scoring/scorer-pool.js';
 import { makeSink, nullSink } from '../sink/make-sink.js';
@@ -148,7 +148,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         job.sink,
         sinkLayout(plan, runId, new Date(), { ...options, warn: (m: string) => options.events?.warn?.(m) }),
       );
-  const record: RunRecord = {
+  const record = newRunRecord({
     run_id: runId,
     job: job.name,
     partition: job.partition,
@@ -157,16 +157,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     model_name: plan.modelName,
     model_version: plan.modelVersion,
     model_sha256: plan.modelSha256,
-    status: 'running',
     started_at: new Date(attemptStarted).toISOString(),
-    finished_at: null,
-    rows_read: 0,
-    rows_scored: 0,
-    rows_rejected: 0,
-    rows_written: 0,
-    error: null,
-    stats: null,
-  };
+  });
   const stats = new StatsCollector();
   const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
   let pool: ScorerPool | undefined;
