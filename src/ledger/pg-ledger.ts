@@ -217,9 +217,13 @@ export async function baselineRun(
   return res.rows[0] ? normalizeRun(res.rows[0]) : undefined;
 }
 
-/** A scalar subquery: the partition `job` published last, for a view over the prediction table. */
+/**
+ * A scalar subquery: the newest partition `job` has published, by partition value (a backfill of
+ * an older day does not become the latest). Partitions compare as text: ISO dates (the default,
+ * ds) in date order; other values in PostgreSQL's text order.
+ */
 export function latestPartitionSql(schema: string, job: string): string {
   return `(SELECT partition FROM ${ledger(schema)}
             WHERE job = ${literal(job)} AND status = 'succeeded'
-            ORDER BY finished_at DESC LIMIT 1)`;
+            ORDER BY partition DESC LIMIT 1)`;
 }

@@ -312,6 +312,15 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
     );
   });
 
+  it('the _latest view shows the newest partition by value: a backfill of an older day does not take its place', async () => {
+    const file = job('latest', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.latest }`);
+    for (const ds of ['2024-01-02', '2023-12-31'])
+      expect((await mlscale(['score', '--job', file, '--param', `ds=${ds}`], { cwd: s.dir, env })).code).toBe(0);
+    expect(await query(`SELECT DISTINCT partition FROM ${schema.name}.latest_latest`)).toEqual([
+      { partition: '2024-01-02' },
+    ]);
+  });
+
   it('a --run-id already in the ledger is refused (exit 2) and leaves the earlier run as it was', async () => {
     const file = job('reuse', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.reuse }`);
     expect((await mlscale(['score', '--job', file, '--run-id', 'MYRUN'], { cwd: s.dir, env })).code).toBe(0);
