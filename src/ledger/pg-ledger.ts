@@ -199,19 +199,25 @@ export async function listRuns(client: ClientBase, schema: string, q: LedgerQuer
   return res.rows.map(normalizeRun);
 }
 
-/** The run a drift check compares with: `previous` (the job's newest succeeded run with statistics) or a run id. */
+/**
+ * The run a drift check compares with: for `previous`, the job's nearest earlier partition (by
+ * value: a backfill compares with the day before it, not with a later day; never another shard
+ * of the same partition), that partition's run of the same shard where there is one; or a run id.
+ */
 export async function baselineRun(
   client: ClientBase,
   schema: string,
-  job: string,
+  key: RunKey,
   ref: string,
 ): Promise<RunRecord | undefined> {
   if (!(await exists(client, schema, LEDGER_TABLE))) return undefined;
   const res =
     ref === 'previous'
       ? await client.query(
-          `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL ORDER BY finished_at DESC LIMIT 1`,
-          [job],
+          `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)}
+            WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL AND partition COLLATE "C" < $2
+            ORDER BY partition COLLATE "C" DESC, (shard = $3) DESC, finished_at DESC LIMIT 1`,
+          [key.job, key.partition, shardText(key.shard)],
         )
       : await client.query(`SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE run_id = $1`, [ref]);
   return res.rows[0] ? normalizeRun(res.rows[0]) : undefined;
@@ -219,11 +225,11 @@ export async function baselineRun(
 
 /**
  * A scalar subquery: the newest partition `job` has published, by partition value (a backfill of
- * an older day does not become the latest). Partitions compare as text: ISO dates (the default,
- * ds) in date order; other values in PostgreSQL's text order.
+ * an older day does not become the latest). Partitions compare as text, byte by byte (COLLATE
+ * "C"): ISO dates (the default, ds) in date order.
  */
 export function latestPartitionSql(schema: string, job: string): string {
   return `(SELECT partition FROM ${ledger(schema)}
             WHERE job = ${literal(job)} AND status = 'succeeded'
-            ORDER BY partition DESC LIMIT 1)`;
+            ORDER BY partition COLLATE "C" DESC LIMIT 1)`;
 }

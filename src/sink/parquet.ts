@@ -5,7 +5,7 @@ import type { ParquetCompression } from '../config/job.js';
 import { isInside, realPath } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { findRuns, readRunFile, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
-import { normalizeCheckpoint, type Checkpoint, type RunRecord } from '../ledger/record.js';
+import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
 import { acquireLock } from './lock-file.js';
@@ -28,6 +28,9 @@ interface SavedProgress {
   /** Part files complete at the checkpoint. */
   readonly parts: number;
 }
+
+/** Code-point order, as `partition < $2` compares under the C collation (ISO dates: date order). */
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function readProgress(text: string): SavedProgress {
   const raw = JSON.parse(text) as { checkpoint?: unknown; parts?: unknown };
@@ -158,9 +161,18 @@ export class ParquetSink implements Sink {
   async baseline(ref: string): Promise<RunRecord | undefined> {
     const runs = await findRuns(path.dirname(this.partitionDir), 2);
     if (ref !== 'previous') return runs.find((r) => r.run_id === ref);
+    // As the Postgres ledger does: the nearest earlier partition, the same shard first, the newest run.
+    const mine = shardText(this.layout.shard);
     return runs
-      .filter((r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats)
-      .sort((a, b) => (b.finished_at ?? '').localeCompare(a.finished_at ?? ''))[0];
+      .filter(
+        (r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats && r.partition < this.layout.partition,
+      )
+      .sort(
+        (a, b) =>
+          compareText(b.partition, a.partition) ||
+          Number(b.shard === mine) - Number(a.shard === mine) ||
+          compareText(b.finished_at ?? '', a.finished_at ?? ''),
+      )[0];
   }
 
   /**

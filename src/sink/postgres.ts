@@ -338,7 +338,7 @@ export class PostgresSink implements Sink {
     // Its own connection: the run's connection is in the middle of a COPY until publish.
     const client = await connect(this.options.url, 'sink');
     try {
-      return await baselineRun(client, this.options.schema, this.layout.job, ref);
+      return await baselineRun(client, this.options.schema, this.key, ref);
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -66,7 +66,7 @@ export interface Sink {
   findResumable(): Promise<Checkpoint | undefined>;
   /** What a publish of this run would replace: the runs that wrote the partition now, and their rows. */
   published(): Promise<{ runIds: readonly string[]; rows: number } | undefined>;
-  /** The ledger row of a baseline run for drift: `previous` (newest succeeded run of this job) or a run id. */
+  /** The ledger row of a baseline run for drift: `previous` (the job's nearest earlier partition) or a run id. */
   baseline(ref: string): Promise<RunRecord | undefined>;
   /** Makes every written row visible at once, replacing the partition, and records the run (with the rejected rows, when the job writes them). */
   /** Checks `signal` last thing before the commit point: an abort before it publishes nothing. */
