@@ -65,8 +65,3 @@ export function tableColumns(
     ...METADATA_COLUMNS.map((m): TableColumn => ({ name: m.name, role: 'metadata', sqlType: m.sqlType })),
   ];
 }
-
-/** Names of the output table's columns in order. */
-export function columnNames(keyFields: readonly Field[], outputs: readonly OutputColumn[]): string[] {
-  return [...keyFields.map((f) => f.name), ...outputs.map((o) => o.column), ...METADATA_NAMES];
-}

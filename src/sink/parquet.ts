@@ -183,11 +183,7 @@ export class ParquetSink implements Sink {
     const dirs = [this.target];
     if (this.sharded) {
       dirs.push(this.partitionDir);
-      const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
-      for (const name of await readdir(this.partitionDir).catch(() => [] as string[])) {
-        const other = /^shard-\d+-(of-\d+)$/.exec(name);
-        if (other && other[1] !== mine) dirs.push(path.join(this.partitionDir, name));
-      }
+      for (const name of await this.otherShardCounts()) dirs.push(path.join(this.partitionDir, name));
     }
     const runs = (await Promise.all(dirs.map(readRunFile))).filter((r) => r !== undefined);
     if (runs.length === 0) return undefined;
@@ -260,13 +256,19 @@ export class ParquetSink implements Sink {
 
   /** A sharded publish retires what runs with another shard count (or unsharded runs) left in the partition. */
   private async removeOtherLayouts(): Promise<void> {
+    const names = await readdir(this.partitionDir);
+    const unsharded = names.filter((n) => /^part-\d+\.parquet$/.test(n) || n === SUCCESS_FILE || n === RUN_FILE);
+    for (const name of [...(await this.otherShardCounts()), ...unsharded])
+      await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
+  }
+
+  /** Shard directories in the partition written under another shard count than this run's. */
+  private async otherShardCounts(): Promise<string[]> {
     const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
-    for (const name of await readdir(this.partitionDir)) {
+    return (await readdir(this.partitionDir).catch(() => [] as string[])).filter((name) => {
       const other = /^shard-\d+-(of-\d+)$/.exec(name);
-      const unsharded = /^part-\d+\.parquet$/.test(name) || name === SUCCESS_FILE || name === RUN_FILE;
-      if ((other && other[1] !== mine) || unsharded)
-        await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
-    }
+      return other !== null && other[1] !== mine;
+    });
   }
 
   /** Rejected rows (keys, reason and run facts) as a Parquet file in the partition, published with it. */

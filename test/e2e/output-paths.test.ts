@@ -1,11 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
-import { bin } from '../support/paths.js';
+import { hasStrace, straced } from '../support/strace.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -143,32 +142,11 @@ function visible(dir: string): { runId: string; rows: number } | undefined {
   return { runId, rows };
 }
 
-/**
- * Runs mlscale under Debian's strace, killed with SIGKILL at the `when`-th call of `syscall`
- * (or only counting its calls under the scratch directory).
- */
-function straced(args: string[], syscall: string, when?: number): { status: number | null; count: number } {
-  const log = path.join(s.dir, 'strace.log');
-  const inject = when === undefined ? [] : ['-e', `inject=${syscall}:signal=SIGKILL:when=${when}`];
-  const r = spawnSync(
-    'strace',
-    ['-f', '-qq', '-o', log, '-e', `trace=${syscall}`, ...inject, process.execPath, bin, ...args],
-    // strace counts calls per thread: one libuv thread makes `when=N` the run's Nth file-system call.
-    { cwd: s.dir, encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '1' } },
-  );
-  const calls = readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((l) => new RegExp(`\\b${syscall}\\(`).test(l) && l.includes(s.dir));
-  return { status: r.status, count: calls.length };
-}
-
 /** What sits beside a partition directory: staging, set-aside copies, locks. */
 const beside = (target: string) =>
   readdirSync(path.dirname(target))
     .filter((f) => f !== path.basename(target))
     .map((f) => path.join(path.dirname(target), f));
-
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
 
 describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
   it('leaves the old or the new partition visible once the next run starts, and loses nothing complete', async () => {
@@ -178,11 +156,11 @@ describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
     expect((await mlscale(score('base'), { cwd: s.dir })).code).toBe(0);
     for (const syscall of ['rename', 'unlink', 'rmdir']) {
       // How many calls a publish over an existing partition makes under the scratch directory.
-      const total = straced(score(`count-${syscall}`), syscall).count;
+      const total = straced(s.dir, score(`count-${syscall}`), syscall).count;
       expect(total).toBeGreaterThan(0);
       for (let n = 1; n <= total; n++) {
         const before = visible(target)!;
-        const killed = straced(score(`k-${syscall}-${n}`), syscall, n);
+        const killed = straced(s.dir, score(`k-${syscall}-${n}`), syscall, n);
         expect(killed.status).toBeNull(); // killed by the signal
         const after = visible(target);
         // Between the two renames the partition may be missing, but never half there.
@@ -192,7 +170,7 @@ describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
         }
         // The next run recovers first; killed at its first call of the same kind (the recovery's
         // own rename, when the partition was missing), a complete copy is still there to recover.
-        straced(score(`r-${syscall}-${n}`), syscall, 1);
+        straced(s.dir, score(`r-${syscall}-${n}`), syscall, 1);
         const complete = [target, ...beside(target)].filter((d) => existsSync(path.join(d, '_SUCCESS')));
         expect(complete.length).toBeGreaterThan(0);
         for (const d of complete) expect(visible(d)!.rows).toBe(ROWS);
@@ -212,7 +190,7 @@ describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
     const file = job('fresh/ds={{ ds }}', '', 'fresh.yaml');
     const target = path.join(s.dir, 'fresh', 'ds=2024-01-01');
     // The first rename of a first publish (moving a live partition aside) is where it dies.
-    expect(straced(['score', '--job', file, '--run-id', 'killed'], 'rename', 1).status).toBeNull();
+    expect(straced(s.dir, ['score', '--job', file, '--run-id', 'killed'], 'rename', 1).status).toBeNull();
     expect(existsSync(target)).toBe(false);
     // The next run recovers first, then fails its own gate: the killed run's staged copy is gone, not live.
     const nan = s.file('fresh-nan.yaml', readFileSync(file, 'utf8').replace('model.onnx', 'nan.onnx'));

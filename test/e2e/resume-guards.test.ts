@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { scratchDir } from '../support/job.js';
-import { bin } from '../support/paths.js';
+import { hasStrace, straced } from '../support/strace.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -41,30 +40,9 @@ beforeAll(() => {
 });
 afterAll(() => s.remove());
 
-const hasStrace = spawnSync('strace', ['-V']).status === 0;
-
 /** Runs the job, killed with SIGKILL at its second checkpoint (the rename that commits it). */
 function killAtSecondCheckpoint(file: string): void {
-  const r = spawnSync(
-    'strace',
-    [
-      '-f',
-      '-qq',
-      '-o',
-      '/dev/null',
-      '-e',
-      'trace=rename',
-      '-e',
-      'inject=rename:signal=SIGKILL:when=2',
-      process.execPath,
-      bin,
-      'score',
-      '--job',
-      file,
-    ],
-    { cwd: s.dir, encoding: 'utf8', env: { ...process.env, UV_THREADPOOL_SIZE: '1' } },
-  );
-  expect(r.signal ?? r.status).toBe('SIGKILL');
+  expect(straced(s.dir, ['score', '--job', file], 'rename', 2).status).toBeNull();
 }
 
 describe.skipIf(!hasStrace)('--resume refuses a run whose inputs changed', () => {
