@@ -334,20 +334,22 @@ export class PostgresSink implements Sink {
     }
   }
 
-  async baseline(ref: string): Promise<RunRecord | undefined> {
-    // Its own connection: the run's connection is in the middle of a COPY until publish.
+  /** A look at the database on a connection of its own: the run's is in the middle of a COPY until publish. */
+  private async aside<T>(look: (client: pg.Client) => Promise<T>): Promise<T> {
     const client = await connect(this.options.url, 'sink');
     try {
-      return await baselineRun(client, this.options.schema, this.key, ref);
+      return await look(client);
     } finally {
       await client.end().catch(() => undefined);
     }
   }
 
+  async baseline(ref: string): Promise<RunRecord | undefined> {
+    return this.aside((client) => baselineRun(client, this.options.schema, this.key, ref));
+  }
+
   async published(): Promise<{ runIds: string[]; rows: number } | undefined> {
-    // Its own connection, like baseline: the run's may be in the middle of a COPY.
-    const client = await connect(this.options.url, 'sink');
-    try {
+    return this.aside(async (client) => {
       // Rows actually in the table: the ledger keeps every earlier run, most of them long replaced.
       const runIds = await replacedRunIds(client, this.options.schema, this.key);
       if (runIds.length === 0) return undefined;
@@ -359,9 +361,7 @@ export class PostgresSink implements Sink {
       );
       if (res.rows.length === 0) return undefined;
       return { runIds: res.rows.map((r) => String(r.run_id)), rows: res.rows.reduce((n, r) => n + Number(r.n), 0) };
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+    });
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {
