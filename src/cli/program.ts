@@ -77,7 +77,12 @@ export function buildProgram(): Command {
     .description('list runs from the run ledger, newest first')
     .option('--job <name|file>', 'only runs of this job (a job file: its sink says where the ledger is)')
     .addOption(
-      new Option('--status <status>', 'only runs with this status').choices(['running', 'succeeded', 'failed']),
+      new Option('--status <status>', 'only runs with this status').choices([
+        'running',
+        'succeeded',
+        'failed',
+        'abandoned',
+      ]),
     )
     .option(
       '--since <when>',

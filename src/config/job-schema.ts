@@ -22,6 +22,13 @@ const postgresSink = {
   properties: {
     url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
     table: tableName('Target table, optionally schema-qualified (analytics.churn_predictions). Created if missing.'),
+    lock_timeout_s: {
+      kind: 'number',
+      description:
+        "How long one request for a lock that readers could queue behind (publishing a partition, replacing the job's view) may wait; it is asked for 5 times, then the run fails naming the sessions in the way.",
+      minimum: 0.05,
+      default: 2,
+    },
   },
 } as const satisfies SchemaNode;
 
@@ -225,17 +232,17 @@ export const jobSchema = {
       kind: 'object',
       description:
         'Write rejected rows (key columns and the reason) where analysts can see them, published with the predictions.',
-      oneKeyOf: ['table', 'file'],
+      oneKeyOf: ['table', 'dir', 'file'],
       properties: {
         table: tableName('With the Postgres sink: a table in the same database (schema.table), created if missing.'),
-        file: {
+        dir: {
           kind: 'string',
           description:
-            'With the Parquet sink: a file name inside the partition directory (an underscore keeps engines from reading it as data).',
-          // A leading underscore: never a data file's name (part-NNNNN.parquet), and skipped by Spark and pyarrow.
-          pattern: '^_[A-Za-z0-9_.-]*\\.parquet$',
-          patternHint:
-            'a plain file name that starts with an underscore and ends in .parquet, such as _rejects.parquet (data files are part-NNNNN.parquet)',
+            "With the Parquet sink: the root of a tree of rejected rows beside the sink's root (not inside it, so globs over the predictions never read them); each partition's path under the sink's root is repeated under it.",
+        },
+        file: {
+          kind: 'string',
+          description: 'Replaced by dir: rejected rows no longer go inside the partition directory.',
         },
       },
     },
@@ -259,7 +266,8 @@ export const jobSchema = {
       properties: {
         baseline: {
           kind: 'string',
-          description: 'previous (the newest succeeded run of this job) or a run id.',
+          description:
+            "previous (the job's nearest earlier partition, all its shards together) or a run id (several shards' ids joined with +).",
           default: 'previous',
         },
         max_psi: { kind: 'number', description: 'PSI above which a column has drifted.', minimum: 0, default: 0.2 },

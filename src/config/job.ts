@@ -24,8 +24,8 @@ export interface Job {
   readonly maxRejectRate: number;
   /** A run that writes no rows may replace a partition that holds rows. */
   readonly allowEmpty: boolean;
-  /** Where rejected rows are written: a table beside a Postgres sink, or a file in a Parquet partition. */
-  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
+  /** Where rejected rows are written: a table beside a Postgres sink, or the root of a Parquet rejects tree (absolute). */
+  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly dir: string };
   /** Drift check against a baseline run; undefined: off. */
   readonly monitor?: { readonly baseline: string; readonly maxPsi: number; readonly onDrift: 'warn' | 'fail' };
   readonly batchSize: number;
@@ -83,7 +83,14 @@ export interface Shard {
 }
 
 export type SinkSpec =
-  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string; readonly table: string }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly schema: string;
+      readonly table: string;
+      /** lock_timeout of each request for a lock readers could queue behind (default 2 s). */
+      readonly lockTimeoutMs?: number;
+    }
   | {
       readonly kind: 'parquet';
       /** The partition directory a run replaces. */

@@ -7,8 +7,8 @@ import { redact, registerConnectionString } from '../redact.js';
 import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
-import { MAX_SINK_TABLE_NAME, reservedTable, stageTable } from '../output/tables.js';
-import { resolveOutputPath } from './output-path.js';
+import { MAX_SINK_TABLE_NAME, reservedTable } from '../output/tables.js';
+import { resolveOutputPath, resolveRejectsDir } from './output-path.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
 /** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
@@ -151,17 +151,24 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   if (raw.sink.postgres) {
     const table = str(raw.sink.postgres.table, 'sink.postgres.table');
     const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : ['public', table];
-    // PostgreSQL cuts names at 63 bytes: the staging table and the view mlscale names after the
-    // table would be cut onto other names (the view onto the table itself).
+    // PostgreSQL cuts names at 63 bytes: the tables and views mlscale names after the table would
+    // be cut onto other names (the view onto the table itself).
     if (Buffer.byteLength(name) > MAX_SINK_TABLE_NAME)
       throw new UsageError(
-        `${at('sink.postgres.table')}: "${name}" is ${Buffer.byteLength(name)} bytes; a sink table's name may have at most ${MAX_SINK_TABLE_NAME}, so that its staging table ${stageTable('…')} and its view …_latest fit PostgreSQL's 63-byte names; choose a shorter name.`,
+        `${at('sink.postgres.table')}: "${name}" is ${Buffer.byteLength(name)} bytes; a sink table's name may have at most ${MAX_SINK_TABLE_NAME}, so that the tables and views mlscale names after it (…_p<hash> for a partition, …_latest) fit PostgreSQL's 63-byte names; choose a shorter name.`,
       );
     const reserved = reservedTable(name, name);
     if (reserved) throw new UsageError(`${at('sink.postgres.table')}: ${reserved}; name another table.`);
     const url = str(raw.sink.postgres.url, 'sink.postgres.url');
     registerConnectionString(url);
-    sink = { kind: 'postgres', url, schema, table: name };
+    const lockTimeout = raw.sink.postgres.lock_timeout_s;
+    sink = {
+      kind: 'postgres',
+      url,
+      schema,
+      table: name,
+      ...(lockTimeout !== undefined ? { lockTimeoutMs: lockTimeout * 1000 } : {}),
+    };
   } else {
     const pq = raw.sink.parquet!;
     sink = {
@@ -197,7 +204,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     onNullFeatures,
     maxRejectRate: raw.max_reject_rate ?? 0.01,
     allowEmpty: raw.allow_empty ?? false,
-    ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at) } : {}),
+    ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at, dir, env) } : {}),
     ...(raw.monitor
       ? {
           monitor: {
@@ -302,12 +309,18 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
   };
 }
 
-function resolveRejects(raw: RawJob, sink: SinkSpec, at: (p: string) => string): NonNullable<Job['rejects']> {
+function resolveRejects(
+  raw: RawJob,
+  sink: SinkSpec,
+  at: (p: string) => string,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+): NonNullable<Job['rejects']> {
   const r = raw.rejects!;
   if (r.table !== undefined) {
     if (sink.kind !== 'postgres')
       throw new UsageError(
-        `${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { file: _rejects.parquet }.`,
+        `${at('rejects.table')}: a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { dir: DIRECTORY }.`,
       );
     const [schema, table] = r.table.includes('.') ? (r.table.split('.') as [string, string]) : [sink.schema, r.table];
     const reserved =
@@ -316,11 +329,12 @@ function resolveRejects(raw: RawJob, sink: SinkSpec, at: (p: string) => string):
     if (reserved) throw new UsageError(`${at('rejects.table')}: ${reserved}; name another table for the rejects.`);
     return { schema, table };
   }
+  const key = r.dir !== undefined ? 'rejects.dir' : 'rejects.file';
   if (sink.kind !== 'parquet')
     throw new UsageError(
-      `${at('rejects.file')}: a rejects file goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }.`,
+      `${at(key)}: a rejects directory goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }.`,
     );
-  return { file: r.file! };
+  return { dir: resolveRejectsDir(r.dir, sink.root, dir, env, at(key)) };
 }
 
 function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => string): SourceSpec {

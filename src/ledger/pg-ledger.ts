@@ -2,6 +2,7 @@ import type { ClientBase } from 'pg';
 import type { Shard } from '../config/job.js';
 import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
 import { ident, literal, qualified } from '../pg/sql.js';
+import { chooseBaseline } from './baseline.js';
 import {
   normalizeCheckpoint,
   normalizeRun,
@@ -28,6 +29,22 @@ export interface RunKey {
 }
 
 const ledger = (schema: string) => qualified(schema, LEDGER_TABLE);
+export const ledgerTableSql = ledger;
+
+/**
+ * The session advisory lock a run of `key` holds while it lives, as text hashed by
+ * hashtextextended(text, 0). It names the ledger's schema, not the table: the ledger keys runs by
+ * job, partition and shard, and `runs` must be able to tell a live run from a dead one.
+ */
+export const runLockKey = (schema: string, key: RunKey) =>
+  `mlscale:${schema}:${key.job}:${key.partition}:${shardText(key.shard)}`;
+
+/** Whether a live session holds the lock of the ledger row in scope (columns job, partition, shard). */
+const lockHeldSql = (schemaParam: string) => `EXISTS (
+  SELECT 1 FROM pg_locks l, LATERAL (SELECT hashtextextended('mlscale:' || ${schemaParam} || ':' || job || ':' || partition || ':' || shard, 0) AS h) k
+   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+     AND l.classid::bigint = (k.h >> 32) & 4294967295 AND l.objid::bigint = k.h & 4294967295)`;
 const checkpoints = (schema: string) => qualified(schema, CHECKPOINTS_TABLE);
 
 /**
@@ -186,23 +203,27 @@ export async function ledgerSchemas(client: ClientBase): Promise<string[]> {
   return res.rows.map((r) => String(r.schema));
 }
 
-/** Runs matching `q`, newest first; [] when the ledger does not exist yet. */
+/**
+ * Runs matching `q`, newest first; [] when the ledger does not exist yet. A row still `running`
+ * whose lock no session holds belongs to a process that died: it reads `abandoned`.
+ */
 export async function listRuns(client: ClientBase, schema: string, q: LedgerQuery): Promise<RunRecord[]> {
   if (!(await exists(client, schema, LEDGER_TABLE))) return [];
   const res = await client.query(
-    `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)}
-      WHERE ($1::text IS NULL OR job = $1) AND ($3::text IS NULL OR status = $3) AND ($4::timestamptz IS NULL OR started_at >= $4)
-        AND ($5::text IS NULL OR run_id = $5)
+    `SELECT * FROM (
+       SELECT ${RUN_COLUMNS.replace(/\bstatus,/, `CASE WHEN status = 'running' AND NOT ${lockHeldSql('$6::text')} THEN 'abandoned' ELSE status END AS status,`)}
+         FROM ${ledger(schema)}
+        WHERE ($1::text IS NULL OR job = $1) AND ($4::timestamptz IS NULL OR started_at >= $4) AND ($5::text IS NULL OR run_id = $5)
+     ) r WHERE ($3::text IS NULL OR status = $3)
       ORDER BY started_at DESC LIMIT $2`,
-    [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null, q.runId ?? null],
+    [q.job ?? null, q.limit, q.status ?? null, q.since?.toISOString() ?? null, q.runId ?? null, schema],
   );
   return res.rows.map(normalizeRun);
 }
 
 /**
- * The run a drift check compares with: for `previous`, the job's nearest earlier partition (by
- * value: a backfill compares with the day before it, not with a later day; never another shard
- * of the same partition), that partition's run of the same shard where there is one; or a run id.
+ * The run a drift check compares with (see baseline.ts): for `previous`, the job's nearest earlier
+ * partition, all its shards merged; or a run id (or ids joined with "+").
  */
 export async function baselineRun(
   client: ClientBase,
@@ -211,16 +232,21 @@ export async function baselineRun(
   ref: string,
 ): Promise<RunRecord | undefined> {
   if (!(await exists(client, schema, LEDGER_TABLE))) return undefined;
+  // Only the nearest earlier partition's runs are read: the choice among them is chooseBaseline's.
   const res =
     ref === 'previous'
       ? await client.query(
           `SELECT ${RUN_COLUMNS} FROM ${ledger(schema)}
-            WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL AND partition COLLATE "C" < $2
-            ORDER BY partition COLLATE "C" DESC, (shard = $3) DESC, finished_at DESC LIMIT 1`,
-          [key.job, key.partition, shardText(key.shard)],
+            WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL AND partition = (
+              SELECT partition FROM ${ledger(schema)}
+               WHERE job = $1 AND status = 'succeeded' AND stats IS NOT NULL AND partition COLLATE "C" < $2
+               ORDER BY partition COLLATE "C" DESC LIMIT 1)`,
+          [key.job, key.partition],
         )
-      : await client.query(`SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE run_id = $1`, [ref]);
-  return res.rows[0] ? normalizeRun(res.rows[0]) : undefined;
+      : await client.query(`SELECT ${RUN_COLUMNS} FROM ${ledger(schema)} WHERE run_id = ANY($1::text[])`, [
+          ref.split('+'),
+        ]);
+  return chooseBaseline(res.rows.map(normalizeRun), key, ref);
 }
 
 /**

@@ -2,7 +2,11 @@ import type { Shard } from '../config/job.js';
 import { redact } from '../redact.js';
 import type { RunStats } from '../stats/types.js';
 
-export type RunStatus = 'running' | 'succeeded' | 'failed';
+/**
+ * `abandoned` is never stored: readers show it for a row still `running` whose process is gone
+ * (no session holds its lock, or its Parquet lock file is not renewed).
+ */
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'abandoned';
 
 /** The ledger row of one run (mlscale_runs, or _mlscale_run.json beside Parquet output). */
 export interface RunRecord {
@@ -89,7 +93,7 @@ export function shardText(shard: Shard): string {
   return `${shard.index}/${shard.count}`;
 }
 
-const STATUSES: readonly RunStatus[] = ['running', 'succeeded', 'failed'];
+const STATUSES: readonly RunStatus[] = ['running', 'succeeded', 'failed', 'abandoned'];
 
 const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v));
 function iso(v: unknown): string {

@@ -1,5 +1,6 @@
 import type { Job } from '../config/job.js';
 import { QualityGateError, UsageError } from '../errors.js';
+import { describeBaseline } from '../ledger/baseline.js';
 import type { RunRecord } from '../ledger/record.js';
 import type { StatsCollector } from '../stats/collector.js';
 
@@ -38,8 +39,9 @@ export function checkPartialRun(limit: number, partition: string, published: Pub
 }
 
 /**
- * Compares this run with its baseline (PSI per column) and records the result in `record.stats`;
- * under on_drift: fail a drifted column fails the run, under warn it is logged.
+ * Compares this run with its baseline (PSI per column; a merged baseline's run_id joins its runs'
+ * ids with "+") and records the result in `record.stats`, where the report reads it; under
+ * on_drift: fail a drifted column fails the run, under warn it is logged.
  */
 export function checkDrift(
   monitor: NonNullable<Job['monitor']>,
@@ -64,7 +66,7 @@ export function checkDrift(
   const worst = drift.drifted
     .map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`)
     .join(', ');
-  const message = `drift: PSI over max_psi ${monitor.maxPsi} against run ${base.run_id} for ${worst}`;
+  const message = `drift: PSI over max_psi ${monitor.maxPsi} against ${describeBaseline(base)} for ${worst}`;
   if (monitor.onDrift === 'fail')
     throw new QualityGateError(`${message}; nothing was published. Check the inputs, or set monitor.on_drift: warn.`, {
       code: 'drift',

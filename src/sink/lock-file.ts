@@ -17,7 +17,8 @@ export const HEARTBEAT_MS = 5_000;
 /** A lock file not touched for this long belongs to a run that is gone: a dead process, a lost pod. */
 export const STALE_MS = 60_000;
 
-function alive(pid: number): boolean {
+/** Whether process `pid` lives on this host. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -34,6 +35,10 @@ export interface LockOptions {
   /** An abort ends the wait. */
   readonly signal?: AbortSignal;
   readonly onWarn?: (message: string) => void;
+  /** Where the "waiting" notice goes instead of onWarn (a short wait that is no news). */
+  readonly onWait?: (message: string) => void;
+  /** Settles what a dead holder (its run id, if readable) left, before its lock is taken over. */
+  readonly beforeTakeOver?: (runId: string | undefined) => Promise<void>;
 }
 
 /**
@@ -62,6 +67,9 @@ export async function acquireLock(
     if (seen === 'gone') continue;
     const reason = staleness(seen, me.host);
     if (reason) {
+      // Before the dead holder's lock goes: a taker that dies while settling leaves the lock (and
+      // so the dead run's id) to the next one.
+      await options.beforeTakeOver?.(seen.holder?.run_id);
       // Only remove the very file judged stale: another waiter may have replaced it meanwhile.
       const again = await stat(file).catch(() => undefined);
       if (again && again.mtimeMs === seen.mtimeMs && again.ino === seen.ino) {
@@ -80,7 +88,7 @@ export async function acquireLock(
         `sink: ${what} is locked by ${who}${waited}; wait for it to finish, or pass --wait${options.wait ? ' with a longer timeout' : ''}.`,
       );
     }
-    if (!waiting) options.onWarn?.(`lock: ${what} is locked by ${who}; waiting (--wait).`);
+    if (!waiting) (options.onWait ?? options.onWarn)?.(`lock: ${what} is locked by ${who}; waiting (--wait).`);
     waiting = true;
     await sleep(Math.min(500, Math.max(1, deadline - Date.now())), undefined, {
       ...(options.signal ? { signal: options.signal } : {}),

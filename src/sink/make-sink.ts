@@ -5,9 +5,7 @@ import type { Sink, SinkLayout } from './sink.js';
 
 /** Builds the sink a job names; construction connects to nothing. */
 export function makeSink(spec: SinkSpec, layout: SinkLayout): Sink {
-  return spec.kind === 'postgres'
-    ? new PostgresSink({ url: spec.url, schema: spec.schema, table: spec.table }, layout)
-    : new ParquetSink(spec, layout);
+  return spec.kind === 'postgres' ? new PostgresSink(spec, layout) : new ParquetSink(spec, layout);
 }
 
 /** A sink that writes nothing, for --dry-run. */

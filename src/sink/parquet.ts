@@ -1,36 +1,51 @@
-import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
-import { isInside, realPath } from '../config/output-path.js';
+import { isInside } from '../config/output-path.js';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { findRuns, readRunFile, RUN_FILE, writeRunFile } from '../ledger/file-ledger.js';
+import { chooseBaseline } from '../ledger/baseline.js';
+import {
+  createRunRecord,
+  findRuns,
+  LEDGER_DIR,
+  readPartitionRuns,
+  readRunRecord,
+  recordTemporaries,
+  replaceRunRecord,
+  RUN_FILE,
+  writeRunFile,
+} from '../ledger/file-ledger.js';
 import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
-import { acquireLock } from './lock-file.js';
-import { publishDir, recoverDir, siblings, SUCCESS_FILE } from './publish-dir.js';
+import { acquireLock, alive } from './lock-file.js';
+import { checkLinks, checkPartitionPath } from './parquet-paths.js';
+import { keeps, partFile, runFile } from './partition-files.js';
+import { needsRecovery, recoverDir, removeStaging, siblings } from './publish-dir.js';
+import { publishShard } from './publish-shard.js';
 import { RejectBuffer, rejectsTable } from './rejects.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface ParquetSinkOptions {
   readonly path: string;
-  /** Everything the sink renames or deletes stays inside this directory. */
+  /** Everything the sink renames or deletes stays inside this directory (and the rejects tree). */
   readonly root: string;
   readonly rowsPerFile: number;
   readonly compression: ParquetCompression;
 }
 
 const PROGRESS = '_mlscale_progress.json';
+/** The staged rejects file; like staged parts it has no .parquet suffix, so no glob reads it early. */
+const STAGED_REJECTS = 'rejects';
+/** The n-th staged part: named without .parquet, so DuckDB's globs never read a run's unpublished rows. */
+const stagedPart = (n: number) => `part-${String(n).padStart(5, '0')}`;
 
 interface SavedProgress {
   readonly checkpoint: Checkpoint;
   /** Part files complete at the checkpoint. */
   readonly parts: number;
 }
-
-/** Code-point order, as `partition < $2` compares under the C collation (ISO dates: date order). */
-const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function readProgress(text: string): SavedProgress {
   const raw = JSON.parse(text) as { checkpoint?: unknown; parts?: unknown };
@@ -39,13 +54,13 @@ function readProgress(text: string): SavedProgress {
 }
 
 /**
- * Part files go to a hidden staging directory beside the partition; publish renames the whole
- * directory into place (the old partition is renamed aside first, then removed), so readers
- * see the old partition or the new one, never a mix or a half-written file.
+ * Part files go to a hidden staging directory beside the partition. Publishing builds a new
+ * partition directory (the other shards' current files and this run's) and swaps it in whole,
+ * so readers see the old partition or the new one, never a mix or a half-written file. Every
+ * run is recorded in the root's ledger (`_mlscale/runs/`) from its start.
  */
 export class ParquetSink implements Sink {
   readonly description: string;
-  private readonly target: string;
   private readonly staging: string;
   private pending: Table[] = [];
   private pendingRows = 0;
@@ -53,101 +68,139 @@ export class ParquetSink implements Sink {
   private written = 0;
 
   private release: (() => Promise<void>) | undefined;
+  /** This run's ledger record exists (created, or reopened to resume): only then may abort rewrite it. */
+  private recorded = false;
   private readonly partitionDir: string;
-  private readonly sharded: boolean;
+  /** The partition's directory in the rejects tree, when the job writes rejects. */
+  private readonly rejectsDir: string | undefined;
 
   constructor(
     private readonly options: ParquetSinkOptions,
     private readonly layout: SinkLayout,
   ) {
     this.partitionDir = path.resolve(options.path);
-    const { index, count } = layout.shard;
-    this.sharded = count > 1;
-    // Each shard of a sharded run publishes its own directory inside the partition.
-    this.target = this.sharded ? path.join(this.partitionDir, `shard-${index}-of-${count}`) : this.partitionDir;
-    this.description = this.target;
-    this.staging = siblings(this.target).staging(layout.runId);
-    // Every path this sink renames or deletes sits in the target's directory: it must be inside the root.
-    const parent = path.dirname(this.target);
-    if (!isInside(this.target, options.root) || (parent !== options.root && !isInside(parent, options.root))) {
+    const shard = layout.shard;
+    this.description = shard.count > 1 ? `${this.partitionDir} (shard ${shardText(shard)})` : this.partitionDir;
+    this.staging = siblings(this.partitionDir).staging(shard, layout.runId);
+    const rejects = layout.rejects;
+    this.rejectsDir =
+      rejects && 'dir' in rejects ? path.join(rejects.dir, path.relative(options.root, this.partitionDir)) : undefined;
+    // Every path this sink renames or deletes sits in the partition's directory: it must be inside the root.
+    const parent = path.dirname(this.partitionDir);
+    if (!isInside(this.partitionDir, options.root) || (parent !== options.root && !isInside(parent, options.root))) {
       throw new UsageError(
-        `sink: ${this.target} is not inside the sink's root ${options.root}; fix sink.parquet.path.`,
-        {
-          code: 'path_escape',
-        },
-      );
-    }
-  }
-
-  private sibling(suffix: string): string {
-    return path.join(path.dirname(this.target), `.${path.basename(this.target)}.${suffix}`);
-  }
-
-  async check(): Promise<void> {
-    let dir = path.dirname(this.target);
-    // The nearest existing ancestor must be a writable directory.
-    for (;;) {
-      try {
-        const st = await stat(dir);
-        if (!st.isDirectory())
-          throw new UsageError(
-            `sink: ${dir} is not a directory, so ${this.target} cannot be created; fix sink.parquet.path.`,
-            { code: 'sink_path' },
-          );
-        await access(dir, constants.W_OK);
-        break;
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EACCES')
-          throw new UsageError(`sink: ${dir} is not writable; fix sink.parquet.path or the directory's permissions.`, {
-            code: 'sink_path',
-          });
-        const up = path.dirname(dir);
-        if (up === dir) break;
-        dir = up;
-      }
-    }
-    const existing = await stat(this.target).catch(() => undefined);
-    if (existing && !existing.isDirectory()) {
-      throw new UsageError(
-        `sink: ${this.target} exists and is not a directory; sink.parquet.path names a partition directory.`,
-        { code: 'sink_path' },
-      );
-    }
-  }
-
-  async begin(_run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
-    await this.check();
-    // A symbolic link inside the root must not lead the publish outside it.
-    const [realTarget, realRoot] = await Promise.all([realPath(this.target), realPath(this.options.root)]);
-    if (!isInside(realTarget, realRoot)) {
-      throw new UsageError(
-        `sink: ${this.target} leads through a symbolic link to ${realTarget}, outside the sink's root ${realRoot}; fix sink.parquet.path or the link.`,
+        `sink: ${this.partitionDir} is not inside the sink's root ${options.root}; fix sink.parquet.path.`,
         { code: 'path_escape' },
       );
     }
-    await mkdir(path.dirname(this.target), { recursive: true });
-    this.release = await acquireLock(this.sibling('lock'), this.layout.runId, `partition ${this.target}`, {
+  }
+
+  async check(): Promise<void> {
+    await checkPartitionPath(this.partitionDir);
+  }
+
+  async begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
+    await this.check();
+    await checkLinks(this.partitionDir, this.options.root, 'sink.parquet.path');
+    const rejects = this.layout.rejects;
+    if (this.rejectsDir && rejects && 'dir' in rejects) await checkLinks(this.rejectsDir, rejects.dir, 'rejects.dir');
+    const shard = this.layout.shard;
+    await mkdir(path.dirname(this.partitionDir), { recursive: true });
+    const what = `partition ${this.partitionDir}${shard.count > 1 ? ` (shard ${shardText(shard)})` : ''}`;
+    this.release = await acquireLock(siblings(this.partitionDir).runLock(shard), this.layout.runId, what, {
       wait: this.layout.wait === true,
       ...(this.layout.waitTimeoutMs !== undefined ? { timeoutMs: this.layout.waitTimeoutMs } : {}),
       ...(signal ? { signal } : {}),
       ...(this.layout.warn ? { onWarn: this.layout.warn } : {}),
+      beforeTakeOver: async (dead) => {
+        if (dead !== undefined && dead !== run.run_id) await this.settleDeadRun(dead, signal);
+      },
     });
-    // We hold the lock: first make the partition whole again if a publish died half way, then
-    // clear what dead runs left beside it (except the staging directory being resumed).
-    await recoverDir(this.target, resume ? this.staging : undefined);
+    await this.record(run, resume !== undefined);
+    for (const t of await recordTemporaries(this.options.root)) if (!alive(t.pid)) await rm(t.file, { force: true });
+    // Make the partition whole again if a publish died half way (only then is the publish lock
+    // worth taking), then clear what dead runs of this shard left beside it (except the staging
+    // directory being resumed).
+    const dirs = [this.partitionDir, ...(this.rejectsDir ? [this.rejectsDir] : [])];
+    if ((await Promise.all(dirs.map(needsRecovery))).some(Boolean))
+      await this.withPublishLock(signal, () => this.recover());
+    await removeStaging(this.partitionDir, shard, resume ? this.staging : undefined);
     await mkdir(this.staging, { recursive: true });
     if (resume) {
       const saved = readProgress(await readFile(path.join(this.staging, PROGRESS), 'utf8'));
       this.parts = saved.parts;
       this.written = saved.checkpoint.counters.rowsWritten;
-      // Parts written after the checkpoint are redone.
       for (const name of await readdir(this.staging)) {
-        const m = /^part-(\d+)\.parquet$/.exec(name);
-        if (m && Number(m[1]) >= saved.parts) await rm(path.join(this.staging, name));
+        // Staged by this version (part-00000) or by the one before it (part-00000.parquet).
+        const m = /^part-(\d+)(\.parquet)?$/.exec(name);
+        if (!m) continue;
+        const n = Number(m[1]);
+        // Parts written after the checkpoint are redone.
+        if (n >= saved.parts) await rm(path.join(this.staging, name));
+        else if (m[2]) await rename(path.join(this.staging, name), path.join(this.staging, stagedPart(n)));
       }
     }
+  }
+
+  /** Records the run as running in the root's ledger; a resumed run reopens its own record. */
+  private async record(run: RunRecord, resuming: boolean): Promise<void> {
+    if (resuming) await replaceRunRecord(this.options.root, run);
+    else if (!(await createRunRecord(this.options.root, run)))
+      throw new UsageError(
+        `--run-id ${run.run_id}: that run id is already in the ledger ${path.join(this.options.root, LEDGER_DIR, 'runs')}; give this run a new one (or leave --run-id out).`,
+        { code: 'run_id_taken' },
+      );
+    this.recorded = true;
+  }
+
+  /**
+   * A run whose lock we are taking over died: its record says what became of it. Published (its
+   * run file is live in the partition once any half-done swap is recovered) it succeeded, whatever
+   * its own record says; otherwise it failed.
+   */
+  private async settleDeadRun(runId: string, signal: AbortSignal | undefined): Promise<void> {
+    const root = this.options.root;
+    const record = await readRunRecord(root, runId);
+    if (!record || record.status !== 'running') return;
+    const live = await this.withPublishLock(signal, async () => {
+      await this.recover();
+      return (await readPartitionRuns(this.partitionDir)).find((r) => r.run.run_id === runId);
+    });
+    await replaceRunRecord(
+      root,
+      live?.run ?? {
+        ...record,
+        status: 'failed',
+        finished_at: new Date().toISOString(),
+        error: 'abandoned: the process ended without finishing the run',
+      },
+    );
+  }
+
+  /** Runs `work` holding the partition's publish lock: held only while a directory is swapped or recovered. */
+  private async withPublishLock<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    const release = await acquireLock(
+      siblings(this.partitionDir).publishLock,
+      this.layout.runId,
+      `publishing into ${this.partitionDir}`,
+      {
+        wait: true,
+        ...(signal ? { signal } : {}),
+        ...(this.layout.warn ? { onWarn: this.layout.warn } : {}),
+        // Shards finishing together take turns for a moment: not worth a warning.
+        onWait: () => undefined,
+      },
+    );
+    try {
+      return await work();
+    } finally {
+      await release();
+    }
+  }
+
+  private async recover(): Promise<void> {
+    await recoverDir(this.partitionDir);
+    if (this.rejectsDir) await recoverDir(this.rejectsDir);
   }
 
   async checkpoint(progress: Checkpoint): Promise<void> {
@@ -157,45 +210,26 @@ export class ParquetSink implements Sink {
     await rename(path.join(this.staging, `${PROGRESS}.tmp`), path.join(this.staging, PROGRESS));
   }
 
-  /** Ledger rows of published partitions beside this one (and their shard directories). */
+  /** The baseline among the ledger rows of published partitions beside this one (and their shard directories): see baseline.ts. */
   async baseline(ref: string): Promise<RunRecord | undefined> {
-    const runs = await findRuns(path.dirname(this.partitionDir), 2);
-    if (ref !== 'previous') return runs.find((r) => r.run_id === ref);
-    // As the Postgres ledger does: the nearest earlier partition, the same shard first, the newest run.
-    const mine = shardText(this.layout.shard);
-    return runs
-      .filter(
-        (r) => r.job === this.layout.job && r.status === 'succeeded' && r.stats && r.partition < this.layout.partition,
-      )
-      .sort(
-        (a, b) =>
-          compareText(b.partition, a.partition) ||
-          Number(b.shard === mine) - Number(a.shard === mine) ||
-          compareText(b.finished_at ?? '', a.finished_at ?? ''),
-      )[0];
+    return chooseBaseline(await findRuns(path.dirname(this.partitionDir), 2), this.layout, ref);
   }
 
-  /**
-   * What this publish replaces: the target's run, and for a shard also what removeOtherLayouts
-   * retires (an unsharded publish in the partition, shards of another count).
-   */
+  /** What this publish replaces: the runs whose files the partition shows now and this shard's publish removes. */
   async published(): Promise<{ runIds: string[]; rows: number } | undefined> {
-    const dirs = [this.target];
-    if (this.sharded) {
-      dirs.push(this.partitionDir);
-      for (const name of await this.otherShardCounts()) dirs.push(path.join(this.partitionDir, name));
-    }
-    const runs = (await Promise.all(dirs.map(readRunFile))).filter((r) => r !== undefined);
+    const runs = (await readPartitionRuns(this.partitionDir))
+      .filter((r) => !keeps(this.layout.shard, r.shard))
+      .map((r) => r.run);
     if (runs.length === 0) return undefined;
     return { runIds: runs.map((r) => r.run_id), rows: runs.reduce((n, r) => n + r.rows_written, 0) };
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {
-    const dir = path.dirname(this.target);
-    const prefix = `${siblings(this.target).prefix}-`;
+    const prefix = siblings(this.partitionDir).stagingPrefix(this.layout.shard);
+    const dir = path.dirname(prefix);
     let best: { at: number; checkpoint: Checkpoint } | undefined;
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (!name.startsWith(prefix)) continue;
+      if (!path.join(dir, name).startsWith(prefix)) continue;
       const file = path.join(dir, name, PROGRESS);
       const st = await stat(file).catch(() => undefined);
       if (!st || (best && st.mtimeMs <= best.at)) continue;
@@ -226,59 +260,62 @@ export class ParquetSink implements Sink {
         cause: err,
       });
     }
-    const name = `part-${String(this.parts).padStart(5, '0')}.parquet`;
-    await writeFile(path.join(this.staging, name), bytes);
+    await writeFile(path.join(this.staging, stagedPart(this.parts)), bytes);
     this.parts++;
     this.written += table.numRows;
   }
 
   async publish(run: RunRecord, rejects?: RejectBuffer, signal?: AbortSignal): Promise<void> {
     await this.flush();
-    const target = this.layout.rejects;
-    if (target && 'file' in target)
-      await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields), target.file);
+    if (this.rejectsDir) await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields));
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
     await writeRunFile(this.staging, run);
-    await writeFile(path.join(this.staging, SUCCESS_FILE), '');
-    // The commit point: a run aborted before it publishes nothing.
+    const shard = this.layout.shard;
+    const files = new Map<string, string>();
+    for (let n = 0; n < this.parts; n++) files.set(partFile(shard, n), path.join(this.staging, stagedPart(n)));
+    files.set(runFile(shard), path.join(this.staging, RUN_FILE));
+    // The commit point is publishShard's first rename: a run aborted before it publishes nothing.
     signal?.throwIfAborted();
-    try {
-      await publishDir(this.staging, this.target, this.layout.runId);
-    } catch (err) {
-      throw new RuntimeFailure(`sink: cannot publish ${this.target} (${(err as Error).message}).`, {
-        code: 'sink_publish',
-        cause: err,
-      });
-    }
-    if (this.sharded) await this.removeOtherLayouts();
-  }
-
-  /** A sharded publish retires what runs with another shard count (or unsharded runs) left in the partition. */
-  private async removeOtherLayouts(): Promise<void> {
-    const names = await readdir(this.partitionDir);
-    const unsharded = names.filter((n) => /^part-\d+\.parquet$/.test(n) || n === SUCCESS_FILE || n === RUN_FILE);
-    for (const name of [...(await this.otherShardCounts()), ...unsharded])
-      await rm(path.join(this.partitionDir, name), { recursive: true, force: true });
-  }
-
-  /** Shard directories in the partition written under another shard count than this run's. */
-  private async otherShardCounts(): Promise<string[]> {
-    const mine = path.basename(this.target).replace(/^shard-\d+-/, '');
-    return (await readdir(this.partitionDir).catch(() => [] as string[])).filter((name) => {
-      const other = /^shard-\d+-(of-\d+)$/.exec(name);
-      return other !== null && other[1] !== mine;
+    await this.withPublishLock(signal, async () => {
+      try {
+        await this.recover();
+        await publishShard(this.partitionDir, shard, this.layout.runId, files, signal);
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw new RuntimeFailure(`sink: cannot publish ${this.partitionDir} (${(err as Error).message}).`, {
+          code: 'sink_publish',
+          cause: err,
+        });
+      }
+      // Published: from here on a failure is a warning, never a failed run.
+      if (this.rejectsDir) {
+        const staged = new Map([[partFile(shard, 0), path.join(this.staging, STAGED_REJECTS)]]);
+        await publishShard(this.rejectsDir, shard, this.layout.runId, staged).catch((err: Error) =>
+          this.layout.warn?.(
+            `rejects: the predictions were published but the rejected rows could not be (${err.message}); ${this.rejectsDir} still holds the earlier ones.`,
+          ),
+        );
+      }
     });
+    await replaceRunRecord(this.options.root, run).catch((err: Error) =>
+      this.layout.warn?.(
+        `ledger: run ${run.run_id} was published but its ledger record could not be updated (${err.message}).`,
+      ),
+    );
+    await rm(this.staging, { recursive: true, force: true }).catch(() => undefined);
   }
 
-  /** Rejected rows (keys, reason and run facts) as a Parquet file in the partition, published with it. */
-  private async writeRejects(rejects: RejectBuffer, file: string): Promise<void> {
+  /** Rejected rows (keys, reason and run facts) as a Parquet file, published into the rejects tree. */
+  private async writeRejects(rejects: RejectBuffer): Promise<void> {
     const bytes = await encodeParquet(rejectsTable(rejects, this.layout, new Date()));
-    await writeFile(path.join(this.staging, file), bytes);
+    await writeFile(path.join(this.staging, STAGED_REJECTS), bytes);
   }
 
-  async abort(): Promise<void> {
+  async abort(run: RunRecord): Promise<void> {
     this.pending = [];
+    // Another run's record with this id is not ours to rewrite.
+    if (this.recorded) await replaceRunRecord(this.options.root, run).catch(() => undefined);
     // A checkpointed run keeps its staging directory for --resume; the next run without --resume removes it.
     if (this.layout.checkpointing) return;
     await rm(this.staging, { recursive: true, force: true }).catch(() => undefined);

@@ -11,23 +11,38 @@ import {
   findCheckpoint,
   finishRun,
   insertRun,
-  latestPartitionSql,
   markAbandoned,
   otherRunIds,
   reopenRun,
   replacedRunIds,
   replacedShards,
+  runLockKey,
   saveCheckpoint,
   type RunKey,
 } from '../ledger/pg-ledger.js';
 import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
-import { METADATA_COLUMNS, REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
-import { LEDGER_TABLE, latestView, stageTable } from '../output/tables.js';
+import { REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
+import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
 import { cancelOnAbort, connect } from '../pg/connect.js';
-import { copyText, ident, literal, qualified } from '../pg/sql.js';
+import type { LockPolicy } from '../pg/lock-timeout.js';
+import { copyText, ident, qualified } from '../pg/sql.js';
 import { copyFormatter, sqlTypeForArrow } from '../pg/types.js';
 import { redact } from '../redact.js';
 import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
+import { describeForAnalysts, jobViews } from './pg-describe.js';
+import {
+  convertPlainTable,
+  createRunTable,
+  createTree,
+  dropUnpublished,
+  ensurePartitionTable,
+  indexRunTable,
+  runTable,
+  runTableExists,
+  swapRunTables,
+  tableKind,
+  type TableRef,
+} from './pg-tree.js';
 import { RejectBuffer, rejectValues } from './rejects.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
@@ -35,15 +50,23 @@ export interface PostgresSinkOptions {
   readonly url: string;
   readonly schema: string;
   readonly table: string;
+  /** lock_timeout of each request for a lock readers could queue behind. */
+  readonly lockTimeoutMs?: number;
 }
+
+/** How many times a strong lock is asked for before the run gives up with the holders named. */
+const LOCK_ATTEMPTS = 5;
 
 type CopyStream = ReturnType<typeof copyFrom>;
 
 /**
- * One transaction per run: DELETE the partition, COPY the new rows, mark the ledger row
- * succeeded, COMMIT. Readers keep seeing the old partition until the commit and the new one
- * after it; a failure rolls everything back. The ledger row is inserted first, outside the
- * transaction, so a run that dies still leaves a trace.
+ * A run takes its partition's advisory lock, creates what is missing (no DDL otherwise), then in
+ * one transaction creates its own table, COPYs its rows into it, and publishes: attaches it to
+ * the partition's table, drops the tables of the runs it replaces, marks the ledger row, COMMIT
+ * (src/sink/pg-tree.ts). Readers see the old rows until the commit and the new ones after it; a
+ * failure rolls everything back. The ledger row is inserted first, outside the transaction, so a
+ * run that dies still leaves a trace. With checkpoints, each segment commits into the run's table,
+ * which nothing reads until it is attached.
  */
 export class PostgresSink implements Sink {
   readonly description: string;
@@ -72,6 +95,18 @@ export class PostgresSink implements Sink {
 
   private get label(): string {
     return `${this.options.schema}.${this.options.table}`;
+  }
+
+  private get ref(): TableRef {
+    return { schema: this.options.schema, table: this.options.table };
+  }
+
+  private get policy(): LockPolicy {
+    return { timeoutMs: this.options.lockTimeoutMs ?? 2000, attempts: LOCK_ATTEMPTS };
+  }
+
+  private get keyNames(): string[] {
+    return this.layout.keyFields.map((f) => f.name);
   }
 
   private async client_(): Promise<pg.Client> {
@@ -121,7 +156,11 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /** The grants a run needs, each checked so the message can name the one that is missing. */
+  /**
+   * The grants a run needs, each checked so the message can name the one that is missing. A run
+   * creates, attaches and drops tables in the tree, which only the table's owner may do: the
+   * role must own it or be a member of the role that does.
+   */
   private async checkPrivileges(client: pg.Client): Promise<void> {
     const { schema } = this.options;
     const res = await client.query(
@@ -130,7 +169,8 @@ export class PostgresSink implements Sink {
               CASE WHEN n.oid IS NULL THEN has_database_privilege(current_database(), 'CREATE') END AS db_create,
               CASE WHEN n.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'USAGE') END AS usage,
               CASE WHEN n.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'CREATE') END AS create,
-              EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS table_exists,
+              (SELECT c.relowner::regrole::text FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS table_owner,
+              (SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS owns,
               EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $3) AS ledger_exists
          FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $1`,
       // Looked up by name, not to_regclass: that fails outright in a schema the role cannot use.
@@ -138,9 +178,9 @@ export class PostgresSink implements Sink {
     );
     const r = res.rows[0] as Record<string, unknown>;
     const who = ident(String(r.who));
-    const denied = (grant: string) =>
+    const denied = (grant: string, why = '') =>
       new UsageError(
-        `sink: role ${String(r.who)} lacks a privilege the run needs on ${this.label}; have the owner run: ${grant} TO ${who};`,
+        `sink: role ${String(r.who)} lacks a privilege the run needs on ${this.label}${why}; have the owner run: ${grant} TO ${who};`,
         { code: 'sink_privilege' },
       );
     if (!r.schema_exists) {
@@ -148,65 +188,78 @@ export class PostgresSink implements Sink {
       return;
     }
     if (!r.usage) throw denied(`GRANT USAGE ON SCHEMA ${ident(schema)}`);
-    if ((!r.table_exists || !r.ledger_exists) && !r.create) throw denied(`GRANT CREATE ON SCHEMA ${ident(schema)}`);
-    const tables: [string, boolean, string][] = [
-      [this.table, Boolean(r.table_exists), 'SELECT, INSERT, DELETE'],
-      [qualified(schema, LEDGER_TABLE), Boolean(r.ledger_exists), 'SELECT, INSERT, UPDATE'],
-    ];
-    for (const [table, exists, needed] of tables) {
-      if (!exists) continue;
-      const privs = needed.split(', ');
-      const have = await client.query(
-        `SELECT ${privs.map((_, i) => `has_table_privilege($1, $${i + 2}) AS p${i}`).join(', ')}`,
-        [table, ...privs],
+    if (!r.create) throw denied(`GRANT CREATE ON SCHEMA ${ident(schema)}`, ' (each run loads a table of its own)');
+    if (r.table_owner !== null && !r.owns)
+      throw denied(
+        `GRANT ${String(r.table_owner)}`,
+        ` (only the table's owner, or a member of its role, may attach and drop its partitions)`,
       );
-      const lacking = privs.filter((_, i) => !have.rows[0][`p${i}`]);
-      if (lacking.length > 0) throw denied(`GRANT ${lacking.join(', ')} ON ${table}`);
-    }
+    if (!r.ledger_exists) return;
+    const privs = ['SELECT', 'INSERT', 'UPDATE'];
+    const ledgerTable = qualified(schema, LEDGER_TABLE);
+    const have = await client.query(
+      `SELECT ${privs.map((_, i) => `has_table_privilege($1, $${i + 2}) AS p${i}`).join(', ')}`,
+      [ledgerTable, ...privs],
+    );
+    const lacking = privs.filter((_, i) => !have.rows[0][`p${i}`]);
+    if (lacking.length > 0) throw denied(`GRANT ${lacking.join(', ')} ON ${ledgerTable}`);
   }
 
-  private async createTable(client: pg.Client): Promise<void> {
-    const cols = this.tableColumns().map(
-      (c) => `${ident(c.name)} ${c.sqlType}${c.role === 'metadata' ? ' NOT NULL' : ''}`,
-    );
-    const ddl = async () => {
-      // DDL only for what is missing, or by the table's owner: a writer role granted SELECT,
-      // INSERT and DELETE (and the ledger's SELECT, INSERT, UPDATE) runs without owning anything.
-      const state = (
-        await client.query(
-          `SELECT to_regnamespace($1) IS NOT NULL AS schema_exists,
-                  to_regclass($2) IS NOT NULL AS table_exists,
-                  coalesce((SELECT pg_has_role(relowner, 'USAGE') FROM pg_class WHERE oid = to_regclass($2)), true) AS owns,
-                  to_regclass($3) IS NOT NULL AS ledger_exists`,
-          [this.options.schema, this.table, qualified(this.options.schema, LEDGER_TABLE)],
-        )
-      ).rows[0] as { schema_exists: boolean; table_exists: boolean; owns: boolean; ledger_exists: boolean };
-      if (!state.schema_exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(this.options.schema)}`);
-      if (!state.table_exists) await client.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${cols.join(', ')})`);
-      // The partition is what every re-run deletes; without an index that DELETE scans the table.
-      const keys = ['partition', ...this.layout.keyFields.map((f) => f.name)].map(ident).join(', ');
-      if (state.owns)
-        await client.query(
-          `CREATE INDEX IF NOT EXISTS ${ident(`${this.options.table}_partition_key_idx`)} ON ${this.table} (${keys})`,
-        );
-      if (!state.ledger_exists) await ensureLedger(client, this.options.schema);
-      if (this.layout.checkpointing) {
-        await client.query(`CREATE TABLE IF NOT EXISTS ${this.stage} (LIKE ${this.table})`);
-        await client.query(
-          `CREATE INDEX IF NOT EXISTS ${ident(`${stageTable(this.options.table)}_run_idx`)} ON ${this.stage} (run_id)`,
-        );
-        await ensureCheckpoints(client, this.options.schema);
-      }
-      if (state.owns) await this.describeForAnalysts(client);
-    };
-    // Concurrent first runs (shards) would race on CREATE ... IF NOT EXISTS, COMMENT and CREATE VIEW:
-    // one transaction-scoped advisory lock per table serializes the DDL.
+  /**
+   * Creates what is missing (schema, table, ledger, checkpoints, the partition's table) and
+   * brings the analysts' view and descriptions up to date, taking no lock when nothing changed:
+   * a run never waits here for another run's COPY. Concurrent first runs (shards) would race on
+   * CREATE: a transaction-scoped advisory lock per table takes them one at a time.
+   */
+  private async prepareTable(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
+    const { schema } = this.options;
     await client.query('BEGIN');
     try {
-      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-        `mlscale-ddl:${this.options.schema}.${this.options.table}`,
-      ]);
-      await ddl();
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${this.label}`]);
+      const state = (
+        await client.query(
+          `SELECT to_regnamespace($1) IS NOT NULL AS schema_exists, to_regclass($2) IS NOT NULL AS ledger_exists,
+                  to_regclass($3) IS NOT NULL AS checkpoints_exist`,
+          [schema, qualified(schema, LEDGER_TABLE), qualified(schema, CHECKPOINTS_TABLE)],
+        )
+      ).rows[0] as { schema_exists: boolean; ledger_exists: boolean; checkpoints_exist: boolean };
+      if (!state.schema_exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+      if (!state.ledger_exists) await ensureLedger(client, schema);
+      if (this.layout.checkpointing && !state.checkpoints_exist) await ensureCheckpoints(client, schema);
+      const kind = await tableKind(client, this.table);
+      if (kind === undefined) {
+        const cols = this.tableColumns().map((c) => ({
+          name: c.name,
+          type: c.sqlType,
+          notNull: c.role === 'metadata',
+        }));
+        await createTree(client, this.ref, cols, this.keyNames);
+      } else if (kind === 'r') {
+        const moved = await convertPlainTable(
+          client,
+          this.ref,
+          this.keyNames,
+          await jobViews(client, this.ref),
+          this.policy,
+          signal,
+        );
+        this.layout.warn?.(
+          `sink: converted ${this.label} (${moved} rows) into a table partitioned by partition and run, so that a re-run replaces a partition without deleting rows; queries read it as before.`,
+        );
+      }
+      await ensurePartitionTable(client, this.ref, this.layout.partition, this.policy, signal);
+      await describeForAnalysts(
+        client,
+        this.ref,
+        {
+          job: this.layout.job,
+          model: `${this.layout.modelName} (version ${this.layout.modelVersion})`,
+          outputs: this.layout.outputs,
+          keys: this.keyNames,
+        },
+        this.policy,
+        signal,
+      );
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -214,46 +267,18 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /**
-   * For the people who query the table: a `<table>_latest` view of the newest partition this job
-   * published, and comments that say which job and model wrote each column.
-   */
-  private async describeForAnalysts(client: pg.Client): Promise<void> {
-    const { schema, table } = this.options;
-    await client.query(
-      `CREATE OR REPLACE VIEW ${qualified(schema, latestView(table))} AS
-         SELECT * FROM ${this.table} WHERE partition = ${latestPartitionSql(schema, this.layout.job)}`,
-    );
-    const model = `${this.layout.modelName} (version ${this.layout.modelVersion})`;
-    const comments: [string, string][] = [
-      ...this.layout.outputs.map((o): [string, string] => [
-        o.column,
-        `Prediction: output "${o.output}"${o.index !== undefined ? `, column ${o.index}` : ''} of model ${model}.`,
-      ]),
-      ...METADATA_COLUMNS.map((c): [string, string] => [
-        c.name,
-        c.name === 'run_id' ? `${c.comment.replace(/ledger\.$/, `ledger, ${schema}.${LEDGER_TABLE}.`)}` : c.comment,
-      ]),
-      ...this.layout.keyFields.map((f): [string, string] => [f.name, 'Key column, copied unchanged from the source.']),
-    ];
-    await client.query(
-      `COMMENT ON TABLE ${this.table} IS ${literal(`Predictions written by mlscale job ${this.layout.job} with model ${model}; each run replaces one partition atomically.`)}`,
-    );
-    for (const [column, text] of comments)
-      await client.query(`COMMENT ON COLUMN ${this.table}.${ident(column)} IS ${literal(text)}`);
-    await client.query(
-      `COMMENT ON VIEW ${qualified(schema, latestView(table))} IS ${literal(`Rows of the newest partition job ${this.layout.job} published into ${schema}.${table}.`)}`,
-    );
+  /** The table this run loads: the run id is the one begin() was given (a resumed run's own). */
+  private runId = '';
+  private get runTable(): string {
+    return qualified(this.options.schema, runTable(this.options.table, this.runId));
   }
 
-  private get stage(): string {
-    return qualified(this.options.schema, stageTable(this.options.table));
-  }
-
-  private startCopy(client: pg.Client, into: string): void {
+  private startCopy(client: pg.Client, into: string, freeze = false): void {
     this.copyError = undefined;
     this.copy = client.query(
-      copyFrom(`COPY ${into} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format})`),
+      copyFrom(
+        `COPY ${into} (${this.columns.map(ident).join(', ')}) FROM STDIN WITH (FORMAT ${this.encoder.format}${freeze ? ', FREEZE' : ''})`,
+      ),
     );
     this.copy.on('error', (err) => (this.copyError ??= err));
     this.copy.write(this.encoder.header());
@@ -266,26 +291,21 @@ export class PostgresSink implements Sink {
     this.copy = undefined;
   }
 
-  /**
-   * Replace what earlier runs of this job wrote to this partition: all of it for an unsharded
-   * run; for shard I/N, that shard's rows and any written under another shard count.
-   */
-  private async replacePartition(client: pg.Client): Promise<void> {
-    const runIds = await replacedRunIds(client, this.options.schema, this.key);
-    if (runIds.length === 0) return;
-    await client.query(`DELETE FROM ${this.table} WHERE partition = $1 AND run_id = ANY($2::text[])`, [
-      this.layout.partition,
-      runIds,
-    ]);
-  }
-
   async begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
     const client = await this.client_();
+    this.runId = run.run_id;
     try {
       await this.check();
-      await this.createTable(client);
+      // The lock first: a second run of this key exits 4 at once, before it waits on anything.
       await this.lock(client, signal);
+      await this.prepareTable(client, signal);
+      await markAbandoned(client, this.options.schema, this.key);
       if (resume) {
+        if (!(await runTableExists(client, this.ref, run.run_id)))
+          throw new RuntimeFailure(
+            `sink: the rows run ${run.run_id} committed before it stopped are gone from ${this.label}; run again without --resume.`,
+            { code: 'resume_rows_gone' },
+          );
         await reopenRun(client, this.options.schema, run.run_id);
         this.recorded = true;
         this.written = resume.counters.rowsWritten;
@@ -300,19 +320,18 @@ export class PostgresSink implements Sink {
           );
         }
         this.recorded = true;
-        if (this.layout.checkpointing) {
-          // Staged rows of earlier failed runs of this key will never be resumed now.
-          const earlier = await otherRunIds(client, this.options.schema, this.key, run.run_id);
-          await client.query(`DELETE FROM ${this.stage} WHERE run_id = ANY($1::text[])`, [earlier]);
-          await deleteCheckpoints(client, this.options.schema, earlier);
-        }
+        // Rows earlier failed runs of this key committed (checkpoints) will never be resumed now.
+        const earlier = await otherRunIds(client, this.options.schema, this.key, run.run_id);
+        await dropUnpublished(client, this.ref, earlier);
+        if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, earlier);
       }
       await client.query('BEGIN');
       this.inTransaction = true;
-      if (this.layout.checkpointing) this.startCopy(client, this.stage);
+      if (resume) this.startCopy(client, this.runTable);
       else {
-        await this.replacePartition(client);
-        this.startCopy(client, this.table);
+        await createRunTable(client, this.ref, this.layout.partition, run.run_id);
+        // Created in this transaction: its rows can be written frozen, sparing a later VACUUM.
+        this.startCopy(client, this.runTable, true);
       }
     } catch (err) {
       if (err instanceof UsageError || err instanceof RuntimeFailure || err instanceof LockedError) throw err;
@@ -320,7 +339,7 @@ export class PostgresSink implements Sink {
     }
   }
 
-  /** Commits the rows staged so far with the checkpoint, and opens the next segment. */
+  /** Commits the rows written so far with the checkpoint, and opens the next segment. */
   async checkpoint(progress: Checkpoint): Promise<void> {
     const client = this.client!;
     try {
@@ -328,7 +347,7 @@ export class PostgresSink implements Sink {
       await saveCheckpoint(client, this.options.schema, progress);
       await client.query('COMMIT');
       await client.query('BEGIN');
-      this.startCopy(client, this.stage);
+      this.startCopy(client, this.runTable);
     } catch (err) {
       throw this.fail('cannot checkpoint into', this.copyError ?? err);
     }
@@ -371,10 +390,10 @@ export class PostgresSink implements Sink {
   /**
    * A session-level advisory lock per job, partition and shard: a second run exits 4 instead of
    * interleaving. It dies with the connection, so a killed run never leaves it behind, and any
-   * ledger row still 'running' for this key is from a run that died: mark it failed.
+   * ledger row still 'running' for this key is from a run that died (begin marks it failed).
    */
   private async lock(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
-    const key = `mlscale:${this.options.schema}.${this.options.table}:${this.layout.job}:${this.layout.partition}:${shardText(this.layout.shard)}`;
+    const key = runLockKey(this.options.schema, this.key);
     // Waiting ends with the lock, or with a cancel when the run is aborted (SIGTERM, SIGINT).
     const stopCancel = this.layout.wait ? cancelOnAbort(client, this.options.url, signal) : () => undefined;
     let res;
@@ -401,7 +420,6 @@ export class PostgresSink implements Sink {
         `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${shardText(this.layout.shard)}) of ${this.label}; wait for it to finish, or pass --wait.`,
       );
     }
-    await markAbandoned(client, this.options.schema, this.key);
   }
 
   private fail(what: string, err: unknown): RuntimeFailure {
@@ -467,26 +485,30 @@ export class PostgresSink implements Sink {
     const client = this.client!;
     try {
       await this.endCopy();
-      if (this.layout.checkpointing) {
-        // Every segment is staged: move them into the table in this one transaction.
-        const cols = this.columns.map(ident).join(', ');
-        await this.replacePartition(client);
-        await client.query(`INSERT INTO ${this.table} (${cols}) SELECT ${cols} FROM ${this.stage} WHERE run_id = $1`, [
-          run.run_id,
-        ]);
-        await client.query(`DELETE FROM ${this.stage} WHERE run_id = $1`, [run.run_id]);
-        await deleteCheckpoints(client, this.options.schema, [run.run_id]);
-      }
+      await indexRunTable(client, this.ref, run.run_id, this.keyNames);
+      if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, [run.run_id]);
       run.rows_written = this.written;
       const target = this.layout.rejects;
       if (target && 'table' in target)
         await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
       await finishRun(client, this.options.schema, run);
+      const replaced = await replacedRunIds(client, this.options.schema, this.key);
+      // Last before the commit: the partition's table is locked from the swap to the COMMIT.
+      await swapRunTables(
+        client,
+        this.ref,
+        this.layout.partition,
+        run.run_id,
+        replaced.filter((id) => id !== run.run_id),
+        this.policy,
+        signal,
+      );
       // The commit point: a run aborted before it publishes nothing.
       signal?.throwIfAborted();
       await client.query('COMMIT');
       this.inTransaction = false;
     } catch (err) {
+      if (err instanceof RuntimeFailure && (err as { code?: string }).code === 'sink_lock_timeout') throw err;
       throw this.fail('cannot commit into', this.copyError ?? err);
     }
   }

@@ -36,8 +36,8 @@ export interface SinkLayout {
   readonly waitTimeoutMs?: number;
   /** Where the sink says what the operator should know (a lock taken over, a wait begun). */
   readonly warn?: (message: string) => void;
-  /** Where rejected rows go (the job's rejects:). */
-  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly file: string };
+  /** Where rejected rows go (the job's rejects:): a table, or the root of a Parquet rejects tree. */
+  readonly rejects?: { readonly schema: string; readonly table: string } | { readonly dir: string };
   /** Commit progress at checkpoints (job.checkpoint_rows), so a failed run can be resumed. */
   readonly checkpointing?: boolean;
   /** combine: route: every chunk carries a modelIndex naming each row's model. */

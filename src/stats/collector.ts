@@ -1,134 +1,36 @@
 import type { RecordBatch } from 'apache-arrow';
+import type { SqlType } from '../output/columns.js';
 import { columnKind } from '../tensors/column-kind.js';
 import type { PredictionColumn } from '../tensors/from-outputs.js';
-import { binCounts, psi } from './psi.js';
-import type { DriftReport, Distribution, Histogram, RunStats } from './types.js';
+import { Accumulator } from './accumulator.js';
+import { CategoryCounter } from './categories.js';
+import { binCounts, categoryPsi, psi } from './psi.js';
+import type { DriftReport, Distribution, Histogram, RunStats, ValueKind } from './types.js';
 
-const RESERVOIR = 10_000;
-const BINS = 10;
 /** Per batch and feature at most this many values enter the sample: stats stay cheap per row. */
 const FEATURE_SAMPLE_PER_BATCH = 2048;
 
-/** Welford mean/variance, exact min/max, and a seeded reservoir for quantiles and histograms: bounded memory. */
-class Accumulator {
-  count = 0;
-  private mean = 0;
-  private m2 = 0;
-  private min = Infinity;
-  private max = -Infinity;
-  readonly sample: number[] = [];
-  private seen = 0;
-  private seed = 0x9e3779b9;
+const KINDS: Record<SqlType, ValueKind> = {
+  'double precision': 'float',
+  bigint: 'integer',
+  boolean: 'boolean',
+  text: 'text',
+};
 
-  private random(): number {
-    // xorshift32: deterministic, so the same input gives the same stats.
-    let x = this.seed;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.seed = x >>> 0;
-    return this.seed / 0x100000000;
-  }
-
-  /** Counts a value in the moments; `sampled` also offers it to the reservoir. */
-  add(v: number, sampled = true): void {
-    if (!Number.isFinite(v)) return;
-    this.count++;
-    const d = v - this.mean;
-    this.mean += d / this.count;
-    this.m2 += d * (v - this.mean);
-    if (v < this.min) this.min = v;
-    if (v > this.max) this.max = v;
-    if (sampled) this.offer(v);
-  }
-
-  /** Reservoir sampling (algorithm R): every value offered has the same chance to stay. */
-  private offer(v: number): void {
-    this.seen++;
-    if (this.sample.length < RESERVOIR) this.sample.push(v);
-    else {
-      const j = Math.floor(this.random() * this.seen);
-      if (j < RESERVOIR) this.sample[j] = v;
-    }
-  }
-
-  /**
-   * Merges a batch's moments (Chan et al.), for columns summed in a tight loop; `sample` feeds the
-   * reservoir only. The sums are of `x - shift` (shift: any value of the batch), which keeps the
-   * variance exact when every value shares a large offset.
-   */
-  merge(
-    n: number,
-    shift: number,
-    sum: number,
-    sumsq: number,
-    min: number,
-    max: number,
-    sample: readonly number[],
-  ): void {
-    if (n === 0) return;
-    const mean = shift + sum / n;
-    const m2 = Math.max(0, sumsq - (sum * sum) / n);
-    const total = this.count + n;
-    const d = mean - this.mean;
-    this.m2 += m2 + (d * d * this.count * n) / total;
-    this.mean += (d * n) / total;
-    this.count = total;
-    if (min < this.min) this.min = min;
-    if (max > this.max) this.max = max;
-    for (const v of sample) this.offer(v);
-  }
-
-  histogram(): Histogram {
-    if (this.count === 0) return { edges: [], counts: [] };
-    const span = this.max - this.min;
-    const edges: number[] = [];
-    for (let i = 0; i <= BINS; i++) edges.push(this.min + (span * i) / BINS);
-    const counts = binCounts(this.sample, edges);
-    // The sample stands for all rows; scale its bin counts to the true row count.
-    const scale = this.sample.length === 0 ? 0 : this.count / this.sample.length;
-    return { edges, counts: counts.map((c) => Math.round(c * scale)) };
-  }
-
-  result(): Distribution {
-    if (this.count === 0)
-      return {
-        count: 0,
-        mean: null,
-        std: null,
-        min: null,
-        max: null,
-        quantiles: {},
-        histogram: { edges: [], counts: [] },
-      };
-    const sorted = Float64Array.from(this.sample).sort();
-    const q = (p: number) =>
-      sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))]!;
-    const quantiles: Record<string, number> = {};
-    for (const p of [1, 5, 10, 25, 50, 75, 90, 95, 99]) quantiles[`p${p}`] = q(p);
-    return {
-      count: this.count,
-      mean: this.mean,
-      std: this.std(),
-      min: this.min,
-      max: this.max,
-      quantiles,
-      histogram: this.histogram(),
-    };
-  }
-
-  std(): number | null {
-    return this.count === 0 ? null : this.count > 1 ? Math.sqrt(this.m2 / (this.count - 1)) : 0;
-  }
-
-  meanOrNull(): number | null {
-    return this.count === 0 ? null : this.mean;
-  }
+/** A prediction column's statistics: moments and sample of numbers, class counts of labels. */
+interface PredictionStats {
+  readonly kind: ValueKind;
+  /** Undefined for text. */
+  readonly acc: Accumulator | undefined;
+  /** Undefined for floats: a score is never a class. */
+  readonly classes: CategoryCounter | undefined;
+  /** Values seen (text columns have no accumulator to count them). */
+  seen: number;
 }
 
 /** Run statistics gathered while streaming: prediction distributions; feature null rates, means, spreads and histograms. */
 export class StatsCollector {
-  private readonly predictions = new Map<string, Accumulator>();
+  private readonly predictions = new Map<string, PredictionStats>();
   private readonly features = new Map<string, { rows: number; nulls: number; acc: Accumulator }>();
 
   /** Null count, moments and a small strided sample per feature: one tight loop over each buffer. */
@@ -183,22 +85,67 @@ export class StatsCollector {
 
   observePredictions(columns: readonly PredictionColumn[]): void {
     for (const col of columns) {
-      if (Array.isArray(col.values)) continue;
-      let acc = this.predictions.get(col.column);
-      if (!acc) this.predictions.set(col.column, (acc = new Accumulator()));
+      let p = this.predictions.get(col.column);
+      if (!p) {
+        const kind = KINDS[col.sqlType];
+        p = {
+          kind,
+          acc: kind === 'text' ? undefined : new Accumulator(),
+          classes: kind === 'float' ? undefined : new CategoryCounter(),
+          seen: 0,
+        };
+        this.predictions.set(col.column, p);
+      }
+      const { acc, classes } = p;
       const values = col.values;
-      if (values instanceof BigInt64Array) for (let i = 0; i < values.length; i++) acc.add(Number(values[i]));
-      else for (let i = 0; i < values.length; i++) acc.add(values[i]!);
+      p.seen += values.length;
+      if (Array.isArray(values)) for (const v of values) classes!.add(v);
+      else if (values instanceof BigInt64Array)
+        for (let i = 0; i < values.length; i++) {
+          const v = Number(values[i]);
+          acc!.add(v);
+          classes!.add(v);
+        }
+      else if (values instanceof Uint8Array) {
+        let ones = 0;
+        for (let i = 0; i < values.length; i++) {
+          acc!.add(values[i]!);
+          ones += values[i]!;
+        }
+        classes!.add('false', values.length - ones);
+        classes!.add('true', ones);
+      } else for (let i = 0; i < values.length; i++) acc!.add(values[i]!);
     }
   }
 
-  /** PSI of every prediction column and feature this run shares with the baseline run's stats. */
+  private distribution(p: PredictionStats): Distribution {
+    const d: Distribution = p.acc
+      ? p.acc.result()
+      : {
+          count: p.seen,
+          mean: null,
+          std: null,
+          min: null,
+          max: null,
+          quantiles: {},
+          histogram: { edges: [], counts: [] },
+        };
+    const categories = p.classes?.result();
+    return { ...d, kind: p.kind, ...(categories ? { categories } : {}) };
+  }
+
+  /**
+   * PSI of every prediction column and feature this run shares with the baseline run's stats: over
+   * classes where both sides counted them, else over the baseline's bins.
+   */
   drift(baseline: RunStats, baselineRunId: string, maxPsi: number): DriftReport {
-    const against = (acc: Accumulator, hist: Histogram | undefined) =>
-      hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined;
+    const against = (acc: Accumulator | undefined, hist: Histogram | undefined) =>
+      acc && hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined;
     const predictions: Record<string, number> = {};
-    for (const [name, acc] of this.predictions) {
-      const v = against(acc, baseline.predictions[name]?.histogram);
+    for (const [name, p] of this.predictions) {
+      const base = baseline.predictions[name];
+      const classes = p.classes?.result();
+      const v = base?.categories && classes ? categoryPsi(base.categories, classes) : against(p.acc, base?.histogram);
       if (v !== undefined) predictions[name] = v;
     }
     const features: Record<string, number> = {};
@@ -214,8 +161,16 @@ export class StatsCollector {
   }
 
   result(): RunStats {
+    const all = [...this.predictions];
     return {
-      predictions: Object.fromEntries([...this.predictions].map(([k, a]) => [k, a.result()])),
+      // Text columns last: readers that show the first prediction (the run summary) want a number.
+      predictions: Object.fromEntries(
+        [...all.filter(([, p]) => p.kind !== 'text'), ...all.filter(([, p]) => p.kind === 'text')].map(([k, p]) => [
+          k,
+          this.distribution(p),
+        ]),
+      ),
+      prediction_columns: all.map(([k]) => k),
       features: Object.fromEntries(
         [...this.features].map(([k, f]) => [
           k,
@@ -224,6 +179,7 @@ export class StatsCollector {
             mean: f.acc.meanOrNull(),
             std: f.acc.std(),
             histogram: f.acc.histogram(),
+            rows: f.rows,
           },
         ]),
       ),

@@ -27,3 +27,12 @@ export function psi(expected: readonly number[], actual: readonly number[]): num
   }
   return sum;
 }
+
+/** PSI over classes: every class either side has, a class missing on one side counting as empty there. */
+export function categoryPsi(expected: Record<string, number>, actual: Record<string, number>): number {
+  const keys = [...new Set([...Object.keys(expected), ...Object.keys(actual)])];
+  return psi(
+    keys.map((k) => expected[k] ?? 0),
+    keys.map((k) => actual[k] ?? 0),
+  );
+}

@@ -1,9 +1,18 @@
 // What a run records about its data: stored in the ledger, read by drift checks and the report.
+// Every field added since the first release is optional, so ledger rows written before it stay readable.
 
+/**
+ * Bin counts over `edges` (one more edge than counts). Since histograms became mergeable, the
+ * edges are whole multiples of one power-of-two width (see grid.ts), so histograms of two runs
+ * line up on a common grid without spreading counts; older rows hold ten bins from min to max.
+ */
 export interface Histogram {
   edges: number[];
   counts: number[];
 }
+
+/** What kind of values a prediction column holds, from its SQL type. */
+export type ValueKind = 'float' | 'integer' | 'boolean' | 'text';
 
 export interface Distribution {
   count: number;
@@ -13,6 +22,13 @@ export interface Distribution {
   max: number | null;
   quantiles: Record<string, number>;
   histogram: Histogram;
+  /** Absent in runs recorded before mlscale kept it. */
+  kind?: ValueKind;
+  /**
+   * Rows per value of an integer, boolean or text column with at most MAX_CATEGORIES distinct
+   * values (booleans as "false"/"true"); absent for floats, for more values, and in older runs.
+   */
+  categories?: Record<string, number>;
 }
 
 export interface FeatureStats {
@@ -20,9 +36,12 @@ export interface FeatureStats {
   mean: number | null;
   std: number | null;
   histogram: Histogram;
+  /** Rows the null rate is over; absent in older runs (their rows_read stands in). */
+  rows?: number;
 }
 
 export interface DriftReport {
+  /** The baseline run; a baseline merged from the shards of one partition joins their ids with "+". */
   baseline_run_id: string;
   max_psi: number;
   /** Population stability index of each prediction column and feature against the baseline. */
@@ -34,5 +53,10 @@ export interface DriftReport {
 export interface RunStats {
   predictions: Record<string, Distribution>;
   features: Record<string, FeatureStats>;
+  /**
+   * Prediction columns in the job's declared output order: jsonb does not keep an object's key
+   * order, so `predictions` alone cannot say which column comes first. Absent in older runs.
+   */
+  prediction_columns?: string[];
   drift?: DriftReport;
 }

@@ -5,6 +5,7 @@ import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { hasStrace, straced } from '../support/strace.js';
+import { findRuns } from '../../src/ledger/file-ledger.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -116,16 +117,40 @@ describe('paths stay inside the sink root', () => {
     expect(existsSync(path.join(s.dir, 'out2'))).toBe(false);
   });
 
-  it('refuses a rejects file that could be a data file or one of mlscale’s own', async () => {
-    for (const name of ['part-00000.parquet', '_SUCCESS', '_mlscale_run.json', 'rejects.parquet', '../_r.parquet']) {
-      const r = await mlscale(['validate', '--job', job('out3/ds={{ ds }}', `rejects: { file: "${name}" }`)], {
-        cwd: s.dir,
-      });
-      expect(r.code).toBe(2);
+  it('keeps rejects out of the sink root and partitions out of the names readers skip', async () => {
+    const root = path.join(s.dir, 'out3');
+    const validate = async (extra: string, ...args: string[]) =>
+      mlscale(['validate', '--job', job('out3/{{ region }}/ds={{ ds }}', extra), ...args], { cwd: s.dir });
+    // The old form, a file inside the partition, is refused with the directory to write instead.
+    const old = await validate('rejects: { file: _rejects.parquet }');
+    expect(old.code).toBe(2);
+    expect(errorLine(old)).toMatch(
+      /^error: job\.yaml(:\d+:\d+)?: rejects\.file: rejected rows now go to a tree of their own, beside the predictions and out of their globs; write rejects: \{ dir: out3_rejects \} instead\.$/,
+    );
+    // A rejects tree inside the sink root (or holding it) would be read as predictions by root/** globs.
+    for (const dir of ['out3/rejects', 'out3', '.']) {
+      const r = await validate(`rejects: { dir: "${dir}" }`);
+      expect(r.code, dir).toBe(2);
       expect(errorLine(r)).toMatch(
-        /^error: job\.yaml:\d+:\d+: rejects\.file: .*a plain file name that starts with an underscore and ends in \.parquet, such as _rejects\.parquet \(data files are part-NNNNN\.parquet\)\.$/,
+        new RegExp(
+          `^error: job\\.yaml(:\\d+:\\d+)?: rejects\\.dir: ${escape(path.resolve(s.dir, dir))} overlaps the sink's root ${escape(root)}; readers of ${escape(root)}/\\*\\*/\\*\\.parquet would take rejected rows for predictions\\. Name a directory beside it, such as out3_rejects\\.$`,
+        ),
       );
     }
+    const templated = await validate('rejects: { dir: "rej/{{ ds }}" }');
+    expect(templated.code).toBe(2);
+    expect(errorLine(templated)).toMatch(/rejects\.dir: "rej\/\{\{ ds \}\}" is one directory for every partition/);
+    expect((await validate('rejects: { dir: out3_rejects }')).code).toBe(0);
+    // A partition directory named like mlscale's ledger or a hidden file: readers would skip it.
+    for (const region of ['_mlscale', '.hidden', 'eu/_tmp']) {
+      const r = await validate('', '--param', `region=${region}`);
+      expect(r.code, region).toBe(2);
+      const hidden = region.split('/').at(-1)!;
+      expect(errorLine(r)).toBe(
+        `error: job.yaml: sink.parquet.path: "out3/{{ region }}/ds={{ ds }}" with region="${region}", ds="2024-01-01" resolves to ${path.join(root, region, 'ds=2024-01-01')}, whose directory "${hidden}" starts with "${hidden[0]}": Spark and pyarrow skip such directories (and ${root}/_mlscale holds mlscale's run ledger); name the partition without a leading "_" or ".".`,
+      );
+    }
+    expect(existsSync(root)).toBe(false);
   });
 });
 
@@ -142,10 +167,10 @@ function visible(dir: string): { runId: string; rows: number } | undefined {
   return { runId, rows };
 }
 
-/** What sits beside a partition directory: staging, set-aside copies, locks. */
+/** What sits beside a partition directory: staging, set-aside copies, locks (not the root's run ledger, _mlscale). */
 const beside = (target: string) =>
   readdirSync(path.dirname(target))
-    .filter((f) => f !== path.basename(target))
+    .filter((f) => f !== path.basename(target) && f !== '_mlscale')
     .map((f) => path.join(path.dirname(target), f));
 
 describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
@@ -182,9 +207,15 @@ describe.skipIf(!hasStrace)('a publish killed at any rename or unlink', () => {
         expect(errorLine(next)).toBe('');
         expect(visible(target)).toEqual({ runId: `n-${syscall}-${n}`, rows: ROWS });
         expect(beside(target)).toEqual([]);
+        // The root's ledger holds whole records only, and a killed run whose files went live reads as succeeded.
+        const records = readdirSync(path.join(s.dir, 'pub', '_mlscale', 'runs'));
+        expect(records.filter((f) => f.startsWith('.') || !f.endsWith('.json'))).toEqual([]);
+        const runs = await findRuns(path.join(s.dir, 'pub'));
+        if (after?.runId === `k-${syscall}-${n}`)
+          expect(runs.find((r) => r.run_id === after.runId)?.status).toBe('succeeded');
       }
     }
-  }, 300_000);
+  }, 600_000);
 
   it('a first publish killed before its commit point is never published by a later run', async () => {
     const file = job('fresh/ds={{ ds }}', '', 'fresh.yaml');

@@ -5,6 +5,7 @@ import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { ort, ortRun } from '../support/ort.js';
+import { hasStrace, straced } from '../support/strace.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -137,4 +138,47 @@ describe('score into Parquet (real CLI)', () => {
     expect(outputTable().tables.reduce((m, t) => m + t.numRows, 0)).toBe(10000);
     expect(readdirSync(path.join(s.dir, 'out')).filter((f) => f.startsWith('.'))).toEqual([]);
   });
+
+  it.skipIf(!hasStrace)(
+    'records every run in the root’s ledger: a failed one, and a killed one as running until the next run settles it',
+    async () => {
+      const runs = async (...args: string[]) =>
+        JSON.parse((await mlscale(['runs', '--dir', 'out', '--json', ...args], { cwd: s.dir })).stdout) as {
+          run_id: string;
+          status: string;
+          error: string | null;
+        }[];
+      // The run that failed on a null above is recorded, with its error.
+      const failed = await runs('--status', 'failed');
+      expect(failed.map((r) => [r.run_id, r.error?.startsWith('source: column "f1" has a null value')])).toEqual([
+        ['third', true],
+      ]);
+      expect(existsSync(path.join(s.dir, 'out', '_mlscale', 'runs', 'third.json'))).toBe(true);
+      // Killed at its publish's first rename: its record still says running.
+      expect(straced(s.dir, ['score', '--job', job(), '--run-id', 'killed'], 'rename', 1).status).toBeNull();
+      const record = () => JSON.parse(readFileSync(path.join(s.dir, 'out', '_mlscale', 'runs', 'killed.json'), 'utf8'));
+      expect(record()).toMatchObject({ run_id: 'killed', status: 'running', finished_at: null });
+      expect((await runs()).find((r) => r.run_id === 'killed')).toBeDefined();
+      // The next run of the partition puts the old partition back and records the dead run failed.
+      const next = await mlscale(['score', '--job', job(), '--run-id', 'fourth'], { cwd: s.dir });
+      expect(errorLine(next)).toBe('');
+      expect(record()).toMatchObject({
+        status: 'failed',
+        error: 'abandoned: the process ended without finishing the run',
+      });
+      expect((await runs('--status', 'failed')).map((r) => r.run_id)).toEqual(['killed', 'third']);
+      // A succeeded run is counted once, though both its partition and the ledger record it.
+      const succeeded = (await runs('--status', 'succeeded')).map((r) => r.run_id);
+      expect(succeeded.filter((id) => id === 'fourth')).toEqual(['fourth']);
+      expect(succeeded.length).toBe(4);
+      // As in Postgres, a run id names one run: a second run under it is refused and changes nothing.
+      const again = await mlscale(['score', '--job', job(), '--run-id', 'fourth'], { cwd: s.dir });
+      expect(again.code).toBe(2);
+      expect(errorLine(again)).toBe(
+        `error: --run-id fourth: that run id is already in the ledger ${path.join(s.dir, 'out', '_mlscale', 'runs')}; give this run a new one (or leave --run-id out).`,
+      );
+      expect((await runs()).find((r) => r.run_id === 'fourth')?.status).toBe('succeeded');
+      expect(JSON.parse(readFileSync(path.join(target, '_mlscale_run.json'), 'utf8')).run_id).toBe('fourth');
+    },
+  );
 });

@@ -121,7 +121,17 @@ ${extra}`,
       [schema.name],
     );
     expect(indexes.map((i) => i.indexdef)).toEqual([
-      `CREATE INDEX titanic_scores_partition_key_idx ON ${schema.name}.titanic_scores USING btree (partition, row_id)`,
+      `CREATE INDEX titanic_scores_partition_key_idx ON ONLY ${schema.name}.titanic_scores USING btree (partition, row_id)`,
+    ]);
+    // Partitioned by partition value, then by run: the re-run's table replaced the first run's.
+    const tree = await query<{ level: number; leaf: boolean; bound: string | null }>(
+      `SELECT level, isleaf AS leaf, pg_get_expr(c.relpartbound, c.oid) AS bound
+         FROM pg_partition_tree('${schema.name}.titanic_scores') t JOIN pg_class c ON c.oid = t.relid ORDER BY level`,
+    );
+    expect(tree).toEqual([
+      { level: 0, leaf: false, bound: null },
+      { level: 1, leaf: false, bound: "FOR VALUES IN ('2024-01-01')" },
+      { level: 2, leaf: true, bound: "FOR VALUES IN ('rerun-1')" },
     ]);
 
     const runs = await mlscale(['runs', '--schema', schema.name, '--json'], { env });

@@ -128,19 +128,20 @@ describe('run statistics, drift and rejects', () => {
     const l = ledger('2024-01-04');
     expect([l.rows_read, l.rows_rejected, l.rows_written]).toEqual([5000, 100, 4900]);
     expect(l.stats.features.x2.null_rate).toBeCloseTo(0.02, 6);
-    // With rejects: set, the rejected rows are published beside the predictions with their reason.
+    // With rejects: set, the rejected rows are published with the predictions, with their reason.
     const withFile = await mlscale(
       [
         'score',
         '--job',
-        job('on_null: skip\nmax_reject_rate: 0.05\nrejects: { file: _rejects.parquet }\n'),
+        job('on_null: skip\nmax_reject_rate: 0.05\nrejects: { dir: out_rejects }\n'),
         '--param',
         'ds=2024-01-04',
       ],
       { cwd: s.dir },
     );
     expect(errorLine(withFile)).toBe('');
-    const rej = readParquetTable(path.join(s.dir, 'out', 'ds=2024-01-04', '_rejects.parquet'));
+    // In a tree of their own beside the predictions' root, so globs over out/ never read them.
+    const rej = readParquetTable(path.join(s.dir, 'out_rejects', 'ds=2024-01-04', 'part-00000.parquet'));
     expect(Array.from(rej.getChild('id')!, Number)).toEqual(Array.from({ length: 100 }, (_, i) => i * 50));
     expect(new Set(Array.from(rej.getChild('reason')!))).toEqual(new Set(['null in x2']));
     expect(Array.from(rej.getChild('run_id')!)[0]).toBe(ledger('2024-01-04').run_id);
@@ -183,8 +184,29 @@ describe('run statistics, drift and rejects', () => {
   });
 
   it('mlscale runs filters by status and time and shows the drift figures', async () => {
-    const all = JSON.parse((await mlscale(['runs', '--dir', 'out', '--json'], { cwd: s.dir })).stdout);
-    expect(all.length).toBe(readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('ds=')).length);
+    const runs = async (...args: string[]) =>
+      JSON.parse((await mlscale(['runs', '--dir', 'out', '--json', ...args], { cwd: s.dir })).stdout) as {
+        run_id: string;
+        partition: string;
+        status: string;
+        error: string | null;
+      }[];
+    // Every run above into out/ is recorded, failed ones too: 6 succeeded (one per partition and
+    // the re-runs of 2024-01-03 and 2024-01-04), the drift failure and the reject-rate failure.
+    const all = await runs();
+    const succeeded = await runs('--status', 'succeeded');
+    const failed = await runs('--status', 'failed');
+    expect(succeeded.length).toBe(6);
+    expect(failed.map((r) => [r.partition, r.error?.split(':')[0]])).toEqual([
+      ['2024-01-04', 'quality gate'],
+      ['2024-01-03', 'drift'],
+    ]);
+    expect(all.length).toBe(succeeded.length + failed.length);
+    // Each published partition shows one of the succeeded runs, counted once.
+    const partitions = readdirSync(path.join(s.dir, 'out')).filter((d) => d.startsWith('ds='));
+    expect(partitions.length).toBe(4);
+    for (const d of partitions) expect(succeeded.map((r) => r.run_id)).toContain(ledger(d.slice('ds='.length)).run_id);
+    expect(new Set(all.map((r) => r.run_id)).size).toBe(all.length);
     const table = (
       await mlscale(['runs', '--dir', 'out', '--job', 'drift_daily', '--status', 'succeeded', '--since', '1h'], {
         cwd: s.dir,

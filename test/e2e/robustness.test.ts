@@ -89,7 +89,7 @@ sink:
     expect(await count('sharded')).toEqual({ n: String(ROWS), d: String(ROWS) });
   });
 
-  it('Parquet shards split files and row groups; each shard publishes its own directory', async () => {
+  it('Parquet shards split files and row groups; each shard publishes its own files into the partition', async () => {
     const job = s.file(
       'pqshard.yaml',
       `name: pqshard\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFixture('test_xgb.onnx')}\n  features: [f0, f1, f2, f3]\nsource:\n  parquet: { path: pq }\nkey: [id]\nsink:\n  parquet: { path: out/pqshard }\n`,
@@ -99,12 +99,17 @@ sink:
     );
     rs.forEach((r) => expect(errorLine(r)).toBe(''));
     const ids: number[] = [];
-    for (const d of ['shard-0-of-2', 'shard-1-of-2']) {
-      const dir = path.join(s.dir, 'out', 'pqshard', d);
-      expect(existsSync(path.join(dir, '_SUCCESS'))).toBe(true);
-      for (const f of readdirSync(dir).filter((x) => x.endsWith('.parquet')))
-        ids.push(...Array.from(readParquetTable(path.join(dir, f)).getChild('id')!, Number));
+    // Both shards' files at partition depth, under names of their own; _SUCCESS once both are in.
+    const dir = path.join(s.dir, 'out', 'pqshard');
+    expect(existsSync(path.join(dir, '_SUCCESS'))).toBe(true);
+    const names = readdirSync(dir);
+    for (const i of [0, 1]) {
+      expect(names).toContain(`_mlscale_run-s${i}of2.json`);
+      expect(names.filter((x) => x.startsWith(`part-s${i}of2-`)).length).toBeGreaterThan(0);
     }
+    const parts = names.filter((x) => x.endsWith('.parquet'));
+    expect(parts.every((x) => /^part-s[01]of2-\d{5}\.parquet$/.test(x))).toBe(true);
+    for (const f of parts) ids.push(...Array.from(readParquetTable(path.join(dir, f)).getChild('id')!, Number));
     expect(ids.sort((a, b) => a - b)).toEqual(Array.from({ length: 40_000 }, (_, i) => i));
   });
 
@@ -113,7 +118,7 @@ sink:
     const holder = new pg.Client({ connectionString: databaseUrl });
     await holder.connect();
     try {
-      const key = `mlscale:${schema.name}.locked:locked:2024-01-01:0/1`;
+      const key = `mlscale:${schema.name}:locked:2024-01-01:0/1`;
       await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       const r = await mlscale(['score', '--job', job], { env });
       expect(r.code).toBe(4);
@@ -130,7 +135,8 @@ sink:
       });
       expect(queued!.application_name).toBe('mlscale');
       expect(exited).toBe(false);
-      expect(await count('locked')).toEqual({ n: '0', d: '0' });
+      // The lock comes before anything else: the waiting run has not even created the table.
+      expect(await query(`SELECT to_regclass('${schema.name}.locked') AS t`)).toEqual([{ t: null }]);
       await holder.query('SELECT pg_advisory_unlock_all()');
       const w = await waiting;
       expect(errorLine(w)).toBe('');
@@ -185,12 +191,15 @@ sink:
     return { child, done, log: () => stderr };
   }
 
-  /** The COPY of one run into the sink table, as the server reports it (one run at a time). */
+  /** What a run's COPY into its own table of the sink's tree starts with (the table is not committed: only its name shows). */
+  const copyInto = (table: string) => `COPY "${schema.name}"."${table}_r`;
+  /** The COPY of one run into the sink, as the server reports it (one run at a time). */
   const sinkCopy = async (table: string) =>
     (
       await query<{ pid: number; tuples: string }>(
-        `SELECT pid, tuples_processed AS tuples FROM pg_stat_progress_copy WHERE command = 'COPY FROM' AND relid = $1::text::regclass`,
-        [`${schema.name}.${table}`],
+        `SELECT p.pid, p.tuples_processed AS tuples FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+          WHERE p.command = 'COPY FROM' AND starts_with(a.query, $1)`,
+        [copyInto(table)],
       )
     )[0];
   /** Rows the source query of the backend `pid` has produced so far. */
@@ -314,8 +323,8 @@ sink:
       `a COPY into ${table} to terminate`,
       async () => {
         const r = await query<{ pid: number }>(
-          `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND state = 'active' AND query LIKE $1`,
-          [`COPY "${schema.name}"."${table}"%FROM STDIN%`],
+          `SELECT pg_terminate_backend(pid) AS ok, pid FROM pg_stat_activity WHERE application_name = 'mlscale' AND state = 'active' AND starts_with(query, $1)`,
+          [copyInto(table)],
         );
         return r.length > 0 ? r : undefined;
       },
@@ -411,7 +420,12 @@ sink:
     expect(await query(`SELECT DISTINCT run_id FROM ${schema.name}.resumable`)).toEqual([
       { run_id: cp!.checkpoint.runId },
     ]);
-    expect(await query(`SELECT count(*) AS n FROM ${schema.name}.resumable_mlscale_stage`)).toEqual([{ n: '0' }]);
+    // The run's own table, filled by both halves, is now the partition's only one, attached.
+    expect(
+      await query(
+        `SELECT relispartition AS attached FROM pg_class WHERE relnamespace = '${schema.name}'::regnamespace AND relname ~ '^resumable_r[0-9a-f]{10}$'`,
+      ),
+    ).toEqual([{ attached: true }]);
     const ledger = await query<{ status: string; rows_written: string }>(
       `SELECT status, rows_written FROM ${schema.name}.mlscale_runs WHERE run_id = $1`,
       [cp!.checkpoint.runId],

@@ -139,7 +139,7 @@ sink:
 
   it('--wait on a Postgres partition lock ends with SIGTERM (143) or after its timeout (exit 4)', async () => {
     const file = job('waited', pgSink('waited'));
-    const key = `mlscale:${schema.name}.waited:waited:2024-01-01:0/1`;
+    const key = `mlscale:${schema.name}:waited:2024-01-01:0/1`;
     const holder = new pg.Client({ connectionString: databaseUrl });
     await holder.connect();
     try {

@@ -65,7 +65,7 @@ describe('non-finite predictions are rejected, never published', () => {
       'partnan',
       'inf.onnx',
       'parquet: { path: "out/partnan/ds={{ ds }}" }',
-      'max_reject_rate: 0.2\nrejects: { file: _rejects.parquet }',
+      'max_reject_rate: 0.2\nrejects: { dir: out/partnan_rejects }',
     );
     const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir });
     expect(errorLine(r)).toBe('');
@@ -76,7 +76,7 @@ describe('non-finite predictions are rejected, never published', () => {
     const scores = Array.from(data.getChild('score')!, Number);
     expect(scores.every(Number.isFinite)).toBe(true);
     expect(Array.from(data.getChild('id')!, Number).some((id) => id % 10 === 5)).toBe(false);
-    const rej = readParquetTable(path.join(dir, '_rejects.parquet'));
+    const rej = readParquetTable(path.join(s.dir, 'out', 'partnan_rejects', 'ds=2024-01-01', 'part-00000.parquet'));
     expect(Array.from(rej.getChild('id')!, Number)).toEqual(Array.from({ length: N / 10 }, (_, i) => i * 10 + 5));
     expect(new Set(Array.from(rej.getChild('reason')!))).toEqual(
       new Set(['prediction "score" (model output "score") is NaN']),
@@ -284,7 +284,7 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       [
         `${schema.name}.preds`,
         `rejects: { table: preds_latest }`,
-        'rejects.table: preds_latest is the view mlscale keeps over preds; name another table for the rejects.',
+        'rejects.table: preds_latest is named like the views mlscale keeps over preds; name another table for the rejects.',
       ],
     ];
     for (const [table, extra, message] of cases) {
@@ -308,7 +308,7 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
     );
     expect(tooLong.code).toBe(2);
     expect(errorLine(tooLong)).toBe(
-      `error: own.yaml: sink.postgres.table: "${long}" is 50 bytes; a sink table's name may have at most 49, so that its staging table …_mlscale_stage and its view …_latest fit PostgreSQL's 63-byte names; choose a shorter name.`,
+      `error: own.yaml: sink.postgres.table: "${long}" is 50 bytes; a sink table's name may have at most 49, so that the tables and views mlscale names after it (…_p<hash> for a partition, …_latest) fit PostgreSQL's 63-byte names; choose a shorter name.`,
     );
   });
 
@@ -350,30 +350,48 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
     try {
       const file = job('grants', 'ok.onnx', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.granted }`);
       const run = () => mlscale(['score', '--job', file], { cwd: s.dir, env: asRole });
-      const expectGrant = async (grant: string) => {
+      const expectGrant = async (grant: string, why = '') => {
         const r = await run();
         expect(r.code).toBe(2);
         expect(errorLine(r)).toBe(
-          `error: sink: role ${role} lacks a privilege the run needs on ${schema.name}.granted; have the owner run: ${grant} TO "${role}";`,
+          `error: sink: role ${role} lacks a privilege the run needs on ${schema.name}.granted${why}; have the owner run: ${grant} TO "${role}";`,
         );
       };
+      const ownerOnly = " (only the table's owner, or a member of its role, may attach and drop its partitions)";
       await expectGrant(`GRANT USAGE ON SCHEMA "${schema.name}"`);
       await query(`GRANT USAGE ON SCHEMA ${schema.name} TO ${role}`);
-      await expectGrant(`GRANT CREATE ON SCHEMA "${schema.name}"`);
-      // The owner made the table and the ledger; the role may read but not write them.
+      await expectGrant(`GRANT CREATE ON SCHEMA "${schema.name}"`, ' (each run loads a table of its own)');
+      // The owner made the table and the ledger. Each run loads a table of its own and attaches it,
+      // which only the owner (or a member of its role) may do: a writer role is made a member.
       expect((await mlscale(['score', '--job', file], { cwd: s.dir, env })).code).toBe(0);
-      await query(`GRANT SELECT ON ${schema.name}.granted TO ${role}`);
-      await expectGrant(`GRANT INSERT, DELETE ON "${schema.name}"."granted"`);
-      await query(`GRANT INSERT, DELETE ON ${schema.name}.granted TO ${role}`);
+      await query(`GRANT CREATE ON SCHEMA ${schema.name} TO ${role}`);
+      await expectGrant(`GRANT postgres`, ownerOnly);
+      const owner = `mlscale_owner_${randomBytes(3).toString('hex')}`;
+      await query(`CREATE ROLE ${owner}`);
+      await query(`GRANT CREATE, USAGE ON SCHEMA ${schema.name} TO ${owner}`);
+      await query(`ALTER TABLE ${schema.name}.granted OWNER TO ${owner}`);
+      for (const t of await query<{ t: string }>(
+        `SELECT relid::text AS t FROM pg_partition_tree('${schema.name}.granted') WHERE level > 0`,
+      ))
+        await query(`ALTER TABLE ${t.t} OWNER TO ${owner}`);
+      await expectGrant(`GRANT ${owner}`, ownerOnly);
+      await query(`GRANT ${owner} TO ${role}`);
       await expectGrant(`GRANT SELECT, INSERT, UPDATE ON "${schema.name}"."mlscale_runs"`);
-      // With the grants it names, a role that owns nothing writes: no DDL on what exists.
+      // With the grants it names, a role that owns nothing itself writes.
       await query(`GRANT SELECT, INSERT, UPDATE ON ${schema.name}.mlscale_runs TO ${role}`);
       const writer = await run();
       expect(errorLine(writer)).toBe('');
       expect(await query(`SELECT count(*)::int AS n FROM ${schema.name}.granted`)).toEqual([{ n: N }]);
     } finally {
+      await query(`DROP TABLE IF EXISTS ${schema.name}.granted CASCADE`);
       await query(`DROP OWNED BY ${role}`);
       await query(`DROP ROLE ${role}`);
+      for (const r of await query<{ r: string }>(
+        `SELECT rolname AS r FROM pg_roles WHERE rolname LIKE 'mlscale_owner_%'`,
+      )) {
+        await query(`DROP OWNED BY ${r.r}`);
+        await query(`DROP ROLE ${r.r}`);
+      }
     }
   });
 });

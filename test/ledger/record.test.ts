@@ -2,7 +2,15 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN_FILE, findRuns, readRunFile, writeRunFile } from '../../src/ledger/file-ledger.js';
+import {
+  RUN_FILE,
+  createRunRecord,
+  findRuns,
+  readRunFile,
+  readRunRecord,
+  replaceRunRecord,
+  writeRunFile,
+} from '../../src/ledger/file-ledger.js';
 import {
   byStartedDesc,
   matches,
@@ -285,5 +293,43 @@ describe('normalizeCheckpoint', () => {
     expect(() => normalizeCheckpoint({ ...checkpoint, chunks: '3' })).toThrow('ledger: checkpoint has no chunk count');
     expect(() => normalizeCheckpoint({ ...checkpoint, counters: {} })).toThrow('ledger: checkpoint has no rowsRead');
     expect(() => normalizeCheckpoint(null)).toThrow('ledger: checkpoint has no chunk count');
+  });
+});
+
+describe('file ledger: the root’s run records', () => {
+  let root: string;
+  const run = (id: string, status: RunRecord['status'], started = '2024-01-02T00:00:00.000Z'): RunRecord => ({
+    ...expectedFromPg,
+    run_id: id,
+    status,
+    started_at: started,
+  });
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'mlscale-ledger-dir-'));
+  });
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('records a run once per id, replaces it whole, and finds failed and running runs beside published ones', async () => {
+    expect(await createRunRecord(root, run('live', 'running'))).toBe(true);
+    expect(await createRunRecord(root, run('live', 'running'))).toBe(false);
+    expect(await createRunRecord(root, run('failed', 'running'))).toBe(true);
+    await replaceRunRecord(root, { ...run('failed', 'failed'), error: 'boom' });
+    expect(await readRunRecord(root, 'failed')).toEqual({ ...run('failed', 'failed'), error: 'boom' });
+    // A run whose ledger record still says running but whose files went live is shown as its partition shows it.
+    await mkdir(path.join(root, 'ds=2024-01-01'));
+    await writeFile(
+      path.join(root, 'ds=2024-01-01', '_mlscale_run-s1of2.json'),
+      JSON.stringify(run('live', 'succeeded')),
+    );
+    const runs = await findRuns(root);
+    expect(runs.map((r) => [r.run_id, r.status]).sort()).toEqual([
+      ['failed', 'failed'],
+      ['live', 'succeeded'],
+    ]);
+    // Temporaries and other files in the ledger directory are not records.
+    await writeFile(path.join(root, '_mlscale', 'runs', '.x.json.1.ab.tmp'), JSON.stringify(run('tmp', 'running')));
+    expect((await findRuns(root)).map((r) => r.run_id).sort()).toEqual(['failed', 'live']);
   });
 });

@@ -54,9 +54,10 @@ describe('StatsCollector: predictions', () => {
     expect([d.min, d.max]).toEqual([0, 100]);
     // Every value is in the sample: the p-th quantile of 0..100 is p.
     expect(d.quantiles).toEqual({ p1: 1, p5: 5, p10: 10, p25: 25, p50: 50, p75: 75, p90: 90, p95: 95, p99: 99 });
-    expect(d.histogram.edges).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
-    // Ten bins of ten; the last, closed bin also holds 100.
-    expect(d.histogram.counts).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 11]);
+    // The grid: the narrowest power-of-two width that covers 0..100 in at most 12 bins is 16.
+    expect(d.histogram.edges).toEqual(Array.from({ length: 8 }, (_, i) => i * 16));
+    // Six bins of sixteen; the last, closed bin holds 96..100.
+    expect(d.histogram.counts).toEqual([...Array<number>(6).fill(16), 5]);
   });
 
   it('skips NaN and infinities, and reads bigint and boolean predictions as numbers', () => {
@@ -67,12 +68,52 @@ describe('StatsCollector: predictions', () => {
       { column: 'flag', sqlType: 'boolean', values: Uint8Array.from([1, 0, 1, 1]) },
       { column: 'name', sqlType: 'text', values: ['a', 'b'] },
     ]);
-    const r = c.result().predictions;
-    expect(Object.keys(r).sort()).toEqual(['flag', 'label', 'score']); // text is not summarised
+    const result = c.result();
+    const r = result.predictions;
+    expect(Object.keys(r).sort()).toEqual(['flag', 'label', 'name', 'score']);
+    expect(result.prediction_columns).toEqual(['score', 'label', 'flag', 'name']);
     expect([r.score!.count, r.score!.mean, r.score!.std, r.score!.min, r.score!.max]).toEqual([2, 2, Math.SQRT2, 1, 3]);
     expect([r.label!.count, r.label!.mean, r.label!.min, r.label!.max]).toEqual([3, 3, 1, 6]);
     expect(r.label!.std).toBeCloseTo(Math.sqrt(7), 12); // ((−2)² + (−1)² + 3²) / 2 = 7
     expect([r.flag!.count, r.flag!.mean]).toEqual([4, 0.75]);
+    // Labels also count their classes; a score never does.
+    expect([r.score!.kind, r.score!.categories]).toEqual(['float', undefined]);
+    expect([r.label!.kind, r.label!.categories]).toEqual(['integer', { 1: 1, 2: 1, 6: 1 }]);
+    expect([r.flag!.kind, r.flag!.categories]).toEqual(['boolean', { false: 1, true: 3 }]);
+    expect(r.name).toEqual({
+      count: 2,
+      mean: null,
+      std: null,
+      min: null,
+      max: null,
+      quantiles: {},
+      histogram: { edges: [], counts: [] },
+      kind: 'text',
+      categories: { a: 1, b: 1 },
+    });
+  });
+
+  it('counts the classes of a label up to 20 distinct values, then stops', () => {
+    const c = new StatsCollector();
+    const label = (n: number) => ({
+      column: 'label',
+      sqlType: 'bigint' as const,
+      values: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+    });
+    c.observePredictions([label(20), { column: 'word', sqlType: 'text', values: ['x', 'y', 'x'] }]);
+    expect(Object.keys(c.result().predictions.label!.categories!)).toHaveLength(20);
+    expect(c.result().predictions.word!.categories).toEqual({ x: 2, y: 1 });
+    c.observePredictions([label(21)]);
+    expect(c.result().predictions.label!.categories).toBeUndefined();
+    expect(c.result().predictions.label!.count).toBe(41);
+  });
+
+  it('lists text columns after numeric ones, so the first entry is a number, and keeps the declared order apart', () => {
+    const c = new StatsCollector();
+    c.observePredictions([{ column: 'output_label', sqlType: 'text', values: ['a'] }, score([0.5], 'probability_a')]);
+    const r = c.result();
+    expect(Object.keys(r.predictions)).toEqual(['probability_a', 'output_label']);
+    expect(r.prediction_columns).toEqual(['output_label', 'probability_a']);
   });
 
   it('reports one value with std 0 and no value with nulls', () => {
@@ -88,6 +129,7 @@ describe('StatsCollector: predictions', () => {
       max: null,
       quantiles: {},
       histogram: { edges: [], counts: [] },
+      kind: 'float',
     };
     expect(r.none).toEqual(empty);
     expect(r.nan).toEqual(empty);
@@ -139,7 +181,9 @@ describe('StatsCollector: predictions', () => {
     expect(d.quantiles.p10).toBeLessThan(130);
     const total = d.histogram.counts.reduce((x, y) => x + y, 0);
     expect(Math.abs(total - 30_000)).toBeLessThanOrEqual(10);
-    for (const n of d.histogram.counts) expect(Math.abs(n - 3000)).toBeLessThan(300);
+    // Width 128 over 0..1023: seven bins of 128 values (×30 rows each), the last holds 896..999.
+    expect(d.histogram.edges).toEqual(Array.from({ length: 9 }, (_, i) => i * 128));
+    d.histogram.counts.forEach((n, i) => expect(Math.abs(n - (i < 7 ? 3840 : 3120))).toBeLessThan(300));
   });
 });
 
@@ -158,11 +202,10 @@ describe('StatsCollector: features', () => {
       expect(f.mean).toBe(2.5);
       expect(f.std).toBeCloseTo(ref.std, 12);
       expect(f.std).toBeCloseTo(Math.sqrt(5 / 3), 12);
-      // Edges 1, 1.3, …, 4: 1 → bin 0, 2 → bin 3, 3 → bin 6, 4 → the closed last bin.
-      expect(f.histogram.edges.length).toBe(11);
-      expect(f.histogram.edges[0]).toBe(1);
-      expect(f.histogram.edges[10]).toBe(4);
-      expect(f.histogram.counts).toEqual([1, 0, 0, 1, 0, 0, 1, 0, 0, 1]);
+      // Edges 1, 1.25, …, 4: 1 → bin 0, 2 → bin 4, 3 → bin 8, 4 → the closed last bin.
+      expect(f.histogram.edges).toEqual(Array.from({ length: 13 }, (_, i) => 1 + i / 4));
+      expect(f.histogram.counts).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1]);
+      expect(f.rows).toBe(6);
     }
   });
 
@@ -183,8 +226,8 @@ describe('StatsCollector: features', () => {
     expect(f.i).toMatchObject({ null_rate: 0, mean: 25 });
     expect(f.i!.std).toBeCloseTo(Math.sqrt(500 / 3), 12); // (225+25+25+225)/3
     expect(f.j).toMatchObject({ null_rate: 0.25, mean: 20, std: 10 });
-    expect(f.s).toEqual({ null_rate: 0.5, mean: null, std: null, histogram: { edges: [], counts: [] } });
-    expect(f.flag).toEqual({ null_rate: 0.25, mean: null, std: null, histogram: { edges: [], counts: [] } });
+    expect(f.s).toEqual({ null_rate: 0.5, mean: null, std: null, histogram: { edges: [], counts: [] }, rows: 4 });
+    expect(f.flag).toEqual({ null_rate: 0.25, mean: null, std: null, histogram: { edges: [], counts: [] }, rows: 4 });
   });
 
   it('merges batches (Chan et al.) to the two-pass mean and std, null rate over all rows', () => {
@@ -211,9 +254,9 @@ describe('StatsCollector: features', () => {
     c.observeFeatures(batchOf({ x: values }, { x: new Float64() }), ['x']);
     const f = c.result().features.x!;
     expect(f.mean).toBe(2499.5);
-    expect(f.histogram.edges[0]).toBe(0);
-    expect(f.histogram.edges[10]).toBe(4999);
-    for (const n of f.histogram.counts) expect(Math.abs(n - 500)).toBeLessThanOrEqual(3);
+    // Width 512 over 0..5119: nine bins of 512 values, the last holds 4608..4999.
+    expect(f.histogram.edges).toEqual(Array.from({ length: 11 }, (_, i) => i * 512));
+    f.histogram.counts.forEach((n, i) => expect(Math.abs(n - (i < 9 ? 512 : 392))).toBeLessThanOrEqual(4));
     expect(Math.abs(f.histogram.counts.reduce((x, y) => x + y, 0) - 5000)).toBeLessThanOrEqual(5);
   });
 
@@ -334,6 +377,25 @@ describe('StatsCollector.drift', () => {
     expect(r.psi.predictions.score).toBeCloseTo(0.4 * Math.log(9), 12);
     expect(r.psi.features.y).toBeCloseTo(0.25 * Math.log(3), 12);
     expect(r.drifted).toEqual(['score', 'y']);
+  });
+
+  it('compares labels class by class where both runs counted classes, else over the bins', () => {
+    const label = (ones: number) => ({
+      column: 'label',
+      sqlType: 'bigint' as const,
+      values: BigInt64Array.from({ length: 100 }, (_, i) => (i < ones ? 1n : 0n)),
+    });
+    const base = new StatsCollector();
+    base.observePredictions([label(50)]);
+    const c = new StatsCollector();
+    c.observePredictions([label(25)]);
+    // e = (0.5, 0.5), a = (0.75, 0.25) over classes 0 and 1.
+    expect(c.drift(base.result(), 'b', 0.2).psi.predictions.label).toBeCloseTo(0.25 * Math.log(3), 12);
+    // A baseline recorded before classes were counted: its bins are used.
+    const old = base.result();
+    delete old.predictions.label!.categories;
+    const v = c.drift(old, 'b', 0.2).psi.predictions.label!;
+    expect(v).toBeCloseTo(0.25 * Math.log(3), 12);
   });
 
   it('finds no drift against its own stats', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binCounts, psi } from '../../src/stats/psi.js';
+import { binCounts, categoryPsi, psi } from '../../src/stats/psi.js';
 
 describe('binCounts', () => {
   it('puts each value in the bin [edge_k, edge_k+1), the last bin closed', () => {
@@ -94,5 +94,13 @@ describe('psi', () => {
     expect(psi(e, a)).toBeCloseTo(direct, 12);
     // 2·(1e-4 − 0.2)·ln(1e-4/0.2) + 2·(0.4 − 0.2)·ln 2 + 0
     expect(psi(e, a)).toBeCloseTo(2 * (1e-4 - 0.2) * Math.log(1e-4 / 0.2) + 2 * 0.2 * Math.log(2), 12);
+  });
+});
+
+describe('categoryPsi', () => {
+  it('compares class shares, a class missing on one side counting as empty there', () => {
+    expect(categoryPsi({ 0: 50, 1: 50 }, { 1: 75, 0: 25 })).toBeCloseTo(0.25 * Math.log(3), 12);
+    expect(categoryPsi({ a: 10, b: 10 }, { a: 10, b: 10 })).toBe(0);
+    expect(categoryPsi({ a: 100 }, { a: 50, b: 50 })).toBeCloseTo(psi([100, 0], [50, 50]), 12);
   });
 });

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../../errors.js';
 import { renderReport } from '../../report/render-report.js';
+import { reportBaseline } from '../../report/report-baseline.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
 import { ledgerTarget } from '../ledger-target.js';
 
@@ -26,11 +27,11 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
   const history = (await readLedger(where, { job: run.job, limit: Math.max(flags.last, 2) * 4 })).runs;
   const before = history.filter((r) => r.started_at <= run.started_at);
   const trend = before.slice(0, flags.last).reverse();
-  const baselineId = run.stats?.drift?.baseline_run_id;
-  const baseline = baselineId
-    ? (history.find((r) => r.run_id === baselineId) ??
-      (await readLedger(where, { runId: baselineId, limit: 1 })).runs[0])
-    : before.find((r) => r.run_id !== run.run_id && r.status === 'succeeded' && r.stats);
+  const baseline = await reportBaseline(
+    run,
+    history,
+    async (runId) => (await readLedger(where, { runId, limit: 1 })).runs[0],
+  );
   const html = renderReport({ run, baseline, trend });
   if (flags.out) {
     await writeFile(flags.out, html);
