@@ -20,17 +20,27 @@ const RUN_FILE_PATTERN = /^_mlscale_run(?:-s(\d+)of(\d+))?\.json$/;
 
 const runsDir = (root: string) => path.join(root, LEDGER_DIR, 'runs');
 const recordFile = (root: string, runId: string) => path.join(runsDir(root), `${runId}.json`);
-const serialize = (run: RunRecord) => JSON.stringify(run, null, 2) + '\n';
+/**
+ * A record as written: the run, and while it runs the lock file it holds (relative to the root),
+ * by which a reader tells a live run from one whose process is gone.
+ */
+const serialize = (run: RunRecord, lock?: string) =>
+  JSON.stringify(lock !== undefined && run.status === 'running' ? { ...run, lock } : run, null, 2) + '\n';
 
 export async function writeRunFile(dir: string, run: RunRecord): Promise<void> {
   await writeFile(path.join(dir, RUN_FILE), serialize(run));
 }
 
 async function readRecord(file: string): Promise<RunRecord | undefined> {
+  return (await readRecordAndLock(file))?.run;
+}
+
+async function readRecordAndLock(file: string): Promise<{ run: RunRecord; lock: string | undefined } | undefined> {
   const text = await readFile(file, 'utf8').catch(() => undefined);
   if (text === undefined) return undefined;
   try {
-    return normalizeRun(JSON.parse(text) as Record<string, unknown>);
+    const raw = JSON.parse(text) as Record<string, unknown>;
+    return { run: normalizeRun(raw), lock: typeof raw.lock === 'string' ? raw.lock : undefined };
   } catch {
     return undefined;
   }
@@ -67,11 +77,11 @@ const temporary = (file: string) =>
  * Records a starting run under `root`. The record appears whole, and only when no run has that
  * id (hard-linked into place, which fails if it exists): returns false when the id is taken.
  */
-export async function createRunRecord(root: string, run: RunRecord): Promise<boolean> {
+export async function createRunRecord(root: string, run: RunRecord, lock?: string): Promise<boolean> {
   const file = recordFile(root, run.run_id);
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = temporary(file);
-  await writeFile(tmp, serialize(run));
+  await writeFile(tmp, serialize(run, lock));
   try {
     await link(tmp, file);
     return true;
@@ -84,12 +94,12 @@ export async function createRunRecord(root: string, run: RunRecord): Promise<boo
 }
 
 /** Replaces a run's record under `root` whole: a reader sees the old record or the new one. */
-export async function replaceRunRecord(root: string, run: RunRecord): Promise<void> {
+export async function replaceRunRecord(root: string, run: RunRecord, lock?: string): Promise<void> {
   const file = recordFile(root, run.run_id);
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = temporary(file);
   try {
-    await writeFile(tmp, serialize(run));
+    await writeFile(tmp, serialize(run, lock));
     await rename(tmp, file);
   } finally {
     await rm(tmp, { force: true });
@@ -115,17 +125,26 @@ export async function readRunRecord(root: string, runId: string): Promise<RunRec
  * run ledgers (`_mlscale/runs/`) and the published partitions' run files. A run found in both is
  * returned once, as its partition shows it: that copy went live with its files, so it holds even
  * when the process died before it could rewrite its ledger record. Hidden directories (staging
- * and set-aside copies, which start with a dot) are not published and are skipped.
+ * and set-aside copies, which start with a dot) are not published and are skipped. With `lives`,
+ * a record still `running` whose lock its run no longer holds reads `abandoned`.
  */
-export async function findRuns(root: string, depth = Infinity): Promise<RunRecord[]> {
+export async function findRuns(
+  root: string,
+  depth = Infinity,
+  lives?: (lockFile: string, runId: string) => Promise<boolean>,
+): Promise<RunRecord[]> {
   const published = new Map<string, RunRecord>();
   const ledger = new Map<string, RunRecord>();
   const walk = async (dir: string, level: number): Promise<void> => {
     for (const { run } of await readPartitionRuns(dir)) published.set(run.run_id, run);
     for (const name of await readdir(runsDir(dir)).catch(() => [] as string[])) {
       if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      const run = await readRecord(path.join(runsDir(dir), name));
-      if (run) ledger.set(run.run_id, run);
+      const found = await readRecordAndLock(path.join(runsDir(dir), name));
+      if (!found) continue;
+      const { run, lock } = found;
+      if (run.status === 'running' && lives && !(lock !== undefined && (await lives(path.join(dir, lock), run.run_id))))
+        run.status = 'abandoned';
+      ledger.set(run.run_id, run);
     }
     if (level >= depth) return;
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);

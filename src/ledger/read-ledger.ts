@@ -3,6 +3,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { connect } from '../pg/connect.js';
 import { redact, registerConnectionString } from '../redact.js';
+import { heldBy } from '../sink/lock-file.js';
 import { findRuns } from './file-ledger.js';
 import { ledgerSchemas, listRuns } from './pg-ledger.js';
 import { byStartedDesc, matches, type LedgerQuery, type RunRecord } from './record.js';
@@ -26,7 +27,7 @@ export async function readLedger(
     const dir = path.resolve(where.dir);
     if (!(await stat(dir).catch(() => undefined))?.isDirectory())
       throw new UsageError(`--dir: ${dir} is not a directory; point it at the Parquet sink's output.`);
-    const runs = (await findRuns(dir))
+    const runs = (await findRuns(dir, Infinity, heldBy))
       .filter((r) => matches(r, q))
       .sort(byStartedDesc)
       .slice(0, q.limit);

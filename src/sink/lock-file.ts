@@ -96,6 +96,13 @@ export async function acquireLock(
   }
 }
 
+/** Whether run `runId` holds the lock `file` and may still live (what `runs` shows as running). */
+export async function heldBy(file: string, runId: string): Promise<boolean> {
+  const seen = await inspect(file);
+  if (seen === 'gone' || seen.holder?.run_id !== runId) return false;
+  return staleness(seen, hostname()) === undefined;
+}
+
 async function create(file: string, me: Holder): Promise<boolean> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(me) + '\n');

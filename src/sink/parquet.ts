@@ -144,8 +144,10 @@ export class ParquetSink implements Sink {
 
   /** Records the run as running in the root's ledger; a resumed run reopens its own record. */
   private async record(run: RunRecord, resuming: boolean): Promise<void> {
-    if (resuming) await replaceRunRecord(this.options.root, run);
-    else if (!(await createRunRecord(this.options.root, run)))
+    // The lock it holds goes into the record: `runs` tells a live run from a dead one by it.
+    const lock = path.relative(this.options.root, siblings(this.partitionDir).runLock(this.layout.shard));
+    if (resuming) await replaceRunRecord(this.options.root, run, lock);
+    else if (!(await createRunRecord(this.options.root, run, lock)))
       throw new UsageError(
         `--run-id ${run.run_id}: that run id is already in the ledger ${path.join(this.options.root, LEDGER_DIR, 'runs')}; give this run a new one (or leave --run-id out).`,
         { code: 'run_id_taken' },

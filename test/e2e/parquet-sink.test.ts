@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
@@ -10,7 +10,6 @@ import { hasStrace, straced } from '../support/strace.js';
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
-import { writeFileSync } from 'node:fs';
 import { Float32, Table, makeVector, vectorFromArray } from 'apache-arrow';
 
 const s = scratchDir('pq');
@@ -140,7 +139,7 @@ describe('score into Parquet (real CLI)', () => {
   });
 
   it.skipIf(!hasStrace)(
-    'records every run in the root’s ledger: a failed one, and a killed one as running until the next run settles it',
+    'records every run in the root’s ledger: a failed one, and a killed one, shown abandoned until the next run settles it',
     async () => {
       const runs = async (...args: string[]) =>
         JSON.parse((await mlscale(['runs', '--dir', 'out', '--json', ...args], { cwd: s.dir })).stdout) as {
@@ -158,7 +157,16 @@ describe('score into Parquet (real CLI)', () => {
       expect(straced(s.dir, ['score', '--job', job(), '--run-id', 'killed'], 'rename', 1).status).toBeNull();
       const record = () => JSON.parse(readFileSync(path.join(s.dir, 'out', '_mlscale', 'runs', 'killed.json'), 'utf8'));
       expect(record()).toMatchObject({ run_id: 'killed', status: 'running', finished_at: null });
-      expect((await runs()).find((r) => r.run_id === 'killed')).toBeDefined();
+      // Its lock names a dead process: runs shows it abandoned, not running.
+      const lockFile = path.join(s.dir, 'out', record().lock as string);
+      expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toMatchObject({ run_id: 'killed' });
+      expect((await runs()).find((r) => r.run_id === 'killed')?.status).toBe('abandoned');
+      expect((await runs('--status', 'abandoned')).map((r) => r.run_id)).toEqual(['killed']);
+      // Held by a live process (this one, standing in for the run), the same record reads running.
+      const dead = readFileSync(lockFile, 'utf8');
+      writeFileSync(lockFile, JSON.stringify({ ...JSON.parse(dead), pid: process.pid }));
+      expect((await runs()).find((r) => r.run_id === 'killed')?.status).toBe('running');
+      writeFileSync(lockFile, dead);
       // The next run of the partition puts the old partition back and records the dead run failed.
       const next = await mlscale(['score', '--job', job(), '--run-id', 'fourth'], { cwd: s.dir });
       expect(errorLine(next)).toBe('');
