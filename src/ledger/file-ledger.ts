@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createExclusive } from '../exclusive-file.js';
 import type { Shard } from '../config/job.js';
 import { normalizeRun, type RunRecord } from './record.js';
 
@@ -80,17 +81,7 @@ const temporary = (file: string) =>
 export async function createRunRecord(root: string, run: RunRecord, lock?: string): Promise<boolean> {
   const file = recordFile(root, run.run_id);
   await mkdir(path.dirname(file), { recursive: true });
-  const tmp = temporary(file);
-  await writeFile(tmp, serialize(run, lock));
-  try {
-    await link(tmp, file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return false;
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  return createExclusive(file, serialize(run, lock), temporary(file));
 }
 
 /** Replaces a run's record under `root` whole: a reader sees the old record or the new one. */

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { createExclusive } from '../exclusive-file.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LockedError } from '../errors.js';
 
@@ -103,19 +103,7 @@ export async function heldBy(file: string, runId: string): Promise<boolean> {
   return staleness(seen, hostname()) === undefined;
 }
 
-async function create(file: string, me: Holder): Promise<boolean> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(me) + '\n');
-  try {
-    await link(tmp, file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    return false;
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
+const create = (file: string, me: Holder) => createExclusive(file, JSON.stringify(me) + '\n');
 
 /** Private lock files of processes on this host that died between writing and linking them. */
 async function removeDeadTemporaries(file: string): Promise<void> {

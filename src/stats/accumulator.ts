@@ -1,6 +1,6 @@
 import { gridEdges } from './grid.js';
 import { binCounts } from './psi.js';
-import type { Distribution, Histogram } from './types.js';
+import { noNumbers, type Distribution, type Histogram } from './types.js';
 
 // One numeric column's running statistics, fed a value or a batch's sums at a time.
 
@@ -86,16 +86,7 @@ export class Accumulator {
   }
 
   result(): Distribution {
-    if (this.count === 0)
-      return {
-        count: 0,
-        mean: null,
-        std: null,
-        min: null,
-        max: null,
-        quantiles: {},
-        histogram: { edges: [], counts: [] },
-      };
+    if (this.count === 0) return noNumbers(0);
     const sorted = Float64Array.from(this.sample).sort();
     const q = (p: number) =>
       sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))))]!;

@@ -5,7 +5,14 @@ import type { PredictionColumn } from '../tensors/from-outputs.js';
 import { Accumulator } from './accumulator.js';
 import { CategoryCounter } from './categories.js';
 import { binCounts, categoryPsi, psi } from './psi.js';
-import type { DriftReport, Distribution, Histogram, RunStats, ValueKind } from './types.js';
+import {
+  noNumbers,
+  type DriftReport,
+  type Distribution,
+  type Histogram,
+  type RunStats,
+  type ValueKind,
+} from './types.js';
 
 /** Per batch and feature at most this many values enter the sample: stats stay cheap per row. */
 const FEATURE_SAMPLE_PER_BATCH = 2048;
@@ -119,17 +126,7 @@ export class StatsCollector {
   }
 
   private distribution(p: PredictionStats): Distribution {
-    const d: Distribution = p.acc
-      ? p.acc.result()
-      : {
-          count: p.seen,
-          mean: null,
-          std: null,
-          min: null,
-          max: null,
-          quantiles: {},
-          histogram: { edges: [], counts: [] },
-        };
+    const d: Distribution = p.acc ? p.acc.result() : noNumbers(p.seen);
     const categories = p.classes?.result();
     return { ...d, kind: p.kind, ...(categories ? { categories } : {}) };
   }

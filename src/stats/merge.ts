@@ -1,6 +1,6 @@
 import { mergeCategories } from './categories.js';
 import { mergeHistograms } from './grid.js';
-import type { Distribution, FeatureStats, RunStats } from './types.js';
+import { noNumbers, type Distribution, type FeatureStats, type RunStats } from './types.js';
 
 // The statistics of several runs as if they were one (the shards of a partition): counts, means,
 // standard deviations and null rates exactly, histograms on a common grid (exact for grid
@@ -63,17 +63,7 @@ export function mergeDistributions(parts: readonly Distribution[]): Distribution
   const tags = { ...(kind ? { kind } : {}), ...(categories ? { categories } : {}) };
   const count = parts.reduce((s, d) => s + d.count, 0);
   const numeric = parts.filter((d) => d.count > 0 && d.mean !== null && d.min !== null && d.max !== null);
-  if (numeric.length === 0)
-    return {
-      count,
-      mean: null,
-      std: null,
-      min: null,
-      max: null,
-      quantiles: {},
-      histogram: { edges: [], counts: [] },
-      ...tags,
-    };
+  if (numeric.length === 0) return { ...noNumbers(count), ...tags };
   const { mean, std } = pooled(numeric.map((d) => ({ n: d.count, mean: d.mean!, std: d.std ?? 0 })));
   const min = Math.min(...numeric.map((d) => d.min!));
   const max = Math.max(...numeric.map((d) => d.max!));

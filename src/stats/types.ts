@@ -31,6 +31,11 @@ export interface Distribution {
   categories?: Record<string, number>;
 }
 
+/** The distribution of `count` values none of which is a number (or of no values at all). */
+export function noNumbers(count: number): Distribution {
+  return { count, mean: null, std: null, min: null, max: null, quantiles: {}, histogram: { edges: [], counts: [] } };
+}
+
 export interface FeatureStats {
   null_rate: number;
   mean: number | null;
