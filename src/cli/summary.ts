@@ -43,7 +43,9 @@ export function formatSummary(r: RunResult): string {
       .map(([k, v]) => `${k} ${v.toFixed(3)}`)
       .join(', ');
     lines.push(
-      `  drift        vs run ${drift.baseline_run_id}: ${drift.drifted.length === 0 ? 'none' : `${drift.drifted.length} column(s) over ${drift.max_psi}`} (highest PSI: ${top})`,
+      top === ''
+        ? `  drift        vs run ${drift.baseline_run_id}: not checked (the baseline has no values)`
+        : `  drift        vs run ${drift.baseline_run_id}: ${drift.drifted.length === 0 ? 'none' : `${drift.drifted.length} column(s) over ${drift.max_psi}`} (highest PSI: ${top})`,
     );
   }
   return lines.join('\n');

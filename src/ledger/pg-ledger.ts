@@ -140,13 +140,17 @@ export async function reopenRun(client: ClientBase, schema: string, runId: strin
   );
 }
 
-/** Runs of this key still marked running belong to processes that died (the caller holds the key's lock). */
+/**
+ * Runs of this job and partition still marked running whose lock no session holds belong to
+ * processes that died: marked failed (of any shard and shard count, so a switch of shard count
+ * settles what the old count left).
+ */
 export async function markAbandoned(client: ClientBase, schema: string, key: RunKey): Promise<void> {
   await client.query(
     `UPDATE ${ledger(schema)} SET status = 'failed', finished_at = now(),
        error = coalesce(error, 'abandoned: the process ended without finishing the run')
-     WHERE job = $1 AND partition = $2 AND shard = $3 AND status = 'running'`,
-    [key.job, key.partition, shardText(key.shard)],
+     WHERE job = $1 AND partition = $2 AND status = 'running' AND NOT ${lockHeldSql('$3::text')}`,
+    [key.job, key.partition, schema],
   );
 }
 
@@ -160,11 +164,17 @@ export async function replacedRunIds(client: ClientBase, schema: string, key: Ru
   return res.rows.map((r) => String(r.run_id));
 }
 
-/** Other runs of exactly this key, whose staged rows and checkpoints a fresh run discards. */
+/**
+ * Ended runs of this key, and of this job and partition under another shard count, other than
+ * `runId`: whatever they committed unpublished (checkpoints) a fresh run discards. Another shard
+ * of the same count keeps its own, to resume.
+ */
 export async function otherRunIds(client: ClientBase, schema: string, key: RunKey, runId: string): Promise<string[]> {
   const res = await client.query(
-    `SELECT run_id FROM ${ledger(schema)} WHERE job = $1 AND partition = $2 AND shard = $3 AND run_id <> $4`,
-    [key.job, key.partition, shardText(key.shard), runId],
+    `SELECT run_id FROM ${ledger(schema)}
+      WHERE job = $1 AND partition = $2 AND run_id <> $4 AND status <> 'running'
+        AND (shard = $3 OR split_part(shard, '/', 2) <> $5)`,
+    [key.job, key.partition, shardText(key.shard), runId, String(key.shard.count)],
   );
   return res.rows.map((r) => String(r.run_id));
 }

@@ -62,6 +62,8 @@ export function checkDrift(
   }
   const drift = stats.drift(base.stats, base.run_id, monitor.maxPsi);
   record.stats = { ...record.stats!, drift };
+  if (Object.keys(drift.psi.predictions).length + Object.keys(drift.psi.features).length === 0)
+    warn(`monitor: ${describeBaseline(base)} has no values to compare with; drift not checked this time.`);
   if (drift.drifted.length === 0) return;
   const worst = drift.drifted
     .map((c) => `${c} ${(drift.psi.predictions[c] ?? drift.psi.features[c]!).toFixed(3)}`)

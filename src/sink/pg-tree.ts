@@ -26,12 +26,15 @@ export interface ColumnDef {
   readonly type: string;
   readonly notNull: boolean;
   readonly collation?: string | undefined;
+  /** The column's DEFAULT expression: rows COPYed without the column get it in a run's table too. */
+  readonly default?: string | undefined;
 }
 
 const columnsSql = (cols: readonly ColumnDef[]) =>
   cols
     .map(
-      (c) => `${ident(c.name)} ${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}${c.notNull ? ' NOT NULL' : ''}`,
+      (c) =>
+        `${ident(c.name)} ${c.type}${c.collation ? ` COLLATE ${c.collation}` : ''}${c.default ? ` DEFAULT ${c.default}` : ''}${c.notNull ? ' NOT NULL' : ''}`,
     )
     .join(', ');
 
@@ -42,7 +45,8 @@ export async function tableColumnsOf(client: ClientBase, table: string): Promise
             CASE WHEN a.attcollation <> t.typcollation THEN
               (SELECT quote_ident(n.nspname) || '.' || quote_ident(c.collname)
                  FROM pg_collation c JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = a.attcollation)
-            END AS collation
+            END AS collation,
+            (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) AS dflt
        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [table],
@@ -52,6 +56,7 @@ export async function tableColumnsOf(client: ClientBase, table: string): Promise
     type: r.type,
     notNull: r.not_null,
     collation: r.collation ?? undefined,
+    default: r.dflt ?? undefined,
   }));
 }
 
@@ -62,6 +67,20 @@ export async function tableKind(client: ClientBase, table: string): Promise<stri
 }
 
 const indexName = (table: string) => `${table}_partition_key_idx`;
+
+/**
+ * Gives a table mlscale just created to the prediction table's owner: a run by any member of the
+ * owning role must be able to attach to and drop it later, which only its owner may do.
+ */
+async function ownLikeTop(client: ClientBase, t: TableRef, created: string): Promise<void> {
+  const res = await client.query(
+    `SELECT c.relowner::regrole::text AS owner, c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) AS other
+       FROM pg_class c WHERE c.oid = to_regclass($1)`,
+    [qualified(t.schema, t.table)],
+  );
+  const r = res.rows[0] as { owner: string; other: boolean } | undefined;
+  if (r?.other) await client.query(`ALTER TABLE ${created} OWNER TO ${r.owner}`);
+}
 
 /** The top of the tree, with the index lookups by partition and key use. */
 export async function createTree(
@@ -97,6 +116,7 @@ export async function ensurePartitionTable(
   if (attached.rowCount) return;
   const cols = await tableColumnsOf(client, table);
   await client.query(`CREATE TABLE IF NOT EXISTS ${mid} (${columnsSql(cols)}) PARTITION BY LIST (run_id)`);
+  await ownLikeTop(client, t, mid);
   await client.query(
     `COMMENT ON TABLE ${mid} IS ${literal(`Partition ${partition} of ${t.schema}.${t.table} (mlscale).`)}`,
   );
@@ -115,10 +135,12 @@ export async function ensurePartitionTable(
  */
 export async function createRunTable(client: ClientBase, t: TableRef, partition: string, runId: string): Promise<void> {
   const cols = await tableColumnsOf(client, qualified(t.schema, t.table));
+  const table = qualified(t.schema, runTable(t.table, runId));
   await client.query(
-    `CREATE TABLE ${qualified(t.schema, runTable(t.table, runId))} (${columnsSql(cols)},
+    `CREATE TABLE ${table} (${columnsSql(cols)},
        CONSTRAINT mlscale_run CHECK (partition = ${literal(partition)} AND run_id = ${literal(runId)}))`,
   );
+  await ownLikeTop(client, t, table);
 }
 
 export async function runTableExists(client: ClientBase, t: TableRef, runId: string): Promise<boolean> {
@@ -144,24 +166,23 @@ export async function swapRunTables(
   t: TableRef,
   partition: string,
   runId: string,
-  replaced: readonly string[],
+  replaced: () => Promise<readonly string[]>,
   policy: LockPolicy,
   signal?: AbortSignal,
 ): Promise<void> {
   const mid = qualified(t.schema, partitionTable(t.table, partition));
-  const names = replaced.map((id) => runTable(t.table, id));
   await underLockTimeout(
     client,
     policy,
-    {
-      action: `publish partition ${partition} of ${t.schema}.${t.table}`,
-      relations: [mid, ...names.map((n) => qualified(t.schema, n))],
-    },
+    // Readers of the partition hold its table (and the run tables under it): naming it names them.
+    { action: `publish partition ${partition} of ${t.schema}.${t.table}`, relations: [mid] },
     async () => {
       await client.query(
         `ALTER TABLE ${mid} ATTACH PARTITION ${qualified(t.schema, runTable(t.table, runId))} FOR VALUES IN (${literal(runId)})`,
       );
-      // After the attach, which waited for any other shard's publish: its drops are seen here.
+      // Asked only now: the attach waited for any other publish into this partition to commit,
+      // so what that one published is seen here, and is replaced or kept as it should be.
+      const names = (await replaced()).filter((id) => id !== runId).map((id) => runTable(t.table, id));
       const live = await client.query(
         `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
           WHERE i.inhparent = to_regclass($1) AND c.relname = ANY($2::text[])`,
@@ -183,6 +204,36 @@ export async function dropUnpublished(client: ClientBase, t: TableRef, runIds: r
 }
 
 /**
+ * What a partitioned table cannot take over from a plain one, named so the user can decide: keys
+ * and unique constraints (they would have to include the partition and the run), identity
+ * columns, column privileges, rows without a partition or a run.
+ */
+async function refuseWhatCannotMove(client: ClientBase, t: TableRef): Promise<void> {
+  const table = qualified(t.schema, t.table);
+  const r = (
+    await client.query(
+      `SELECT (SELECT string_agg(conname, ', ') FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype IN ('p', 'u', 'f', 'x')) AS constraints,
+              (SELECT string_agg(attname, ', ') FROM pg_attribute WHERE attrelid = to_regclass($1) AND attidentity <> '') AS identity,
+              (SELECT string_agg(attname, ', ') FROM pg_attribute WHERE attrelid = to_regclass($1) AND attacl IS NOT NULL) AS column_grants,
+              EXISTS (SELECT 1 FROM ${table} WHERE partition IS NULL OR run_id IS NULL) AS nulls`,
+      [table],
+    )
+  ).rows[0] as { constraints: string | null; identity: string | null; column_grants: string | null; nulls: boolean };
+  const blocking = [
+    r.constraints &&
+      `its constraint(s) ${r.constraints} (a partitioned table's keys must include the partition and the run)`,
+    r.identity && `its identity column(s) ${r.identity}`,
+    r.column_grants && `the privileges granted on its column(s) ${r.column_grants}`,
+    r.nulls && 'rows with no partition or no run_id',
+  ].filter(Boolean);
+  if (blocking.length > 0)
+    throw new UsageError(
+      `sink: table ${t.schema}.${t.table} is a plain table and mlscale now keeps one table per partition and run; it cannot carry over ${blocking.join('; ')}: remove them (or move the table aside and let mlscale create a new one), then run again.`,
+      { code: 'sink_convert_blocked' },
+    );
+}
+
+/**
  * Converts a plain prediction table (written by an earlier mlscale, or made by hand with the
  * right columns) into the tree, in the caller's transaction: same name, columns, rows, comments,
  * grants and owner. Staged rows of that layout's checkpoints cannot be resumed in the new one:
@@ -195,7 +246,7 @@ export async function convertPlainTable(
   ownViews: readonly string[],
   policy: LockPolicy,
   signal?: AbortSignal,
-): Promise<number> {
+): Promise<{ rows: number; viewGrants: string[] }> {
   const table = qualified(t.schema, t.table);
   const old = `${t.table}_mlscale_v1`;
   await underLockTimeout(
@@ -205,7 +256,20 @@ export async function convertPlainTable(
     () => client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`),
     signal,
   );
-  for (const v of ownViews) await client.query(`DROP VIEW IF EXISTS ${qualified(t.schema, v)}`);
+  // mlscale's views go and come back over the new table; what was granted on them comes back too.
+  const viewGrants: string[] = [];
+  for (const v of ownViews) {
+    const view = qualified(t.schema, v);
+    const grants = await client.query(
+      `SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(x.grantee::regrole::text) END AS grantee,
+              x.privilege_type AS privilege, x.is_grantable AS grantable
+         FROM pg_class c, aclexplode(c.relacl) x WHERE c.oid = to_regclass($1) AND x.grantee <> c.relowner`,
+      [view],
+    );
+    for (const g of grants.rows)
+      viewGrants.push(`GRANT ${g.privilege} ON ${view} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
+    await client.query(`DROP VIEW IF EXISTS ${view}`);
+  }
   const dependents = await client.query(
     `SELECT DISTINCT v.oid::regclass::text AS name FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
        JOIN pg_class v ON v.oid = r.ev_class WHERE d.refobjid = to_regclass($1) AND v.oid <> to_regclass($1)`,
@@ -216,6 +280,7 @@ export async function convertPlainTable(
       `sink: table ${t.schema}.${t.table} is a plain table and mlscale now keeps one table per partition and run; converting it needs ${dependents.rows.map((r) => r.name).join(', ')} (which depend on it) out of the way: drop them, run again, then recreate them.`,
       { code: 'sink_convert_blocked' },
     );
+  await refuseWhatCannotMove(client, t);
   const cols = await tableColumnsOf(client, table);
   const meta = (
     await client.query(
@@ -264,6 +329,15 @@ export async function convertPlainTable(
   for (const g of meta.grants ?? [])
     await client.query(`GRANT ${g.privilege} ON ${table} TO ${g.grantee}${g.grantable ? ' WITH GRANT OPTION' : ''}`);
   if (meta.foreign_owner) await client.query(`ALTER TABLE ${table} OWNER TO ${meta.owner}`);
+  // A serial column's sequence would go with the old table: it follows its column instead.
+  const sequences = await client.query(
+    `SELECT d.objid::regclass::text AS seq, a.attname AS col FROM pg_depend d
+       JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+      WHERE d.refobjid = to_regclass($1) AND d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+        AND (SELECT relkind FROM pg_class WHERE oid = d.objid) = 'S'`,
+    [qualified(t.schema, old)],
+  );
+  for (const q of sequences.rows) await client.query(`ALTER SEQUENCE ${q.seq} OWNED BY ${table}.${ident(q.col)}`);
   await client.query(`DROP TABLE ${qualified(t.schema, old)}`);
   const stage = qualified(t.schema, stageTable(t.table));
   if ((await client.query('SELECT to_regclass($1) AS t', [stage])).rows[0]?.t) {
@@ -272,5 +346,5 @@ export async function convertPlainTable(
       await client.query(`DELETE FROM ${checkpoints} WHERE run_id IN (SELECT DISTINCT run_id FROM ${stage})`);
     await client.query(`DROP TABLE ${stage}`);
   }
-  return moved.rowCount ?? 0;
+  return { rows: moved.rowCount ?? 0, viewGrants };
 }

@@ -54,6 +54,9 @@ export interface PostgresSinkOptions {
   readonly lockTimeoutMs?: number;
 }
 
+/** The longest partition value: it is indexed (btree rows stop at about 2.7 kB) and stored per row. */
+const MAX_PARTITION_BYTES = 1024;
+
 /** How many times a strong lock is asked for before the run gives up with the holders named. */
 const LOCK_ATTEMPTS = 5;
 
@@ -132,6 +135,13 @@ export class PostgresSink implements Sink {
   async check(): Promise<void> {
     const client = await this.client_();
     await this.checkPrivileges(client);
+    await this.checkKind(client);
+    // The value lands in an index and in ledger rows: a huge one fails only after scoring.
+    if (Buffer.byteLength(this.layout.partition) > MAX_PARTITION_BYTES)
+      throw new UsageError(
+        `partition: the value is ${Buffer.byteLength(this.layout.partition)} bytes; a partition may have at most ${MAX_PARTITION_BYTES}: derive a shorter one (partition: in the job).`,
+        { code: 'partition_too_long' },
+      );
     const res = await client.query(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
          FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
@@ -156,6 +166,35 @@ export class PostgresSink implements Sink {
     }
   }
 
+  /** The sink must be a plain table (converted on first use), or a tree mlscale made; never a view or someone's partition. */
+  private async checkKind(client: pg.Client): Promise<void> {
+    const r = (
+      await client.query(
+        `SELECT c.relkind AS kind, (SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent,
+                (SELECT p.partstrat = 'l' AND p.partnatts = 1 AND a.attname = 'partition'
+                   FROM pg_partitioned_table p JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+                  WHERE p.partrelid = c.oid) AS ours
+           FROM pg_class c WHERE c.oid = to_regclass($1)`,
+        [this.table],
+      )
+    ).rows[0] as { kind: string; parent: string | null; ours: boolean | null } | undefined;
+    if (!r) return;
+    const refuse = (what: string) => new UsageError(`sink: ${this.label} ${what}`, { code: 'sink_table_kind' });
+    if (r.parent)
+      throw refuse(
+        `is a partition of ${r.parent}; mlscale keeps a table per partition value and per run under its tables: write to ${r.parent}, or name another table.`,
+      );
+    if (r.kind === 'v' || r.kind === 'm')
+      throw refuse(
+        `is a ${r.kind === 'v' ? 'view' : 'materialized view'}; name a table (mlscale creates it if missing).`,
+      );
+    if (r.kind === 'p' && !r.ours)
+      throw refuse(
+        'is partitioned in a way of its own; mlscale partitions its tables by LIST (partition), then by run: name another table.',
+      );
+    if (r.kind !== 'p' && r.kind !== 'r') throw refuse('is not a table; name a table (mlscale creates it if missing).');
+  }
+
   /**
    * The grants a run needs, each checked so the message can name the one that is missing. A run
    * creates, attaches and drops tables in the tree, which only the table's owner may do: the
@@ -171,6 +210,8 @@ export class PostgresSink implements Sink {
               CASE WHEN n.oid IS NOT NULL THEN has_schema_privilege(n.oid, 'CREATE') END AS create,
               (SELECT c.relowner::regrole::text FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS table_owner,
               (SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2) AS owns,
+              (SELECT r.rolsuper FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+                WHERE c.relnamespace = n.oid AND c.relname = $2) AS owner_super,
               EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $3) AS ledger_exists
          FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $1`,
       // Looked up by name, not to_regclass: that fails outright in a schema the role cannot use.
@@ -189,6 +230,11 @@ export class PostgresSink implements Sink {
     }
     if (!r.usage) throw denied(`GRANT USAGE ON SCHEMA ${ident(schema)}`);
     if (!r.create) throw denied(`GRANT CREATE ON SCHEMA ${ident(schema)}`, ' (each run loads a table of its own)');
+    if (r.table_owner !== null && !r.owns && r.owner_super)
+      throw new UsageError(
+        `sink: role ${String(r.who)} may not write ${this.label}: only its owner, or a member of the owner's role, may attach and drop its partitions, and its owner ${String(r.table_owner)} is a superuser; give the table to a role of its own (ALTER TABLE ${this.table} OWNER TO mlscale_owner, with the tables under it), then GRANT mlscale_owner TO ${who};`,
+        { code: 'sink_privilege' },
+      );
     if (r.table_owner !== null && !r.owns)
       throw denied(
         `GRANT ${String(r.table_owner)}`,
@@ -226,6 +272,7 @@ export class PostgresSink implements Sink {
       if (!state.schema_exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
       if (!state.ledger_exists) await ensureLedger(client, schema);
       if (this.layout.checkpointing && !state.checkpoints_exist) await ensureCheckpoints(client, schema);
+      let converted: { rows: number; viewGrants: string[] } | undefined;
       const kind = await tableKind(client, this.table);
       if (kind === undefined) {
         const cols = this.tableColumns().map((c) => ({
@@ -235,7 +282,7 @@ export class PostgresSink implements Sink {
         }));
         await createTree(client, this.ref, cols, this.keyNames);
       } else if (kind === 'r') {
-        const moved = await convertPlainTable(
+        converted = await convertPlainTable(
           client,
           this.ref,
           this.keyNames,
@@ -244,7 +291,7 @@ export class PostgresSink implements Sink {
           signal,
         );
         this.layout.warn?.(
-          `sink: converted ${this.label} (${moved} rows) into a table partitioned by partition and run, so that a re-run replaces a partition without deleting rows; queries read it as before.`,
+          `sink: converted ${this.label} (${converted.rows} rows) into a table partitioned by partition and run, so that a re-run replaces a partition without deleting rows; queries read it as before.`,
         );
       }
       await ensurePartitionTable(client, this.ref, this.layout.partition, this.policy, signal);
@@ -260,6 +307,7 @@ export class PostgresSink implements Sink {
         this.policy,
         signal,
       );
+      for (const grant of converted?.viewGrants ?? []) await client.query(grant);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -420,6 +468,49 @@ export class PostgresSink implements Sink {
         `sink: another run of job ${this.layout.job} holds partition ${this.layout.partition} (shard ${shardText(this.layout.shard)}) of ${this.label}; wait for it to finish, or pass --wait.`,
       );
     }
+    await this.excludeOtherCounts(client, signal);
+  }
+
+  /**
+   * Runs under another shard count replace this run's rows and it theirs: they may not overlap.
+   * Every run holds a shared advisory lock on (job and partition, its shard count) for its life;
+   * one finding another count's held exits 4 (or waits). The look and the taking happen under one
+   * transaction lock, so of two runs of different counts starting together one always sees the
+   * other.
+   */
+  private async excludeOtherCounts(client: pg.Client, signal: AbortSignal | undefined): Promise<void> {
+    const key = `mlscale-count:${this.options.schema}:${this.layout.job}:${this.layout.partition}`;
+    const count = this.layout.shard.count;
+    const deadline = this.layout.waitTimeoutMs === undefined ? Infinity : Date.now() + this.layout.waitTimeoutMs;
+    for (;;) {
+      let other: { count: number; pid: number } | undefined;
+      await client.query('BEGIN');
+      try {
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+        other = (
+          await client.query(
+            `SELECT l.objid::bigint::int AS count, l.pid FROM pg_locks l
+              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.pid <> pg_backend_pid()
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                AND l.classid::bigint = (hashtext($1)::bigint & 4294967295) AND l.objid::bigint <> $2
+              LIMIT 1`,
+            [key, count],
+          )
+        ).rows[0];
+        if (!other) await client.query('SELECT pg_advisory_lock_shared(hashtext($1), $2)', [key, count]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+      if (!other) return;
+      if (!this.layout.wait || Date.now() >= deadline)
+        throw new LockedError(
+          `sink: a run of job ${this.layout.job} under ${other.count === 1 ? 'no shards' : `${other.count} shards`} (backend ${other.pid}) holds partition ${this.layout.partition} of ${this.label}; runs under different shard counts replace each other's rows and may not overlap: wait for it to finish, or pass --wait.`,
+        );
+      await new Promise((r) => setTimeout(r, 500));
+      signal?.throwIfAborted();
+    }
   }
 
   private fail(what: string, err: unknown): RuntimeFailure {
@@ -492,14 +583,13 @@ export class PostgresSink implements Sink {
       if (target && 'table' in target)
         await this.writeRejects(client, rejects ?? new RejectBuffer(this.layout.keyFields), target);
       await finishRun(client, this.options.schema, run);
-      const replaced = await replacedRunIds(client, this.options.schema, this.key);
       // Last before the commit: the partition's table is locked from the swap to the COMMIT.
       await swapRunTables(
         client,
         this.ref,
         this.layout.partition,
         run.run_id,
-        replaced.filter((id) => id !== run.run_id),
+        () => replacedRunIds(client, this.options.schema, this.key),
         this.policy,
         signal,
       );

@@ -136,8 +136,18 @@ export class StatsCollector {
    * classes where both sides counted them, else over the baseline's bins.
    */
   drift(baseline: RunStats, baselineRunId: string, maxPsi: number): DriftReport {
-    const against = (acc: Accumulator | undefined, hist: Histogram | undefined) =>
-      acc && hist && hist.counts.length > 0 ? psi(hist.counts, binCounts(acc.sample, hist.edges)) : undefined;
+    const against = (acc: Accumulator | undefined, hist: Histogram | undefined) => {
+      // A baseline with no values compares with nothing: no PSI, rather than a reassuring 0.
+      if (!acc || !hist || hist.counts.reduce((a, b) => a + b, 0) === 0) return undefined;
+      if (hist.counts.length > 1) return psi(hist.counts, binCounts(acc.sample, hist.edges));
+      // One bin (a constant baseline): its outer bins are open-ended and would take every value.
+      // Values below and above it are bins of their own, which the baseline left empty.
+      const lo = hist.edges[0]!;
+      const hi = hist.edges.at(-1)!;
+      const below = acc.sample.filter((v) => v < lo).length;
+      const above = acc.sample.filter((v) => v > hi).length;
+      return psi([0, hist.counts[0]!, 0], [below, acc.sample.length - below - above, above]);
+    };
     const predictions: Record<string, number> = {};
     for (const [name, p] of this.predictions) {
       const base = baseline.predictions[name];

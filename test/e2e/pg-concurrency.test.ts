@@ -116,6 +116,33 @@ sink:
     expect(await count('sharded', `partition = '2024-01-02'`)).toEqual({ n: ROWS, d: ROWS });
   });
 
+  it('runs of one partition under different shard counts never overlap: the second exits 4 (or waits)', async () => {
+    const file = job('counts', 'counts');
+    await gate.close();
+    let held: Promise<CliResult>;
+    try {
+      held = start(file, ['--param', 'gate=1000']).done;
+      await gate.waitForCaller('the unsharded run to be reading');
+      const other = await mlscale(['score', '--job', file, '--shard', '0/2'], { env });
+      expect(other.code).toBe(4);
+      expect(errorLine(other)).toMatch(
+        new RegExp(
+          `^error: sink: a run of job counts under no shards \\(backend \\d+\\) holds partition 2024-01-01 of ${schema.name}\\.counts; runs under different shard counts replace each other's rows and may not overlap: wait for it to finish, or pass --wait\\.$`,
+        ),
+      );
+      const waited = await mlscale(['score', '--job', file, '--shard', '1/2', '--wait', '1'], { env });
+      expect(waited.code).toBe(4);
+    } finally {
+      await gate.open();
+    }
+    expect((await held!).code).toBe(0);
+    // Once it is done, the other count runs, and its two shards together replace it.
+    for (const shard of ['0/2', '1/2'])
+      expect((await mlscale(['score', '--job', file, '--shard', shard], { env })).code).toBe(0);
+    expect(await count('counts')).toEqual({ n: ROWS, d: ROWS });
+    expect(await query(`SELECT count(DISTINCT run_id)::int AS n FROM ${schema.name}.counts`)).toEqual([{ n: 2 }]);
+  });
+
   it('a re-run costs what a first run costs: the table stays the same size over ten re-runs, with no dead rows', async () => {
     const file = job('rerun', 'rerun');
     expect((await mlscale(['score', '--job', file], { env })).code).toBe(0);
@@ -139,6 +166,11 @@ sink:
       `SELECT relname FROM pg_class WHERE relnamespace = '${schema.name}'::regnamespace AND relname ~ '^rerun_r' AND NOT relispartition`,
     );
     expect(loose).toEqual([]);
+    // A column the user added, with a default, gets it in every run's table too.
+    await query(`ALTER TABLE ${schema.name}.rerun ADD COLUMN reviewed boolean NOT NULL DEFAULT false`);
+    const withDefault = await mlscale(['score', '--job', file, '--run-id', 'rerun-default'], { env });
+    expect(errorLine(withDefault)).toBe('');
+    expect(await query(`SELECT DISTINCT reviewed FROM ${schema.name}.rerun`)).toEqual([{ reviewed: false }]);
   });
 
   it("an analyst's open transaction holds a re-run up for at most its lock timeouts, then a clear error; reads never queue behind the run for longer", async () => {
@@ -270,6 +302,7 @@ sink:
       await query(`GRANT SELECT ON ${t} TO ${role}`);
       await query(`CREATE VIEW ${t}_latest AS SELECT * FROM ${t} WHERE partition = '2024-01-01'`);
       await query(`COMMENT ON VIEW ${t}_latest IS 'Rows of the newest partition job legacy published into ${t}.'`);
+      await query(`GRANT SELECT ON ${t}_latest TO ${role}`);
       const r = await mlscale(['score', '--job', job('legacy', 'legacy'), '--run-id', 'new-run'], { env });
       expect(errorLine(r)).toBe('');
       expect(r.stderr).toContain(`sink: converted ${t} (${ROWS} rows) into a table partitioned by partition and run`);
@@ -286,6 +319,21 @@ sink:
       ]);
       expect(await count('legacy_latest')).toEqual({ n: ROWS, d: ROWS });
       expect(await query(`SELECT to_regclass('${t}_mlscale_v1') AS t`)).toEqual([{ t: null }]);
+      // The grant on the view came back with it.
+      expect(await query(`SELECT has_table_privilege('${role}', '${t}_latest', 'SELECT') AS ok`)).toEqual([
+        { ok: true },
+      ]);
+      // What a partitioned table cannot carry over is named, and nothing is converted.
+      await query(`CREATE TABLE ${t}_keyed AS SELECT * FROM ${schema.name}.legacy_seed`);
+      await query(`ALTER TABLE ${t}_keyed ADD PRIMARY KEY (partition, id)`);
+      const keyed = await mlscale(['score', '--job', job('legacy_keyed', 'legacy_keyed')], { env });
+      expect(keyed.code).toBe(2);
+      expect(errorLine(keyed)).toBe(
+        `error: sink: table ${t}_keyed is a plain table and mlscale now keeps one table per partition and run; it cannot carry over its constraint(s) legacy_keyed_pkey (a partitioned table's keys must include the partition and the run): remove them (or move the table aside and let mlscale create a new one), then run again.`,
+      );
+      expect(await query(`SELECT relkind FROM pg_class WHERE oid = '${t}_keyed'::regclass`)).toEqual([
+        { relkind: 'r' },
+      ]);
     } finally {
       await query(`DROP OWNED BY ${role}`);
       await query(`DROP ROLE ${role}`);
@@ -323,5 +371,37 @@ sink:
     expect(JSON.parse(shown.stdout).map((r: { run_id: string }) => r.run_id)).toEqual(['killed-run']);
     const text = await mlscale(['runs', '--schema', schema.name, '--job', 'dying'], { env });
     expect(text.stdout).toMatch(/killed-run\s.*abandoned/);
+    // A run under another shard count settles it: nobody holds its lock.
+    expect((await mlscale(['score', '--job', file, '--shard', '0/2'], { env })).code).toBe(0);
+    expect(await query(`SELECT status FROM ${schema.name}.mlscale_runs WHERE run_id = 'killed-run'`)).toEqual([
+      { status: 'failed' },
+    ]);
+  });
+
+  it("refuses a view, a table of mlscale's own tree, or a table partitioned otherwise as the sink (exit 2, before scoring)", async () => {
+    expect((await mlscale(['score', '--job', job('kinds', 'kinds')], { env })).code).toBe(0);
+    const [mid] = await query<{ t: string }>(
+      `SELECT relid::regclass::text AS t FROM pg_partition_tree('${schema.name}.kinds') WHERE level = 1`,
+    );
+    await query(`CREATE VIEW ${schema.name}.a_view AS SELECT * FROM ${schema.name}.kinds`);
+    await query(
+      `CREATE TABLE ${schema.name}.ranged (id bigint, partition text, run_id text) PARTITION BY RANGE (partition)`,
+    );
+    const cases: [string, string][] = [
+      ['a_view', `error: sink: ${schema.name}.a_view is a view; name a table (mlscale creates it if missing).`],
+      [
+        mid!.t.replace(`${schema.name}.`, ''),
+        `error: sink: ${mid!.t} is a partition of ${schema.name}.kinds; mlscale keeps a table per partition value and per run under its tables: write to ${schema.name}.kinds, or name another table.`,
+      ],
+      [
+        'ranged',
+        `error: sink: ${schema.name}.ranged is partitioned in a way of its own; mlscale partitions its tables by LIST (partition), then by run: name another table.`,
+      ],
+    ];
+    for (const [table, message] of cases) {
+      const r = await mlscale(['score', '--job', job(`kinds_${table.slice(0, 8)}`, table)], { env });
+      expect(r.code, table).toBe(2);
+      expect(errorLine(r)).toBe(message);
+    }
   });
 });

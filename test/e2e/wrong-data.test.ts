@@ -365,7 +365,11 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       // which only the owner (or a member of its role) may do: a writer role is made a member.
       expect((await mlscale(['score', '--job', file], { cwd: s.dir, env })).code).toBe(0);
       await query(`GRANT CREATE ON SCHEMA ${schema.name} TO ${role}`);
-      await expectGrant(`GRANT postgres`, ownerOnly);
+      const superOwned = await run();
+      expect(superOwned.code).toBe(2);
+      expect(errorLine(superOwned)).toBe(
+        `error: sink: role ${role} may not write ${schema.name}.granted: only its owner, or a member of the owner's role, may attach and drop its partitions, and its owner postgres is a superuser; give the table to a role of its own (ALTER TABLE "${schema.name}"."granted" OWNER TO mlscale_owner, with the tables under it), then GRANT mlscale_owner TO "${role}";`,
+      );
       const owner = `mlscale_owner_${randomBytes(3).toString('hex')}`;
       await query(`CREATE ROLE ${owner}`);
       await query(`GRANT CREATE, USAGE ON SCHEMA ${schema.name} TO ${owner}`);
@@ -382,6 +386,12 @@ describe.skipIf(skipPg)('an existing table must take what the run writes', () =>
       const writer = await run();
       expect(errorLine(writer)).toBe('');
       expect(await query(`SELECT count(*)::int AS n FROM ${schema.name}.granted`)).toEqual([{ n: N }]);
+      // What the writer created belongs to the table's owner, so any other member can replace it later.
+      expect(
+        await query(
+          `SELECT DISTINCT c.relowner::regrole::text AS owner FROM pg_partition_tree('${schema.name}.granted') t JOIN pg_class c ON c.oid = t.relid`,
+        ),
+      ).toEqual([{ owner: owner }]);
     } finally {
       await query(`DROP TABLE IF EXISTS ${schema.name}.granted CASCADE`);
       await query(`DROP OWNED BY ${role}`);

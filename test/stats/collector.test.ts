@@ -398,6 +398,34 @@ describe('StatsCollector.drift', () => {
     expect(v).toBeCloseTo(0.25 * Math.log(3), 12);
   });
 
+  it('compares with a constant baseline by what falls outside its one bin; a baseline with no values gives no PSI', () => {
+    const constant: RunStats = {
+      predictions: {},
+      features: {
+        x: { null_rate: 0, mean: 5, std: 0, histogram: { edges: [5, 5.5], counts: [20] } },
+        y: { null_rate: 1, mean: null, std: null, histogram: { edges: [0, 10, 20], counts: [0, 0] } },
+      },
+    };
+    const c = new StatsCollector();
+    c.observeFeatures(
+      batchOf(
+        { x: [...Array<number>(10).fill(5), ...Array<number>(10).fill(9)], y: Array<number>(20).fill(1) },
+        { x: new Float64(), y: new Float64() },
+      ),
+      ['x', 'y'],
+    );
+    const r = c.drift(constant, 'b', 0.2);
+    // e = (0, 1, 0) → (1e-4, 1, 1e-4); a = (0, 0.5, 0.5): half of the values left the constant.
+    const e = [1e-4, 1, 1e-4];
+    const a = [1e-4, 0.5, 0.5];
+    expect(r.psi.features.x).toBeCloseTo(
+      e.reduce((sum, ei, i) => sum + (a[i]! - ei) * Math.log(a[i]! / ei), 0),
+      9,
+    );
+    expect(r.drifted).toEqual(['x']);
+    expect(Object.keys(r.psi.features)).toEqual(['x']);
+  });
+
   it('finds no drift against its own stats', () => {
     const c = current();
     const own = c.result();
