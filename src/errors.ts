@@ -16,6 +16,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export class MlscaleError extends Error {
   readonly code: string;
   readonly exitCode: ExitCode;
+  /** The run this error ended, once one had started (set by runJob); logs and the fatal line name it. */
+  runId?: string;
 
   constructor(code: string, exitCode: ExitCode, message: string, options?: { cause?: unknown }) {
     super(message, options);

@@ -8,11 +8,13 @@ import { parse } from 'pg-connection-string';
 
 const secrets = new Set<string>();
 
-/** A value to hide wherever it appears, as is and percent-encoded. */
+/** A value to hide wherever it appears: as is, percent-encoded, and escaped for JSON. */
 export function registerSecret(value: string | undefined): void {
   if (!value) return;
   secrets.add(value);
   secrets.add(encodeURIComponent(value));
+  // As it reads inside a JSON string (a log line, the ledger's jsonb): `"` and `\` escaped.
+  secrets.add(JSON.stringify(value).slice(1, -1));
 }
 
 /** Registers the password of a connection URL or a libpq `key=value` string. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redact } from '../src/redact.js';
+import { redact, registerSecret } from '../src/redact.js';
 
 describe('redact: URLs', () => {
   it('hides the password of scheme://user:password@host, keeping everything else', () => {
@@ -67,6 +67,13 @@ describe('redact: user names with @, JSON, URLs with ports', () => {
   });
 
   // JSON (a logged config object) uses ':' not '=': nothing is hidden.
+  it('hides a registered password holding a quote or a backslash inside a JSON log line', () => {
+    registerSecret('q"uo\\te');
+    const line = JSON.stringify({ msg: 'cannot connect as u with q"uo\\te to the server' });
+    expect(line).toContain('q\\"uo\\\\te');
+    expect(redact(line)).toBe(JSON.stringify({ msg: 'cannot connect as u with *** to the server' }));
+  });
+
   it('hides a password in JSON', () => {
     expect(redact('{"user":"u","password":"sec\\"ret"}')).toBe('{"user":"u","password":"***"}');
     expect(redact('password="x y" next')).toBe('password=*** next');

@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
-import { EXIT, MlscaleError, errorMessage } from '../errors.js';
-import { redact, registerConnectionString, registerSecret } from '../redact.js';
+import { EXIT, MlscaleError } from '../errors.js';
+import { registerConnectionString, registerSecret } from '../redact.js';
+import { fatalError, fatalText, wantsJsonLogs } from './fatal.js';
 import { buildProgram } from './program.js';
 
 /**
@@ -8,19 +9,27 @@ import { buildProgram } from './program.js';
  * are usage errors (2), anything else is an internal failure (1) reported in one line.
  */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = buildProgram();
+  const json = wantsJsonLogs(argv);
+  const verbose = argv.includes('--verbose');
+  // A reader that stops early (`mlscale runs | head -1`) closes stdout: it has what it wanted, so
+  // the command ends quietly (with the exit code already decided, 0 otherwise), as with SIGPIPE.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? EXIT.ok);
+  });
+  const program = buildProgram({ json });
   // Connection strings from the environment are secrets wherever they turn up.
   registerConnectionString(process.env.DATABASE_URL ?? '');
   registerSecret(process.env.PGPASSWORD);
-  const verbose = argv.includes('--verbose');
   // parquet-wasm's async reader can trap inside a promise on a damaged file, out of reach of any
   // try/catch. Exit 1 with a sentence; open transactions roll back when the process ends.
   process.on('uncaughtException', (err) => {
-    const wasmTrap = err instanceof Error && err.name === 'RuntimeError';
-    process.stderr.write(
-      `error: ${wasmTrap ? 'source: the Parquet decoder crashed on a damaged file (' + err.message + '); nothing was published.' : redact(errorMessage(err))}\n`,
-    );
-    if (verbose && err instanceof Error && err.stack) process.stderr.write(redact(err.stack) + '\n');
+    const message =
+      err instanceof Error && err.name === 'RuntimeError'
+        ? `source: the Parquet decoder crashed on a damaged file (${err.message}); nothing was published.`
+        : undefined;
+    const options = { json, verbose, exitCode: EXIT.runtime };
+    process.stderr.write(message !== undefined ? fatalText(err, message, options) : fatalError(err, options));
     process.exit(EXIT.runtime);
   });
   try {
@@ -31,13 +40,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
       return;
     }
-    const message = redact(errorMessage(err));
-    process.stderr.write(`error: ${message}\n`);
-    if (verbose && err instanceof Error && err.stack) {
-      process.stderr.write(redact(err.stack) + '\n');
-      if (err.cause instanceof Error && err.cause.stack)
-        process.stderr.write(`caused by: ${redact(err.cause.stack)}\n`);
-    }
-    process.exitCode = err instanceof MlscaleError ? err.exitCode : EXIT.runtime;
+    const exitCode = err instanceof MlscaleError ? err.exitCode : EXIT.runtime;
+    process.stderr.write(fatalError(err, { json, verbose, exitCode }));
+    process.exitCode = exitCode;
   }
 }

@@ -1,4 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { VERSION } from '../version.js';
+import { commanderErrorJson } from './fatal.js';
+import { PROGRAM_HELP, SCHEDULE_HELP, SCORE_HELP, VALIDATE_HELP } from './help.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -14,28 +17,46 @@ function collect(value: string, previous: string[] = []): string[] {
 }
 
 /**
- * The command table. Each action lazily imports its command module, so `mlscale --help`
- * never loads onnxruntime or the Parquet decoder.
+ * A required option, checked once commander has refused unknown options: its own requiredOption
+ * is checked first, so a typo (`--jbo x`) was reported as a missing --job instead of with the
+ * "Did you mean --job?" that the unknown-option check gives.
  */
-export function buildProgram(): Command {
+function requireOption(command: Command, flags: string, description: string): Command {
+  const option = new Option(flags, `${description} (required)`);
+  return command.addOption(option).hook('preAction', (cmd) => {
+    if (cmd.getOptionValue(option.attributeName()) === undefined)
+      cmd.error(`error: required option '${flags}' not specified`, {
+        code: 'commander.missingMandatoryOptionValue',
+      });
+  });
+}
+
+/**
+ * The command table. Each action lazily imports its command module, so `mlscale --help`
+ * never loads onnxruntime or the Parquet decoder. With `json`, command-line mistakes are
+ * reported as one JSON line (without the usage hint), like every other fatal error.
+ */
+export function buildProgram(options: { json?: boolean } = {}): Command {
   const program = new Command('mlscale')
     .description(
       'Batch scoring for ONNX models: Parquet in, predictions out to Postgres or Parquet, atomically and idempotently.',
     )
-    .version('0.1.0')
+    .version(VERSION)
     .option('--verbose', 'show stack traces on errors')
-    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', PROGRAM_HELP)
     .exitOverride();
+  // Before any .command(): subcommands copy these settings when they are made.
+  if (options.json) program.configureOutput({ outputError: (text, write) => write(commanderErrorJson(text)) });
+  else program.showHelpAfterError('(run with --help for usage)');
 
   const logFormat = new Option(
     '--log-format <format>',
     'log format on stderr (default: text on a terminal, json otherwise)',
   ).choices(['text', 'json']);
 
-  program
-    .command('score')
+  requireOption(program.command('score'), '--job <file>', 'job file (YAML)')
     .description('score a job: read, infer, publish')
-    .requiredOption('--job <file>', 'job file (YAML)')
+    .addHelpText('after', SCORE_HELP)
     .option('--param <k=v>', 'set a job parameter (repeatable), e.g. --param ds=2024-01-31', collect, [])
     .option('--parallelism <n>', 'scoring worker threads', positiveInt('--parallelism'))
     .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
@@ -58,11 +79,19 @@ export function buildProgram(): Command {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (opts) => (await import('./commands/score.js')).scoreCommand(opts));
 
-  program
-    .command('validate')
-    .description('check the job, its model and its source against each other; writes nothing')
-    .requiredOption('--job <file>', 'job file (YAML)')
+  requireOption(program.command('validate'), '--job <file>', 'job file (YAML)')
+    .description(
+      'check the job (its schedule too), its model, its source and its sink against each other, as score and schedule would; writes nothing',
+    )
+    .addHelpText('after', VALIDATE_HELP)
     .option('--param <k=v>', 'set a job parameter (repeatable)', collect, [])
+    .option('--shard <I/N>', 'check as shard I of N would run (default: JOB_COMPLETION_INDEX of MLSCALE_SHARDS)')
+    .addOption(
+      new Option('--log-format <format>', 'warnings and the error on stderr as text or JSON lines').choices([
+        'text',
+        'json',
+      ]),
+    )
     .action(async (opts) => (await import('./commands/validate.js')).validateCommand(opts));
 
   program
@@ -112,6 +141,7 @@ export function buildProgram(): Command {
   program
     .command('schedule')
     .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
+    .addHelpText('after', SCHEDULE_HELP)
     .argument('[paths...]', 'job files or directories (default: jobs/)')
     .option('--host <address>', 'address for --port to listen on (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'serve /healthz and Prometheus /metrics on this port', (v) => {

@@ -1,4 +1,6 @@
-import type { SchemaNode } from './schema.js';
+import { CRON_HINT, CRON_PATTERN, cronProblem } from './cron.js';
+import type { Rule, SchemaNode } from './schema.js';
+import { TIME_ZONES } from './time-zones.js';
 
 export const ON_NULL_MODES = ['error', 'skip'] as const;
 export const PROVIDERS = ['cpu', 'cuda', 'dnnl', 'openvino', 'tensorrt', 'webgpu', 'coreml'] as const;
@@ -128,8 +130,65 @@ function modelNode<const Extra extends Record<string, SchemaNode>>(description: 
       },
       ...extra,
     },
+    rules: [
+      {
+        if: { has: ['features'] },
+        then: { lacks: ['inputs'] },
+        at: ['inputs'],
+        message: 'use either features: or inputs:, not both',
+      },
+    ],
   } as const satisfies SchemaNode;
 }
+
+/** Keys that only mean something under combine: route. */
+const ROUTE_KEYS = ['route_by', 'routes', 'default_model'] as const;
+
+/** What one key of a job needs of the others; the same rules go into the JSON Schema. */
+const jobRules: readonly Rule[] = [
+  {
+    if: { has: ['catchup'] },
+    then: { has: ['schedule'] },
+    at: ['catchup'],
+    message: 'only used with schedule: (catch-up runs missed ticks); add a schedule or remove catchup',
+  },
+  {
+    if: { has: ['combine'] },
+    then: { has: ['models'] },
+    at: ['combine'],
+    message: 'needs several models under models:, not one model:',
+  },
+  {
+    if: { atLeast: ['models'], items: 2 },
+    then: { has: ['combine'] },
+    at: ['models'],
+    message: 'several models need combine: mean, weighted or route',
+  },
+  ...ROUTE_KEYS.map((key) => ({
+    if: { has: [key] },
+    then: { is: ['combine'], value: 'route' },
+    at: [key],
+    message: 'only used with combine: route; remove it or set combine: route',
+  })),
+  {
+    if: { is: ['combine'], value: 'route' },
+    then: { has: ['route_by'] },
+    at: ['combine'],
+    message: 'route needs route_by: the column whose value picks the model',
+  },
+  {
+    if: { has: ['rejects', 'table'] },
+    then: { has: ['sink', 'postgres'] },
+    at: ['rejects', 'table'],
+    message: 'a rejects table goes with the Postgres sink; with the Parquet sink write rejects: { dir: DIRECTORY }',
+  },
+  ...(['dir', 'file'] as const).map((key) => ({
+    if: { has: ['rejects', key] },
+    then: { has: ['sink', 'parquet'] },
+    at: ['rejects', key],
+    message: 'a rejects directory goes with the Parquet sink; with the Postgres sink write rejects: { table: NAME }',
+  })),
+];
 
 export const jobSchema = {
   kind: 'object',
@@ -147,6 +206,9 @@ export const jobSchema = {
     schedule: {
       kind: 'string',
       description: 'Cron expression used by `mlscale schedule` (five fields, or six with seconds first).',
+      pattern: CRON_PATTERN,
+      patternHint: CRON_HINT,
+      refine: cronProblem,
     },
     catchup: {
       kind: 'integer',
@@ -155,7 +217,13 @@ export const jobSchema = {
       minimum: 0,
       default: 0,
     },
-    timezone: { kind: 'string', description: 'IANA time zone for the schedule and the default ds.', default: 'UTC' },
+    timezone: {
+      kind: 'string',
+      description: 'IANA time zone for the schedule and the default ds.',
+      enum: TIME_ZONES,
+      enumName: 'an IANA time zone such as UTC or Europe/Paris',
+      default: 'UTC',
+    },
     params: {
       kind: 'map',
       description: 'Parameter defaults, overridden by --param k=v; used as {{ name }} in any string. Built in: ds.',
@@ -217,7 +285,9 @@ export const jobSchema = {
     },
     key: {
       kind: 'array',
-      description: 'Columns carried to the output unchanged.',
+      description: 'Columns carried to the output unchanged (leave key: out for none).',
+      minItems: 1,
+      uniqueItems: true,
       items: { kind: 'string', description: 'Source column name.' },
     },
     on_null: onNullNode(
@@ -314,4 +384,5 @@ export const jobSchema = {
       default: 1,
     },
   },
+  rules: jobRules,
 } as const satisfies SchemaNode;

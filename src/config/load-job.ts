@@ -105,6 +105,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const str = (value: string, p: string) => expandParams(expandEnv(value, env, at(p)), params, at(p));
 
   const timezone = raw.timezone ?? 'UTC';
+  // The schema names only zones this project's Node knew; an older ICU may lack one of them.
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
@@ -230,7 +231,6 @@ type Str = (value: string, p: string) => string;
 function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpec {
   const modelPath = path.resolve(dir, str(m.path, `${key}.path`));
   const features = m.features?.map((f, i) => str(f, `${key}.features[${i}]`));
-  if (features && m.inputs) throw new UsageError(`${key}.inputs: use either features: or inputs:, not both.`);
   const inputs = m.inputs
     ? Object.fromEntries(
         Object.entries(m.inputs).map(([input, cols]) => [
@@ -267,20 +267,8 @@ function resolveCombine(raw: RawJob, models: readonly ModelSpec[], at: (p: strin
   const names = models.map((m) => m.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new UsageError(`${at('models')}: two models are named "${dup}"; give each a distinct name:.`);
-  const routeKeys = ['route_by', 'routes', 'default_model'] as const;
-  if (raw.combine !== 'route') {
-    const stray = routeKeys.find((k) => raw[k] !== undefined);
-    if (stray) throw new UsageError(`${at(stray)}: only used with combine: route; remove it or set combine: route.`);
-  }
-  if (!raw.models) {
-    if (raw.combine) throw new UsageError(`${at('combine')}: needs several models under models:, not one model:.`);
-    return { mode: 'single' };
-  }
-  if (!raw.combine) {
-    if (models.length > 1)
-      throw new UsageError(`${at('combine')}: ${models.length} models need combine: mean, weighted or route.`);
-    return { mode: 'single' };
-  }
+  // The schema's rules have paired combine with models: and the route keys with combine: route.
+  if (!raw.models || !raw.combine) return { mode: 'single' };
   if (raw.combine === 'weighted') {
     const missing = raw.models.findIndex((m) => m.weight === undefined);
     if (missing >= 0)

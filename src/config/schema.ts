@@ -7,15 +7,22 @@ export type SchemaNode =
       kind: 'string';
       description: string;
       enum?: readonly string[];
+      /** What the enum is, for messages, where listing every value would drown the point (time zones). */
+      enumName?: string;
       pattern?: string;
       patternHint?: string;
+      /**
+       * A check JSON Schema cannot say, run after the pattern (which approximates it for editors): why the
+       * value is wrong, or undefined. Reported as the pattern's failure is, so patternHint says what to write.
+       */
+      refine?: (value: string) => string | undefined;
       default?: string;
     }
   | { kind: 'integer'; description: string; minimum?: number; maximum?: number; default?: number }
   | { kind: 'number'; description: string; minimum?: number; maximum?: number; default?: number }
   | { kind: 'boolean'; description: string; default?: boolean }
   | { kind: 'scalar'; description: string }
-  | { kind: 'array'; description: string; items: SchemaNode; minItems?: number }
+  | { kind: 'array'; description: string; items: SchemaNode; minItems?: number; uniqueItems?: boolean }
   | {
       kind: 'object';
       description: string;
@@ -23,9 +30,29 @@ export type SchemaNode =
       required?: readonly string[];
       /** exactly one of these keys must be present (a tagged choice such as source.parquet | source.postgres) */
       oneKeyOf?: readonly string[];
+      /** Rules between this mapping's keys, checked after each key's own. */
+      rules?: readonly Rule[];
     }
   | { kind: 'map'; description: string; values: SchemaNode; keyPattern?: string }
   | { kind: 'union'; description: string; options: readonly SchemaNode[] };
+
+/** A condition on the keys below a mapping, each named by its path from the mapping. */
+export type Condition =
+  | { readonly has: readonly string[] }
+  | { readonly lacks: readonly string[] }
+  | { readonly is: readonly string[]; readonly value: string }
+  | { readonly atLeast: readonly string[]; readonly items: number };
+
+/**
+ * A rule between a mapping's keys: where `if` holds, `then` must hold too, or `message` is reported
+ * at `at`. JSON Schema says it as if/then, or as dependentRequired where one key needs another.
+ */
+export interface Rule {
+  readonly if: Condition;
+  readonly then: Condition;
+  readonly at: readonly string[];
+  readonly message: string;
+}
 
 /**
  * The value a node accepts, as a type, so code that reads a checked value uses the declaration itself
@@ -120,6 +147,7 @@ export function suggest(name: string, known: readonly string[]): string | undefi
 function describeNode(node: SchemaNode): string {
   switch (node.kind) {
     case 'string':
+      if (node.enumName) return node.enumName;
       return node.enum ? `one of ${node.enum.map((e) => `"${e}"`).join(', ')}` : 'a string';
     case 'integer':
       return 'a whole number';
@@ -150,8 +178,13 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       } else if (node.enum && !node.enum.includes(value)) {
         const hint = suggest(value, node.enum);
         fail(`"${value}" is not ${describeNode(node)}${hint ? ` (did you mean "${hint}"?)` : ''}`);
-      } else if (node.pattern && !new RegExp(node.pattern).test(value)) {
-        fail(`"${value}" is not valid: ${node.patternHint ?? `must match ${node.pattern}`}`);
+      } else {
+        const hint = node.patternHint ?? `must match ${node.pattern}`;
+        if (node.pattern && !new RegExp(node.pattern).test(value)) fail(`"${value}" is not valid: ${hint}`);
+        else {
+          const reason = node.refine?.(value);
+          if (reason !== undefined) fail(`"${value}" is not valid: ${reason}; ${hint}`);
+        }
       }
       break;
     }
@@ -180,6 +213,15 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
       }
       if (node.minItems !== undefined && value.length < node.minItems) fail(`needs at least ${node.minItems} item(s)`);
       value.forEach((item, i) => issues.push(...validate(node.items, item, [...path, i])));
+      if (node.uniqueItems) {
+        const seen = value.map((item) => JSON.stringify(item));
+        const dup = seen.findIndex((item, i) => seen.indexOf(item) !== i);
+        if (dup >= 0)
+          issues.push({
+            path: [...path, dup],
+            message: `${formatPath([...path, dup])}: ${seen[dup]} is listed twice; list each once`,
+          });
+      }
       break;
     }
     case 'map': {
@@ -227,6 +269,11 @@ export function validate(node: SchemaNode, value: unknown, path: Path = []): Sch
           );
         }
       }
+      for (const rule of node.rules ?? []) {
+        if (!holds(rule.if, value) || holds(rule.then, value)) continue;
+        const at = [...path, ...rule.at];
+        issues.push({ path: at, message: `${formatPath(at)}: ${rule.message}` });
+      }
       break;
     }
     case 'union': {
@@ -262,6 +309,58 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function lookup(value: unknown, path: readonly string[]): { found: boolean; value?: unknown } {
+  let at = value;
+  for (const key of path) {
+    if (!isPlainObject(at) || !(key in at)) return { found: false };
+    at = at[key];
+  }
+  return { found: true, value: at };
+}
+
+/** Whether `c` holds of `value`; the same reading as conditionSchema's in JSON Schema. */
+function holds(c: Condition, value: unknown): boolean {
+  if ('has' in c) return lookup(value, c.has).found;
+  if ('lacks' in c) return !lookup(value, c.lacks).found;
+  if ('is' in c) {
+    const r = lookup(value, c.is);
+    return r.found && r.value === c.value;
+  }
+  const r = lookup(value, c.atLeast);
+  return r.found && Array.isArray(r.value) && r.value.length >= c.items;
+}
+
+/** `leaf` for the value at `path`, each step required (and, below the top, a mapping, as lookup wants). */
+function nested(path: readonly string[], leaf: Record<string, unknown>): Record<string, unknown> {
+  const [head, ...rest] = path;
+  if (head === undefined) return leaf;
+  const inner = rest.length === 0 ? leaf : { type: 'object', ...nested(rest, leaf) };
+  return { required: [head], ...(Object.keys(inner).length > 0 ? { properties: { [head]: inner } } : {}) };
+}
+
+function conditionSchema(c: Condition): Record<string, unknown> {
+  if ('has' in c) return nested(c.has, {});
+  if ('lacks' in c) return { not: nested(c.lacks, {}) };
+  if ('is' in c) return nested(c.is, { const: c.value });
+  return nested(c.atLeast, { type: 'array', minItems: c.items });
+}
+
+/** One key needing another is JSON Schema's dependentRequired; every other rule is an if/then. */
+function rulesSchema(rules: readonly Rule[]): Record<string, unknown> {
+  const dependentRequired: Record<string, string[]> = {};
+  const allOf: Record<string, unknown>[] = [];
+  for (const rule of rules) {
+    const key = 'has' in rule.if && rule.if.has.length === 1 ? rule.if.has[0]! : undefined;
+    const needs = 'has' in rule.then && rule.then.has.length === 1 ? rule.then.has[0]! : undefined;
+    if (key !== undefined && needs !== undefined) (dependentRequired[key] ??= []).push(needs);
+    else allOf.push({ $comment: rule.message, if: conditionSchema(rule.if), then: conditionSchema(rule.then) });
+  }
+  return {
+    ...(Object.keys(dependentRequired).length > 0 ? { dependentRequired } : {}),
+    ...(allOf.length > 0 ? { allOf } : {}),
+  };
+}
+
 /** The same schema as JSON Schema (draft 2020-12), for editors. */
 export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
   const base: Record<string, unknown> = { description: node.description };
@@ -293,6 +392,7 @@ export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
         type: 'array',
         items: toJsonSchema(node.items),
         ...(node.minItems !== undefined ? { minItems: node.minItems } : {}),
+        ...(node.uniqueItems ? { uniqueItems: true } : {}),
       };
     case 'map':
       return {
@@ -310,7 +410,7 @@ export function toJsonSchema(node: SchemaNode): Record<string, unknown> {
       };
       if (node.required?.length) out.required = [...node.required];
       if (node.oneKeyOf) out.oneOf = node.oneKeyOf.map((k) => ({ required: [k] }));
-      return out;
+      return { ...out, ...rulesSchema(node.rules ?? []) };
     }
     case 'union':
       return { ...base, anyOf: node.options.map(toJsonSchema) };

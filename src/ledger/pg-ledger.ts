@@ -39,10 +39,13 @@ export const ledgerTableSql = ledger;
 export const runLockKey = (schema: string, key: RunKey) =>
   `mlscale:${schema}:${key.job}:${key.partition}:${shardText(key.shard)}`;
 
-/** Whether a live session holds the lock of the ledger row in scope (columns job, partition, shard). */
+/**
+ * Whether another live session holds the lock of the ledger row in scope (columns job, partition,
+ * shard). Not this one: a run holding its key's lock settles the rows of that key it did not write.
+ */
 const lockHeldSql = (schemaParam: string) => `EXISTS (
   SELECT 1 FROM pg_locks l, LATERAL (SELECT hashtextextended('mlscale:' || ${schemaParam} || ':' || job || ':' || partition || ':' || shard, 0) AS h) k
-   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.pid <> pg_backend_pid()
      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
      AND l.classid::bigint = (k.h >> 32) & 4294967295 AND l.objid::bigint = k.h & 4294967295)`;
 const checkpoints = (schema: string) => qualified(schema, CHECKPOINTS_TABLE);

@@ -233,7 +233,9 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     record.error = redact(errorMessage(err));
     record.stats ??= stats.result();
     await sink.abort(record);
-    throw asMlscaleError(err, options.signal);
+    const failure = asMlscaleError(err, options.signal);
+    failure.runId ??= runId;
+    throw failure;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     await pool?.close().catch(() => undefined);

@@ -1,6 +1,5 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import cron from 'node-cron';
 import type { Job } from '../config/job.js';
 import { loadJob } from '../config/load-job.js';
 import { UsageError, errorMessage } from '../errors.js';
@@ -28,7 +27,9 @@ async function jobFiles(paths: readonly string[]): Promise<string[]> {
 
 /**
  * Loads every job file with `schedule:`, checking all of them before any runs: one bad file is
- * an error that names every bad file (exit 2). Files without a schedule are listed and skipped.
+ * an error that names every bad file (exit 2). loadJob checks each file (its cron expression
+ * too, as `validate` does); this adds what only a set of files can get wrong, a name used twice.
+ * Files without a schedule are listed and skipped.
  */
 export async function loadScheduledJobs(
   paths: readonly string[],
@@ -43,12 +44,6 @@ export async function loadScheduledJobs(
       if (!job.schedule) {
         unscheduled.push(file);
         continue;
-      }
-      const check = cron.validateDetailed(job.schedule);
-      if (!check.valid) {
-        throw new UsageError(
-          `${path.basename(file)}: schedule: "${job.schedule}" is not a cron expression (${check.errors.map((e) => e.message).join('; ')}); write five or six fields, e.g. "0 6 * * *".`,
-        );
       }
       const dup = jobs.find((j) => j.job.name === job.name);
       if (dup)

@@ -7,7 +7,7 @@ import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runJob } from '../run/run-job.js';
 import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
-import { SchedulerMetrics } from './metrics.js';
+import { SchedulerMetrics, runStatusOf } from './metrics.js';
 
 export interface SchedulerOptions {
   readonly paths: readonly string[];
@@ -128,6 +128,7 @@ export class Scheduler {
       });
       void task.start();
       this.tasks.set(sj.job.name, task);
+      this.metrics.addJob(sj.job.name);
       this.updateNext(sj);
       this.options.log.info('scheduled', {
         job: sj.job.name,
@@ -207,12 +208,16 @@ export class Scheduler {
         duration_ms: result.durationMs,
       });
     } catch (err) {
-      const status =
-        err instanceof MlscaleError
-          ? (({ 2: 'invalid', 3: 'quality_gate', 4: 'locked' } as Record<number, string>)[err.exitCode] ?? 'failed')
-          : 'failed';
+      const status = runStatusOf(err);
       this.metrics.runs.inc({ job: name, status });
-      log.error('run failed', { job: name, ds, status, error: errorMessage(err) });
+      const runId = err instanceof MlscaleError ? err.runId : undefined;
+      log.error('run failed', {
+        job: name,
+        ...(runId !== undefined ? { run_id: runId } : {}),
+        ds,
+        status,
+        error: errorMessage(err),
+      });
     } finally {
       this.metrics.duration.observe({ job: name }, (Date.now() - started) / 1000);
       this.metrics.running.dec({ job: name });

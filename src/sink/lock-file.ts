@@ -32,6 +32,8 @@ export interface LockOptions {
   readonly wait: boolean;
   /** With wait: give up (exit 4) after this long; undefined waits for as long as it takes. */
   readonly timeoutMs?: number;
+  /** With wait: give up at this time (Date.now()) instead, when a longer wait began before this lock. */
+  readonly deadline?: number;
   /** An abort ends the wait. */
   readonly signal?: AbortSignal;
   readonly onWarn?: (message: string) => void;
@@ -55,7 +57,7 @@ export async function acquireLock(
   options: LockOptions,
 ): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), run_id: runId, since: new Date().toISOString() };
-  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
+  const deadline = options.deadline ?? (options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs);
   let waiting = false;
   for (;;) {
     options.signal?.throwIfAborted();
@@ -78,10 +80,7 @@ export async function acquireLock(
       }
       continue;
     }
-    const h = seen.holder;
-    const who = h
-      ? `run ${h.run_id} (pid ${h.pid} on ${h.host}, since ${h.since})`
-      : `an unreadable lock file ${file} (touched ${new Date(seen.mtimeMs).toISOString()})`;
+    const who = describe(seen, file);
     if (!options.wait || Date.now() >= deadline) {
       const waited = options.wait ? ` after waiting ${Math.round((options.timeoutMs ?? 0) / 1000)} s` : '';
       throw new LockedError(
@@ -101,6 +100,23 @@ export async function heldBy(file: string, runId: string): Promise<boolean> {
   const seen = await inspect(file);
   if (seen === 'gone' || seen.holder?.run_id !== runId) return false;
   return staleness(seen, hostname()) === undefined;
+}
+
+/**
+ * Who holds the lock `file` while its holder may live, in words (as a lock wait names it);
+ * undefined when the lock is free, or its holder is dead or stopped renewing it.
+ */
+export async function liveHolder(file: string): Promise<string | undefined> {
+  const seen = await inspect(file);
+  if (seen === 'gone' || staleness(seen, hostname()) !== undefined) return undefined;
+  return describe(seen, file);
+}
+
+function describe(seen: Seen, file: string): string {
+  const h = seen.holder;
+  return h
+    ? `run ${h.run_id} (pid ${h.pid} on ${h.host}, since ${h.since})`
+    : `an unreadable lock file ${file} (touched ${new Date(seen.mtimeMs).toISOString()})`;
 }
 
 const create = (file: string, me: Holder) => createExclusive(file, JSON.stringify(me) + '\n');

@@ -1,9 +1,10 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { isInside } from '../config/output-path.js';
-import { RuntimeFailure, UsageError } from '../errors.js';
+import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
 import { chooseBaseline } from '../ledger/baseline.js';
 import {
   createRunRecord,
@@ -19,7 +20,7 @@ import {
 import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
-import { acquireLock, alive } from './lock-file.js';
+import { acquireLock, alive, liveHolder } from './lock-file.js';
 import { checkLinks, checkPartitionPath } from './parquet-paths.js';
 import { keeps, partFile, runFile } from './partition-files.js';
 import { needsRecovery, recoverDir, removeStaging, siblings } from './publish-dir.js';
@@ -93,10 +94,33 @@ export class ParquetSink implements Sink {
         { code: 'path_escape' },
       );
     }
+    // The names mlscale gives beside the partition carry its name, the shard and the run id: they
+    // must fit a file name too (load-job keeps partition names short enough for any usual shard).
+    const beside = [this.staging, siblings(this.partitionDir).aside(layout.runId)].map((p) => path.basename(p));
+    const longest = beside.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
+    if (Buffer.byteLength(longest) > 255)
+      throw new UsageError(
+        `sink: the staging directory beside ${this.partitionDir} would be named with ${Buffer.byteLength(longest)} bytes (${longest}), over the 255 a file name may have; shorten the partition's name, the --run-id or the shard count.`,
+        { code: 'sink_path' },
+      );
   }
 
   async check(): Promise<void> {
     await checkPartitionPath(this.partitionDir);
+    await this.checkOwner();
+  }
+
+  /**
+   * A partition holds one job's output: a publish replaces what other shard counts and earlier
+   * runs of its job wrote there, so another job's files would silently go.
+   */
+  private async checkOwner(): Promise<void> {
+    const other = (await readPartitionRuns(this.partitionDir)).find((r) => r.run.job !== this.layout.job);
+    if (other)
+      throw new UsageError(
+        `sink: partition ${this.partitionDir} holds job ${other.run.job}'s output; two jobs cannot share a Parquet path: give job ${this.layout.job} its own sink.parquet.path.`,
+        { code: 'sink_shared' },
+      );
   }
 
   async begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
@@ -106,16 +130,7 @@ export class ParquetSink implements Sink {
     if (this.rejectsDir && rejects && 'dir' in rejects) await checkLinks(this.rejectsDir, rejects.dir, 'rejects.dir');
     const shard = this.layout.shard;
     await mkdir(path.dirname(this.partitionDir), { recursive: true });
-    const what = `partition ${this.partitionDir}${shard.count > 1 ? ` (shard ${shardText(shard)})` : ''}`;
-    this.release = await acquireLock(siblings(this.partitionDir).runLock(shard), this.layout.runId, what, {
-      wait: this.layout.wait === true,
-      ...(this.layout.waitTimeoutMs !== undefined ? { timeoutMs: this.layout.waitTimeoutMs } : {}),
-      ...(signal ? { signal } : {}),
-      ...(this.layout.warn ? { onWarn: this.layout.warn } : {}),
-      beforeTakeOver: async (dead) => {
-        if (dead !== undefined && dead !== run.run_id) await this.settleDeadRun(dead, signal);
-      },
-    });
+    await this.lock(run, signal);
     await this.record(run, resume !== undefined);
     for (const t of await recordTemporaries(this.options.root)) if (!alive(t.pid)) await rm(t.file, { force: true });
     // Make the partition whole again if a publish died half way (only then is the publish lock
@@ -140,6 +155,64 @@ export class ParquetSink implements Sink {
         else if (m[2]) await rename(path.join(this.staging, name), path.join(this.staging, stagedPart(n)));
       }
     }
+  }
+
+  /**
+   * Takes this shard's run lock, and keeps it only while no live run of the partition under
+   * another shard count holds its own: such runs replace each other's files, so they may not
+   * overlap. Without --wait the run exits 4; with it, it lets go of its lock (two waiting runs
+   * never hold each other up) and tries again until the wait's timeout. Two runs of different
+   * counts that start at the same moment may both exit 4; they never both go on.
+   */
+  private async lock(run: RunRecord, signal: AbortSignal | undefined): Promise<void> {
+    const { shard, wait, waitTimeoutMs } = this.layout;
+    const deadline = waitTimeoutMs === undefined ? Infinity : Date.now() + waitTimeoutMs;
+    const what = `partition ${this.partitionDir}${shard.count > 1 ? ` (shard ${shardText(shard)})` : ''}`;
+    let waiting = false;
+    for (;;) {
+      this.release = await acquireLock(siblings(this.partitionDir).runLock(shard), this.layout.runId, what, {
+        wait: wait === true,
+        ...(waitTimeoutMs !== undefined ? { timeoutMs: waitTimeoutMs, deadline } : {}),
+        ...(signal ? { signal } : {}),
+        ...(this.layout.warn ? { onWarn: this.layout.warn } : {}),
+        beforeTakeOver: async (dead) => {
+          if (dead !== undefined && dead !== run.run_id) await this.settleDeadRun(dead, signal);
+        },
+      });
+      const other = await this.otherCountRun();
+      if (!other) return;
+      await this.release();
+      this.release = undefined;
+      const held = `${what} is held by ${other}`;
+      if (wait !== true || Date.now() >= deadline) {
+        const waited = wait === true ? ` after waiting ${Math.round((waitTimeoutMs ?? 0) / 1000)} s` : '';
+        throw new LockedError(
+          `sink: ${held}${waited}; runs of one partition under different shard counts replace each other's files, so they cannot overlap: wait for it to finish, or pass --wait${wait === true ? ' with a longer timeout' : ''}.`,
+        );
+      }
+      if (!waiting) this.layout.warn?.(`lock: ${held}; waiting (--wait).`);
+      waiting = true;
+      // Jittered, so two runs of different counts waiting on each other do not retry in step.
+      const pause = Math.min(250 + Math.random() * 500, Math.max(1, deadline - Date.now()));
+      await sleep(pause, undefined, signal ? { signal } : {}).catch(() => undefined);
+      signal?.throwIfAborted();
+    }
+  }
+
+  /** A live run of this partition under another shard count (or unsharded), in words; undefined if none. */
+  private async otherCountRun(): Promise<string | undefined> {
+    const dir = path.dirname(this.partitionDir);
+    const prefix = `.${path.basename(this.partitionDir)}.`;
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      // Run locks: .NAME.lock (unsharded) and .NAME.sIofN.lock; not the publish lock or temporaries.
+      const m = name.startsWith(prefix) ? /^(?:s(\d+)of(\d+)\.)?lock$/.exec(name.slice(prefix.length)) : null;
+      if (!m) continue;
+      const count = m[2] === undefined ? 1 : Number(m[2]);
+      if (count === this.layout.shard.count) continue;
+      const who = await liveHolder(path.join(dir, name));
+      if (who) return `${who}, scoring it ${count === 1 ? 'unsharded' : `as shard ${m[1]}/${m[2]}`}`;
+    }
+    return undefined;
   }
 
   /** Records the run as running in the root's ledger; a resumed run reopens its own record. */
@@ -240,11 +313,17 @@ export class ParquetSink implements Sink {
     return best?.checkpoint;
   }
 
+  /** Buffers a chunk's rows; a part file is written whenever rows_per_file rows are buffered (a chunk may end two files). */
   async write(chunk: ScoredChunk): Promise<void> {
     if (chunk.rows === 0) return;
-    this.pending.push(chunkTable(chunk, this.layout));
-    this.pendingRows += chunk.rows;
-    if (this.pendingRows >= this.options.rowsPerFile) await this.flush();
+    let table = chunkTable(chunk, this.layout);
+    while (table.numRows > 0) {
+      const take = Math.min(this.options.rowsPerFile - this.pendingRows, table.numRows);
+      this.pending.push(take === table.numRows ? table : table.slice(0, take));
+      this.pendingRows += take;
+      table = table.slice(take);
+      if (this.pendingRows >= this.options.rowsPerFile) await this.flush();
+    }
   }
 
   private async flush(): Promise<void> {
@@ -282,9 +361,11 @@ export class ParquetSink implements Sink {
     await this.withPublishLock(signal, async () => {
       try {
         await this.recover();
+        // Another job may have published here since this run began.
+        await this.checkOwner();
         await publishShard(this.partitionDir, shard, this.layout.runId, files, signal);
       } catch (err) {
-        if (signal?.aborted) throw err;
+        if (signal?.aborted || err instanceof UsageError) throw err;
         throw new RuntimeFailure(`sink: cannot publish ${this.partitionDir} (${(err as Error).message}).`, {
           code: 'sink_publish',
           cause: err,

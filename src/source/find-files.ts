@@ -1,87 +1,73 @@
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import picomatch from 'picomatch';
+import { glob } from 'tinyglobby';
+import { UsageError } from '../errors.js';
 
-const GLOB_CHARS = /[*?[]/;
+/**
+ * Names that Spark, pyarrow and Hive pass by (`_SUCCESS`, `_mlscale/`, `.ds=….mlscale-run/`), at
+ * any depth below what the path names. An ignored directory is not entered at all.
+ */
+const HIDDEN = ['**/_*', '**/.*'];
 
-function segmentRegex(segment: string): RegExp {
-  let re = '';
-  for (const ch of segment) {
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else re += ch.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
+/** The files below `dir` that match `pattern` (relative to it), absolute, sorted. */
+async function below(dir: string, pattern: string): Promise<string[]> {
+  const files = await glob(pattern, {
+    cwd: dir,
+    absolute: true,
+    onlyFiles: true,
+    // Both prefixes are skipped through `ignore`, so that `.` and `_` names follow one rule.
+    dot: true,
+    ignore: HIDDEN,
+    expandDirectories: false,
+  });
+  return files.sort();
 }
 
-/** Files under dir, recursively, skipping hidden and underscore names (_SUCCESS, .staging). */
-async function walk(dir: string, out: string[]): Promise<void> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  for (const e of entries) {
-    if (e.name.startsWith('.') || e.name.startsWith('_')) continue;
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) await walk(full, out);
-    else if (e.isFile()) out.push(full);
-  }
+const PARTNER: Record<string, string> = { '[': ']', ']': '[', '{': '}', '}': '{', '(': ')', ')': '(' };
+
+/** picomatch's reason in a sentence's words. */
+function globReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const missing = /^Missing (?:closing|opening): "(.)"/.exec(message)?.[1];
+  // picomatch names the character that is missing; the one written is its partner.
+  if (missing) return `a "${PARTNER[missing] ?? missing}" without its "${missing}"; a backslash makes it literal`;
+  // RegExp's own message repeats the whole expression before the reason.
+  const reason = message.replace(/^Invalid regular expression: .*: /, '');
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
-async function expand(base: string, segments: readonly string[], out: string[]): Promise<void> {
-  if (segments.length === 0) {
-    const st = await stat(base).catch(() => undefined);
-    if (st?.isFile()) out.push(base);
-    return;
-  }
-  const [head, ...rest] = segments as [string, ...string[]];
-  if (head === '**') {
-    await expand(base, rest, out);
-    let entries;
-    try {
-      entries = await readdir(base, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries)
-      if (e.isDirectory() && !e.name.startsWith('.')) await expand(path.join(base, e.name), segments, out);
-    return;
-  }
-  if (!GLOB_CHARS.test(head)) {
-    await expand(path.join(base, head), rest, out);
-    return;
-  }
-  let entries;
+/** A pattern picomatch would quietly turn into "matches nothing" is a mistake to name instead. */
+function checkGlob(globPart: string, pattern: string): void {
   try {
-    entries = await readdir(base, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  const re = segmentRegex(head);
-  for (const e of entries) {
-    if (e.name.startsWith('.') || !re.test(e.name)) continue;
-    if (rest.length === 0 ? e.isFile() : e.isDirectory()) await expand(path.join(base, e.name), rest, out);
+    picomatch.makeRe(globPart, { strictBrackets: true, debug: true });
+  } catch (err) {
+    throw new UsageError(`source: ${pattern} is not a valid glob (${globReason(err)}); fix source.parquet.path.`, {
+      code: 'source_glob',
+      cause: err,
+    });
   }
 }
 
 /**
- * The files a source path names: one file, every file under a directory, or a glob
- * (`*`, `?`, `**`). Sorted, so the order (and with it sharding) is deterministic.
+ * The files a source path names: one file, every file under a directory, or a glob (`*`, `?`,
+ * `**`, `[0-9]`, `{a,b}`). Below the named directory, or below the part of a glob before its
+ * first wildcard, names starting with `_` or `.` are skipped. Sorted, so the order (and with it
+ * sharding) is deterministic. A path that exists is taken as it is, even with `(` or `[` in it.
  */
 export async function findFiles(pattern: string): Promise<string[]> {
   const abs = path.resolve(pattern);
-  if (!GLOB_CHARS.test(abs)) {
-    let st;
-    try {
-      st = await stat(abs);
-    } catch {
-      return [];
-    }
-    if (st.isFile()) return [abs];
-    const out: string[] = [];
-    if (st.isDirectory()) await walk(abs, out);
-    return out.sort();
+  const st = await stat(abs).catch(() => undefined);
+  if (st?.isFile()) return [abs];
+  if (st?.isDirectory()) return below(abs, '**');
+  const scan = picomatch.scan(abs);
+  if (!scan.isGlob) {
+    // An unclosed `[` or `{` makes no glob at all: say so rather than "matches no files".
+    if (/[[\]{}()]/.test(abs)) checkGlob(abs, pattern);
+    return [];
   }
-  const parts = abs.split(path.sep).filter(Boolean);
-  const firstGlob = parts.findIndex((p) => GLOB_CHARS.test(p));
-  const base = path.sep + parts.slice(0, firstGlob).join(path.sep);
-  const out: string[] = [];
-  await expand(base, parts.slice(firstGlob), out);
-  return [...new Set(out)].sort();
+  checkGlob(scan.glob, pattern);
+  const base = scan.base === '' ? path.sep : scan.base;
+  if (!(await stat(base).catch(() => undefined))?.isDirectory()) return [];
+  return below(base, scan.glob);
 }

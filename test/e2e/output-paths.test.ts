@@ -74,11 +74,67 @@ describe('paths stay inside the sink root', () => {
     expect(onRoot.code).toBe(2);
     expect(errorLine(onRoot)).toContain(`which is not inside the sink's root ${path.join(s.dir, 'out')}`);
     expect(existsSync(path.join(s.dir, 'out'))).toBe(false);
-    // Values that stay inside work, deeper levels included.
-    const ok = await mlscale(['score', '--job', file, '--param', 'region=eu/west'], { cwd: s.dir });
+    // Values that stay inside work.
+    const ok = await mlscale(['score', '--job', file, '--param', 'region=eu'], { cwd: s.dir });
     expect(errorLine(ok)).toBe('');
-    expect(existsSync(path.join(s.dir, 'out', 'eu', 'west', 'ds=2024-01-01', '_SUCCESS'))).toBe(true);
+    expect(existsSync(path.join(s.dir, 'out', 'eu', 'ds=2024-01-01', '_SUCCESS'))).toBe(true);
   });
+
+  it('refuses, before writing, a parameter value that would add a directory, break name=value or overflow a name', async () => {
+    const root = path.join(s.dir, 'wp');
+    const file = job('wp/p={{ p }}', '', 'wp.yaml');
+    /** Long values and names are shown cut at 60 characters. */
+    const clip = (v: string) => JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
+    const refused = (value: string, rule: string, template = 'wp/p={{ p }}') =>
+      `error: wp.yaml: sink.parquet.path: "${template}" with p=${clip(value)}: ${rule}; check --param p.`;
+    const slash = 'a value may not contain "/" or "\\" (it fills one directory name, and may not add directories)';
+    const x = (n: number) => 'x'.repeat(n);
+    const cases: [string, string][] = [
+      ['x/y', slash],
+      ['x\\y', slash],
+      [
+        'a=b',
+        'a value may not contain "=" in the name=value directory "p=a=b" (Hive readers split it at its first "=")',
+      ],
+      [x(300), `the directory ${clip(`p=${x(300)}`)} would be 302 bytes; a directory name may have at most 255`],
+      [
+        x(200),
+        `the partition directory ${clip(`p=${x(200)}`)} would be 202 bytes; it may have at most 100, so that the names mlscale gives its staging directories and locks beside it (with a run id of up to 128 characters) fit in 255`,
+      ],
+    ];
+    for (const [value, rule] of cases) {
+      for (const command of ['score', 'validate']) {
+        const r = await mlscale([command, '--job', file, '--param', `p=${value}`], { cwd: s.dir });
+        expect(r.code, `${command} p=${value.slice(0, 10)}`).toBe(2);
+        expect(errorLine(r)).toBe(refused(value, rule));
+      }
+    }
+    // A NUL (from the job file: argv cannot carry one).
+    const withNul = readFileSync(file, 'utf8').replace('region: eu }', 'region: eu, p: "a\\0b" }');
+    const nul = await mlscale(['validate', '--job', s.file('wp-nul.yaml', withNul)], { cwd: s.dir });
+    expect(nul.code).toBe(2);
+    expect(errorLine(nul)).toBe(
+      refused('a\0b', 'a value may not contain a NUL character').replace('wp.yaml', 'wp-nul.yaml'),
+    );
+    // "." or nothing as a whole directory, even where it stays inside the root, changes the depth
+    // (".." is refused as a climb, above).
+    const deep = 'wp/{{ region }}/{{ p }}/ds={{ ds }}';
+    for (const [value, rule] of [
+      ['.', 'a value may not make a directory "." or ".."'],
+      ['', 'a value may not leave a directory name empty'],
+    ] as const) {
+      const r = await mlscale(['validate', '--job', job(deep, '', 'wp.yaml'), '--param', `p=${value}`], {
+        cwd: s.dir,
+      });
+      expect(r.code, value).toBe(2);
+      expect(errorLine(r)).toBe(refused(value, rule, deep));
+    }
+    expect(existsSync(root)).toBe(false);
+    // A plain value publishes its own partition.
+    const ok = await mlscale(['score', '--job', job('wp/p={{ p }}', '', 'wp.yaml'), '--param', 'p=x'], { cwd: s.dir });
+    expect(errorLine(ok)).toBe('');
+    expect(readdirSync(root).filter((f) => !f.startsWith('_'))).toEqual(['p=x']);
+  }, 120_000);
 
   it('refuses a climbing value after a literal prefix (out_{{ region }}) and a symbolic link out of the root', async () => {
     const prefixed = job('out_{{ region }}/ds={{ ds }}', '', 'prefixed.yaml');
@@ -151,6 +207,42 @@ describe('paths stay inside the sink root', () => {
       );
     }
     expect(existsSync(root)).toBe(false);
+  });
+
+  it('compares real paths: a symbolic link does not get the rejects tree into the sink root, or the root into it', async () => {
+    const validate = async (sinkPath: string, rejects: string) =>
+      mlscale(['validate', '--job', job(sinkPath, `rejects: { dir: "${rejects}" }`, 'linked-rejects.yaml')], {
+        cwd: s.dir,
+      });
+    const overlap = (given: string, real: string, root: string) =>
+      `error: linked-rejects.yaml: rejects.dir: ${given} (through a symbolic link, ${real}) overlaps the sink's root ${root}; readers of ${root}/**/*.parquet would take rejected rows for predictions. Name a directory beside it, such as ${path.basename(root)}_rejects.`;
+    // A link beside the root that leads into it (the root exists, or not yet: a dangling link).
+    const root = path.join(s.dir, 'out5');
+    mkdirSync(root);
+    symlinkSync(root, path.join(s.dir, 'rlink'));
+    symlinkSync(path.join(s.dir, 'out6'), path.join(s.dir, 'rlink6'));
+    for (const [sinkPath, rejects, real] of [
+      ['out5/ds={{ ds }}', 'rlink/rej', path.join(root, 'rej')],
+      ['out6/ds={{ ds }}', 'rlink6/rej', path.join(s.dir, 'out6', 'rej')],
+    ] as const) {
+      const r = await validate(sinkPath, rejects);
+      expect(r.code, rejects).toBe(2);
+      expect(errorLine(r)).toBe(overlap(path.join(s.dir, rejects), real, path.dirname(real)));
+    }
+    // A sink root reached through a link into the rejects tree.
+    mkdirSync(path.join(s.dir, 'rej7'));
+    symlinkSync(path.join(s.dir, 'rej7', 'preds'), path.join(s.dir, 'slink'));
+    const inside = await validate('slink/ds={{ ds }}', 'rej7');
+    expect(inside.code).toBe(2);
+    expect(errorLine(inside)).toBe(
+      `error: linked-rejects.yaml: rejects.dir: ${path.join(s.dir, 'rej7')} overlaps the sink's root ${path.join(s.dir, 'slink')} (through a symbolic link, ${path.join(s.dir, 'rej7', 'preds')}); readers of ${path.join(s.dir, 'slink')}/**/*.parquet would take rejected rows for predictions. Name a directory beside it, such as slink_rejects.`,
+    );
+    // A link to a directory beside the root is fine.
+    mkdirSync(path.join(s.dir, 'rej8'));
+    symlinkSync(path.join(s.dir, 'rej8'), path.join(s.dir, 'rlink8'));
+    const fine = await validate('out5/ds={{ ds }}', 'rlink8');
+    expect(errorLine(fine)).toBe('');
+    expect(readdirSync(root)).toEqual([]);
   });
 });
 

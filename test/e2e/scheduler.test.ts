@@ -4,13 +4,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { scratchDir } from '../support/job.js';
-import { bin, onnxFixture } from '../support/paths.js';
+import { bin, onnxFixture, repoRoot } from '../support/paths.js';
 import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
 import { PgGate } from '../support/pg-gate.js';
 import { waitFor } from '../support/wait.js';
 import { todayIn } from '../../src/config/template.js';
+import { RUN_STATUSES } from '../../src/scheduler/metrics.js';
+import { readFileSync } from 'node:fs';
 
 // The real scheduler process, per-second cron expressions, a real PostgreSQL.
+const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
 describe.skipIf(skipPg)('mlscale schedule', () => {
   const s = scratchDir('sched');
   let schema: { name: string; drop(): Promise<void> };
@@ -114,6 +118,8 @@ ${extra}`;
     expect(metrics).toMatch(/mlscale_last_success_timestamp_seconds\{job="ticks"\} \d+/);
     expect(metrics).toMatch(/mlscale_next_run_timestamp_seconds\{job="ticks"\} \d+/);
     expect(metrics).toContain('mlscale_run_duration_seconds_bucket{le="1",job="ticks"}');
+    // No run failed: the series is there all the same, at zero, for an alert to watch.
+    expect(metrics).toMatch(/^mlscale_runs_total\{job="ticks",status="failed"\} 0$/m);
     // Read only, and on the loopback interface alone unless --host says otherwise.
     for (const method of ['POST', 'DELETE', 'PUT']) {
       const r = await fetch(`http://127.0.0.1:${port}/healthz`, { method });
@@ -207,15 +213,36 @@ ${extra}`;
     expect((await ledger('daily')).map((r) => r.partition)).toEqual([day(1), day(0)]);
   });
 
-  it('SIGHUP reloads the job files; a bad set is logged and the loaded jobs kept', async () => {
+  it('SIGHUP reloads the job files; a bad set is logged and the loaded jobs kept; /metrics has every series from the start', async () => {
     const dir = path.join(s.dir, 'hup');
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'one.yaml'), jobText('one', '0 6 * * *', 'small'));
-    const d = start(dir);
+    const d = start(dir, ['--port', '0']);
     expect(await until(() => d.log().includes('"msg":"scheduler started"'))).toBe(true);
+    const port = Number(/"port":(\d+)/.exec(d.log())![1]);
+    const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    // Before any run: every status of the job at zero, the process's own metrics, and what is running.
+    const before = await scrape();
+    for (const status of RUN_STATUSES) expect(before).toContain(`mlscale_runs_total{job="one",status="${status}"} 0\n`);
+    expect(before).toContain('mlscale_rows_scored_total{job="one"} 0\n');
+    expect(before).toContain('mlscale_running_runs{job="one"} 0\n');
+    expect(before).toContain('mlscale_run_duration_seconds_count{job="one"} 0\n');
+    expect(before).not.toContain('mlscale_last_success_timestamp_seconds{');
+    expect(before).toContain(`mlscale_build_info{version="${version}",node="${process.version}"} 1\n`);
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'process_start_time_seconds',
+      'process_open_fds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_version_info',
+    ])
+      expect(before, name).toMatch(new RegExp(`^${name}(\\{[^}]*\\})? [0-9.e+-]+$`, 'm'));
     writeFileSync(path.join(dir, 'two.yaml'), jobText('two', '0 7 * * *', 'small'));
     d.child.kill('SIGHUP');
     expect(await until(() => d.log().includes('"msg":"reloaded job files","jobs":["one","two"]'))).toBe(true);
+    expect(await scrape()).toContain('mlscale_runs_total{job="two",status="failed"} 0\n');
     writeFileSync(path.join(dir, 'three.yaml'), jobText('three', 'not cron', 'small'));
     d.child.kill('SIGHUP');
     expect(await until(() => d.log().includes('"msg":"reload failed; keeping the jobs already loaded"'))).toBe(true);
@@ -232,8 +259,9 @@ ${extra}`;
     const r = await mlscale(['schedule', dir], { env });
     expect(r.code).toBe(2);
     expect(errorLine(r)).toBe('error: schedule: 2 job file(s) are invalid; nothing was scheduled:');
-    expect(r.stderr).toMatch(
-      / {2}a\.yaml: schedule: "every day" is not a cron expression \(.+\); write five or six fields, e\.g\. "0 6 \* \* \*"\./,
+    // The cron check is the job file's own, so `validate` makes it too.
+    expect(r.stderr).toContain(
+      '  a.yaml:2:1: schedule: "every day" is not valid: write a cron expression of five fields (minute hour day month weekday), or six with seconds first, such as "0 6 * * *", or @daily.',
     );
     expect(r.stderr).toContain('  b.yaml:8:1: keys: unknown key "keys" (did you mean "key"?).');
   });

@@ -217,13 +217,14 @@ sink:
       expect((await run.done).code).toBe(143);
 
       // A run held at the gate while it reads owns the lock; its heartbeat moves the lock's mtime.
+      // (The same job: a partition holds one job's output.)
       lockWith('x', true);
       await gate.close();
       try {
         const gated = start([
           'score',
           '--job',
-          job('pqbeat', `parquet: { path: "pqlocks/ds={{ ds }}" }`, `(id <> 1 OR ${gate.call})`),
+          job('pqlock', `parquet: { path: "pqlocks/ds={{ ds }}" }`, `(id <> 1 OR ${gate.call})`),
         ]);
         await gate.waitForCaller('the gated run');
         const first = statSync(lockFile).mtimeMs;

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
-import { UsageError } from '../../errors.js';
+import path from 'node:path';
+import { RuntimeFailure, UsageError } from '../../errors.js';
 import { renderReport } from '../../report/render-report.js';
 import { reportBaseline } from '../../report/report-baseline.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
@@ -34,7 +35,31 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
   );
   const html = renderReport({ run, baseline, trend });
   if (flags.out) {
-    await writeFile(flags.out, html);
+    await writeReport(flags.out, html);
     process.stdout.write(`${flags.out}\n`);
   } else process.stdout.write(html);
+}
+
+/** Writes the page to --out; a path that cannot be written is a usage error (exit 2) naming it and the fix. */
+async function writeReport(out: string, html: string): Promise<void> {
+  try {
+    await writeFile(out, html);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reasons: Record<string, string> = {
+      ENOENT: `the directory ${path.dirname(out)} does not exist; create it, or pass --out a file in an existing directory`,
+      EISDIR: `it is a directory; pass --out a file name, such as ${path.join(out, 'report.html')}`,
+      ENOTDIR: `a part of ${path.dirname(out)} is a file, not a directory; pass --out a file in an existing directory`,
+      EACCES: `permission denied; pass --out a file in a directory you can write`,
+      EPERM: `permission denied; pass --out a file in a directory you can write`,
+      EROFS: `the file system is read-only; pass --out a file on a writable one`,
+      ENAMETOOLONG: `the name is too long; pass --out a shorter path`,
+    };
+    const reason = code !== undefined ? reasons[code] : undefined;
+    if (reason) throw new UsageError(`report: cannot write ${out}: ${reason}.`, { code: 'report_out', cause: err });
+    throw new RuntimeFailure(`report: cannot write ${out} (${(err as Error).message}).`, {
+      code: 'report_out',
+      cause: err,
+    });
+  }
 }

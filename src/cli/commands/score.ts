@@ -2,6 +2,7 @@ import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags, parseShard } from '../../config/template.js';
 import { runJob } from '../../run/run-job.js';
 import { createLogger, type LogFormat } from '../../logger.js';
+import { fatalText } from '../fatal.js';
 import { formatSummary } from '../summary.js';
 
 export interface ScoreFlags {
@@ -68,8 +69,10 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   } catch (err) {
     log.done();
     if (caught) {
-      process.stderr.write(`error: run aborted by ${caught}; nothing was published.\n`);
-      process.exitCode = SIGNAL_EXIT[caught] ?? 1;
+      const exitCode = SIGNAL_EXIT[caught] ?? 1;
+      const json = flags.logFormat === 'json';
+      process.stderr.write(fatalText(err, `run aborted by ${caught}; nothing was published.`, { json, exitCode }));
+      process.exitCode = exitCode;
       return;
     }
     throw err;

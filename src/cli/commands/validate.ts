@@ -1,12 +1,23 @@
 import { loadJob } from '../../config/load-job.js';
-import { parseParamFlags } from '../../config/template.js';
+import { createLogger, type LogFormat } from '../../logger.js';
+import { parseParamFlags, parseShard } from '../../config/template.js';
 import { planJob } from '../../run/plan-job.js';
 import { sinkLayout } from '../../run/sink-layout.js';
 import { makeSink } from '../../sink/make-sink.js';
 
-/** `mlscale validate`: the job, model, source and (existing) destination agree; writes nothing. */
-export async function validateCommand(flags: { job: string; param: string[] }): Promise<void> {
-  const job = await loadJob(flags.job, { params: parseParamFlags(flags.param) });
+/**
+ * `mlscale validate`: the job (its schedule included), model, source and (existing) destination
+ * agree, as `score` with the same parameters and shard would find them; writes nothing.
+ */
+export async function validateCommand(flags: {
+  job: string;
+  param: string[];
+  shard?: string;
+  logFormat?: LogFormat;
+}): Promise<void> {
+  // Text unless asked: validate is mostly run by hand, and its warnings read as part of its answer.
+  const log = createLogger(flags.logFormat ?? 'text', { progress: false });
+  const job = await loadJob(flags.job, { params: parseParamFlags(flags.param), shard: parseShard(flags.shard) });
   const plan = await planJob(job);
   const sink = makeSink(job.sink, sinkLayout(plan, 'validate'));
   try {
@@ -14,7 +25,7 @@ export async function validateCommand(flags: { job: string; param: string[] }): 
   } finally {
     await sink.close();
   }
-  for (const w of plan.warnings) process.stderr.write(`warn: ${w}\n`);
+  for (const w of plan.warnings) log.warn(w);
   const lines = [
     `job ${job.name} is valid`,
     ...plan.models.flatMap((m) => [
@@ -25,7 +36,8 @@ export async function validateCommand(flags: { job: string; param: string[] }): 
     ...(job.combine.mode !== 'single'
       ? [`  combine  ${job.combine.mode}${job.combine.mode === 'route' ? ` by ${job.combine.by}` : ''}`]
       : []),
-    `  source   ${plan.source.description} (${plan.source.totalRows ?? '?'} rows)`,
+    // Counting a query's rows would run it: the count is known once the run has read them.
+    `  source   ${plan.source.description} (${plan.source.totalRows !== undefined ? `${plan.source.totalRows} rows` : 'row count unknown until scored'})`,
     `  sink     ${sink.description}, partition ${job.partition}`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
