@@ -103,3 +103,27 @@ export function describeBaseline(base: RunRecord): string {
   const n = base.run_id.split('+').length;
   return n === 1 ? `run ${base.run_id}` : `runs ${base.run_id} (${n} shards of partition ${base.partition})`;
 }
+
+/**
+ * The trend of a job up to `run`: one point per partition, in partition order (a backfill takes
+ * its place among the days, not after them), each the partition's complete set of succeeded runs
+ * merged (shards together). The run's own partition is the run itself where it did not succeed,
+ * else its complete set. The last `last` partitions.
+ */
+export function partitionTrend(history: readonly RunRecord[], run: RunRecord, last: number): RunRecord[] {
+  const byPartition = new Map<string, RunRecord[]>();
+  for (const r of history) {
+    if (r.job !== run.job || r.status !== 'succeeded' || byText(r.partition, run.partition) > 0) continue;
+    if (r.run_id === run.run_id) continue;
+    byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), r]);
+  }
+  const own = byPartition.get(run.partition) ?? [];
+  byPartition.set(run.partition, run.status === 'succeeded' ? [...own, run] : []);
+  const points = [...byPartition]
+    .sort(([a], [b]) => byText(a, b))
+    .map(([partition, runs]) =>
+      partition === run.partition && run.status !== 'succeeded' ? run : mergeRuns(completeSet(runs)),
+    )
+    .filter((r): r is RunRecord => r !== undefined);
+  return points.slice(-last);
+}

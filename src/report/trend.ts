@@ -48,8 +48,12 @@ const W = 640;
 const H = 180;
 const pad = { l: 56, r: 12, t: 12, b: 30 };
 
-/** One point per run (oldest first) of `column`'s mean; the y axis spans zero and every point. */
+/**
+ * One point per partition (in partition order; a point may be several shards' runs merged, its
+ * run_id theirs joined with "+") of `column`'s mean; the y axis spans zero and every point.
+ */
 export function trendSvg(runs: readonly RunRecord[], column: string, current: string): string {
+  const isCurrent = (r: RunRecord) => r.run_id.split('+').includes(current);
   const points = runs
     .map((r) => ({ r, v: r.stats?.predictions[column]?.mean }))
     .filter((p): p is { r: RunRecord; v: number } => typeof p.v === 'number');
@@ -64,7 +68,7 @@ export function trendSvg(runs: readonly RunRecord[], column: string, current: st
   const dots = points
     .map(
       (p, i) =>
-        `<circle class="trend-point${p.r.run_id === current ? ' current' : ''}" data-mean="${p.v}" cx="${px(x(i))}" cy="${px(y(p.v))}" r="${p.r.run_id === current ? 6 : 4}"><title>${esc(p.r.partition)} (${esc(p.r.run_id)}): mean ${fmt(p.v)}, ${p.r.rows_written} rows, ${esc(p.r.status)}</title></circle>`,
+        `<circle class="trend-point${isCurrent(p.r) ? ' current' : ''}" data-partition="${esc(p.r.partition)}" data-mean="${p.v}" cx="${px(x(i))}" cy="${px(y(p.v))}" r="${isCurrent(p.r) ? 6 : 4}"><title>${esc(p.r.partition)} (${esc(p.r.run_id)}): mean ${fmt(p.v)}, ${p.r.rows_written} rows, ${esc(p.r.status)}</title></circle>`,
     )
     .join('');
   const ticks = [...new Set([lo, 0, (lo + hi) / 2, hi])]

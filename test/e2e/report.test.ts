@@ -163,6 +163,8 @@ describe('mlscale report', () => {
       const points = Array.from(trend.querySelectorAll('.trend-point')).map((c) => ({
         mean: Number(c.getAttribute('data-mean')),
         cy: Number(c.getAttribute('cy')),
+        partition: c.getAttribute('data-partition'),
+        cx: Number(c.getAttribute('cx')),
       }));
       return {
         headline: getComputedStyle(document.querySelector('.headline')!).color,
@@ -195,6 +197,9 @@ describe('mlscale report', () => {
       expect(label.current.every((b) => b.height > 0)).toBe(true);
       // The trend: three runs, its axis from 0, each point as high as its mean on that axis.
       expect(drawn.points).toHaveLength(3);
+      // One point per partition, left to right in partition order.
+      expect(drawn.points.map((p) => p.partition)).toEqual(['2024-01-01', '2024-01-02', '2024-01-03']);
+      expect(drawn.points.map((p) => p.cx)).toEqual([...drawn.points.map((p) => p.cx)].sort((a, b) => a - b));
       expect(drawn.line).toBeGreaterThan(100);
       const zero = drawn.ticks.find((t) => t.value === 0)!;
       const top = drawn.ticks.reduce((a, b) => (b.value > a.value ? b : a));

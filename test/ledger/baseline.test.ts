@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBaseline, completeSet, describeBaseline, mergeRuns } from '../../src/ledger/baseline.js';
+import { chooseBaseline, completeSet, describeBaseline, mergeRuns, partitionTrend } from '../../src/ledger/baseline.js';
 import { newRunRecord, type RunRecord } from '../../src/ledger/record.js';
 import { StatsCollector } from '../../src/stats/collector.js';
 
@@ -112,5 +112,31 @@ describe('mergeRuns', () => {
     expect(mergeRuns([one])).toBe(one);
     expect(mergeRuns([])).toBeUndefined();
     expect(describeBaseline(one)).toBe('run solo');
+  });
+});
+
+describe('partitionTrend', () => {
+  it('gives one point per partition in partition order, shards merged, a backfill among the days', () => {
+    const history = [
+      run('d1', '2024-01-01'),
+      run('d3s0', '2024-01-03', '0/2'),
+      run('d3s1', '2024-01-03', '1/2'),
+      run('d4', '2024-01-04'),
+      run('d2', '2024-01-02'), // a backfill, finished last
+      run('d9', '2024-01-09'), // after the run the report is about: not in its trend
+      run('d4f', '2024-01-04', '0/1', { status: 'failed' }),
+    ];
+    const current = history[3]!;
+    const points = partitionTrend(history, current, 10);
+    expect(points.map((p) => [p.partition, p.run_id])).toEqual([
+      ['2024-01-01', 'd1'],
+      ['2024-01-02', 'd2'],
+      ['2024-01-03', 'd3s0+d3s1'],
+      ['2024-01-04', 'd4'],
+    ]);
+    expect(partitionTrend(history, current, 2).map((p) => p.partition)).toEqual(['2024-01-03', '2024-01-04']);
+    // A failed run is its own partition's point: it is what the report is about.
+    const failed = history[6]!;
+    expect(partitionTrend(history, failed, 10).at(-1)!.run_id).toBe('d4f');
   });
 });

@@ -4,6 +4,7 @@ import { RuntimeFailure, UsageError } from '../../errors.js';
 import { renderReport } from '../../report/render-report.js';
 import { reportBaseline } from '../../report/report-baseline.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
+import { partitionTrend } from '../../ledger/baseline.js';
 import { ledgerTarget } from '../ledger-target.js';
 
 interface ReportFlags extends LedgerLocation {
@@ -25,9 +26,9 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
         ? `report: run ${runId} is not in the ledger (looked in ${newest.looked}); list runs with mlscale runs.`
         : `report: job ${job} has no runs in ${newest.looked}.`,
     );
-  const history = (await readLedger(where, { job: run.job, limit: Math.max(flags.last, 2) * 4 })).runs;
-  const before = history.filter((r) => r.started_at <= run.started_at);
-  const trend = before.slice(0, flags.last).reverse();
+  // Enough runs for `last` partitions of a sharded job, re-runs included.
+  const history = (await readLedger(where, { job: run.job, limit: Math.max(flags.last, 2) * 16 })).runs;
+  const trend = partitionTrend(history, run, flags.last);
   const baseline = await reportBaseline(
     run,
     history,
