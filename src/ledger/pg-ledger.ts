@@ -1,6 +1,7 @@
 import type { ClientBase } from 'pg';
 import type { Shard } from '../config/job.js';
 import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
+import { relationExists } from '../pg/catalog.js';
 import { ident, literal, qualified } from '../pg/sql.js';
 import { chooseBaseline } from './baseline.js';
 import {
@@ -59,10 +60,7 @@ export function replacedShards(shardParam: string, countParam: string): string {
   return `(${shardParam} = '0/1' OR shard = ${shardParam} OR split_part(shard, '/', 2) <> ${countParam})`;
 }
 
-async function exists(client: ClientBase, schema: string, table: string): Promise<boolean> {
-  const res = await client.query('SELECT to_regclass($1) AS t', [`${ident(schema)}.${ident(table)}`]);
-  return Boolean(res.rows[0]?.t);
-}
+const exists = (client: ClientBase, schema: string, table: string) => relationExists(client, qualified(schema, table));
 
 /** Creates the run ledger in `schema` if it is missing. */
 export async function ensureLedger(client: ClientBase, schema: string): Promise<void> {

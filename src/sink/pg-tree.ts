@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ClientBase } from 'pg';
 import { UsageError } from '../errors.js';
 import { CHECKPOINTS_TABLE, stageTable } from '../output/tables.js';
+import { relationExists } from '../pg/catalog.js';
 import { ident, literal, qualified } from '../pg/sql.js';
 import { underLockTimeout, type LockPolicy } from '../pg/lock-timeout.js';
 
@@ -144,8 +145,7 @@ export async function createRunTable(client: ClientBase, t: TableRef, partition:
 }
 
 export async function runTableExists(client: ClientBase, t: TableRef, runId: string): Promise<boolean> {
-  const res = await client.query('SELECT to_regclass($1) AS t', [qualified(t.schema, runTable(t.table, runId))]);
-  return Boolean(res.rows[0]?.t);
+  return relationExists(client, qualified(t.schema, runTable(t.table, runId)));
 }
 
 /** Built before attaching, so the attach finds the partition's index ready instead of building it under its lock. */
@@ -340,9 +340,9 @@ export async function convertPlainTable(
   for (const q of sequences.rows) await client.query(`ALTER SEQUENCE ${q.seq} OWNED BY ${table}.${ident(q.col)}`);
   await client.query(`DROP TABLE ${qualified(t.schema, old)}`);
   const stage = qualified(t.schema, stageTable(t.table));
-  if ((await client.query('SELECT to_regclass($1) AS t', [stage])).rows[0]?.t) {
+  if (await relationExists(client, stage)) {
     const checkpoints = qualified(t.schema, CHECKPOINTS_TABLE);
-    if ((await client.query('SELECT to_regclass($1) AS t', [checkpoints])).rows[0]?.t)
+    if (await relationExists(client, checkpoints))
       await client.query(`DELETE FROM ${checkpoints} WHERE run_id IN (SELECT DISTINCT run_id FROM ${stage})`);
     await client.query(`DROP TABLE ${stage}`);
   }

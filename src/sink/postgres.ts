@@ -23,6 +23,7 @@ import {
 import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { REJECT_COLUMNS, tableColumns, type TableColumn } from '../output/columns.js';
 import { CHECKPOINTS_TABLE, LEDGER_TABLE } from '../output/tables.js';
+import { relationExists } from '../pg/catalog.js';
 import { cancelOnAbort, connect } from '../pg/connect.js';
 import type { LockPolicy } from '../pg/lock-timeout.js';
 import { copyText, ident, qualified } from '../pg/sql.js';
@@ -420,7 +421,7 @@ export class PostgresSink implements Sink {
       // Rows actually in the table: the ledger keeps every earlier run, most of them long replaced.
       const runIds = await replacedRunIds(client, this.options.schema, this.key);
       if (runIds.length === 0) return undefined;
-      if (!(await client.query('SELECT to_regclass($1) AS t', [this.table])).rows[0]?.t) return undefined;
+      if (!(await relationExists(client, this.table))) return undefined;
       const res = await client.query(
         `SELECT run_id, count(*)::float8 AS n FROM ${this.table}
           WHERE partition = $1 AND run_id = ANY($2::text[]) GROUP BY run_id ORDER BY run_id`,
