@@ -120,6 +120,7 @@ async function inferCeiling(modelFile, parallelism, rows, features) {
 async function copyCeiling(rows, schema) {
   const id = makeVector(BigInt64Array.from({ length: opt.batchSize }, (_, i) => BigInt(i)));
   const keyFields = new Table({ id }).schema.fields;
+  const runId = `copy-${Date.now()}`;
   const layout = {
     job: 'bench_copy',
     shard: { index: 0, count: 1 },
@@ -129,14 +130,16 @@ async function copyCeiling(rows, schema) {
     modelVersion: '1',
     models: [{ name: 'bench', version: '1' }],
     partition: 'p',
-    runId: 'copy',
+    // The rows' run_id and the ledger row's are one id, as in a real run: the run's own table is
+    // checked against it.
+    runId,
     scoredAt: new Date(),
   };
   const sink = new PostgresSink({ url: opt.url, schema, table: 'copy_ceiling' }, layout);
   const rand = rng(4);
   const y = Float64Array.from({ length: opt.batchSize }, () => Math.fround(rand()));
   const record = newRunRecord({
-    run_id: `copy-${Date.now()}`,
+    run_id: runId,
     job: 'bench_copy',
     partition: 'p',
     shard: '0/1',
