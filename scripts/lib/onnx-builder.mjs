@@ -157,6 +157,11 @@ export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }
       }
     }
   }
+  return treeRegressor(features, n, t, 'SUM');
+}
+
+/** A TreeEnsembleRegressor over X [N, features] with one target, y [N, 1]. */
+function treeRegressor(features, n, t, aggregate) {
   const node = {
     opType: 'TreeEnsembleRegressor',
     domain: 'ai.onnx.ml',
@@ -164,7 +169,7 @@ export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }
     output: ['y'],
     attribute: [
       attr('n_targets', 1),
-      attr('aggregate_function', 'SUM'),
+      attr('aggregate_function', aggregate),
       attr('post_transform', 'NONE'),
       attr('nodes_treeids', { kind: 'ints', values: n.treeids }),
       attr('nodes_nodeids', { kind: 'ints', values: n.nodeids }),
@@ -193,4 +198,56 @@ export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }
       { domain: 'ai.onnx.ml', version: 3 },
     ],
   );
+}
+
+/** The largest float32 not above x: a float32 feature is at most it exactly when it is at most x. */
+function float32AtMost(x) {
+  const f = new Float32Array([x]);
+  if (f[0] > x) {
+    const bits = new Int32Array(f.buffer);
+    // Step one unit in the last place toward -infinity (a zero steps to the smallest negative).
+    bits[0] = f[0] === 0 ? 0x80000001 | 0 : bits[0] + (f[0] > 0 ? -1 : 1);
+  }
+  return f[0];
+}
+
+/**
+ * A fitted scikit-learn forest (scripts/peer/python_peer.py's JSON: each tree's children,
+ * features, thresholds and leaf class-1 shares) as the ONNX model that gives its
+ * predict_proba[:, 1]: the average of the trees' leaf shares, `x <= threshold` going left.
+ */
+export function forestModel({ features, trees }) {
+  const n = {
+    treeids: [],
+    nodeids: [],
+    featureids: [],
+    values: [],
+    modes: [],
+    truenodeids: [],
+    falsenodeids: [],
+    hitrates: [],
+    missing: [],
+  };
+  const t = { treeids: [], nodeids: [], ids: [], weights: [] };
+  trees.forEach((tree, id) => {
+    tree.left.forEach((left, node) => {
+      const leaf = left === -1;
+      n.treeids.push(id);
+      n.nodeids.push(node);
+      n.hitrates.push(1);
+      n.missing.push(0);
+      n.featureids.push(leaf ? 0 : tree.feature[node]);
+      n.values.push(leaf ? 0 : float32AtMost(tree.threshold[node]));
+      n.modes.push(leaf ? 'LEAF' : 'BRANCH_LEQ');
+      n.truenodeids.push(leaf ? 0 : left);
+      n.falsenodeids.push(leaf ? 0 : tree.right[node]);
+      if (leaf) {
+        t.treeids.push(id);
+        t.nodeids.push(node);
+        t.ids.push(0);
+        t.weights.push(tree.p1[node]);
+      }
+    });
+  });
+  return treeRegressor(features, n, t, 'AVERAGE');
 }

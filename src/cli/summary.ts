@@ -1,5 +1,5 @@
 import type { RunResult } from '../run/run-job.js';
-import type { Distribution } from '../stats/types.js';
+import type { Distribution, StageTimings } from '../stats/types.js';
 
 function num(n: number | null): string {
   if (n === null) return '-';
@@ -17,6 +17,22 @@ export function histogram(d: Distribution, width = 30): string[] {
   );
 }
 
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** Where a run's time went, in one line: the stages of the main thread, then the workers' inference. */
+export function formatTimings(t: StageTimings): string {
+  return [
+    `first chunk at ${seconds(t.start_ms)}`,
+    `read ${seconds(t.read_ms)}`,
+    `tensors ${seconds(t.tensors_ms)}`,
+    `stats ${seconds(t.stats_ms)}`,
+    `write ${seconds(t.write_ms)}`,
+    `waiting for inference ${seconds(t.wait_ms)}`,
+    `publish ${seconds(t.publish_ms)}`,
+    `inference ${seconds(t.inference_ms)} (in the workers)`,
+  ].join(', ');
+}
+
 /** The human summary printed on stdout after a run. */
 export function formatSummary(r: RunResult): string {
   const lines = [
@@ -24,6 +40,7 @@ export function formatSummary(r: RunResult): string {
     `  model        ${r.model.name} version ${r.model.version}`,
     `  rows         read ${r.rowsRead}, scored ${r.rowsScored}, rejected ${r.rowsRejected}${r.rowsFilled ? `, null values filled ${r.rowsFilled}` : ''}, written ${r.rowsWritten}`,
     `  duration     ${(r.durationMs / 1000).toFixed(2)} s, ${Math.round(r.rowsPerSecond).toLocaleString('en-US')} rows/s, peak memory ${r.peakRssMb} MB`,
+    `  time         ${formatTimings(r.timings)}`,
     `  predictions  ${r.destination}`,
   ];
   const first = Object.entries(r.stats.predictions)[0];

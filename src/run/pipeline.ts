@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { RecordBatch } from 'apache-arrow';
 import type { ScorerPool } from '../scoring/scorer-pool.js';
 import type { WireOutput } from '../tensors/wire.js';
@@ -10,6 +11,7 @@ import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from '../stats/collector.js';
 import { dropNonFinite } from './non-finite.js';
+import type { StageClock } from './stage-clock.js';
 
 export interface Counters {
   rowsRead: number;
@@ -58,6 +60,7 @@ export interface PipelineOptions {
   readonly runId?: string;
   /** Recorded with each checkpoint, so --resume can refuse a run whose inputs changed. */
   readonly fingerprint?: RunFingerprint;
+  readonly clock?: StageClock;
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
@@ -102,17 +105,18 @@ function submit(
 }
 
 /** Waits for a chunk's parts and turns them into one scored chunk in source order. */
-async function collect(plan: JobPlan, head: InFlight): Promise<ScoredChunk> {
+async function collect(plan: JobPlan, head: InFlight, clock: StageClock | undefined): Promise<ScoredChunk> {
   const keys = plan.job.key.map((k) => head.batch.getChild(k)!);
-  const scored = await Promise.all(
-    head.parts.map(async (p) => ({
-      ...p,
-      predictions:
-        p.rows === 0
-          ? ([] as PredictionColumn[])
-          : toPredictions(await p.result, plan.models[p.model]!.io.outputs, p.rows, head.index),
-    })),
-  );
+  const t = performance.now();
+  const outputs = await Promise.all(head.parts.map((p) => p.result));
+  clock?.add('wait', performance.now() - t);
+  const scored = head.parts.map((p, i) => ({
+    ...p,
+    predictions:
+      p.rows === 0
+        ? ([] as PredictionColumn[])
+        : toPredictions(outputs[i]!, plan.models[p.model]!.io.outputs, p.rows, head.index),
+  }));
   const combine = plan.job.combine;
   if (combine.mode === 'route') {
     const merged = mergeRouted(
@@ -163,15 +167,22 @@ export async function runPipeline(
   const skip = options.skipChunks ?? 0;
   let sinceCheckpoint = 0;
   const outputOf = new Map(plan.outputs.map((o) => [o.column, o.output]));
+  const clock = options.clock;
   const drainOne = async () => {
     const head = queue.shift()!;
-    const checked = dropNonFinite(await collect(plan, head), (column) => outputOf.get(column) ?? column);
+    const collected = await collect(plan, head, clock);
+    const t = performance.now();
+    const checked = dropNonFinite(collected, (column) => outputOf.get(column) ?? column);
     const chunk = checked.chunk;
     if (checked.rejects.length > 0) {
       c.rowsRejected += checked.rejects.length;
       options.rejects?.add(head.batch, checked.rejects);
     }
+    const t1 = performance.now();
+    clock?.add('tensors', t1 - t);
     stats.observePredictions(chunk.predictions);
+    const t2 = performance.now();
+    clock?.add('stats', t2 - t1);
     await sink.write(chunk);
     c.rowsScored += chunk.rows;
     c.rowsWritten += chunk.rows;
@@ -193,12 +204,20 @@ export async function runPipeline(
       });
       sinceCheckpoint = 0;
     }
+    clock?.add('write', performance.now() - t2);
     options.onChunk?.(c);
   };
 
   let index = 0;
+  const batches = plan.source.batches(options.signal)[Symbol.asyncIterator]();
   try {
-    for await (let batch of plan.source.batches(options.signal)) {
+    for (;;) {
+      const t0 = performance.now();
+      const next = await batches.next();
+      clock?.add('read', performance.now() - t0);
+      if (next.done) break;
+      let batch = next.value;
+      clock?.firstChunk();
       if (index < skip) {
         // Counters for these chunks came back with the checkpoint.
         index++;
@@ -209,10 +228,14 @@ export async function runPipeline(
       if (c.rowsRead + batch.numRows > limit) batch = batch.slice(0, limit - c.rowsRead);
       const firstRow = c.rowsRead;
       c.rowsRead += batch.numRows;
+      const t1 = performance.now();
       stats.observeFeatures(batch, plan.featureColumns);
+      const t2 = performance.now();
+      clock?.add('stats', t2 - t1);
       c.chunks = index + 1;
       const before = { rejected: c.rowsRejected, filled: c.rowsFilled };
       const parts = submit(plan, pool, batch, index, firstRow, c, options.rejects);
+      clock?.add('tensors', performance.now() - t2);
       const counted = {
         read: batch.numRows,
         rejected: c.rowsRejected - before.rejected,
@@ -224,6 +247,8 @@ export async function runPipeline(
     }
     while (queue.length > 0) await drainOne();
   } finally {
+    // An early stop (--limit, a failure) closes the source, as for-await would.
+    await batches.return?.(undefined).catch(() => undefined);
     // On failure, let chunks already handed to workers finish before the pool is torn down:
     // terminating a worker inside onnxruntime's run can take the whole process down.
     await Promise.allSettled(queue.flatMap((q) => q.parts.map((p) => p.result)));

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
 import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
@@ -16,6 +17,7 @@ import { newCounters, runPipeline, type Counters } from './pipeline.js';
 import { planJob, type JobPlan } from './plan-job.js';
 import { checkRunId, newRunId } from './run-id.js';
 import { sinkLayout } from './sink-layout.js';
+import { StageClock, type StageTimings } from './stage-clock.js';
 import { isTransient } from './transient.js';
 
 export interface RunOptions {
@@ -52,6 +54,8 @@ export interface RunResult {
   readonly destination: string;
   readonly model: { readonly name: string; readonly version: string };
   readonly stats: RunStats;
+  /** Where the time went (also in the ledger, as stats.timings). */
+  readonly timings: StageTimings;
   readonly warnings: readonly string[];
 }
 
@@ -160,6 +164,9 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     started_at: new Date(attemptStarted).toISOString(),
   });
   const stats = new StatsCollector();
+  const clock = new StageClock();
+  // The workers' time inside onnxruntime, as the pool has summed it so far.
+  const timings = () => ({ ...clock.result(), inference_ms: Math.round(pool?.inferenceMs ?? 0) });
   const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
   let pool: ScorerPool | undefined;
   const counters = resumed ? { ...newCounters(), ...resumed.counters, chunks: resumed.chunks } : newCounters();
@@ -198,6 +205,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         ? { checkpointRows: job.checkpointRows, fingerprint: fingerprintOf(plan) }
         : {}),
       runId,
+      clock,
       signal: controller.signal,
       onChunk: (c) =>
         options.events?.progress?.({
@@ -208,7 +216,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         }),
     });
     fill(counters);
-    record.stats = stats.result();
+    record.stats = { ...stats.result(), timings: timings() };
     checkRejectRate(counters.rowsRead, counters.rowsRejected, job.maxRejectRate);
     if (counters.rowsWritten === 0 && !job.allowEmpty && !options.dryRun)
       checkEmptyRun(job.partition, await sink.published());
@@ -223,7 +231,10 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         `rejects: only the first ${rejects.size} rejected rows were written; ${rejects.dropped} more were counted.`,
       );
     controller.signal.throwIfAborted();
+    // The ledger row is written by the publish itself, so it holds the time up to here.
+    const publishStarted = performance.now();
     await sink.publish(record, rejects, controller.signal);
+    clock.add('publish', performance.now() - publishStarted);
     if (counters.rowsRead === 0) options.events?.warn?.('nothing to score: the source has no rows.');
   } catch (err) {
     controller.abort(err);
@@ -231,7 +242,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     record.status = 'failed';
     record.finished_at = new Date().toISOString();
     record.error = redact(errorMessage(err));
-    record.stats ??= stats.result();
+    record.stats ??= { ...stats.result(), timings: timings() };
     await sink.abort(record);
     const failure = asMlscaleError(err, options.signal);
     failure.runId ??= runId;
@@ -258,6 +269,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     destination: options.dryRun ? '(dry run: nothing written)' : sink.description,
     model: { name: plan.modelName, version: plan.modelVersion },
     stats: record.stats!,
+    timings: timings(),
     warnings: plan.warnings,
   };
 }

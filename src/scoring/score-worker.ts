@@ -1,9 +1,10 @@
+import { performance } from 'node:perf_hooks';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { workerData } from 'piscina';
 import { createSession, loadOrt } from '../model/session.js';
 import type { WireFeed } from '../tensors/wire.js';
 import type { OutputData, WireOutput } from '../tensors/wire.js';
-import type { ScoreTask, WorkerInit } from './wire.js';
+import type { ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
 // One session per model per worker thread, created as soon as the worker starts (while the main thread is
@@ -55,9 +56,16 @@ function concat(parts: WireOutput[][]): WireOutput[] {
   });
 }
 
-/** Scores one chunk; a model with a fixed batch of 1 is run row by row. */
-export default async function score(task: ScoreTask): Promise<WireOutput[]> {
+/** Scores one chunk, and says how long onnxruntime took. */
+export default async function score(task: ScoreTask): Promise<ScoreResult> {
   const s = await sessions[task.model]!;
+  const t = performance.now();
+  const outputs = await scoreWith(s, task);
+  return { outputs, ms: performance.now() - t };
+}
+
+/** A model with a fixed batch of 1 is run row by row. */
+async function scoreWith(s: InferenceSession, task: ScoreTask): Promise<WireOutput[]> {
   if (!task.rowByRow) return runOnce(s, task.feeds, task.fetch);
   const rows = task.feeds[0]!.dims[0]!;
   const parts: WireOutput[][] = [];

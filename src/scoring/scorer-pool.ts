@@ -1,17 +1,18 @@
 import { Piscina } from 'piscina';
 import { RuntimeFailure } from '../errors.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
-import type { ScoreTask, WorkerInit } from './wire.js';
+import type { ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 export interface PoolOptions extends WorkerInit {
   readonly threads: number;
 }
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
+// In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
 function workerFile(): URL {
-  return import.meta.url.endsWith('.ts')
-    ? new URL('../../dist/scoring/score-worker.js', import.meta.url)
-    : new URL('./score-worker.js', import.meta.url);
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) return new URL('../../dist/scoring/score-worker.js', here);
+  return new URL(here.endsWith('.mjs') ? './score-worker.mjs' : './score-worker.js', here);
 }
 
 /**
@@ -20,6 +21,8 @@ function workerFile(): URL {
  */
 export class ScorerPool {
   private readonly pool: Piscina;
+  /** Time the workers spent inside onnxruntime, summed over workers. */
+  inferenceMs = 0;
 
   constructor(options: PoolOptions) {
     if (!Number.isInteger(options.threads) || options.threads < 1) {
@@ -44,7 +47,9 @@ export class ScorerPool {
   // that worker's late reply. A chunk takes milliseconds; on failure close() ends the pool instead.
   async score(task: ScoreTask): Promise<WireOutput[]> {
     try {
-      return (await this.pool.run(task, { transferList: transferList(task.feeds) })) as WireOutput[];
+      const r = (await this.pool.run(task, { transferList: transferList(task.feeds) })) as ScoreResult;
+      this.inferenceMs += r.ms;
+      return r.outputs;
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       throw new RuntimeFailure(`scoring: chunk ${task.chunk} failed in onnxruntime (${msg.split('\n')[0]}).`, {

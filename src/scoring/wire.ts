@@ -1,4 +1,4 @@
-import type { WireFeed } from '../tensors/wire.js';
+import type { WireFeed, WireOutput } from '../tensors/wire.js';
 
 /** One model a worker holds a session for. */
 export interface WorkerModel {
@@ -20,4 +20,10 @@ export interface ScoreTask {
   readonly feeds: readonly WireFeed[];
   readonly fetch: readonly string[];
   readonly rowByRow: boolean;
+}
+
+/** A worker's answer: the outputs, and its time inside onnxruntime (for the run's stage timings). */
+export interface ScoreResult {
+  readonly outputs: WireOutput[];
+  readonly ms: number;
 }

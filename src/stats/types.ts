@@ -55,6 +55,24 @@ export interface DriftReport {
   drifted: string[];
 }
 
+/**
+ * Where a run's time went, in milliseconds, so the summary and the ledger can show the
+ * bottleneck without a profiler. `start` is process start to the first chunk read; `read`,
+ * `tensors`, `stats`, `write`, `wait` and `publish` are main-thread time; `inference` is the
+ * workers' time inside onnxruntime, summed over workers (it can exceed the wall time).
+ */
+export interface StageTimings {
+  start_ms: number;
+  read_ms: number;
+  tensors_ms: number;
+  inference_ms: number;
+  stats_ms: number;
+  write_ms: number;
+  /** The main thread waiting for a chunk's inference to finish. */
+  wait_ms: number;
+  publish_ms: number;
+}
+
 export interface RunStats {
   predictions: Record<string, Distribution>;
   features: Record<string, FeatureStats>;
@@ -64,4 +82,6 @@ export interface RunStats {
    */
   prediction_columns?: string[];
   drift?: DriftReport;
+  /** Where the run's time went; absent in older runs. */
+  timings?: StageTimings;
 }
