@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// npm run bench [-- --rows N --features F --parallelism P --json --rss-rows a,b --no-rss --naive-rows N]
+// npm run bench [-- --rows N --features F --parallelism P --json --rss-rows a,b --no-rss --naive-rows N --peer-rows a,b]
 //
 // Measures, in one run on this machine: the stage ceilings (Parquet read, inference in the
-// scorer pool, COPY write), mlscale end to end (Parquet→Parquet and Parquet→Postgres, an MLP
-// and a tree ensemble, at parallelism 1 and N), a naive baseline written the way a Node user
-// would, and peak RSS per input size. Data and models are generated from fixed seeds.
-import { spawn } from 'node:child_process';
+// scorer pool, COPY write, binary COPY decoding); each job's stages alone on one thread and,
+// from them, the limit of the whole pipeline on this machine's cores; mlscale end to end
+// (Parquet→Parquet and Parquet→Postgres, an MLP and a tree ensemble, at parallelism 1 and N)
+// against that limit; the Python peer (scripts/peer/python_peer.py) on a Postgres→Postgres job;
+// a naive baseline written the way a Node user would; and peak RSS per input size. Data and
+// models are generated from fixed seeds.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -13,7 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { Table, makeVector, tableToIPC } from 'apache-arrow';
 import pg from 'pg';
 import * as pw from 'parquet-wasm';
-import { mlpModel, rng, treeEnsembleModel } from './lib/onnx-builder.mjs';
+import { to as copyTo } from 'pg-copy-streams';
+import { forestModel, mlpModel, rng, treeEnsembleModel } from './lib/onnx-builder.mjs';
+import { PgBinaryDecoder } from '../dist/pg/copy-decoder.js';
 import { writeFeatureFiles } from './lib/parquet-data.mjs';
 import { scanParquet, parquetSourceOver } from '../dist/source/parquet.js';
 import { ScorerPool } from '../dist/scoring/scorer-pool.js';
@@ -42,11 +47,13 @@ function args() {
           .split(',')
           .map(Number),
     naiveRows: Number(get('naive-rows', Math.min(rows, 100_000))),
+    peerRows: String(get('peer-rows', '200000,1000000')).split(',').filter(Boolean).map(Number),
     url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   };
 }
 const opt = args();
 const log = (...m) => process.stderr.write(m.join(' ') + '\n');
+const N_CPUS = availableParallelism();
 
 function ensureData(rows, features) {
   const dir = path.join(dataRoot, `rows${rows}-f${features}`);
@@ -181,9 +188,13 @@ function jobFile(name, model, dataDir, sink, features) {
   return file;
 }
 
-/** Runs the real CLI in its own process and returns its JSON result (rows/s, peak RSS). */
-function cli(job, parallelism) {
+/**
+ * Runs the real CLI in its own process and returns its JSON result (rows/s, peak RSS, stage
+ * timings) with `wallMs`, the process's whole life as a user waits for it.
+ */
+function cli(job, parallelism, env = {}, extra = []) {
   return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
     const child = spawn(
       process.execPath,
       [
@@ -196,9 +207,10 @@ function cli(job, parallelism) {
         '--json',
         '--log-format',
         'json',
+        ...extra,
       ],
       {
-        env: { ...process.env, DATABASE_URL: opt.url },
+        env: { ...process.env, DATABASE_URL: opt.url, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -206,19 +218,52 @@ function cli(job, parallelism) {
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out))
-        : reject(
-            new Error(
-              `mlscale exited ${code}: ${err
-                .split('\n')
-                .filter((l) => l.startsWith('error'))
-                .join(' ')}`,
-            ),
+    child.on('close', (code) => {
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+      if (code === 0) resolve({ ...JSON.parse(out), wallMs });
+      else
+        reject(
+          new Error(
+            `mlscale exited ${code}: ${err
+              .split('\n')
+              .filter((l) => l.includes('error'))
+              .join(' ')}`,
           ),
-    );
+        );
+    });
   });
+}
+
+/** The same job with every stage run alone, one chunk at a time (MLSCALE_BENCH_SERIAL). */
+const serialRun = (job) => cli(job, 1, { MLSCALE_BENCH_SERIAL: '1' });
+
+const MAIN_STAGES = ['read_ms', 'tensors_ms', 'stats_ms', 'write_ms', 'publish_ms'];
+
+/**
+ * The fastest this machine's cores could run the job, from the stages' own costs in a serial
+ * run: the set-up (planning, DDL) as it is, then every stage's work (inference, and the hand-off
+ * to and from the worker, included) spread over all cores with nothing idle.
+ */
+function limitOf(serial, cores) {
+  const t = serial.timings;
+  const main = MAIN_STAGES.reduce((n, k) => n + t[k], 0);
+  const handoff = Math.max(0, t.wait_ms - t.inference_ms);
+  const setup = Math.max(0, serial.durationMs - main - t.wait_ms);
+  return { ms: setup + (main + t.inference_ms + handoff) / cores, setupMs: setup };
+}
+
+/** Rows per second of each stage alone, from a serial run's timings. */
+function stageRates(serial) {
+  const rows = serial.rowsRead;
+  const rate = (ms) => (ms > 0 ? (rows / ms) * 1000 : null);
+  const t = serial.timings;
+  return {
+    read: rate(t.read_ms),
+    tensors: rate(t.tensors_ms),
+    inference: rate(t.inference_ms),
+    stats: rate(t.stats_ms),
+    write: rate(t.write_ms),
+  };
 }
 
 async function naive(modelFile, rows, features, schema) {
@@ -272,6 +317,111 @@ async function naive(modelFile, rows, features, schema) {
   return (rows / ms) * 1000;
 }
 
+/** A Python 3 with scikit-learn, pandas and psycopg2 (Debian's python3-sklearn, -pandas, -psycopg2), or undefined. */
+function findPython() {
+  for (const exe of [process.env.MLSCALE_PYTHON, '/usr/bin/python3', 'python3'].filter(Boolean)) {
+    const r = spawnSync(exe, ['-c', 'import sklearn, pandas, psycopg2'], { stdio: 'ignore' });
+    if (r.status === 0) return exe;
+  }
+  return undefined;
+}
+
+function timed(cmd, args, env = {}) {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { wallMs: Number(process.hrtime.bigint() - started) / 1e6, stdout: r.stdout };
+}
+
+/**
+ * mlscale against the job written as a Python engineer would (scripts/peer/python_peer.py):
+ * Postgres to Postgres, 30 real features and a bigint key, a 60-tree depth-8 random forest
+ * fitted by scikit-learn and scored by both (mlscale through the same forest as ONNX), into a
+ * new partition and replacing it. Both are timed as a user waits for them: the whole process.
+ */
+async function pythonPeer(db, schema, sizes) {
+  const python = findPython();
+  if (!python) {
+    log(
+      'bench: NOTICE: no python3 with scikit-learn, pandas and psycopg2 (apt install python3-sklearn python3-pandas python3-psycopg2); skipping the Python peer',
+    );
+    return undefined;
+  }
+  const features = 30;
+  const cols = Array.from({ length: features }, (_, i) => `f${i}`);
+  for (const rows of sizes) {
+    await db.query(`SELECT setseed(0.5)`);
+    await db.query(
+      `CREATE TABLE ${schema}.peer_${rows} AS SELECT g::bigint AS id, ${cols.map((c) => `random()::real AS ${c}`).join(', ')} FROM generate_series(1, ${rows}) g`,
+    );
+    await db.query(`ANALYZE ${schema}.peer_${rows}`);
+  }
+  const forestJson = path.join(dataRoot, 'peer-forest.json');
+  timed(python, [
+    path.join(root, 'scripts/peer/python_peer.py'),
+    'train',
+    opt.url,
+    `${schema}.peer_${sizes[0]}`,
+    forestJson,
+  ]);
+  const onnxFile = path.join(dataRoot, 'peer-forest.onnx');
+  writeFileSync(onnxFile, forestModel(JSON.parse(readFileSync(forestJson, 'utf8'))));
+  const out = { python: {}, mlscale: {}, ratios: {}, max_abs_diff: {} };
+  for (const rows of sizes) {
+    const job = path.join(dataRoot, `peer_${rows}.yaml`);
+    writeFileSync(
+      job,
+      `name: peer_${rows}\nparams: { ds: "2024-01-01" }\nmodel:\n  path: ${onnxFile}\n  features: [${cols.join(', ')}]\n` +
+        `source:\n  postgres: { url: "\${DATABASE_URL}", query: "select * from ${schema}.peer_${rows}" }\nkey: [id]\n` +
+        `sink:\n  postgres: { url: "\${DATABASE_URL}", table: ${schema}.ml_scores_${rows} }\n`,
+    );
+    for (const phase of ['new', 'replace']) {
+      log(`bench: Python peer ${rows} rows, ${phase} partition`);
+      const py = timed(python, [
+        path.join(root, 'scripts/peer/python_peer.py'),
+        'score',
+        opt.url,
+        `${schema}.peer_${rows}`,
+        `${schema}.py_scores_${rows}`,
+        '2024-01-01',
+        `${forestJson}.pkl`,
+      ]);
+      log(`bench: mlscale ${rows} rows, ${phase} partition`);
+      const ml = await cli(job, N_CPUS);
+      out.python[`${rows}_${phase}_ms`] = Math.round(py.wallMs);
+      out.python[`${rows}_${phase}_peak_rss_mb`] = JSON.parse(py.stdout.trim().split('\n').pop()).peak_rss_mb;
+      out.mlscale[`${rows}_${phase}_ms`] = Math.round(ml.wallMs);
+      out.mlscale[`${rows}_${phase}_peak_rss_mb`] = ml.peakRssMb;
+      out.mlscale[`${rows}_${phase}_first_chunk_ms`] = ml.timings.start_ms;
+      out.ratios[`${rows}_${phase}`] = py.wallMs / ml.wallMs;
+    }
+    // The same forest on both sides: the scores agree to float32 rounding.
+    const d = await db.query(
+      `SELECT max(abs(m.y - p.score)) AS d FROM ${schema}.ml_scores_${rows} m JOIN ${schema}.py_scores_${rows} p USING (id)`,
+    );
+    out.max_abs_diff[rows] = Number(d.rows[0].d);
+  }
+  return out;
+}
+
+/** Binary COPY decoding alone, on the bytes of the peer's table as the server sends them. */
+async function copyDecodeRate(db, schema, rows) {
+  const chunks = [];
+  const stream = db.query(copyTo(`COPY (SELECT * FROM ${schema}.peer_${rows}) TO STDOUT WITH (FORMAT binary)`));
+  for await (const c of stream) chunks.push(c);
+  const columns = [{ name: 'id', oid: 20 }, ...Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, oid: 700 }))];
+  let best = Infinity;
+  for (let k = 0; k < 5; k++) {
+    const d = new PgBinaryDecoder(columns, opt.batchSize);
+    const { ms } = await time(async () => {
+      for (const c of chunks) d.push(c);
+      d.end();
+    });
+    best = Math.min(best, ms);
+  }
+  return ((rows * columns.length) / best) * 1000;
+}
+
 async function main() {
   const F = opt.features;
   const N = opt.parallelism;
@@ -293,10 +443,15 @@ async function main() {
     rows: opt.rows,
     features: F,
     parallelism: N,
+    cpus: N_CPUS,
     batch_size: opt.batchSize,
     ceilings: {},
+    stages: {},
+    limits: {},
     e2e: {},
+    first_chunk_ms: {},
     naive: {},
+    python_peer: undefined,
     ratios: {},
     peak_rss_mb: {},
   };
@@ -315,16 +470,42 @@ async function main() {
     }
     for (const m of ['mlp', 'trees']) {
       for (const sinkKind of pgOk ? ['parquet', 'postgres'] : ['parquet']) {
+        const name = `bench_${m}_${sinkKind}`;
+        const key = `${m}_${sinkKind}`;
+        // A table per run: each run measures a first write into a new partition.
+        const job = (tag) =>
+          jobFile(
+            `${name}_${tag}`,
+            models[m],
+            dir,
+            sinkKind === 'postgres'
+              ? { postgres: `${schema}.${m}_scores_${tag}` }
+              : { parquet: path.join(out, `${name}_${tag}`) },
+            F,
+          );
+        log(`bench: stages alone ${m} → ${sinkKind}`);
+        const serial = await serialRun(job('serial'));
+        r.stages[key] = stageRates(serial);
+        const limit = limitOf(serial, N_CPUS);
+        r.limits[key] = (serial.rowsRead / limit.ms) * 1000;
         for (const p of [...new Set([1, N])]) {
-          const name = `bench_${m}_${sinkKind}`;
-          // A table per run: each run measures a first write, as the COPY ceiling does (a re-run also deletes the old partition).
-          const sink =
-            sinkKind === 'postgres' ? { postgres: `${schema}.${m}_scores_p${p}` } : { parquet: path.join(out, name) };
           log(`bench: end to end ${m} → ${sinkKind} p=${p}`);
-          const res = await cli(jobFile(name, models[m], dir, sink, F), p);
-          r.e2e[`${m}_${sinkKind}_p${p}`] = res.rowsPerSecond;
-          r.peak_rss_mb[`${m}_${sinkKind}_p${p}`] = res.peakRssMb;
+          const res = await cli(job(`p${p}`), p);
+          r.e2e[`${key}_p${p}`] = res.rowsPerSecond;
+          r.peak_rss_mb[`${key}_p${p}`] = res.peakRssMb;
+          r.first_chunk_ms[`${key}_p${p}`] = res.timings.start_ms;
+          if (p === N) r.ratios[`${key}_vs_limit`] = limit.ms / res.durationMs;
         }
+        if (N > 1) r.ratios[`${key}_p${N}_vs_p1`] = r.e2e[`${key}_p${N}`] / r.e2e[`${key}_p1`];
+      }
+    }
+    if (pgOk) {
+      r.python_peer = await pythonPeer(db, schema, opt.peerRows);
+      if (r.python_peer) {
+        for (const [k, v] of Object.entries(r.python_peer.ratios)) r.ratios[`vs_python_peer_${k}`] = v;
+        r.first_chunk_ms.postgres_source = r.python_peer.mlscale[`${opt.peerRows[0]}_new_first_chunk_ms`];
+        log('bench: binary COPY decoding');
+        r.ceilings.copy_decode_values = await copyDecodeRate(db, schema, opt.peerRows[0]);
       }
     }
     if (pgOk && opt.naiveRows > 0) {
@@ -349,13 +530,12 @@ async function main() {
     }
   }
   const ratio = (a, b) => (a && b ? a / b : null);
-  r.ratios = {
+  Object.assign(r.ratios, {
     trees_parquet_e2e_vs_infer: ratio(r.e2e[`trees_parquet_p${N}`], r.ceilings[`infer_trees_p${N}`]),
     mlp_postgres_e2e_vs_copy: ratio(r.e2e[`mlp_postgres_p${N}`], r.ceilings.copy_write),
-    trees_parallel_scaling: ratio(r.e2e[`trees_parquet_p${N}`], r.e2e.trees_parquet_p1),
     trees_infer_parallel_scaling: ratio(r.ceilings[`infer_trees_p${N}`], r.ceilings.infer_trees_p1),
     postgres_vs_naive: ratio(r.e2e[`mlp_postgres_p${N}`], r.naive.mlp_postgres),
-  };
+  });
   const rss = Object.values(byRows);
   if (rss.length >= 2) r.ratios.rss_largest_vs_smallest = rss[rss.length - 1] / rss[0];
   if (opt.json) {
@@ -364,15 +544,37 @@ async function main() {
   }
   const k = (x) => (x === undefined || x === null ? '-' : `${(x / 1000).toFixed(0)}k`);
   const lines = [
-    `mlscale bench: ${opt.rows.toLocaleString('en-US')} rows × ${F} float features, batch ${opt.batchSize}, parallelism N=${N}, ${availableParallelism()} CPUs`,
+    `mlscale bench: ${opt.rows.toLocaleString('en-US')} rows × ${F} float features, batch ${opt.batchSize}, parallelism N=${N}, ${N_CPUS} CPUs`,
     '',
     '| stage | rows/s |',
     '|---|---|',
   ];
-  for (const [name, v] of Object.entries(r.ceilings)) lines.push(`| ceiling: ${name} | ${k(v)} |`);
+  for (const [name, v] of Object.entries(r.ceilings))
+    lines.push(
+      name === 'copy_decode_values'
+        ? `| ceiling: binary COPY decoding | ${(v / 1e6).toFixed(1)}M values/s |`
+        : `| ceiling: ${name} | ${k(v)} |`,
+    );
+  lines.push(
+    '',
+    '| job | read | tensors | inference | stats | write | limit on all cores |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const [name, st] of Object.entries(r.stages))
+    lines.push(
+      `| ${name} (each stage alone, one thread) | ${k(st.read)} | ${k(st.tensors)} | ${k(st.inference)} | ${k(st.stats)} | ${k(st.write)} | ${k(r.limits[name])} |`,
+    );
+  lines.push('', '| end to end | rows/s | peak RSS | first chunk |', '|---|---|---|---|');
   for (const [name, v] of Object.entries(r.e2e))
-    lines.push(`| end to end: ${name} (peak RSS ${r.peak_rss_mb[name]} MB) | ${k(v)} |`);
-  for (const [name, v] of Object.entries(r.naive)) lines.push(`| naive baseline: ${name} | ${k(v)} |`);
+    lines.push(`| ${name} | ${k(v)} | ${r.peak_rss_mb[name]} MB | ${r.first_chunk_ms[name]} ms |`);
+  for (const [name, v] of Object.entries(r.naive)) lines.push(`| naive baseline: ${name} | ${k(v)} | | |`);
+  if (r.python_peer) {
+    lines.push('', '| Python peer (whole process) | python | mlscale | ratio |', '|---|---|---|---|');
+    for (const [name, v] of Object.entries(r.python_peer.ratios))
+      lines.push(
+        `| ${name} rows | ${(r.python_peer.python[`${name}_ms`] / 1000).toFixed(2)} s | ${(r.python_peer.mlscale[`${name}_ms`] / 1000).toFixed(2)} s | ${v.toFixed(2)} |`,
+      );
+  }
   lines.push('', '| ratio | value |', '|---|---|');
   for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${v === null ? '-' : v.toFixed(2)} |`);
   if (Object.keys(byRows).length > 0) {

@@ -17,14 +17,9 @@ export function parquetWasmSync(): ParquetWasm {
   return loaded;
 }
 
-/** Parquet's codec names, by the job file's `compression` values. */
-export const CODECS = {
-  zstd: 'ZSTD',
-  snappy: 'SNAPPY',
-  gzip: 'GZIP',
-  lz4: 'LZ4_RAW',
-  uncompressed: 'UNCOMPRESSED',
-} as const;
+import { CODECS } from './parquet-codecs.js';
+
+export { CODECS };
 
 /** Encodes an Arrow table as the bytes of one Parquet file (parquet-wasm's default codec when none is named). */
 export async function encodeParquet(table: Table, codec?: keyof typeof CODECS): Promise<Uint8Array> {

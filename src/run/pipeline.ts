@@ -61,6 +61,10 @@ export interface PipelineOptions {
   /** Recorded with each checkpoint, so --resume can refuse a run whose inputs changed. */
   readonly fingerprint?: RunFingerprint;
   readonly clock?: StageClock;
+  /** One chunk in flight: every stage runs alone, so the clock gives each stage's own cost. */
+  readonly serial?: boolean;
+  /** The source's batches when the run started reading them early (prefetch.ts). */
+  readonly batches?: AsyncIterator<RecordBatch>;
 }
 
 /** Sends one batch to the pool: one part per model that has rows to score. */
@@ -162,7 +166,7 @@ export async function runPipeline(
 ): Promise<void> {
   const queue: InFlight[] = [];
   const limit = options.limit ?? Infinity;
-  const cap = maxInFlight(plan.job.parallelism);
+  const cap = options.serial ? 1 : maxInFlight(plan.job.parallelism);
 
   const skip = options.skipChunks ?? 0;
   let sinceCheckpoint = 0;
@@ -209,7 +213,7 @@ export async function runPipeline(
   };
 
   let index = 0;
-  const batches = plan.source.batches(options.signal)[Symbol.asyncIterator]();
+  const batches = options.batches ?? plan.source.batches(options.signal)[Symbol.asyncIterator]();
   try {
     for (;;) {
       const t0 = performance.now();

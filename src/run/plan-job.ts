@@ -43,14 +43,21 @@ export interface JobPlan {
  * prediction columns. Any mismatch is a UsageError (exit 2).
  */
 export async function planJob(job: Job): Promise<JobPlan> {
-  const opened = await openSource(job);
+  // The source (a query to probe, footers to read) and the models (files to parse) load together.
+  const [sourceOpened, loaded] = await Promise.allSettled([
+    openSource(job),
+    Promise.all(job.models.map((spec) => loadModel(spec.path))),
+  ]);
+  if (sourceOpened.status === 'rejected') throw sourceOpened.reason;
+  if (loaded.status === 'rejected') throw loaded.reason;
+  const opened = sourceOpened.value;
   const schema = opened.schema;
   const warnings: string[] = [];
   const multi = job.models.length > 1 || job.combine.mode !== 'single';
   const models: ModelPlan[] = [];
   for (const [i, spec] of job.models.entries()) {
     const label = multi ? `models[${i}]` : 'model';
-    const model = await loadModel(spec.path);
+    const model = loaded.value[i]!;
     const io = planIo(spec, job.key, model, schema, label);
     const prefix = multi ? `${spec.name}: ` : '';
     warnings.push(...io.warnings.map((w) => prefix + w));

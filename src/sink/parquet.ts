@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Table } from 'apache-arrow';
+import { tableToIPC, type Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { isInside } from '../config/output-path.js';
 import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
@@ -20,6 +20,7 @@ import {
 import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
 import { chunkTable } from './arrow-chunk.js';
+import { ParquetEncoder } from './parquet-encoder.js';
 import { acquireLock, alive, liveHolder } from './lock-file.js';
 import { checkLinks, checkPartitionPath } from './parquet-paths.js';
 import { keeps, partFile, runFile } from './partition-files.js';
@@ -74,6 +75,10 @@ export class ParquetSink implements Sink {
   private readonly partitionDir: string;
   /** The partition's directory in the rejects tree, when the job writes rejects. */
   private readonly rejectsDir: string | undefined;
+
+  private readonly encoder = new ParquetEncoder();
+  /** Parts handed to the encoder, in order, not yet known to be on disk. */
+  private encoding: Promise<void>[] = [];
 
   constructor(
     private readonly options: ParquetSinkOptions,
@@ -280,6 +285,7 @@ export class ParquetSink implements Sink {
 
   async checkpoint(progress: Checkpoint): Promise<void> {
     await this.flush();
+    await this.settle();
     const saved: SavedProgress = { checkpoint: progress, parts: this.parts };
     await writeFile(path.join(this.staging, `${PROGRESS}.tmp`), JSON.stringify(saved));
     await rename(path.join(this.staging, `${PROGRESS}.tmp`), path.join(this.staging, PROGRESS));
@@ -326,28 +332,45 @@ export class ParquetSink implements Sink {
     }
   }
 
+  /**
+   * Hands the buffered rows to the encoder thread as one part. Scoring goes on while it encodes;
+   * at most one part waits behind the one being encoded, so memory stays bounded.
+   */
   private async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const table: Table =
       this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
     this.pending = [];
     this.pendingRows = 0;
-    let bytes: Uint8Array;
-    try {
-      bytes = await encodeParquet(table, this.options.compression);
-    } catch (err) {
-      throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.parts} (${(err as Error).message}).`, {
-        code: 'sink_encode',
-        cause: err,
+    const part = this.parts++;
+    const rows = table.numRows;
+    const plainColumns = [...this.layout.keyFields.map((f) => f.name), ...this.layout.outputs.map((o) => o.column)];
+    const done = this.encoder
+      .encode({ ipc: tableToIPC(table, 'stream'), codec: this.options.compression, plainColumns })
+      .catch((err: unknown) => {
+        throw new RuntimeFailure(`sink: cannot encode Parquet part ${part} (${(err as Error).message}).`, {
+          code: 'sink_encode',
+          cause: err,
+        });
+      })
+      .then((bytes) => writeFile(path.join(this.staging, stagedPart(part)), bytes))
+      .then(() => {
+        this.written += rows;
       });
-    }
-    await writeFile(path.join(this.staging, stagedPart(this.parts)), bytes);
-    this.parts++;
-    this.written += table.numRows;
+    // Awaited below or by settle(); until then a failure must not count as unhandled.
+    done.catch(() => undefined);
+    this.encoding.push(done);
+    while (this.encoding.length > 1) await this.encoding.shift();
+  }
+
+  /** Every part handed to the encoder is on disk (or its failure thrown). */
+  private async settle(): Promise<void> {
+    while (this.encoding.length > 0) await this.encoding.shift();
   }
 
   async publish(run: RunRecord, rejects?: RejectBuffer, signal?: AbortSignal): Promise<void> {
     await this.flush();
+    await this.settle();
     if (this.rejectsDir) await this.writeRejects(rejects ?? new RejectBuffer(this.layout.keyFields));
     await rm(path.join(this.staging, PROGRESS), { force: true });
     run.rows_written = this.written;
@@ -397,6 +420,9 @@ export class ParquetSink implements Sink {
 
   async abort(run: RunRecord): Promise<void> {
     this.pending = [];
+    // No part may land in the staging directory after it is removed.
+    await Promise.allSettled(this.encoding);
+    this.encoding = [];
     // Another run's record with this id is not ours to rewrite.
     if (this.recorded) await replaceRunRecord(this.options.root, run).catch(() => undefined);
     // A checkpointed run keeps its staging directory for --resume; the next run without --resume removes it.
@@ -405,6 +431,8 @@ export class ParquetSink implements Sink {
   }
 
   async close(): Promise<void> {
+    await Promise.allSettled(this.encoding);
+    await this.encoder.close();
     await this.release?.();
     this.release = undefined;
   }

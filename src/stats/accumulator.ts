@@ -13,9 +13,18 @@ export class Accumulator {
   private m2 = 0;
   private min = Infinity;
   private max = -Infinity;
-  readonly sample: number[] = [];
+  private readonly reservoir = new Float64Array(RESERVOIR);
+  private size = 0;
   private seen = 0;
   private seed = 0x9e3779b9;
+  /** Algorithm L's state once the reservoir is full: its weight, and the offer that replaces next. */
+  private w = 0;
+  private next = 0;
+
+  /** The values kept for quantiles and histograms: every value offered had the same chance. */
+  get sample(): Float64Array {
+    return this.reservoir.subarray(0, this.size);
+  }
 
   private random(): number {
     // xorshift32: deterministic, so the same input gives the same stats.
@@ -39,30 +48,46 @@ export class Accumulator {
     if (sampled) this.offer(v);
   }
 
-  /** Reservoir sampling (algorithm R): every value offered has the same chance to stay. */
+  /**
+   * Reservoir sampling (Li's algorithm L): every value offered has the same chance to stay, and
+   * once the reservoir is full, random numbers are drawn only for the values that enter it (a
+   * few per thousand late in a long run) instead of for every value.
+   */
   private offer(v: number): void {
     this.seen++;
-    if (this.sample.length < RESERVOIR) this.sample.push(v);
-    else {
-      const j = Math.floor(this.random() * this.seen);
-      if (j < RESERVOIR) this.sample[j] = v;
+    if (this.size < RESERVOIR) {
+      this.reservoir[this.size++] = v;
+      if (this.size === RESERVOIR) {
+        this.w = Math.exp(Math.log(this.random()) / RESERVOIR);
+        this.skip();
+      }
+    } else if (this.seen === this.next) {
+      this.reservoir[Math.floor(this.random() * RESERVOIR)] = v;
+      this.w *= Math.exp(Math.log(this.random()) / RESERVOIR);
+      this.skip();
+    }
+  }
+
+  private skip(): void {
+    // random() may return 0: log(0) would make the skip infinite; 1 - w may round to 0 likewise.
+    const u = Math.max(this.random(), Number.MIN_VALUE);
+    this.next = this.seen + Math.floor(Math.log(u) / Math.log1p(-this.w)) + 1;
+  }
+
+  /** Offers every `stride`-th finite value of the first `length` of `values` to the reservoir. */
+  offerStrided(values: ArrayLike<number>, length: number, stride: number): void {
+    for (let i = 0; i < length; i += stride) {
+      const x = values[i]!;
+      if (x - x === 0) this.offer(x);
     }
   }
 
   /**
-   * Merges a batch's moments (Chan et al.), for columns summed in a tight loop; `sample` feeds the
-   * reservoir only. The sums are of `x - shift` (shift: any value of the batch), which keeps the
+   * Merges a batch's moments (Chan et al.), for columns summed in a tight loop (offerStrided feeds
+   * the reservoir). The sums are of `x - shift` (shift: any value of the batch), which keeps the
    * variance exact when every value shares a large offset.
    */
-  merge(
-    n: number,
-    shift: number,
-    sum: number,
-    sumsq: number,
-    min: number,
-    max: number,
-    sample: readonly number[],
-  ): void {
+  merge(n: number, shift: number, sum: number, sumsq: number, min: number, max: number): void {
     if (n === 0) return;
     const mean = shift + sum / n;
     const m2 = Math.max(0, sumsq - (sum * sum) / n);
@@ -73,7 +98,6 @@ export class Accumulator {
     this.count = total;
     if (min < this.min) this.min = min;
     if (max > this.max) this.max = max;
-    for (const v of sample) this.offer(v);
   }
 
   histogram(): Histogram {

@@ -35,6 +35,27 @@ interface PredictionStats {
   seen: number;
 }
 
+/** A batch's finite values' count, sums of (x - shift) and squares, min and max: NaN and ±inf count as missing. */
+function moments(values: ArrayLike<number>, length: number) {
+  let shift = NaN;
+  let n = 0;
+  let sum = 0;
+  let sumsq = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < length; i++) {
+    const x = values[i]!;
+    if (x - x !== 0) continue;
+    if (n++ === 0) shift = x;
+    const d = x - shift;
+    sum += d;
+    sumsq += d * d;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  return { n, shift, sum, sumsq, min, max };
+}
+
 /** Run statistics gathered while streaming: prediction distributions; feature null rates, means, spreads and histograms. */
 export class StatsCollector {
   private readonly predictions = new Map<string, PredictionStats>();
@@ -55,29 +76,10 @@ export class StatsCollector {
         const data = v.data[0]!;
         // data.values already starts at the slice's first value.
         const values = data.values as ArrayLike<number>;
-        let shift = NaN;
-        let n = 0;
-        let sum = 0;
-        let sumsq = 0;
-        let min = Infinity;
-        let max = -Infinity;
-        for (let i = 0; i < v.length; i++) {
-          const x = values[i]!;
-          if (x - x !== 0) continue; // NaN and infinities count as missing
-          if (n++ === 0) shift = x;
-          const d = x - shift;
-          sum += d;
-          sumsq += d * d;
-          if (x < min) min = x;
-          if (x > max) max = x;
-        }
+        const { n, shift, sum, sumsq, min, max } = moments(values, v.length);
         f.nulls += v.length - n;
-        const sample: number[] = [];
-        for (let i = 0; i < v.length; i += stride) {
-          const x = values[i]!;
-          if (x - x === 0) sample.push(x);
-        }
-        f.acc.merge(n, shift, sum, sumsq, min, max, sample);
+        f.acc.merge(n, shift, sum, sumsq, min, max);
+        f.acc.offerStrided(values, v.length, stride);
       } else if (kind === 'number' || kind === 'bigint') {
         for (let i = 0; i < v.length; i++) {
           const x = v.get(i);

@@ -1,11 +1,18 @@
 /** Counts of `values` in the bins of `edges`; the outer bins are open-ended, so every value lands. */
-export function binCounts(values: readonly number[], edges: readonly number[]): number[] {
+export function binCounts(values: ArrayLike<number>, edges: readonly number[]): number[] {
   const bins = Math.max(1, edges.length - 1);
   const counts = new Array<number>(bins).fill(0);
-  for (const v of values) {
-    let b = 0;
-    while (b < bins - 1 && v >= edges[b + 1]!) b++;
-    counts[b]!++;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    // The last bin whose lower edge is at most v (bins 0 and bins - 1 are open-ended).
+    let lo = 0;
+    let hi = bins - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (v >= edges[mid]!) lo = mid;
+      else hi = mid - 1;
+    }
+    counts[lo]!++;
   }
   return counts;
 }

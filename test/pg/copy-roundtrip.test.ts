@@ -315,6 +315,17 @@ describe('PgBinaryDecoder errors and framing', () => {
     );
   });
 
+  it('rejects a fixed-width field of another width, naming the column, wherever the row lies', () => {
+    // An int4 column whose field is 8 bytes long: reading 4 of them would shift every later value.
+    const wide = Buffer.alloc(2 + 4 + 8);
+    wide.writeInt16BE(1, 0);
+    wide.writeInt32BE(8, 2);
+    const buf = frame(int4Row(1), wide, ...Array.from({ length: 50 }, (_, i) => int4Row(i)));
+    expect(() => decode(one, buf)).toThrow(new Error('binary COPY field of column "a" has 8 bytes, expected 4'));
+    // Split so the bad row is the last whole one in its chunk (the careful path) and mid-buffer (the fast path).
+    expect(() => decode(one, buf, 1000, 19 + int4Row(1).length + wide.length)).toThrow('has 8 bytes, expected 4');
+  });
+
   it('fails at the end of a stream that stopped before its trailer', () => {
     const full = frame(int4Row(1), int4Row(2));
     for (const cut of [19, 19 + 6, 19 + 10, full.length - 2, full.length - 1]) {
