@@ -1,4 +1,4 @@
-// npm run build, after tsc: bundles the CLI and its two workers (scoring, Parquet encoding) into one file each.
+// npm run build, after tsc: bundles the CLI and its two workers (scoring; Parquet decoding and encoding) into one file each.
 //
 // Node loads an ESM graph module by module; apache-arrow alone is hundreds of files, and the
 // CLI's graph took about 0.5 s to import, before any work. One bundled file loads in about 0.1 s
@@ -14,7 +14,7 @@ await build({
   entryPoints: {
     mlscale: 'dist/cli/main.js',
     'score-worker': 'dist/scoring/score-worker.js',
-    'parquet-encode-worker': 'dist/sink/parquet-encode-worker.js',
+    'parquet-thread-worker': 'dist/parquet-thread-worker.js',
   },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },

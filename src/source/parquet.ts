@@ -1,9 +1,10 @@
 import { openAsBlob } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
+import { loadParquetWasm, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
+import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
 import { findFiles } from './find-files.js';
 
 export interface ParquetSourceOptions {
@@ -160,17 +161,41 @@ export function parquetSourceOver(
     description,
     identity: JSON.stringify(groups.map((g) => [g.file, g.fileSize, g.mtimeMs, g.rowGroup, g.rows])),
     async *batches(signal?: AbortSignal) {
-      await loadParquetWasm();
-      let bytes: { file: string; data: Uint8Array } | undefined;
-      for (const g of groups) {
-        signal?.throwIfAborted();
-        if (g.fileSize <= IN_MEMORY_MAX) {
-          if (bytes?.file !== g.file) bytes = { file: g.file, data: await readFile(g.file) };
-          yield* decodeInMemory(bytes.data, g, options);
-        } else {
-          bytes = undefined;
-          yield* decodeStreaming(g, options, signal);
+      const decoder = new ParquetDecoder();
+      const task = (g: RowGroupRef): DecodeTask => ({
+        file: g.file,
+        rowGroup: g.rowGroup,
+        batchSize: options.batchSize,
+        columns: options.columns,
+        inMemory: g.fileSize <= IN_MEMORY_MAX,
+      });
+      const decode = (g: RowGroupRef) => {
+        const p = decoder.decode(task(g));
+        // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
+        p.catch(() => undefined);
+        return p;
+      };
+      try {
+        // The next row group decodes on the decoder's thread while this one's batches are scored.
+        let next = groups.length > 0 ? decode(groups[0]!) : undefined;
+        for (let k = 0; k < groups.length; k++) {
+          signal?.throwIfAborted();
+          const g = groups[k]!;
+          let streams: Uint8Array | Uint8Array[];
+          try {
+            streams = await next!;
+          } catch (err) {
+            throw decodeError(g, err);
+          }
+          next = k + 1 < groups.length ? decode(groups[k + 1]!) : undefined;
+          for (const ipc of Array.isArray(streams) ? streams : [streams]) {
+            const t = tableFromIPC(ipc);
+            const selected = options.columns ? t.select([...options.columns]) : t;
+            for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
+          }
         }
+      } finally {
+        await decoder.close();
       }
     },
     async close() {},
@@ -184,73 +209,6 @@ export function parquetSourceOver(
  * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
  */
 export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 32 * 1024 * 1024);
-
-function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourceOptions): Generator<RecordBatch> {
-  const pw = parquetWasmSync();
-  let table;
-  try {
-    table = pw.readParquet(data, {
-      rowGroups: [g.rowGroup],
-      batchSize: options.batchSize,
-      ...(options.columns ? { columns: [...options.columns] } : {}),
-    });
-  } catch (err) {
-    throw decodeError(g, err);
-  }
-  try {
-    const n = table.numBatches;
-    for (let i = 0; i < n; i++) {
-      const rb = table.recordBatch(i);
-      if (!rb) continue;
-      // The synchronous reader ignores `columns`, so drop the unread ones here.
-      const t = tableFromIPC(rb.intoIPCStream());
-      const selected = options.columns ? t.select([...options.columns]) : t;
-      for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
-    }
-  } finally {
-    table.free();
-  }
-}
-
-async function* decodeStreaming(
-  g: RowGroupRef,
-  options: ParquetSourceOptions,
-  signal?: AbortSignal,
-): AsyncGenerator<RecordBatch> {
-  const pw = await loadParquetWasm();
-  const pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
-  try {
-    let stream: ReadableStream;
-    try {
-      stream = await pf.stream({
-        rowGroups: [g.rowGroup],
-        batchSize: options.batchSize,
-        ...(options.columns ? { columns: [...options.columns] } : {}),
-      });
-    } catch (err) {
-      throw decodeError(g, err);
-    }
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        let item;
-        try {
-          item = await reader.read();
-        } catch (err) {
-          throw decodeError(g, err);
-        }
-        if (item.done) break;
-        for (const batch of tableFromIPC(item.value.intoIPCStream()).batches)
-          if (batch.numRows > 0) yield batch as RecordBatch;
-        signal?.throwIfAborted();
-      }
-    } finally {
-      await reader.cancel().catch(() => undefined);
-    }
-  } finally {
-    pf.free();
-  }
-}
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
   const msg = err instanceof Error ? err.message : String(err);

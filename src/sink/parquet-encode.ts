@@ -1,13 +1,11 @@
 import { Piscina } from 'piscina';
 import { CODECS } from '../parquet-codecs.js';
+import { parquetWasm } from '../parquet-thread-worker.js';
 import type { EncodeTask } from './parquet-encoder.js';
 
-// parquet-wasm is loaded once per worker, on the first part it encodes.
-let pw: typeof import('parquet-wasm') | undefined;
-
 /** Encodes one part from Arrow IPC bytes to Parquet bytes, handed back without a copy. */
-export default async function encode(task: EncodeTask): Promise<unknown> {
-  pw ??= await import('parquet-wasm');
+export async function encodePart(task: EncodeTask): Promise<unknown> {
+  const pw = await parquetWasm();
   let props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[CODECS[task.codec]]);
   // Keys and scores are nearly all distinct: a dictionary costs time and makes the file bigger.
   for (const column of task.plainColumns) props = props.setColumnDictionaryEnabled(column, false);

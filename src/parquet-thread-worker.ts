@@ -1,0 +1,16 @@
+import { decodeRowGroup } from './source/parquet-decode.js';
+import { encodePart } from './sink/parquet-encode.js';
+import type { ParquetTask } from './parquet-thread.js';
+
+let wasm: Promise<typeof import('parquet-wasm')> | undefined;
+
+/** parquet-wasm, loaded once per thread on its first task. */
+export function parquetWasm(): Promise<typeof import('parquet-wasm')> {
+  wasm ??= import('parquet-wasm');
+  return wasm;
+}
+
+/** The Parquet thread's one entry: a row group to decode (source) or a part to encode (sink). */
+export default function run(task: ParquetTask): Promise<unknown> {
+  return task.kind === 'decode' ? decodeRowGroup(task) : encodePart(task);
+}
