@@ -89,7 +89,8 @@ export class S3Client {
         const res = await fetch(url, {
           method: init.method,
           headers,
-          ...(init.body ? { body: init.body } : {}),
+          // Bodies are built here from fresh buffers, never views of a SharedArrayBuffer.
+          ...(init.body ? { body: init.body as Uint8Array<ArrayBuffer> } : {}),
         });
         if (res.ok || res.status === 304) return res;
         const text = await res.text().catch(() => '');

@@ -102,7 +102,7 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
     const upstream = http.request(
       { host: '127.0.0.1', port: addr.port, method: req.method, path: req.url, headers: req.headers },
       (up) => {
-        seen.status = up.statusCode;
+        seen.status = up.statusCode ?? 0;
         fault?.after?.();
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
