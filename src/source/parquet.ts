@@ -1,10 +1,12 @@
-import { openAsBlob } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { findFiles } from './find-files.js';
+import { localFiles, type FileAccess } from './file-access.js';
+
+/** The local file system, as the Parquet source reads it unless told otherwise. */
+export const LOCAL_FILES: FileAccess = localFiles(findFiles);
 
 export interface ParquetSourceOptions {
   readonly batchSize: number;
@@ -22,25 +24,18 @@ export interface RowGroupRef {
   readonly rows: number;
 }
 
-async function assertParquet(file: string): Promise<{ size: number; mtimeMs: number }> {
-  const fh = await open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    const head = Buffer.alloc(4);
-    const tail = Buffer.alloc(4);
-    if (size >= 12) {
-      await fh.read(head, 0, 4, 0);
-      await fh.read(tail, 0, 4, size - 4);
-    }
-    if (head.toString('latin1') !== 'PAR1' || tail.toString('latin1') !== 'PAR1') {
-      throw new UsageError(
-        `source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
-        { code: 'source_not_parquet' },
-      );
-    }
-    return { size, mtimeMs: (await fh.stat()).mtimeMs };
-  } finally {
-    await fh.close();
+async function assertParquet(file: string, size: number, blob: Blob): Promise<void> {
+  let head = '';
+  let tail = '';
+  if (size >= 12) {
+    head = Buffer.from(await blob.slice(0, 4).arrayBuffer()).toString('latin1');
+    tail = Buffer.from(await blob.slice(size - 4, size).arrayBuffer()).toString('latin1');
+  }
+  if (head !== 'PAR1' || tail !== 'PAR1') {
+    throw new UsageError(
+      `source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
+      { code: 'source_not_parquet' },
+    );
   }
 }
 
@@ -49,10 +44,11 @@ async function readSchema(
   file: string,
   fileSize: number,
   mtimeMs: number,
+  blob: Blob,
 ): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
   let pf;
   try {
-    pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
+    pf = await pw.ParquetFile.fromFile(blob);
   } catch (err) {
     throw new UsageError(
       `source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`,
@@ -85,11 +81,13 @@ export interface ParquetFiles {
   readonly groups: readonly RowGroupRef[];
   /** Each file's columns and their types, to check that every file has what the job reads, alike. */
   readonly columnsByFile: ReadonlyMap<string, ReadonlyMap<string, DataType>>;
+  /** How the files are read (local, or an object store). */
+  readonly access: FileAccess;
 }
 
 /** Finds the files and reads their footers (schema, row groups); no rows are decoded. */
-export async function scanParquet(pattern: string): Promise<ParquetFiles> {
-  const files = await findFiles(pattern);
+export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FILES): Promise<ParquetFiles> {
+  const files = await access.find(pattern);
   if (files.length === 0) {
     throw new UsageError(
       `source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`,
@@ -100,14 +98,15 @@ export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
-  for (const file of files) {
-    const { size, mtimeMs } = await assertParquet(file);
-    const info = await readSchema(pw, file, size, mtimeMs);
+  for (const { file, size, mtimeMs } of files) {
+    const blob = await access.blob(file);
+    await assertParquet(file, size, blob);
+    const info = await readSchema(pw, file, size, mtimeMs, blob);
     schema ??= info.schema;
     columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));
     groups.push(...info.groups);
   }
-  return { pattern, schema: schema!, groups, columnsByFile };
+  return { pattern, schema: schema!, groups, columnsByFile, access };
 }
 
 /**
@@ -151,6 +150,7 @@ export function parquetSourceOver(
   groups: readonly RowGroupRef[],
   options: ParquetSourceOptions,
   description: string,
+  access: FileAccess = LOCAL_FILES,
 ): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
   return {
@@ -165,11 +165,11 @@ export function parquetSourceOver(
       for (const g of groups) {
         signal?.throwIfAborted();
         if (g.fileSize <= IN_MEMORY_MAX) {
-          if (bytes?.file !== g.file) bytes = { file: g.file, data: await readFile(g.file) };
+          if (bytes?.file !== g.file) bytes = { file: g.file, data: await access.readAll(g.file) };
           yield* decodeInMemory(bytes.data, g, options);
         } else {
           bytes = undefined;
-          yield* decodeStreaming(g, options, signal);
+          yield* decodeStreaming(g, options, access, signal);
         }
       }
     },
@@ -215,10 +215,11 @@ function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourc
 async function* decodeStreaming(
   g: RowGroupRef,
   options: ParquetSourceOptions,
+  access: FileAccess,
   signal?: AbortSignal,
 ): AsyncGenerator<RecordBatch> {
   const pw = await loadParquetWasm();
-  const pf = await pw.ParquetFile.fromFile(await openAsBlob(g.file));
+  const pf = await pw.ParquetFile.fromFile(await access.blob(g.file));
   try {
     let stream: ReadableStream;
     try {
