@@ -40,7 +40,10 @@ const objectStore = {
     description:
       'S3-compatible endpoint URL for an s3:// path (http://minio:9000); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, or AWS.',
   },
-  region: { kind: 'string', description: 'Region of an s3:// path; default AWS_REGION, AWS_DEFAULT_REGION, the profile, or us-east-1.' },
+  region: {
+    kind: 'string',
+    description: 'Region of an s3:// path; default AWS_REGION, AWS_DEFAULT_REGION, the profile, or us-east-1.',
+  },
   force_path_style: {
     kind: 'boolean',
     description:
@@ -299,7 +302,8 @@ export const jobSchema = {
           properties: {
             path: {
               kind: 'string',
-              description: 'File, directory or glob, relative to the job file, or an s3:// key, prefix or glob over keys.',
+              description:
+                'File, directory or glob, relative to the job file, or an s3:// key, prefix or glob over keys.',
             },
             ...objectStore,
           },

@@ -114,9 +114,12 @@ export function resolveObjectPath(
     if (!(err instanceof UsageError)) throw err;
     // Messages name the key as the user wrote it.
     const bucket = asPath.split('/')[1] ?? '';
-    throw new UsageError(err.message.split(` /${bucket}`).join(` s3://${bucket}`).split(`"/${bucket}`).join(`"s3://${bucket}`), {
-      code: err.code,
-    });
+    throw new UsageError(
+      err.message.split(` /${bucket}`).join(` s3://${bucket}`).split(`"/${bucket}`).join(`"s3://${bucket}`),
+      {
+        code: err.code,
+      },
+    );
   }
 }
 

@@ -84,10 +84,15 @@ async function readObjectLedger(
   const client = await S3Client.create(options);
   let found: RunRecord[];
   try {
-    found = await findObjectRuns(client, bucket, key, Infinity, (lock, runId) => objectHeldBy(client, bucket, lock, runId));
+    found = await findObjectRuns(client, bucket, key, Infinity, (lock, runId) =>
+      objectHeldBy(client, bucket, lock, runId),
+    );
   } catch (err) {
     throw client.explain(err, dir);
   }
-  const runs = found.filter((r) => matches(r, q)).sort(byStartedDesc).slice(0, q.limit);
+  const runs = found
+    .filter((r) => matches(r, q))
+    .sort(byStartedDesc)
+    .slice(0, q.limit);
   return { runs, looked: dir };
 }

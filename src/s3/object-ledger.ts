@@ -31,7 +31,11 @@ export interface StoredRecord {
   readonly files: readonly string[] | undefined;
 }
 
-export async function readObjectRecord(client: S3Client, bucket: string, key: string): Promise<StoredRecord | undefined> {
+export async function readObjectRecord(
+  client: S3Client,
+  bucket: string,
+  key: string,
+): Promise<StoredRecord | undefined> {
   const text = await client.getText(bucket, key);
   if (text === undefined) return undefined;
   try {
@@ -60,7 +64,12 @@ export async function createObjectRecord(
   return client.put(bucket, key, serializeRecord(run, lock), { ifNoneMatch: true });
 }
 
-export async function replaceObjectRecord(client: S3Client, bucket: string, rootKey: string, run: RunRecord): Promise<void> {
+export async function replaceObjectRecord(
+  client: S3Client,
+  bucket: string,
+  rootKey: string,
+  run: RunRecord,
+): Promise<void> {
   await client.put(bucket, recordKey(rootKey, run.run_id), serializeRecord(run));
 }
 

@@ -51,7 +51,8 @@ function staleness(seen: { holder: Holder | undefined; lastModified: number }): 
   const h = seen.holder;
   if (h && h.host === hostname() && !alive(h.pid)) return `its holder, pid ${h.pid} on this host, is gone`;
   const idle = Date.now() - seen.lastModified;
-  if (idle > STALE_MS) return `${h ? `run ${h.run_id}` : 'an unreadable lock'} has not renewed it for ${Math.round(idle / 1000)} s`;
+  if (idle > STALE_MS)
+    return `${h ? `run ${h.run_id}` : 'an unreadable lock'} has not renewed it for ${Math.round(idle / 1000)} s`;
   return undefined;
 }
 
@@ -86,16 +87,20 @@ export async function acquireObjectLock(
         continue;
       }
       const h = seen.holder;
-      const who = h ? `run ${h.run_id} (pid ${h.pid} on ${h.host}, since ${h.since})` : `an unreadable lock s3://${bucket}/${key}`;
+      const who = h
+        ? `run ${h.run_id} (pid ${h.pid} on ${h.host}, since ${h.since})`
+        : `an unreadable lock s3://${bucket}/${key}`;
       if (!options.wait || Date.now() >= deadline)
         throw new LockedError(
           `sink: ${what} is locked by ${who}${options.wait ? ` after waiting ${Math.round((options.timeoutMs ?? 0) / 1000)} s` : ''}; wait for it to finish, or pass --wait${options.wait ? ' with a longer timeout' : ''}.`,
         );
       if (!waiting) options.onWarn?.(`lock: ${what} is locked by ${who}; waiting (--wait).`);
       waiting = true;
-      await sleep(Math.min(1000, Math.max(1, deadline - Date.now())), undefined, options.signal ? { signal: options.signal } : {}).catch(
-        () => undefined,
-      );
+      await sleep(
+        Math.min(1000, Math.max(1, deadline - Date.now())),
+        undefined,
+        options.signal ? { signal: options.signal } : {},
+      ).catch(() => undefined);
       continue;
     }
     if (!(await client.put(bucket, key, text, { ifNoneMatch: true }))) continue;

@@ -85,8 +85,7 @@ export class ObjectParquetSink implements Sink {
     const rel = part.key.slice(this.rootKey.length).replace(/^\//, '');
     const tag = shardTag(layout.shard);
     this.lockKey = joinKey(this.rootKey, '_mlscale', 'locks', rel, tag ? `${tag}.lock` : 'run.lock');
-    this.description =
-      layout.shard.count > 1 ? `${options.path} (shard ${shardText(layout.shard)})` : options.path;
+    this.description = layout.shard.count > 1 ? `${options.path} (shard ${shardText(layout.shard)})` : options.path;
   }
 
   private async store(): Promise<S3Client> {
@@ -172,7 +171,8 @@ export class ObjectParquetSink implements Sink {
     await this.s3(this.options.path, async (c) => {
       for (const name of names) {
         const kind = classifyObject(name);
-        if (kind.kind === 'part' && mine(kind.shard) && !listed.has(name)) await c.delete(this.bucket, this.prefix + name);
+        if (kind.kind === 'part' && mine(kind.shard) && !listed.has(name))
+          await c.delete(this.bucket, this.prefix + name);
       }
     });
   }
@@ -238,7 +238,9 @@ export class ObjectParquetSink implements Sink {
   }
 
   async checkpoint(): Promise<void> {
-    throw new UsageError('checkpoint_rows: a run into an s3:// sink cannot be resumed yet.', { code: 's3_unsupported' });
+    throw new UsageError('checkpoint_rows: a run into an s3:// sink cannot be resumed yet.', {
+      code: 's3_unsupported',
+    });
   }
 
   async findResumable(): Promise<Checkpoint | undefined> {
@@ -289,10 +291,11 @@ export class ObjectParquetSink implements Sink {
         `sink: ${this.options.path} was published, but what it replaced could not all be deleted (${(err as Error).message}); the next run of the partition deletes it.`,
       );
     }
-    await this.s3(this.options.root, (c) => replaceObjectRecord(c, this.bucket, this.rootKey, run)).catch((err: Error) =>
-      this.layout.warn?.(
-        `ledger: run ${run.run_id} was published but its ledger record could not be updated (${err.message}).`,
-      ),
+    await this.s3(this.options.root, (c) => replaceObjectRecord(c, this.bucket, this.rootKey, run)).catch(
+      (err: Error) =>
+        this.layout.warn?.(
+          `ledger: run ${run.run_id} was published but its ledger record could not be updated (${err.message}).`,
+        ),
     );
   }
 
@@ -300,7 +303,8 @@ export class ObjectParquetSink implements Sink {
     this.pending = [];
     const c = this.client;
     if (!c) return;
-    for (const u of this.uploads) await c.abortMultipart(this.bucket, this.prefix + u.name, u.uploadId).catch(() => undefined);
+    for (const u of this.uploads)
+      await c.abortMultipart(this.bucket, this.prefix + u.name, u.uploadId).catch(() => undefined);
     this.uploads = [];
     if (this.recorded) await replaceObjectRecord(c, this.bucket, this.rootKey, run).catch(() => undefined);
   }
@@ -310,4 +314,3 @@ export class ObjectParquetSink implements Sink {
     this.release = undefined;
   }
 }
-

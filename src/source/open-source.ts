@@ -24,7 +24,10 @@ export function shardGroups(groups: readonly RowGroupRef[], shard: Shard): RowGr
 export async function openSource(job: Job): Promise<OpenedSource> {
   const spec = job.source;
   if (spec.kind === 'parquet') {
-    const files = await scanParquet(spec.path, isS3(spec.path) ? objectFiles(await S3Client.create(spec.s3)) : undefined);
+    const files = await scanParquet(
+      spec.path,
+      isS3(spec.path) ? objectFiles(await S3Client.create(spec.s3)) : undefined,
+    );
     return {
       schema: files.schema,
       open(columns) {

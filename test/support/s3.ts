@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { S3Client } from '../../src/s3/client.js';
 import { signRequest } from '../../src/s3/sigv4.js';
 // s3rver is CommonJS without types: a real S3 API over HTTP (SigV4 verified), storing on disk.
 // @ts-expect-error no type declarations
@@ -167,4 +168,22 @@ function signatureMatches(req: http.IncomingMessage): boolean {
     now,
   });
   return again.authorization === auth;
+}
+
+/** A client of the test store for the test process itself (reads s3.env into process.env). */
+export async function testClient(s3: TestS3): Promise<S3Client> {
+  Object.assign(process.env, s3.env);
+  return S3Client.create({});
+}
+
+/** Copies every object under `prefix` into `dir` (keys as relative paths), for DuckDB to read. */
+export async function download(client: S3Client, bucket: string, prefix: string, dir: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (const o of await client.list(bucket, prefix)) {
+    const file = path.join(dir, o.key.slice(prefix.length));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, await client.get(bucket, o.key));
+    keys.push(o.key.slice(prefix.length));
+  }
+  return keys;
 }
