@@ -1,4 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -186,4 +187,23 @@ export async function download(client: S3Client, bucket: string, prefix: string,
     keys.push(o.key.slice(prefix.length));
   }
   return keys;
+}
+
+/** Uploads a local file of any size as a multipart upload of 16 MiB parts, read one part at a time. */
+export async function uploadFile(client: S3Client, bucket: string, key: string, file: string): Promise<void> {
+  const PART = 16 * 1024 * 1024;
+  const fh = await open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const id = await client.createMultipart(bucket, key);
+    const etags: string[] = [];
+    for (let at = 0; at < size; at += PART) {
+      const buf = Buffer.alloc(Math.min(PART, size - at));
+      await fh.read(buf, 0, buf.length, at);
+      etags.push(await client.uploadPart(bucket, key, id, etags.length + 1, buf));
+    }
+    await client.completeMultipart(bucket, key, id, etags);
+  } finally {
+    await fh.close();
+  }
 }
