@@ -176,11 +176,11 @@ export class S3Client {
    * by `marker` (the last key seen): every S3-compatible store has it, where some cannot make
    * ListObjectsV2's continuation tokens (s3rver's use DES, which OpenSSL 3 no longer offers).
    */
-  async list(bucket: string, prefix: string): Promise<S3Object[]> {
+  async list(bucket: string, prefix: string, pageSize = 1000): Promise<S3Object[]> {
     const out: S3Object[] = [];
     let marker: string | undefined;
     for (;;) {
-      const query: Record<string, string> = { prefix };
+      const query: Record<string, string> = { prefix, 'max-keys': String(pageSize) };
       if (marker !== undefined) query.marker = marker;
       const xml = await (await this.request({ method: 'GET', bucket, query })).text();
       const page = xmlBlocks(xml, 'Contents').map((c) => ({

@@ -10,6 +10,8 @@ import { parseS3, s3Url } from './s3-url.js';
  */
 export function objectFiles(client: S3Client): FileAccess {
   const listed = new Map<string, S3Object>();
+  // The last file's Blob, kept: consecutive row groups of one file share its cached footer.
+  let last: { file: string; blob: Blob } | undefined;
   const object = (file: string) => {
     const o = listed.get(file);
     if (!o) throw new Error(`s3: ${file} was not listed`);
@@ -40,9 +42,11 @@ export function objectFiles(client: S3Client): FileAccess {
       });
     },
     blob: failing(async (file) => {
+      if (last?.file === file) return last.blob;
       const { bucket, key, o } = object(file);
       // Duck-typed: parquet-wasm only calls size, slice and arrayBuffer.
-      return objectBlob(client, bucket, key, o.size, o.etag) as unknown as Blob;
+      last = { file, blob: objectBlob(client, bucket, key, o.size, o.etag) as unknown as Blob };
+      return last.blob;
     }),
     readAll: failing(async (file) => {
       const { bucket, key, o } = object(file);

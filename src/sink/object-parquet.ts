@@ -69,6 +69,8 @@ export class ObjectParquetSink implements Sink {
   private pending: Table[] = [];
   private pendingRows = 0;
   private uploads: Upload[] = [];
+  /** Files completed by a publish that failed before its run file: visible, unlisted, deleted by abort. */
+  private completed: string[] = [];
   private written = 0;
   private release: (() => Promise<void>) | undefined;
   private recorded = false;
@@ -267,10 +269,15 @@ export class ObjectParquetSink implements Sink {
     signal?.throwIfAborted();
     await this.s3(this.options.path, async (c) => {
       await this.check();
-      for (const u of this.uploads) await c.completeMultipart(this.bucket, this.prefix + u.name, u.uploadId, u.etags);
-      this.uploads = [];
+      while (this.uploads.length > 0) {
+        const u = this.uploads[0]!;
+        await c.completeMultipart(this.bucket, this.prefix + u.name, u.uploadId, u.etags);
+        this.completed.push(u.name);
+        this.uploads.shift();
+      }
       // The commit point: from this write on, the partition's manifest names this run's files.
       await c.put(this.bucket, this.prefix + runFile(shard), serializeRecord(run, undefined, files));
+      this.completed = [];
     });
     // Published: from here on a failure is a warning, never a failed run.
     try {
@@ -306,6 +313,16 @@ export class ObjectParquetSink implements Sink {
     for (const u of this.uploads)
       await c.abortMultipart(this.bucket, this.prefix + u.name, u.uploadId).catch(() => undefined);
     this.uploads = [];
+    // No run file lists these (unless the run file's write reached the store though its reply was
+    // lost): they would show to a lister until the next run removed them.
+    if (this.completed.length > 0) {
+      const live = await readObjectRecord(c, this.bucket, this.prefix + runFile(this.layout.shard)).catch(
+        () => undefined,
+      );
+      if (live === undefined || live.run.run_id !== run.run_id)
+        for (const name of this.completed) await c.delete(this.bucket, this.prefix + name).catch(() => undefined);
+      this.completed = [];
+    }
     if (this.recorded) await replaceObjectRecord(c, this.bucket, this.rootKey, run).catch(() => undefined);
   }
 

@@ -1,4 +1,5 @@
 import { readFileSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -126,6 +127,8 @@ describe('s3:// sinks', () => {
       'part-first-00001.parquet',
     ]);
     expect(back.manifest?.files).toEqual(['part-first-00000.parquet', 'part-first-00001.parquet']);
+    // s3rver ignores If-None-Match: the run says its lock falls back to reading before and after.
+    expect(r.stderr).toContain('ignores conditional writes (If-None-Match)');
     const runs = await run(['runs', '--dir', 's3://mlscale-test/out', '--json']);
     expect(errorLine(runs)).toBe('');
     expect((JSON.parse(runs.stdout) as { run_id: string; status: string }[]).map((x) => [x.run_id, x.status])).toEqual([
@@ -181,5 +184,61 @@ describe('s3:// sinks', () => {
     const wrongId = await run(['runs', '--dir', 's3://mlscale-test/out'], { AWS_ACCESS_KEY_ID: 'NOBODY' });
     expect(wrongId.code).toBe(1);
     expect(errorLine(wrongId)).toContain('refused the credentials for s3://mlscale-test/out (InvalidAccessKeyId)');
+  });
+
+  it('refuses a partition whose lock a live run holds (exit 4)', async () => {
+    const lock = 'out/_mlscale/locks/ds=2024-01-01/run.lock';
+    const holder = { pid: process.pid, host: hostname(), run_id: 'other', since: '2024-01-01T00:00:00.000Z' };
+    await client.put(s3.bucket, lock, JSON.stringify(holder));
+    try {
+      const r = await run(['score', '--job', job(src)]);
+      expect(r.code).toBe(4);
+      expect(errorLine(r)).toBe(
+        `error: sink: partition s3://mlscale-test/out/ds=2024-01-01 is locked by run other (pid ${process.pid} on ${hostname()}, since 2024-01-01T00:00:00.000Z); wait for it to finish, or pass --wait.`,
+      );
+    } finally {
+      await client.delete(s3.bucket, lock);
+    }
+  });
+
+  it('fails a publish refused at its commit write (exit 1), leaving the previous publish and no stray file', async () => {
+    s3.fault = (req) =>
+      req.method === 'PUT' && req.url.endsWith('/_mlscale_run.json') ? { reply: 403, code: 'AccessDenied' } : undefined;
+    const r = await run(['score', '--job', job(src), '--run-id', 'refused']);
+    s3.fault = undefined;
+    expect(r.code).toBe(1);
+    expect(errorLine(r)).toContain('error: s3: access denied to s3://mlscale-test/out/ds=2024-01-01');
+    const back = await readBack('out/ds=2024-01-01/');
+    expect(back).toMatchObject({ n: 150, runId: 'third' });
+    expect(back.parquet).toEqual(['part-third-00000.parquet', 'part-third-00001.parquet']);
+    const runs = await run(['runs', '--dir', 's3://mlscale-test/out', '--json', '--status', 'failed']);
+    expect((JSON.parse(runs.stdout) as { run_id: string }[]).map((x) => x.run_id)).toEqual(['refused']);
+  });
+
+  it('publishes shards into one partition, _SUCCESS once both are in; an unsharded run replaces them', async () => {
+    const sharded = job(src, 's3://mlscale-test/sharded/ds={{ ds }}');
+    expect((await run(['score', '--job', sharded, '--shard', '0/2', '--run-id', 'sh0'])).code).toBe(0);
+    let back = await readBack('sharded/ds=2024-01-01/');
+    expect(back.keys).not.toContain('_SUCCESS');
+    expect(back.n).toBe(100);
+    expect((await run(['score', '--job', sharded, '--shard', '1/2', '--run-id', 'sh1'])).code).toBe(0);
+    back = await readBack('sharded/ds=2024-01-01/');
+    expect(back.keys.sort()).toEqual([
+      '_SUCCESS',
+      '_mlscale_run-s0of2.json',
+      '_mlscale_run-s1of2.json',
+      'part-s0of2-sh0-00000.parquet',
+      'part-s1of2-sh1-00000.parquet',
+    ]);
+    expect([back.n, back.ids]).toEqual([150, 150]);
+    expect((await run(['score', '--job', sharded, '--run-id', 'whole'])).code).toBe(0);
+    back = await readBack('sharded/ds=2024-01-01/');
+    expect(back.keys.sort()).toEqual([
+      '_SUCCESS',
+      '_mlscale_run.json',
+      'part-whole-00000.parquet',
+      'part-whole-00001.parquet',
+    ]);
+    expect([back.n, back.ids, back.runId]).toEqual([150, 150, 'whole']);
   });
 });
