@@ -62,9 +62,11 @@ export class S3Client {
   private url(bucket: string, key = '', query: Record<string, string> = {}): URL {
     const e = this.store.endpoint;
     const encoded = uriEncode(key, true);
-    const url = this.store.pathStyle
-      ? new URL(`${e.protocol}//${e.host}/${bucket}/${encoded}`)
-      : new URL(`${e.protocol}//${bucket}.${e.host}/${encoded}`);
+    // A bucket name with dots does not fit the store's TLS certificate as a host name.
+    const url =
+      this.store.pathStyle || bucket.includes('.')
+        ? new URL(`${e.protocol}//${e.host}/${bucket}/${encoded}`)
+        : new URL(`${e.protocol}//${bucket}.${e.host}/${encoded}`);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
     return url;
   }

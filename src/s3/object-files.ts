@@ -27,6 +27,7 @@ export function objectFiles(client: S3Client): FileAccess {
       }
     };
   return {
+    concurrency: 16,
     async find(pattern) {
       let objects: S3Object[];
       try {

@@ -11,6 +11,8 @@ export interface FileAccess {
   find(pattern: string): Promise<{ file: string; size: number; mtimeMs: number }[]>;
   /** The file as a Blob parquet-wasm reads by slices (ranges). */
   blob(file: string): Promise<Blob>;
+  /** Footers read at once while scanning (a store's latency is hidden by asking in parallel). */
+  readonly concurrency?: number;
   /** The whole file, for the in-memory reader. */
   readAll(file: string): Promise<Uint8Array>;
 }

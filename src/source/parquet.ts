@@ -98,15 +98,33 @@ export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FI
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
-  for (const { file, size, mtimeMs } of files) {
+  const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
     const blob = await access.blob(file);
     await assertParquet(file, size, blob);
-    const info = await readSchema(pw, file, size, mtimeMs, blob);
+    return { file, info: await readSchema(pw, file, size, mtimeMs, blob) };
+  });
+  for (const { file, info } of infos) {
     schema ??= info.schema;
     columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));
     groups.push(...info.groups);
   }
   return { pattern, schema: schema!, groups, columnsByFile, access };
+}
+
+/**
+ * `work` over `items`, `limit` at a time, results in order. A failure is the first in item order
+ * among those tried, so the same bad input always names the same file.
+ */
+async function inOrder<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let at = 0; at < items.length; at += limit) {
+    const settled = await Promise.allSettled(items.slice(at, at + limit).map(work));
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      out.push(r.value);
+    }
+  }
+  return out;
 }
 
 /**
