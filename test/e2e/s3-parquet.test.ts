@@ -241,4 +241,39 @@ describe('s3:// sinks', () => {
     ]);
     expect([back.n, back.ids, back.runId]).toEqual([150, 150, 'whole']);
   });
+
+  it('checks an s3:// job with validate, and names each mistake in one sentence (exit 2)', async () => {
+    const ok = await run(['validate', '--job', job(src)]);
+    expect(errorLine(ok)).toBe('');
+    expect(ok.code).toBe(0);
+    const cases: [string, string, string][] = [
+      [
+        's3://mlscale-test/iris/ds=2024-01-01/*.parquet',
+        's3://Bad_Bucket/out/ds={{ ds }}',
+        'sink.parquet.path: "s3://Bad_Bucket/out/ds=2024-01-01" does not name an S3 bucket; write s3://BUCKET/KEY (bucket names are 3 to 63 lower-case letters, digits, dots and hyphens).',
+      ],
+      [
+        's3://mlscale-test/iris/ds=2024-01-01/*.parquet',
+        's3://mlscale-test/out/_ds={{ ds }}',
+        'whose directory "_ds=2024-01-01" starts with "_"',
+      ],
+      [
+        's3://no-such-bucket/iris/*.parquet',
+        's3://mlscale-test/out/ds={{ ds }}',
+        `s3: s3://no-such-bucket/iris/*.parquet: no such bucket at ${s3.endpoint}; fix the path or the endpoint.`,
+      ],
+    ];
+    for (const [source, sink, message] of cases) {
+      const r = await run(['validate', '--job', job(source, sink)]);
+      expect(r.code, message).toBe(2);
+      expect(errorLine(r)).toContain(message);
+    }
+    const rejects = await run([
+      'validate',
+      '--job',
+      job(src, undefined, ' }\nrejects: { dir: "s3://mlscale-test/rej"'),
+    ]);
+    expect(rejects.code).toBe(2);
+    expect(errorLine(rejects)).toContain('rejected rows are not yet written to object storage');
+  });
 });
