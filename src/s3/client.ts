@@ -265,7 +265,10 @@ export class S3Client {
         code: 's3_bucket',
         cause: err,
       });
-    return new RuntimeFailure(`s3: ${what} failed (${err.status} ${err.code}: ${err.message}).`, {
+    // A HEAD's error has no body: its status is all there is.
+    const reason =
+      err.code === String(err.status) ? `${err.status} ${err.message}` : `${err.status} ${err.code}: ${err.message}`;
+    return new RuntimeFailure(`s3: ${what} failed (${reason}).`, {
       code: 's3_request',
       cause: err,
     });

@@ -23,7 +23,15 @@ export interface SeenRequest {
 
 /** What the proxy does with a request: pass it on, answer with an error, or run `then` around it. */
 export type Fault =
-  { readonly reply: number; readonly code: string } | { readonly before?: () => void; readonly after?: () => void };
+  | { readonly reply: number; readonly code: string }
+  | {
+      readonly before?: () => void;
+      /** Forwarded only once this settles: orders requests of two processes, no timing. */
+      readonly hold?: Promise<unknown>;
+      readonly after?: () => void;
+      /** Called once the reply has been sent on. */
+      readonly done?: () => void;
+    };
 
 export interface TestS3 {
   /** The proxy's URL: what a job's endpoint (or AWS_ENDPOINT_URL) names. */
@@ -31,6 +39,11 @@ export interface TestS3 {
   readonly bucket: string;
   /** Every request since the last reset(), in order. */
   readonly requests: SeenRequest[];
+  /**
+   * Honour `If-None-Match: *` on PUT as S3 does since 2024 (s3rver ignores it): checked by a HEAD
+   * of the key first, so it holds for requests the proxy sees one after another.
+   */
+  conditional: boolean;
   /** Decides per request; undefined passes it on. */
   fault: ((r: SeenRequest) => Fault | undefined) | undefined;
   /** The environment a child needs to reach the store (s3rver's fixed keys). */
@@ -59,6 +72,7 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
     bucket,
     requests,
     fault: undefined,
+    conditional: false,
     env: {},
     reset: () => {
       requests.length = 0;
@@ -101,17 +115,52 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
       return;
     }
     fault?.before?.();
-    const upstream = http.request(
-      { host: '127.0.0.1', port: addr.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        seen.status = up.statusCode ?? 0;
-        fault?.after?.();
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    const forward = async () => {
+      if (fault && 'hold' in fault) await fault.hold;
+      if (state.conditional && req.method === 'PUT' && req.headers['if-none-match'] === '*') {
+        const exists = await new Promise<boolean>((resolve) =>
+          http
+            .request(
+              {
+                host: '127.0.0.1',
+                port: addr.port,
+                method: 'HEAD',
+                path: req.url,
+                headers: { host: req.headers.host },
+              },
+              (up) => {
+                up.resume();
+                resolve(up.statusCode === 200);
+              },
+            )
+            .on('error', () => resolve(false))
+            .end(),
+        );
+        if (exists) {
+          req.resume();
+          seen.status = 412;
+          res.writeHead(412, { 'content-type': 'application/xml' });
+          res.end(
+            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
+          );
+          fault?.done?.();
+          return;
+        }
+      }
+      const upstream = http.request(
+        { host: '127.0.0.1', port: addr.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          seen.status = up.statusCode ?? 0;
+          fault?.after?.();
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+          up.on('end', () => fault?.done?.());
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    };
+    void forward();
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
