@@ -17,6 +17,7 @@ import {
 import { parseS3 } from '../s3/s3-url.js';
 import { chunkTable } from './arrow-chunk.js';
 import { isComplete, keeps, runFile, shardTag, SUCCESS_FILE } from './partition-files.js';
+import { classifyObject, objectPartName } from './object-partition-files.js';
 import type { ParquetSinkOptions } from './parquet.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 import type { Shard } from '../config/job.js';
@@ -29,25 +30,6 @@ interface Upload {
   readonly name: string;
   readonly uploadId: string;
   readonly etags: string[];
-}
-
-/** What a partition's object is: a data file or run file of one shard, `_SUCCESS`, or not mlscale's. */
-export function classifyObject(
-  name: string,
-): { kind: 'part' | 'run'; shard: Shard } | { kind: 'success' } | { kind: 'other' } {
-  if (name === SUCCESS_FILE) return { kind: 'success' };
-  const run = /^_mlscale_run(?:-s(\d+)of(\d+))?\.json$/.exec(name);
-  const part = /^part-(?:s(\d+)of(\d+)-)?.+-\d{5,}\.parquet$/.exec(name);
-  const m = run ?? part;
-  if (!m) return { kind: 'other' };
-  const shard = m[1] === undefined ? { index: 0, count: 1 } : { index: Number(m[1]), count: Number(m[2]) };
-  return { kind: run ? 'run' : 'part', shard };
-}
-
-/** The n-th data file of run `runId`: part-RUN-00000.parquet, or part-s1of4-RUN-00000.parquet. */
-export function objectPartName(shard: Shard, runId: string, n: number): string {
-  const tag = shardTag(shard);
-  return `part-${tag ? `${tag}-` : ''}${runId}-${String(n).padStart(5, '0')}.parquet`;
 }
 
 /**
