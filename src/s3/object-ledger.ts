@@ -88,22 +88,30 @@ export async function findObjectRuns(
   const base = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
   const published = new Map<string, RunRecord>();
   const ledger = new Map<string, RunRecord>();
+  const wanted: { key: string; inLedger: boolean }[] = [];
   for (const o of await client.list(bucket, base)) {
     const parts = o.key.slice(base.length).split('/');
     const name = parts.pop()!;
     const inLedger = parts.length >= 2 && parts[parts.length - 2] === LEDGER_DIR && parts[parts.length - 1] === 'runs';
     const dirs = inLedger ? parts.slice(0, -2) : parts;
     if (dirs.length > depth || dirs.some((d) => d.startsWith('.') || d.startsWith('_'))) continue;
-    if (inLedger && name.endsWith('.json') && !name.startsWith('.')) {
-      const found = await readObjectRecord(client, bucket, o.key);
-      if (!found) continue;
-      const { run, lock } = found;
+    if (inLedger ? name.endsWith('.json') && !name.startsWith('.') : RUN_FILE_PATTERN.test(name))
+      wanted.push({ key: o.key, inLedger });
+  }
+  // Read 16 at a time: a ledger of thousands of runs is thousands of GETs.
+  for (let at = 0; at < wanted.length; at += 16) {
+    const batch = wanted.slice(at, at + 16);
+    const found = await Promise.all(batch.map((w) => readObjectRecord(client, bucket, w.key)));
+    for (const [i, record] of found.entries()) {
+      if (!record) continue;
+      const { run, lock } = record;
+      if (!batch[i]!.inLedger) {
+        published.set(run.run_id, run);
+        continue;
+      }
       if (run.status === 'running' && lives && !(lock !== undefined && (await lives(lock, run.run_id))))
         run.status = 'abandoned';
       ledger.set(run.run_id, run);
-    } else if (!inLedger && RUN_FILE_PATTERN.test(name)) {
-      const found = await readObjectRecord(client, bucket, o.key);
-      if (found) published.set(found.run.run_id, found.run);
     }
   }
   for (const [id, run] of ledger) if (!published.has(id)) published.set(id, run);
