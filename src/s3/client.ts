@@ -154,6 +154,26 @@ export class S3Client {
     }
   }
 
+  /**
+   * Overwrites an object only while it is still the version `etag` names (If-Match, honoured by
+   * S3 since late 2024): returns the new ETag, or false when another writer replaced it (412).
+   */
+  async putIfMatch(bucket: string, key: string, body: string, etag: string): Promise<string | false> {
+    try {
+      const res = await this.request({
+        method: 'PUT',
+        bucket,
+        key,
+        body: new TextEncoder().encode(body),
+        headers: { 'if-match': etag },
+      });
+      return res.headers.get('etag') ?? etag;
+    } catch (err) {
+      if (err instanceof S3Error && (err.status === 412 || err.status === 404)) return false;
+      throw err;
+    }
+  }
+
   async delete(bucket: string, key: string): Promise<void> {
     await this.request({ method: 'DELETE', bucket, key });
   }
@@ -254,6 +274,11 @@ export class S3Client {
       return new RuntimeFailure(
         `s3: ${this.endpoint} refused the credentials for ${what} (${err.code}); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile (credentials from ${this.store.credentialSource}).`,
         { code: 's3_credentials', cause: err },
+      );
+    if (err.status === 412)
+      return new RuntimeFailure(
+        `s3: ${what} was rewritten while this run read it (its ETag is no longer the one listed); run again once it stays put.`,
+        { code: 's3_changed', cause: err },
       );
     if (err.code === 'AccessDenied')
       return new RuntimeFailure(

@@ -1,4 +1,5 @@
 import type { S3Client } from './client.js';
+import { s3Url } from './s3-url.js';
 
 /** Bytes read at once from a file's end: its footer, in one request for any usual file. */
 const TAIL_BYTES = 64 * 1024;
@@ -23,11 +24,16 @@ export function objectBlob(client: S3Client, bucket: string, key: string, size: 
   const read = async (start: number, end: number): Promise<ArrayBuffer> => {
     if (end <= start) return new ArrayBuffer(0);
     let bytes: Uint8Array;
-    if (start >= tailStart) {
-      tail ??= client.get(bucket, key, [tailStart, size], etag);
-      bytes = (await tail).slice(start - tailStart, end - tailStart);
-    } else {
-      bytes = await client.get(bucket, key, [start, end], etag);
+    try {
+      if (start >= tailStart) {
+        tail ??= client.get(bucket, key, [tailStart, size], etag);
+        bytes = (await tail).slice(start - tailStart, end - tailStart);
+      } else {
+        bytes = await client.get(bucket, key, [start, end], etag);
+      }
+    } catch (err) {
+      // parquet-wasm passes the message on: make it mlscale's sentence.
+      throw client.explain(err, s3Url(bucket, key));
     }
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   };

@@ -34,7 +34,7 @@ async function readHolder(
   client: S3Client,
   bucket: string,
   key: string,
-): Promise<{ holder: Holder | undefined; lastModified: number } | undefined> {
+): Promise<{ holder: Holder | undefined; lastModified: number; etag: string } | undefined> {
   const head = await client.head(bucket, key);
   if (!head) return undefined;
   let holder: Holder | undefined;
@@ -43,7 +43,7 @@ async function readHolder(
   } catch {
     holder = undefined;
   }
-  return { holder, lastModified: head.lastModified };
+  return { holder, lastModified: head.lastModified, etag: head.etag };
 }
 
 /** Why a seen lock is stale, or undefined while its holder may live. */
@@ -113,13 +113,40 @@ export async function acquireObjectLock(
     // Read back: on a store that ignores the condition, a run that wrote after us holds it.
     const again = await readHolder(client, bucket, key);
     if (again?.holder?.run_id !== runId) continue;
-    return heartbeat(client, bucket, key, text, runId);
+    return heartbeat(client, bucket, key, text, runId, again.etag, () =>
+      options.onWarn?.(
+        `lock: ${what} was taken over by another run while this one held it (not renewed for ${STALE_MS / 1000} s).`,
+      ),
+    );
   }
 }
 
-function heartbeat(client: S3Client, bucket: string, key: string, text: string, runId: string): () => Promise<void> {
+/**
+ * Renews the lock every HEARTBEAT_MS by rewriting it if it is still the version we wrote (If-Match):
+ * a holder that stalled past STALE_MS and was taken over stops renewing, rather than overwrite the
+ * new holder's lock.
+ */
+function heartbeat(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  text: string,
+  runId: string,
+  etag: string,
+  onLost: () => void,
+): () => Promise<void> {
+  let current = etag;
   const timer = setInterval(() => {
-    client.put(bucket, key, text).catch(() => undefined);
+    client
+      .putIfMatch(bucket, key, text, current)
+      .then((next) => {
+        if (next !== false) current = next;
+        else {
+          clearInterval(timer);
+          onLost();
+        }
+      })
+      .catch(() => undefined);
   }, HEARTBEAT_MS);
   timer.unref();
   return async () => {

@@ -18,6 +18,8 @@ let s3: TestS3;
 let client: S3Client;
 let instance: DuckDBInstance;
 let db: DuckDBConnection;
+/** Another encoding of the same rows: what a writer replaces a source file with mid-run. */
+let rewritten: Uint8Array;
 
 const job = (source: string, sink = 's3://mlscale-test/out/ds={{ ds }}', extra = '') =>
   s.file(
@@ -49,6 +51,7 @@ beforeAll(async () => {
   );
   // Three row groups of 50 rows: the unit shards split.
   const bytes = readFileSync(writeParquet(path.join(s.dir, 'iris.parquet'), iris, 50));
+  rewritten = readFileSync(writeParquet(path.join(s.dir, 'iris-75.parquet'), iris, 75));
   for (const day of ['01', '02', '03']) {
     await client.put(s3.bucket, `iris/ds=2024-01-${day}/part-0.parquet`, bytes);
     // Not Parquet: a run that read either would fail.
@@ -100,6 +103,26 @@ describe('s3:// sources', () => {
     // Nine row groups of 50 rows in three files: shard 0 of 2 reads five, shard 1 four.
     const glob = 's3://mlscale-test/iris/*/*.parquet';
     expect([await rowsRead(glob, ['--shard', '0/2']), await rowsRead(glob, ['--shard', '1/2'])]).toEqual([250, 200]);
+  });
+
+  it('fails in one sentence when a file is rewritten while the run reads it (reads are pinned to the listed ETag)', async () => {
+    await client.put(s3.bucket, 'changing/part-0.parquet', readFileSync(path.join(s.dir, 'iris.parquet')));
+    s3.conditional = true;
+    // The run listed the file and read its footer; before it fetches the rows, a writer replaces it.
+    s3.fault = (req) =>
+      req.method === 'GET' && req.url === '/mlscale-test/changing/part-0.parquet' && req.range === undefined
+        ? { hold: client.put(s3.bucket, 'changing/part-0.parquet', rewritten) }
+        : undefined;
+    try {
+      const r = await run(['score', '--dry-run', '--job', job('s3://mlscale-test/changing/part-0.parquet')]);
+      expect(r.code).toBe(1);
+      expect(errorLine(r)).toBe(
+        'error: s3: s3://mlscale-test/changing/part-0.parquet was rewritten while this run read it (its ETag is no longer the one listed); run again once it stays put.',
+      );
+    } finally {
+      s3.fault = undefined;
+      s3.conditional = false;
+    }
   });
 
   it('says in one sentence when a glob matches no key (exit 2)', async () => {

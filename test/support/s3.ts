@@ -40,8 +40,9 @@ export interface TestS3 {
   /** Every request since the last reset(), in order. */
   readonly requests: SeenRequest[];
   /**
-   * Honour `If-None-Match: *` on PUT as S3 does since 2024 (s3rver ignores it): checked by a HEAD
-   * of the key first, so it holds for requests the proxy sees one after another.
+   * Honour `If-None-Match: *` on PUT and `If-Match` on GET and PUT as S3 does (s3rver ignores
+   * both): checked by a HEAD of the key first, so it holds for requests the proxy sees one after
+   * another.
    */
   conditional: boolean;
   /** Decides per request; undefined passes it on. */
@@ -117,35 +118,15 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
     fault?.before?.();
     const forward = async () => {
       if (fault && 'hold' in fault) await fault.hold;
-      if (state.conditional && req.method === 'PUT' && req.headers['if-none-match'] === '*') {
-        const exists = await new Promise<boolean>((resolve) =>
-          http
-            .request(
-              {
-                host: '127.0.0.1',
-                port: addr.port,
-                method: 'HEAD',
-                path: req.url,
-                headers: { host: req.headers.host },
-              },
-              (up) => {
-                up.resume();
-                resolve(up.statusCode === 200);
-              },
-            )
-            .on('error', () => resolve(false))
-            .end(),
+      if (state.conditional && (await preconditionFails(addr.port, req))) {
+        req.resume();
+        seen.status = 412;
+        res.writeHead(412, { 'content-type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
         );
-        if (exists) {
-          req.resume();
-          seen.status = 412;
-          res.writeHead(412, { 'content-type': 'application/xml' });
-          res.end(
-            '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
-          );
-          fault?.done?.();
-          return;
-        }
+        fault?.done?.();
+        return;
       }
       const upstream = http.request(
         { host: '127.0.0.1', port: addr.port, method: req.method, path: req.url, headers: req.headers },
@@ -178,6 +159,31 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
     },
   });
   return state;
+}
+
+/**
+ * Whether S3 would refuse the request's condition: `If-None-Match: *` on a PUT of a key that
+ * exists, or `If-Match` (GET or PUT) naming another ETag than the object's (or a missing object).
+ * Decided by a HEAD of the key just before the request is forwarded.
+ */
+async function preconditionFails(port: number, req: http.IncomingMessage): Promise<boolean> {
+  const noneMatch = req.method === 'PUT' && req.headers['if-none-match'] === '*';
+  const match = req.headers['if-match'];
+  if (!noneMatch && match === undefined) return false;
+  const head = await new Promise<{ status: number; etag: string | undefined }>((resolve) =>
+    http
+      .request(
+        { host: '127.0.0.1', port, method: 'HEAD', path: req.url, headers: { host: req.headers.host } },
+        (up) => {
+          up.resume();
+          resolve({ status: up.statusCode ?? 0, etag: up.headers.etag });
+        },
+      )
+      .on('error', () => resolve({ status: 0, etag: undefined }))
+      .end(),
+  );
+  if (noneMatch) return head.status === 200;
+  return head.status !== 200 || head.etag !== match;
 }
 
 /** The secret of s3rver's one account (its access key id is S3RVER too). */
