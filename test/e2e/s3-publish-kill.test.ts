@@ -10,8 +10,8 @@ import { datasetFixture, onnxFixture } from '../support/paths.js';
 import { download, startS3, testClient, type TestS3 } from '../support/s3.js';
 
 // A publish to an object store killed at each of its steps: the proxy in front of the store
-// SIGKILLs mlscale at the n-th request of the publish (counted from the first completed upload),
-// once the store has applied it (or, for the first, before it reaches the store). After every
+// SIGKILLs mlscale at the n-th request of the publish (counted from the first completed upload):
+// before the first reaches the store, and once the store applied each one that writes. After every
 // kill the manifest names a whole publish (the previous run's or the killed run's) that DuckDB
 // reads in full, and a clean run afterwards leaves exactly its own files.
 const s = scratchDir('s3-kill');
@@ -74,18 +74,29 @@ async function published() {
   return { manifest, rows, ids, runs, runId, listed: keys.filter((k) => k.endsWith('.parquet')) };
 }
 
-/** Runs the job, SIGKILLed at publish step `step` (undefined: not killed); returns the requests of its publish. */
-async function runKilledAt(runId: string, step: number | undefined): Promise<{ signal: string | null; steps: number }> {
+/** Where to kill: before the n-th request of the publish reaches the store, or once it applied it. */
+interface KillPoint {
+  readonly step: number;
+  readonly when: 'before' | 'after';
+}
+
+/**
+ * Runs the job, SIGKILLed at `at` (undefined: not killed); returns how it ended and the methods
+ * of its publish's requests, in order (counted from the first completed upload).
+ */
+async function runKilledAt(
+  runId: string,
+  at: KillPoint | undefined,
+): Promise<{ signal: string | null; methods: string[] }> {
   s3.reset();
   const r = startMlscale(['score', '--job', jobFile(), '--run-id', runId], { cwd: s.dir, env: s3.env });
-  let inPublish = 0;
+  const methods: string[] = [];
   s3.fault = (req) => {
-    if (inPublish === 0 && !(req.method === 'POST' && req.url.includes('uploadId='))) return undefined;
-    inPublish++;
-    if (inPublish !== step) return undefined;
+    if (methods.length === 0 && !(req.method === 'POST' && req.url.includes('uploadId='))) return undefined;
+    methods.push(req.method);
+    if (methods.length !== at?.step) return undefined;
     const kill = () => r.child.kill('SIGKILL');
-    // The first step is killed before the store sees it; every other once the store applied it.
-    if (step === 1) {
+    if (at.when === 'before') {
       kill();
       return { reply: 503, code: 'SlowDown' };
     }
@@ -93,52 +104,68 @@ async function runKilledAt(runId: string, step: number | undefined): Promise<{ s
   };
   const done = await r.done;
   s3.fault = undefined;
-  if (step === undefined) expect(errorLine(done)).toBe('');
-  return { signal: done.signal, steps: inPublish };
+  if (at === undefined) expect(errorLine(done)).toBe('');
+  return { signal: done.signal, methods };
 }
 
 describe('a publish to an object store killed at each step', () => {
   it('leaves a whole publish readable after every kill, and a clean run replaces it', async () => {
     const first = await runKilledAt('base', undefined);
     expect(first.signal).toBeNull();
-    // The same publish again, counted: every step of it is a place to die.
-    const { steps } = await runKilledAt('counted', undefined);
-    expect(steps).toBe(12);
+    // The same publish again, counted: complete, complete, run file, list, read run file, delete,
+    // delete, _SUCCESS, ledger record, lock (read, read, delete).
+    const { methods } = await runKilledAt('counted', undefined);
+    expect(methods).toEqual([
+      'POST',
+      'POST',
+      'PUT',
+      'GET',
+      'GET',
+      'DELETE',
+      'DELETE',
+      'PUT',
+      'PUT',
+      'HEAD',
+      'GET',
+      'DELETE',
+    ]);
+    // Every state the store passes through: before the first request, and after each that changes
+    // something (a kill after a read leaves the state the write before it left).
+    const points: KillPoint[] = [
+      { step: 1, when: 'before' },
+      ...methods.flatMap((m, i) => (m === 'GET' || m === 'HEAD' ? [] : [{ step: i + 1, when: 'after' as const }])),
+    ];
     let previous = 'counted';
     const seen: string[] = [];
-    for (let step = 1; step <= steps; step++) {
-      const runId = `killed-${step}`;
-      const { signal } = await runKilledAt(runId, step);
-      expect(signal, `step ${step}`).toBe('SIGKILL');
+    for (const at of points) {
+      const runId = `killed-${at.when}-${at.step}`;
+      const { signal } = await runKilledAt(runId, at);
+      expect(signal, runId).toBe('SIGKILL');
       const p = await published();
       // The manifest names one whole run: the one before, or this one once its run file was written.
-      expect([previous, runId], `step ${step}`).toContain(p.manifest.run_id);
-      expect({ rows: p.rows, ids: p.ids, runs: p.runs, runId: p.runId }, `step ${step}`).toEqual({
+      expect([previous, runId], runId).toContain(p.manifest.run_id);
+      expect({ rows: p.rows, ids: p.ids, runs: p.runs, runId: p.runId }, runId).toEqual({
         rows: 150,
         ids: 150,
         runs: 1,
         runId: p.manifest.run_id,
       });
-      seen.push(`${step}:${p.manifest.run_id === runId ? 'new' : 'old'}:${p.listed.length}`);
+      seen.push(`${at.when} ${at.step}: ${p.manifest.run_id === runId ? 'new' : 'old'}, ${p.listed.length} listed`);
       previous = p.manifest.run_id;
     }
-    // Step by step: what the manifest names, and how many .parquet files a plain listing shows.
-    // Completing the two uploads (1, 2) shows the new files beside the old ones; the run file (3)
-    // is the commit; the listing and run-file read (4, 5) decide what goes; two deletes (6, 7)
-    // remove the old files; then _SUCCESS, the ledger record and the lock's release.
+    // What the manifest names, and how many .parquet files a plain listing shows, at each point:
+    // the completed uploads appear beside the old files (1, 2), the run file is the commit (3),
+    // the deletes (6, 7) remove the old files, then _SUCCESS, the ledger record, the lock.
     expect(seen).toEqual([
-      '1:old:2',
-      '2:old:4',
-      '3:new:4',
-      '4:new:4',
-      '5:new:4',
-      '6:new:3',
-      '7:new:2',
-      '8:new:2',
-      '9:new:2',
-      '10:new:2',
-      '11:new:2',
-      '12:new:2',
+      'before 1: old, 2 listed',
+      'after 1: old, 3 listed',
+      'after 2: old, 4 listed',
+      'after 3: new, 4 listed',
+      'after 6: new, 3 listed',
+      'after 7: new, 2 listed',
+      'after 8: new, 2 listed',
+      'after 9: new, 2 listed',
+      'after 12: new, 2 listed',
     ]);
 
     const clean = await mlscale(['score', '--job', jobFile(), '--run-id', 'clean'], { cwd: s.dir, env: s3.env });
