@@ -18,6 +18,8 @@ export async function ledgerTarget(
   const job = await loadJob(flags.job);
   const sink = job.sink;
   const fromJob: LedgerLocation =
-    sink.kind === 'postgres' ? { url: sink.url, schema: sink.schema } : { dir: sink.root };
+    sink.kind === 'postgres'
+      ? { url: sink.url, schema: sink.schema }
+      : { dir: sink.root, ...(sink.s3 ? { s3: sink.s3 } : {}) };
   return { where: { ...fromJob, ...where }, job: job.name };
 }

@@ -121,7 +121,10 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .option('--json', 'print as JSON')
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
     .option('--schema <schema>', 'schema holding mlscale_runs (default: every schema that has one)')
-    .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
+    .option(
+      '--dir <path>',
+      'read _mlscale_run.json files under this Parquet output directory (or s3:// prefix) instead',
+    )
     .action(async (opts) => (await import('./commands/runs.js')).runsCommand(opts));
 
   program
@@ -135,7 +138,10 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .option('--last <n>', 'runs in the trend chart', positiveInt('--last'), 30)
     .option('--url <url>', 'Postgres URL of the ledger (default: $DATABASE_URL)')
     .option('--schema <schema>', 'schema holding mlscale_runs (default: every schema that has one)')
-    .option('--dir <path>', 'read _mlscale_run.json files under this Parquet output directory instead')
+    .option(
+      '--dir <path>',
+      'read _mlscale_run.json files under this Parquet output directory (or s3:// prefix) instead',
+    )
     .action(async (runId, opts) => (await import('./commands/report.js')).reportCommand(runId, opts));
 
   program

@@ -34,12 +34,34 @@ const postgresSink = {
   },
 } as const satisfies SchemaNode;
 
+const objectStore = {
+  endpoint: {
+    kind: 'string',
+    description:
+      'S3-compatible endpoint URL for an s3:// path (http://minio:9000); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, or AWS.',
+  },
+  region: {
+    kind: 'string',
+    description: 'Region of an s3:// path; default AWS_REGION, AWS_DEFAULT_REGION, the profile, or us-east-1.',
+  },
+  force_path_style: {
+    kind: 'boolean',
+    description:
+      'Address the bucket in the path (endpoint/bucket/key), as MinIO and Ceph often need; default on for IP and localhost endpoints.',
+  },
+} as const;
+
 const parquetSink = {
   kind: 'object',
   description: 'Write predictions as Parquet files into a partition directory, published by rename.',
   required: ['path'],
   properties: {
-    path: { kind: 'string', description: 'Partition directory, relative to the job file (../out/churn/ds={{ ds }}).' },
+    path: {
+      kind: 'string',
+      description:
+        'Partition directory, relative to the job file (../out/churn/ds={{ ds }}), or an s3:// prefix (s3://bucket/churn/ds={{ ds }}).',
+    },
+    ...objectStore,
     rows_per_file: {
       kind: 'integer',
       description: 'Rows per part file (files are written while scoring goes on).',
@@ -278,7 +300,12 @@ export const jobSchema = {
           description: 'A Parquet file, a directory of them, or a glob.',
           required: ['path'],
           properties: {
-            path: { kind: 'string', description: 'File, directory or glob, relative to the job file.' },
+            path: {
+              kind: 'string',
+              description:
+                'File, directory or glob, relative to the job file, or an s3:// key, prefix or glob over keys.',
+            },
+            ...objectStore,
           },
         },
       },

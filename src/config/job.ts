@@ -1,3 +1,5 @@
+import type { S3Options } from '../s3/credentials.js';
+
 /** The checked, resolved job: built once at the edge by loadJob, frozen, never re-validated downstream. */
 export interface Job {
   readonly name: string;
@@ -73,7 +75,7 @@ export type OnNull =
   | { readonly mode: 'fill'; readonly value: string | number | boolean };
 
 export type SourceSpec =
-  | { readonly kind: 'parquet'; readonly path: string }
+  | { readonly kind: 'parquet'; readonly path: string; readonly s3?: S3Options }
   | { readonly kind: 'postgres'; readonly url: string; readonly query: string };
 
 /** This process's part of the input: shard `index` of `count` (0 of 1 when not sharded). */
@@ -99,6 +101,8 @@ export type SinkSpec =
       readonly root: string;
       readonly rowsPerFile: number;
       readonly compression: ParquetCompression;
+      /** Endpoint, region and addressing of an s3:// path (set only for one). */
+      readonly s3?: S3Options;
     };
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'gzip' | 'lz4' | 'uncompressed';

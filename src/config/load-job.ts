@@ -8,7 +8,9 @@ import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpe
 import { jobSchema } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
 import { MAX_SINK_TABLE_NAME, reservedTable } from '../output/tables.js';
-import { resolveOutputPath, resolveRejectsDir } from './output-path.js';
+import { resolveObjectPath, resolveOutputPath, resolveRejectsDir } from './output-path.js';
+import { isS3 } from '../s3/s3-url.js';
+import type { S3Options } from '../s3/credentials.js';
 import { expandEnv, expandParams, todayIn } from './template.js';
 
 /** Reads, checks and resolves a job file into a frozen Job. Every problem is a UsageError (exit 2). */
@@ -172,12 +174,27 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     };
   } else {
     const pq = raw.sink.parquet!;
+    const where = at('sink.parquet.path');
+    const onStore = isS3(expandEnv(pq.path, env, where));
     sink = {
       kind: 'parquet',
-      ...resolveOutputPath(pq.path, dir, env, params, at('sink.parquet.path')),
+      ...(onStore
+        ? resolveObjectPath(pq.path, env, params, where)
+        : resolveOutputPath(pq.path, dir, env, params, where)),
       rowsPerFile: pq.rows_per_file ?? 262_144,
       compression: pq.compression ?? 'zstd',
+      ...(onStore ? { s3: storeOptions(pq) } : {}),
     };
+    if (onStore && raw.rejects)
+      throw new UsageError(
+        `${at('rejects')}: rejected rows are not yet written to object storage; leave rejects: out of a job whose sink is an s3:// path.`,
+        { code: 's3_unsupported' },
+      );
+    if (onStore && raw.checkpoint_rows !== undefined)
+      throw new UsageError(
+        `${at('checkpoint_rows')}: a run into an s3:// sink cannot be resumed yet; leave checkpoint_rows out (a failed run is run again whole).`,
+        { code: 's3_unsupported' },
+      );
   }
 
   const key = (raw.key ?? []).map((k, i) => str(k, `key[${i}]`));
@@ -328,6 +345,7 @@ function resolveRejects(
 function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => string): SourceSpec {
   if (raw.source.parquet) {
     const p = str(raw.source.parquet.path, 'source.parquet.path');
+    if (isS3(p)) return { kind: 'parquet', path: p, s3: storeOptions(raw.source.parquet) };
     return { kind: 'parquet', path: path.isAbsolute(p) ? p : path.join(dir, p) };
   }
   const pg = raw.source.postgres!;
@@ -340,6 +358,15 @@ function resolveSource(raw: RawJob, dir: string, str: Str, at: (p: string) => st
   const url = str(pg.url, 'source.postgres.url');
   registerConnectionString(url);
   return { kind: 'postgres', url, query: pg.query };
+}
+
+/** The job's endpoint, region and addressing for an s3:// path. */
+function storeOptions(raw: { endpoint?: string; region?: string; force_path_style?: boolean }): S3Options {
+  return {
+    ...(raw.endpoint !== undefined ? { endpoint: raw.endpoint } : {}),
+    ...(raw.region !== undefined ? { region: raw.region } : {}),
+    ...(raw.force_path_style !== undefined ? { forcePathStyle: raw.force_path_style } : {}),
+  };
 }
 
 function deepFreeze<T>(value: T): T {

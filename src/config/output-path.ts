@@ -91,6 +91,38 @@ export function resolveOutputPath(
   );
 }
 
+/**
+ * resolveOutputPath for an s3:// prefix: the same rules (the root up to the first template, one
+ * key segment per parameter, no hidden segment), applied to `/bucket/key` as a POSIX path.
+ */
+export function resolveObjectPath(
+  template: string,
+  env: NodeJS.ProcessEnv,
+  params: Readonly<Record<string, string>>,
+  where: string,
+): { path: string; root: string } {
+  const asPath = expandEnv(template, env, where).replace(/^s3:\/\//, '/');
+  const toUrl = (p: string) => `s3:/${p}`;
+  try {
+    const { path: full, root } = resolveOutputPath(asPath, '/', {}, params, where);
+    if (root === '/')
+      throw new UsageError(`${where}: "${template}" names a whole bucket; write s3://BUCKET/PREFIX/PARTITION.`, {
+        code: 'sink_path',
+      });
+    return { path: toUrl(full), root: toUrl(root) };
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    // Messages name the key as the user wrote it.
+    const bucket = asPath.split('/')[1] ?? '';
+    throw new UsageError(
+      err.message.split(` /${bucket}`).join(` s3://${bucket}`).split(`"/${bucket}`).join(`"s3://${bucket}`),
+      {
+        code: err.code,
+      },
+    );
+  }
+}
+
 /** A value or a name as shown in a message: quoted, cut at 60 characters. */
 const clip = (v: string) => JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v);
 

@@ -17,7 +17,7 @@ export const RUN_FILE = '_mlscale_run.json';
 /** mlscale's own directory under a sink root; no partition path may lead into it. */
 export const LEDGER_DIR = '_mlscale';
 
-const RUN_FILE_PATTERN = /^_mlscale_run(?:-s(\d+)of(\d+))?\.json$/;
+export const RUN_FILE_PATTERN = /^_mlscale_run(?:-s(\d+)of(\d+))?\.json$/;
 
 const runsDir = (root: string) => path.join(root, LEDGER_DIR, 'runs');
 const recordFile = (root: string, runId: string) => path.join(runsDir(root), `${runId}.json`);

@@ -6,6 +6,11 @@ import { redact, registerConnectionString } from '../redact.js';
 import { heldBy } from '../sink/lock-file.js';
 import { findRuns } from './file-ledger.js';
 import { ledgerSchemas, listRuns } from './pg-ledger.js';
+import { S3Client } from '../s3/client.js';
+import type { S3Options } from '../s3/credentials.js';
+import { objectHeldBy } from '../s3/object-lock.js';
+import { findObjectRuns } from '../s3/object-ledger.js';
+import { isS3, parseS3 } from '../s3/s3-url.js';
 import { byStartedDesc, matches, type LedgerQuery, type RunRecord } from './record.js';
 
 /**
@@ -16,6 +21,8 @@ export interface LedgerLocation {
   url?: string;
   schema?: string;
   dir?: string;
+  /** Endpoint, region and addressing when `dir` is an s3:// prefix (from the job's sink). */
+  s3?: S3Options;
 }
 
 /** Runs matching `q`, newest first, and what was looked at (for "no runs in ..."). */
@@ -23,6 +30,7 @@ export async function readLedger(
   where: LedgerLocation,
   q: LedgerQuery,
 ): Promise<{ runs: RunRecord[]; looked: string }> {
+  if (where.dir && isS3(where.dir)) return readObjectLedger(where.dir, where.s3 ?? {}, q);
   if (where.dir) {
     const dir = path.resolve(where.dir);
     if (!(await stat(dir).catch(() => undefined))?.isDirectory())
@@ -64,4 +72,27 @@ export async function readLedger(
   } finally {
     await client.end();
   }
+}
+
+/** The file ledger of Parquet output on an object store: records and run files under the prefix. */
+async function readObjectLedger(
+  dir: string,
+  options: S3Options,
+  q: LedgerQuery,
+): Promise<{ runs: RunRecord[]; looked: string }> {
+  const { bucket, key } = parseS3(dir, '--dir');
+  const client = await S3Client.create(options);
+  let found: RunRecord[];
+  try {
+    found = await findObjectRuns(client, bucket, key, Infinity, (lock, runId) =>
+      objectHeldBy(client, bucket, lock, runId),
+    );
+  } catch (err) {
+    throw client.explain(err, dir);
+  }
+  const runs = found
+    .filter((r) => matches(r, q))
+    .sort(byStartedDesc)
+    .slice(0, q.limit);
+  return { runs, looked: dir };
 }

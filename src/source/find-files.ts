@@ -38,7 +38,7 @@ function globReason(err: unknown): string {
 }
 
 /** A pattern picomatch would quietly turn into "matches nothing" is a mistake to name instead. */
-function checkGlob(globPart: string, pattern: string): void {
+export function checkGlob(globPart: string, pattern: string): void {
   try {
     picomatch.makeRe(globPart, { strictBrackets: true, debug: true });
   } catch (err) {

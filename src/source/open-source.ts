@@ -4,6 +4,9 @@ import { UsageError } from '../errors.js';
 import { parquetSourceOver, requireColumns, scanParquet, type RowGroupRef } from './parquet.js';
 import { scanPostgres } from './postgres.js';
 import type { Source } from './source.js';
+import { S3Client } from '../s3/client.js';
+import { objectFiles } from '../s3/object-files.js';
+import { isS3 } from '../s3/s3-url.js';
 
 /** A source whose schema is known and whose rows are not read yet. */
 export interface OpenedSource {
@@ -21,7 +24,10 @@ export function shardGroups(groups: readonly RowGroupRef[], shard: Shard): RowGr
 export async function openSource(job: Job): Promise<OpenedSource> {
   const spec = job.source;
   if (spec.kind === 'parquet') {
-    const files = await scanParquet(spec.path);
+    const files = await scanParquet(
+      spec.path,
+      isS3(spec.path) ? objectFiles(await S3Client.create(spec.s3)) : undefined,
+    );
     return {
       schema: files.schema,
       open(columns) {
@@ -32,6 +38,7 @@ export async function openSource(job: Job): Promise<OpenedSource> {
           shardGroups(files.groups, job.shard),
           { batchSize: job.batchSize, columns },
           label,
+          files.access,
         );
       },
     };

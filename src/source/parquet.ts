@@ -1,11 +1,13 @@
-import { openAsBlob } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { loadParquetWasm, type ParquetWasm } from '../parquet-wasm.js';
+import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
 import { findFiles } from './find-files.js';
+import { localFiles, type FileAccess } from './file-access.js';
+
+/** The local file system, as the Parquet source reads it unless told otherwise. */
+export const LOCAL_FILES: FileAccess = localFiles(findFiles);
 
 export interface ParquetSourceOptions {
   readonly batchSize: number;
@@ -23,25 +25,18 @@ export interface RowGroupRef {
   readonly rows: number;
 }
 
-async function assertParquet(file: string): Promise<{ size: number; mtimeMs: number }> {
-  const fh = await open(file, 'r');
-  try {
-    const { size } = await fh.stat();
-    const head = Buffer.alloc(4);
-    const tail = Buffer.alloc(4);
-    if (size >= 12) {
-      await fh.read(head, 0, 4, 0);
-      await fh.read(tail, 0, 4, size - 4);
-    }
-    if (head.toString('latin1') !== 'PAR1' || tail.toString('latin1') !== 'PAR1') {
-      throw new UsageError(
-        `source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
-        { code: 'source_not_parquet' },
-      );
-    }
-    return { size, mtimeMs: (await fh.stat()).mtimeMs };
-  } finally {
-    await fh.close();
+async function assertParquet(file: string, size: number, blob: Blob): Promise<void> {
+  let head = '';
+  let tail = '';
+  if (size >= 12) {
+    head = Buffer.from(await blob.slice(0, 4).arrayBuffer()).toString('latin1');
+    tail = Buffer.from(await blob.slice(size - 4, size).arrayBuffer()).toString('latin1');
+  }
+  if (head !== 'PAR1' || tail !== 'PAR1') {
+    throw new UsageError(
+      `source: ${file} is not a Parquet file (no PAR1 magic); point source.parquet.path at .parquet files only.`,
+      { code: 'source_not_parquet' },
+    );
   }
 }
 
@@ -50,10 +45,11 @@ async function readSchema(
   file: string,
   fileSize: number,
   mtimeMs: number,
+  blob: Blob,
 ): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
   let pf;
   try {
-    pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
+    pf = await pw.ParquetFile.fromFile(blob);
   } catch (err) {
     throw new UsageError(
       `source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`,
@@ -86,11 +82,13 @@ export interface ParquetFiles {
   readonly groups: readonly RowGroupRef[];
   /** Each file's columns and their types, to check that every file has what the job reads, alike. */
   readonly columnsByFile: ReadonlyMap<string, ReadonlyMap<string, DataType>>;
+  /** How the files are read (local, or an object store). */
+  readonly access: FileAccess;
 }
 
 /** Finds the files and reads their footers (schema, row groups); no rows are decoded. */
-export async function scanParquet(pattern: string): Promise<ParquetFiles> {
-  const files = await findFiles(pattern);
+export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FILES): Promise<ParquetFiles> {
+  const files = await access.find(pattern);
   if (files.length === 0) {
     throw new UsageError(
       `source: ${pattern} matches no files; check source.parquet.path and the parameters in it (such as ds).`,
@@ -101,14 +99,33 @@ export async function scanParquet(pattern: string): Promise<ParquetFiles> {
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
-  for (const file of files) {
-    const { size, mtimeMs } = await assertParquet(file);
-    const info = await readSchema(pw, file, size, mtimeMs);
+  const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
+    const blob = await access.blob(file);
+    await assertParquet(file, size, blob);
+    return { file, info: await readSchema(pw, file, size, mtimeMs, blob) };
+  });
+  for (const { file, info } of infos) {
     schema ??= info.schema;
     columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));
     groups.push(...info.groups);
   }
-  return { pattern, schema: schema!, groups, columnsByFile };
+  return { pattern, schema: schema!, groups, columnsByFile, access };
+}
+
+/**
+ * `work` over `items`, `limit` at a time, results in order. A failure is the first in item order
+ * among those tried, so the same bad input always names the same file.
+ */
+async function inOrder<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let at = 0; at < items.length; at += limit) {
+    const settled = await Promise.allSettled(items.slice(at, at + limit).map(work));
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      out.push(r.value);
+    }
+  }
+  return out;
 }
 
 /**
@@ -152,6 +169,7 @@ export function parquetSourceOver(
   groups: readonly RowGroupRef[],
   options: ParquetSourceOptions,
   description: string,
+  access: FileAccess = LOCAL_FILES,
 ): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
   return {
@@ -161,6 +179,12 @@ export function parquetSourceOver(
     description,
     identity: JSON.stringify(groups.map((g) => [g.file, g.fileSize, g.mtimeMs, g.rowGroup, g.rows])),
     async *batches(signal?: AbortSignal) {
+      // An object store's files are read through its client on this thread (it holds the
+      // credentials and the connection pool); local files on the Parquet thread, by path.
+      if (access !== LOCAL_FILES) {
+        yield* objectBatches(groups, options, access, signal);
+        return;
+      }
       const decoder = new ParquetDecoder();
       const task = (g: RowGroupRef): DecodeTask => ({
         file: g.file,
@@ -209,6 +233,95 @@ export function parquetSourceOver(
  * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
  */
 export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 32 * 1024 * 1024);
+
+/** A store's row groups, decoded here: files up to IN_MEMORY_MAX whole, larger ones by ranges. */
+async function* objectBatches(
+  groups: readonly RowGroupRef[],
+  options: ParquetSourceOptions,
+  access: FileAccess,
+  signal?: AbortSignal,
+): AsyncGenerator<RecordBatch> {
+  await loadParquetWasm();
+  let bytes: { file: string; data: Uint8Array } | undefined;
+  for (const g of groups) {
+    signal?.throwIfAborted();
+    if (g.fileSize <= IN_MEMORY_MAX) {
+      if (bytes?.file !== g.file) bytes = { file: g.file, data: await access.readAll(g.file) };
+      yield* decodeInMemory(bytes.data, g, options);
+    } else {
+      bytes = undefined;
+      yield* decodeStreaming(g, options, access, signal);
+    }
+  }
+}
+
+function* decodeInMemory(data: Uint8Array, g: RowGroupRef, options: ParquetSourceOptions): Generator<RecordBatch> {
+  const pw = parquetWasmSync();
+  let table;
+  try {
+    table = pw.readParquet(data, {
+      rowGroups: [g.rowGroup],
+      batchSize: options.batchSize,
+      ...(options.columns ? { columns: [...options.columns] } : {}),
+    });
+  } catch (err) {
+    throw decodeError(g, err);
+  }
+  try {
+    const n = table.numBatches;
+    for (let i = 0; i < n; i++) {
+      const rb = table.recordBatch(i);
+      if (!rb) continue;
+      // The synchronous reader ignores `columns`, so drop the unread ones here.
+      const t = tableFromIPC(rb.intoIPCStream());
+      const selected = options.columns ? t.select([...options.columns]) : t;
+      for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
+    }
+  } finally {
+    table.free();
+  }
+}
+
+async function* decodeStreaming(
+  g: RowGroupRef,
+  options: ParquetSourceOptions,
+  access: FileAccess,
+  signal?: AbortSignal,
+): AsyncGenerator<RecordBatch> {
+  const pw = await loadParquetWasm();
+  const pf = await pw.ParquetFile.fromFile(await access.blob(g.file));
+  try {
+    let stream: ReadableStream;
+    try {
+      stream = await pf.stream({
+        rowGroups: [g.rowGroup],
+        batchSize: options.batchSize,
+        ...(options.columns ? { columns: [...options.columns] } : {}),
+      });
+    } catch (err) {
+      throw decodeError(g, err);
+    }
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        let item;
+        try {
+          item = await reader.read();
+        } catch (err) {
+          throw decodeError(g, err);
+        }
+        if (item.done) break;
+        for (const batch of tableFromIPC(item.value.intoIPCStream()).batches)
+          if (batch.numRows > 0) yield batch as RecordBatch;
+        signal?.throwIfAborted();
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  } finally {
+    pf.free();
+  }
+}
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
   const msg = err instanceof Error ? err.message : String(err);
