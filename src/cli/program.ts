@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { commanderErrorJson } from './fatal.js';
-import { PROGRAM_HELP, SCHEDULE_HELP, SCORE_HELP, VALIDATE_HELP } from './help.js';
+import { EVALUATE_HELP, PROGRAM_HELP, SCHEDULE_HELP, SCORE_HELP, VALIDATE_HELP } from './help.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -93,6 +93,18 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
       ]),
     )
     .action(async (opts) => (await import('./commands/validate.js')).validateCommand(opts));
+
+  requireOption(program.command('evaluate'), '--job <file>', 'job file (YAML) with a labels: block')
+    .description(
+      "measure a partition's published predictions against the labels that have arrived; store the metrics beside the ledger; exit 3 past a monitor: gate",
+    )
+    .addHelpText('after', EVALUATE_HELP)
+    .option('--param <k=v>', 'set a job parameter (repeatable), e.g. --param ds=2024-01-31', collect, [])
+    .option('--json', 'print the evaluation as JSON on stdout')
+    .addOption(
+      new Option('--log-format <format>', 'the error on stderr as text or a JSON line').choices(['text', 'json']),
+    )
+    .action(async (opts) => (await import('./commands/evaluate.js')).evaluateCommand(opts));
 
   program
     .command('inspect')

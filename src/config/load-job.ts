@@ -4,8 +4,8 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
 import { redact, registerConnectionString } from '../redact.js';
-import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
-import { jobSchema } from './job-schema.js';
+import type { Combine, Job, JobOverrides, LabelsSpec, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
+import { jobSchema, QUALITY_GATES, type QualityGateKey } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
 import { MAX_SINK_TABLE_NAME, reservedTable } from '../output/tables.js';
 import { resolveOutputPath, resolveRejectsDir } from './output-path.js';
@@ -206,7 +206,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     maxRejectRate: raw.max_reject_rate ?? 0.01,
     allowEmpty: raw.allow_empty ?? false,
     ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at, dir, env) } : {}),
-    ...(raw.monitor
+    // A monitor: with quality gates only leaves the drift check off; one with drift keys (or none) keeps it.
+    ...(raw.monitor && (hasDriftKey(raw.monitor) || gateKeys(raw.monitor).length === 0)
       ? {
           monitor: {
             baseline: raw.monitor.baseline ?? 'previous',
@@ -215,6 +216,19 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
           },
         }
       : {}),
+    ...(raw.labels ? { labels: resolveLabels(raw, key, dir, str, at) } : {}),
+    evaluation: {
+      threshold: raw.evaluate?.threshold ?? 0.5,
+      task: raw.evaluate?.task ?? 'auto',
+      ...(raw.evaluate?.schedule !== undefined ? { schedule: raw.evaluate.schedule } : {}),
+      lagDays: raw.evaluate?.lag_days ?? 7,
+    },
+    qualityGates: gateKeys(raw.monitor ?? {}).map((k) => ({
+      key: k,
+      metric: QUALITY_GATES[k].metric,
+      bound: QUALITY_GATES[k].bound,
+      value: raw.monitor![k]!,
+    })),
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,
@@ -227,6 +241,52 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
 }
 
 type Str = (value: string, p: string) => string;
+
+type RawMonitor = NonNullable<RawJob['monitor']>;
+const hasDriftKey = (m: RawMonitor) => ['baseline', 'max_psi', 'on_drift'].some((k) => k in m);
+const gateKeys = (m: RawMonitor) => (Object.keys(QUALITY_GATES) as QualityGateKey[]).filter((k) => m[k] !== undefined);
+
+function resolveLabels(
+  raw: RawJob,
+  jobKey: readonly string[],
+  dir: string,
+  str: Str,
+  at: (p: string) => string,
+): LabelsSpec {
+  const l = raw.labels!;
+  const key = l.key?.map((k, i) => str(k, `labels.key[${i}]`)) ?? jobKey;
+  if (jobKey.length === 0)
+    throw new UsageError(
+      `${at('labels')}: labels are joined to predictions by the key columns; list them under key: (the job has none).`,
+      { code: 'labels_key' },
+    );
+  if (key.length !== jobKey.length)
+    throw new UsageError(
+      `${at('labels.key')}: lists ${key.length} column(s) but the job's key: has ${jobKey.length} (${jobKey.join(', ')}); name one label column per key column, in the same order.`,
+      { code: 'labels_key' },
+    );
+  let source: SourceSpec;
+  if (l.parquet) {
+    const p = str(l.parquet.path, 'labels.parquet.path');
+    source = { kind: 'parquet', path: path.isAbsolute(p) ? p : path.join(dir, p) };
+  } else {
+    const pg = l.postgres!;
+    if (/\{\{|\$\{/.test(pg.query))
+      throw new UsageError(
+        `${at('labels.postgres.query')}: {{ }} and \${} would splice values into SQL; write :name instead (parameters are bound).`,
+        { code: 'query_template' },
+      );
+    const url = str(pg.url, 'labels.postgres.url');
+    registerConnectionString(url);
+    source = { kind: 'postgres', url, query: pg.query };
+  }
+  return {
+    source,
+    column: str(l.column, 'labels.column'),
+    key,
+    ...(l.known_at !== undefined ? { knownAt: str(l.known_at, 'labels.known_at') } : {}),
+  };
+}
 
 function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpec {
   const modelPath = path.resolve(dir, str(m.path, `${key}.path`));

@@ -1,58 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { computeMetrics, inferTask, type Metrics } from '../../src/evaluate/metrics.js';
+import { sklearnMetrics, sklearnVersion, type OracleCase } from '../support/sklearn.js';
 
-// The oracle: Debian's scikit-learn under /usr/bin/python3 (the python3 on PATH may lack it).
-const PYTHON = '/usr/bin/python3';
-const probe = spawnSync(PYTHON, ['-c', 'import sklearn; print(sklearn.__version__)'], { encoding: 'utf8' });
-const sklearnVersion = probe.status === 0 ? probe.stdout.trim() : undefined;
-if (!sklearnVersion)
-  console.warn(
-    `\n*** ${PYTHON} cannot import sklearn: the scikit-learn oracle tests are SKIPPED (apt-get install python3-sklearn) ***\n`,
-  );
-
-const ORACLE = `
-import json, sys, warnings
-import numpy as np
-from sklearn import metrics
-from sklearn.calibration import calibration_curve
-warnings.simplefilter("ignore")
-out = []
-for case in json.load(sys.stdin):
-    s = np.array(case["scores"], dtype=np.float64); y = np.array(case["labels"], dtype=np.float64)
-    t = case["threshold"]
-    if case["task"] == "regression":
-        out.append({"rmse": float(np.sqrt(metrics.mean_squared_error(y, s))),
-                    "mae": float(metrics.mean_absolute_error(y, s)), "r2": float(metrics.r2_score(y, s))})
-        continue
-    yp = (s >= t).astype(int)
-    r = {"log_loss": float(metrics.log_loss(y, s, labels=[0, 1])),
-         "brier": float(metrics.brier_score_loss(y, s)),
-         "accuracy": float(metrics.accuracy_score(y, yp)),
-         "precision": float(metrics.precision_score(y, yp, zero_division=0)),
-         "recall": float(metrics.recall_score(y, yp, zero_division=0)),
-         "f1": float(metrics.f1_score(y, yp, zero_division=0))}
-    if 0 < y.sum() < len(y):
-        r["roc_auc"] = float(metrics.roc_auc_score(y, s))
-        r["pr_auc"] = float(metrics.average_precision_score(y, s))
-        pt, pp = calibration_curve(y, s, n_bins=10, strategy="uniform")
-        r["calibration"] = [[float(a), float(b)] for a, b in zip(pt, pp)]
-    out.append(r)
-print(json.dumps(out))
-`;
-
-interface Case {
+interface Case extends OracleCase {
   name: string;
-  scores: number[];
-  labels: number[];
-  threshold: number;
-  task: 'binary' | 'regression';
-}
-
-function oracle(cases: Case[]): Record<string, unknown>[] {
-  const r = spawnSync(PYTHON, ['-c', ORACLE], { input: JSON.stringify(cases), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`sklearn oracle failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>[];
 }
 
 /** A seeded generator (mulberry32), so every run checks the same data. */
@@ -127,7 +78,7 @@ function ours(c: Case): Metrics {
 
 describe('metrics against scikit-learn', () => {
   it.skipIf(!sklearnVersion)('equal sklearn 1.2 to 1e-9 on every case', () => {
-    const expected = oracle(cases);
+    const expected = sklearnMetrics(cases);
     let maxDiff = 0;
     cases.forEach((c, k) => {
       const got = ours(c) as unknown as Record<string, unknown>;
