@@ -1,0 +1,300 @@
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Bool, Float32, Int32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+import { errorLine, mlscale } from '../support/cli.js';
+import { readParquetTable, writeParquet } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
+import { sklearnMetrics, sklearnVersion } from '../support/sklearn.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { logisticModel, rng } from '../../scripts/lib/onnx-builder.mjs';
+
+// mlscale evaluate through the real CLI: a logistic model scored by onnxruntime into Parquet and
+// Postgres, labels drawn from a known law arriving as Parquet files and as a Postgres table.
+const s = scratchDir('evaluate');
+const env = { DATABASE_URL: databaseUrl };
+let schema: Awaited<ReturnType<typeof tempSchema>> | undefined;
+afterAll(async () => {
+  s.remove();
+  await schema?.drop();
+});
+
+const N = 2000;
+const UNSCORED = 40;
+const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+
+/** Features for a day, and labels for it: most rows labelled, some null, some for ids never scored. */
+function day(ds: string, seed: number, labelShift: number, opts: { oneClass?: boolean; boolean?: boolean } = {}) {
+  const r = rng(seed) as () => number;
+  const x = [0, 1, 2].map(() => Float32Array.from({ length: N }, () => r() * 2 - 1));
+  writeParquet(
+    path.join(s.dir, 'in', `ds=${ds}`, 'p.parquet'),
+    new Table({
+      id: makeVector(Int32Array.from({ length: N }, (_, i) => i)),
+      x0: makeVector(x[0]!),
+      x1: makeVector(x[1]!),
+      x2: makeVector(x[2]!),
+    }),
+  );
+  const ids: number[] = [];
+  const ys: (number | null)[] = [];
+  for (let i = 0; i < N + UNSCORED; i++) {
+    // Three rows in ten have no outcome yet; the model's law, shifted on later days (concept drift).
+    if (i < N && i % 10 < 3) continue;
+    const truth = i < N ? sigmoid(3 * x[0]![i]! - 2 * x[1]![i]! + labelShift * x[2]![i]!) : 0.5;
+    ids.push(i);
+    ys.push(opts.oneClass ? 0 : i % 97 === 0 ? null : r() < truth ? 1 : 0);
+  }
+  writeParquet(
+    path.join(s.dir, 'labels', `ds=${ds}`, 'l.parquet'),
+    new Table({
+      id: vectorFromArray(ids, new Int32()),
+      churned: opts.boolean
+        ? vectorFromArray(
+            ys.map((y) => (y === null ? null : y === 1)),
+            new Bool(),
+          )
+        : vectorFromArray(ys, new Float32()),
+    }),
+  );
+  return { ids, ys };
+}
+
+const labelsByDay = new Map<string, { ids: number[]; ys: (number | null)[] }>();
+
+const jobFile = (name: string, extra = '', sink = 'parquet: { path: "out/ds={{ ds }}" }') =>
+  s.file(
+    name,
+    `name: eval_daily
+model:
+  path: model.onnx
+  version: "1"
+  features: [x0, x1, x2]
+source:
+  parquet: { path: "in/ds={{ ds }}" }
+key: [id]
+labels:
+  parquet: { path: "labels/ds={{ ds }}" }
+  column: churned
+sink:
+  ${sink}
+${extra}`,
+  );
+
+beforeAll(async () => {
+  writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [3, -2, 0], bias: 0 }));
+  labelsByDay.set('2024-01-01', day('2024-01-01', 1, 0));
+  labelsByDay.set('2024-01-02', day('2024-01-02', 2, 4, { boolean: true }));
+  labelsByDay.set('2024-01-03', day('2024-01-03', 3, 0, { oneClass: true }));
+  const job = jobFile('job.yaml');
+  for (const ds of labelsByDay.keys()) {
+    const r = await mlscale(['score', '--job', job, '--param', `ds=${ds}`], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+  }
+});
+
+/** The published scores of a Parquet partition joined in the test with that day's labels. */
+function joined(ds: string, column: string) {
+  const dir = path.join(s.dir, 'out', `ds=${ds}`);
+  const byId = new Map<number, number>();
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.parquet'))) {
+    const t = readParquetTable(path.join(dir, f));
+    for (let i = 0; i < t.numRows; i++) byId.set(Number(t.getChild('id')!.get(i)), Number(t.getChild(column)!.get(i)));
+  }
+  const { ids, ys } = labelsByDay.get(ds)!;
+  const scores: number[] = [];
+  const labels: number[] = [];
+  ids.forEach((id, k) => {
+    if (ys[k] === null || !byId.has(id)) return;
+    scores.push(byId.get(id)!);
+    labels.push(ys[k]!);
+  });
+  return { scores, labels, predictions: byId.size };
+}
+
+interface Out {
+  metrics: Record<string, Record<string, unknown>>;
+  labels: Record<string, unknown>;
+  models: {
+    role: string;
+    model_name: string;
+    model_version: string;
+    metrics: Record<string, Record<string, unknown>>;
+  }[];
+  gates: { gate: string; column: string; outcome: string }[];
+  stored: string;
+  evaluated_at: string;
+}
+
+const evaluate = async (job: string, ds: string, extra: string[] = [], e: NodeJS.ProcessEnv = {}) => {
+  const r = await mlscale(['evaluate', '--job', job, '--param', `ds=${ds}`, '--json', ...extra], {
+    cwd: s.dir,
+    env: e,
+  });
+  return { r, out: r.stdout ? (JSON.parse(r.stdout) as Out) : undefined };
+};
+
+const METRICS = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'precision', 'recall', 'f1'] as const;
+
+describe('mlscale evaluate (Parquet sink)', () => {
+  it('measures the published scores against the labels as scikit-learn does, per column and model version', async () => {
+    const { r, out } = await evaluate(jobFile('job.yaml'), '2024-01-01');
+    expect(errorLine(r)).toBe('');
+    expect(r.code).toBe(0);
+    const m = out!.metrics.score!;
+    const { scores, labels, predictions } = joined('2024-01-01', 'score');
+    expect(m.task).toBe('binary');
+    expect(m.count).toBe(labels.length);
+    expect(m.coverage).toBeCloseTo(labels.length / predictions, 12);
+    // Ids never scored are ignored and counted; null labels are counted as not yet known.
+    expect(out!.labels.unscored).toBe(
+      labelsByDay.get('2024-01-01')!.ids.filter((id, k) => id >= N && labelsByDay.get('2024-01-01')!.ys[k] !== null)
+        .length,
+    );
+    expect(out!.labels.nulls).toBe(labelsByDay.get('2024-01-01')!.ys.filter((y) => y === null).length);
+    expect(out!.models.map((x) => [x.role, x.model_name, x.model_version])).toEqual([['champion', 'model', '1']]);
+    expect(out!.models[0]!.metrics.score).toEqual(m);
+    // The int64 label output is a 0/1 prediction: measured as a binary one too.
+    expect(out!.metrics.label!.task).toBe('binary');
+    if (!sklearnVersion) return;
+    const [want] = sklearnMetrics([{ scores, labels, threshold: 0.5, task: 'binary' }]);
+    let worst = 0;
+    for (const k of METRICS) {
+      const d = Math.abs((m[k] as number) - (want![k] as number));
+      worst = Math.max(worst, d);
+      expect(d, `${k}: ${String(m[k])} vs sklearn ${String(want![k])}`).toBeLessThan(1e-9);
+    }
+    console.log(
+      `evaluate vs sklearn ${sklearnVersion} on published scores: max abs difference ${worst.toExponential(2)}`,
+    );
+    expect(m.roc_auc as number).toBeGreaterThan(0.8);
+  });
+
+  it('stores one evaluation per partition, and a later evaluation replaces it', async () => {
+    const job = jobFile('job.yaml');
+    const first = await evaluate(job, '2024-01-02');
+    const again = await evaluate(job, '2024-01-02');
+    expect(again.r.code).toBe(0);
+    const file = path.join(s.dir, 'out', '_mlscale', 'evaluations', 'eval_daily', '2024-01-02.json');
+    expect(again.out!.stored).toBe(file);
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as Out;
+    expect(stored.evaluated_at).toBe(again.out!.evaluated_at);
+    expect(stored.evaluated_at > first.out!.evaluated_at).toBe(true);
+    // Boolean labels read as 0/1; the drifted law leaves the model worse than on day one.
+    expect(stored.metrics.score!.count).toBe(joined('2024-01-02', 'score').labels.length);
+  });
+
+  it('a partition whose labels are all one class has no AUC, says why, and does not trip a gate on it', async () => {
+    const job = jobFile('gated.yaml', 'monitor: { min_roc_auc: 0.75 }');
+    const { r, out } = await evaluate(job, '2024-01-03');
+    expect(r.code).toBe(0);
+    expect(out!.metrics.score!.roc_auc).toBeNull();
+    expect(out!.metrics.score!.pr_auc).toBeNull();
+    expect((out!.metrics.score!.undefined_reasons as Record<string, string>).roc_auc).toBe(
+      'every label is 0: a ranking metric needs both classes',
+    );
+    expect(out!.gates.find((g) => g.column === 'score')!.outcome).toBe('unchecked');
+    expect(typeof out!.metrics.score!.log_loss).toBe('number');
+  });
+
+  it('exits 3 when a monitor: floor is broken, naming the column, the metric and the bound; the evaluation is still stored', async () => {
+    const job = jobFile('strict.yaml', 'monitor: { min_roc_auc: 0.99, min_coverage: 0.5 }');
+    const { r, out } = await evaluate(job, '2024-01-01');
+    expect(r.code).toBe(3);
+    const auc = Number((out!.metrics.score!.roc_auc as number).toPrecision(6));
+    const labelAuc = Number((out!.metrics.label!.roc_auc as number).toPrecision(6));
+    expect(errorLine(r)).toBe(
+      `error: quality gate: partition 2024-01-01: score roc_auc ${auc} is under monitor.min_roc_auc 0.99; label roc_auc ${labelAuc} is under monitor.min_roc_auc 0.99; the evaluation is stored. Look at the model or its inputs, or change the bound in monitor:.`,
+    );
+    expect(out!.gates.filter((g) => g.gate === 'min_coverage').map((g) => g.outcome)).toEqual(['passed', 'passed']);
+  });
+
+  it('bad input is one sentence naming the thing and the fix (exit 2)', async () => {
+    const noLabels = s.file(
+      'nolabels.yaml',
+      readFileSync(jobFile('tmp.yaml'), 'utf8').replace(/labels:\n.*\n.*\n/, ''),
+    );
+    let r = (await evaluate(noLabels, '2024-01-01')).r;
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toBe(
+      `error: ${noLabels}: job eval_daily has no labels: block; add one naming where the outcomes arrive (labels: { parquet: { path: ... }, column: ... }).`,
+    );
+    const badCol = s.file(
+      'badcol.yaml',
+      readFileSync(jobFile('tmp.yaml'), 'utf8').replace('column: churned', 'column: churn'),
+    );
+    r = (await evaluate(badCol, '2024-01-01')).r;
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toBe(
+      'error: labels: column "churn" is not in the labels (have: id, churned); fix labels.column, labels.key or labels.known_at.',
+    );
+    r = (await evaluate(jobFile('job.yaml'), '2024-02-01')).r;
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toMatch(/^error: labels: .*labels\/ds=2024-02-01 matches no files/);
+    const noScores = path.join(s.dir, 'labels', 'ds=2024-03-01');
+    writeParquet(
+      path.join(noScores, 'l.parquet'),
+      new Table({ id: makeVector(Int32Array.of(1)), churned: makeVector(Float32Array.of(1)) }),
+    );
+    r = (await evaluate(jobFile('job.yaml'), '2024-03-01')).r;
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toBe(
+      `error: evaluate: no published predictions at ${path.join(s.dir, 'out', 'ds=2024-03-01')} for partition 2024-03-01; run mlscale score for it first (or check --param ds).`,
+    );
+  });
+
+  it('runs shows the quality of each evaluated run', async () => {
+    const r = await mlscale(['runs', '--dir', path.join(s.dir, 'out'), '--json']);
+    expect(r.code).toBe(0);
+    const runs = JSON.parse(r.stdout) as {
+      partition: string;
+      quality: { metrics: Record<string, { roc_auc: number | null }> } | null;
+    }[];
+    const first = runs.find((x) => x.partition === '2024-01-01')!;
+    const stored = JSON.parse(
+      readFileSync(path.join(s.dir, 'out', '_mlscale', 'evaluations', 'eval_daily', '2024-01-01.json'), 'utf8'),
+    ) as Out;
+    expect(first.quality!.metrics.score!.roc_auc).toBe(stored.metrics.score!.roc_auc);
+    const text = await mlscale(['runs', '--dir', path.join(s.dir, 'out')]);
+    expect(text.stdout.split('\n')[0]).toContain('quality');
+    const line = text.stdout.split('\n').find((l) => l.includes('2024-01-01'))!;
+    expect(line).toContain(`roc_auc=${(stored.metrics.score!.roc_auc as number).toFixed(3)}`);
+  });
+});
+
+describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () => {
+  it('gives the same metrics from the partitioned table as from Parquet, stores them beside the ledger, replaces them on re-evaluation', async () => {
+    schema = await tempSchema('e2e_evaluate');
+    const t = `${schema.name}.outcomes`;
+    await query(`CREATE TABLE ${t} (id bigint, ds date, churned boolean)`);
+    const { ids, ys } = labelsByDay.get('2024-01-01')!;
+    await query(`INSERT INTO ${t} SELECT * FROM unnest($1::bigint[], $2::date[], $3::boolean[])`, [
+      ids,
+      ids.map(() => '2024-01-01'),
+      ys.map((y) => (y === null ? null : y === 1)),
+    ]);
+    const job = jobFile('pg.yaml', '', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores }`);
+    const text = readFileSync(job, 'utf8').replace(
+      /labels:\n.*\n/,
+      `labels:\n  postgres: { url: "\${DATABASE_URL}", query: "select id, churned from ${t} where ds = :ds" }\n`,
+    );
+    writeFileSync(job, text);
+    const sc = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], { cwd: s.dir, env });
+    expect(errorLine(sc)).toBe('');
+    const a = await evaluate(job, '2024-01-01', [], env);
+    expect(errorLine(a.r)).toBe('');
+    const parquet = await evaluate(jobFile('job.yaml'), '2024-01-01');
+    for (const k of [...METRICS, 'count', 'coverage'])
+      expect(a.out!.metrics.score![k], k).toBeCloseTo(parquet.out!.metrics.score![k] as number, 12);
+    expect(a.out!.stored).toBe(`${schema.name}.mlscale_evaluations`);
+    await evaluate(job, '2024-01-01', [], env);
+    const rows = await query<{ n: number; roc: number }>(
+      `SELECT count(*)::int AS n, max((metrics->'score'->>'roc_auc')::float8) AS roc FROM ${schema.name}.mlscale_evaluations`,
+    );
+    expect(rows).toEqual([{ n: 1, roc: a.out!.metrics.score!.roc_auc }]);
+    const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema.name, '--json'], { env });
+    const [run] = JSON.parse(runs.stdout) as { quality: { metrics: Record<string, { roc_auc: number }> } }[];
+    expect(run!.quality.metrics.score!.roc_auc).toBe(a.out!.metrics.score!.roc_auc);
+  });
+});
