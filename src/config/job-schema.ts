@@ -287,7 +287,7 @@ const jobRules: readonly Rule[] = [
     if: { has: ['evaluate'] },
     then: { has: ['labels'] },
     at: ['evaluate'],
-    message: 'evaluate: judges predictions against labels; add a labels: block',
+    message: 'judges predictions against labels; add a labels: block',
   },
   {
     if: { has: ['rejects', 'table'] },
