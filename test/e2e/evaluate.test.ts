@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bool, Float32, Int32, Table, makeVector, vectorFromArray } from 'apache-arrow';
+import type { Browser } from 'playwright-core';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
@@ -260,6 +261,91 @@ describe('mlscale evaluate (Parquet sink)', () => {
     expect(text.stdout.split('\n')[0]).toContain('quality');
     const line = text.stdout.split('\n').find((l) => l.includes('2024-01-01'))!;
     expect(line).toContain(`roc_auc=${(stored.metrics.score!.roc_auc as number).toFixed(3)}`);
+  });
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true and ${CHROMIUM} is missing; .ci/run installs Debian's chromium.`);
+  process.stderr.write(
+    `\n!! quality report rendering test SKIPPED: ${CHROMIUM} not installed (apt-get install chromium)\n`,
+  );
+}
+
+describe.skipIf(!haveChromium)('the quality section of the report, in headless Chromium', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('draws the metric per partition for the model version, the calibration of the partition, and its metrics table', async () => {
+    const runId = JSON.parse(readFileSync(path.join(s.dir, 'out', 'ds=2024-01-01', '_mlscale_run.json'), 'utf8'))
+      .run_id as string;
+    const r = await mlscale(['report', runId, '--dir', 'out', '--out', 'quality.html'], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    const stored = (ds: string) =>
+      JSON.parse(
+        readFileSync(path.join(s.dir, 'out', '_mlscale', 'evaluations', 'eval_daily', `${ds}.json`), 'utf8'),
+      ) as Out;
+    const page = await browser.newPage({ viewport: { width: 1024, height: 900 } });
+    await page.goto(`file://${path.join(s.dir, 'quality.html')}`);
+    const drawn = await page.evaluate(() => {
+      const trend = document.querySelector('svg.quality-trend[data-column="score"]')!;
+      const cal = document.querySelector('svg.calibration[data-column="score"]')!;
+      return {
+        metric: trend.getAttribute('data-metric'),
+        points: Array.from(trend.querySelectorAll('.quality-point')).map((c) => ({
+          partition: c.getAttribute('data-partition'),
+          series: c.getAttribute('data-series'),
+          value: Number(c.getAttribute('data-value')),
+          cy: (c as SVGCircleElement).getBBox().y + (c as SVGCircleElement).getBBox().height / 2,
+        })),
+        line: (trend.querySelector('.quality-line') as SVGGraphicsElement).getBBox().width,
+        calibration: Array.from(cal.querySelectorAll('.calibration-point')).map((c) => ({
+          score: Number(c.getAttribute('data-mean-score')),
+          rate: Number(c.getAttribute('data-positive-rate')),
+          count: Number(c.getAttribute('data-count')),
+          box: (c as SVGCircleElement).getBBox(),
+        })),
+        diagonal: (cal.querySelector('.calibration-diagonal') as SVGGraphicsElement).getBBox(),
+        rocCell: document.querySelector(
+          'section.quality[data-column="score"] tr[data-role="champion"] td[data-metric="roc_auc"]',
+        )?.textContent,
+      };
+    });
+    const [d1, d2] = [stored('2024-01-01'), stored('2024-01-02')];
+    expect(drawn.metric).toBe('roc_auc');
+    // Day three's labels are one class: no AUC, so no point; the other two in partition order.
+    expect(drawn.points.map((p) => [p.partition, p.series, p.value])).toEqual([
+      ['2024-01-01', 'model@1', d1.metrics.score!.roc_auc],
+      ['2024-01-02', 'model@1', d2.metrics.score!.roc_auc],
+    ]);
+    expect(drawn.line).toBeGreaterThan(100);
+    // Higher AUC is drawn higher (smaller y).
+    const [p1, p2] = drawn.points;
+    expect(Math.sign(p2!.cy - p1!.cy)).toBe(Math.sign(p1!.value - p2!.value));
+    const bins = (
+      d1.metrics.score!.calibration as { count: number; mean_score: number; positive_rate: number }[]
+    ).filter((b) => b.count > 0);
+    expect(drawn.calibration.map((c) => [c.score, c.rate, c.count])).toEqual(
+      bins.map((b) => [b.mean_score, b.positive_rate, b.count]),
+    );
+    // The diagonal spans the plot; every bin's point is inside it.
+    expect(drawn.diagonal.width).toBeGreaterThan(150);
+    for (const c of drawn.calibration) {
+      expect(c.box.x + c.box.width / 2).toBeGreaterThanOrEqual(drawn.diagonal.x - 0.5);
+      expect(c.box.x + c.box.width / 2).toBeLessThanOrEqual(drawn.diagonal.x + drawn.diagonal.width + 0.5);
+    }
+    expect(drawn.rocCell).toBe(String(Number((d1.metrics.score!.roc_auc as number).toFixed(4))));
   });
 });
 
