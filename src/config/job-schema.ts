@@ -352,6 +352,28 @@ export const jobSchema = {
         weight: { kind: 'number', description: 'Weight of this model under combine: weighted.', minimum: 0 },
       }),
     },
+    challengers: {
+      kind: 'array',
+      description:
+        'Models scored on the same rows by the same `mlscale score`, after the champion has published, each written beside the published predictions (never into them); `mlscale evaluate` measures them on the same labels.',
+      minItems: 1,
+      items: modelNode('A challenger model.', {
+        table: tableName(
+          "With the Postgres sink: the challenger's table (default: the sink table's name + _challenger_ + the challenger's name).",
+        ),
+        dir: {
+          kind: 'string',
+          description:
+            "With the Parquet sink: the root of the challenger's tree, beside the sink's root (default: the sink's root + _challenger_ + the challenger's name); each partition's path under the sink's root is repeated under it.",
+        },
+        required: {
+          kind: 'boolean',
+          description:
+            "A failure of this challenger makes `mlscale score` exit with the challenger's error (the champion's predictions stay published); otherwise it is reported and the command succeeds.",
+          default: false,
+        },
+      }),
+    },
     combine: {
       kind: 'string',
       description:

@@ -16,6 +16,8 @@ export interface Job {
   /** One model, or several combined per `combine`. */
   readonly models: readonly ModelSpec[];
   readonly combine: Combine;
+  /** Models scored beside the champion, each into its own table or tree. */
+  readonly challengers: readonly ChallengerSpec[];
   readonly source: SourceSpec;
   readonly key: readonly string[];
   readonly onNull: OnNull;
@@ -43,6 +45,15 @@ export interface Job {
   /** Attempts after a transient failure (dropped connection, server restart). */
   readonly retries: number;
   readonly retryBackoffSeconds: number;
+}
+
+export interface ChallengerSpec {
+  readonly model: ModelSpec;
+  /** The job name its runs are recorded and locked under: the job's name + _challenger_ + its name. */
+  readonly job: string;
+  readonly sink: SinkSpec;
+  /** Its failure fails `mlscale score` (after the champion has published). */
+  readonly required: boolean;
 }
 
 export interface LabelsSpec {

@@ -1,7 +1,13 @@
 import type { Job } from '../config/job.js';
 import type { PredictionsAt } from './predictions.js';
 
-/** Where the job's challengers' predictions are written; none until the job lists challengers. */
-export function challengersAt(_job: Job): PredictionsAt[] {
-  return [];
+/** Where each challenger of the job wrote its predictions: its own table, or its own tree's partition. */
+export function challengersAt(job: Job): { name: string; at: PredictionsAt }[] {
+  return job.challengers.map(({ model, sink }) => ({
+    name: model.name,
+    at:
+      sink.kind === 'postgres'
+        ? { kind: 'postgres', url: sink.url, schema: sink.schema, table: sink.table }
+        : { kind: 'parquet', path: sink.path },
+  }));
 }

@@ -1,5 +1,6 @@
 import type { Job } from '../config/job.js';
-import { UsageError } from '../errors.js';
+import { MlscaleError, UsageError } from '../errors.js';
+import { compareScores, type Comparison } from './compare.js';
 import { computeMetrics, inferTask, type Metrics, type Task } from './metrics.js';
 import { readLabels, type Labels } from './labels.js';
 import { readPredictions, type Predictions, type PredictionsAt } from './predictions.js';
@@ -25,6 +26,8 @@ export interface ModelQuality {
   readonly model_version: string;
   readonly run_ids: readonly string[];
   readonly metrics: Readonly<Record<string, Metrics>>;
+  /** A challenger against the champion on the rows both scored, per prediction column both have. */
+  readonly comparison?: Readonly<Record<string, Comparison>>;
 }
 
 /** One evaluation of one partition: what `evaluate --json` prints and what is stored. */
@@ -40,6 +43,8 @@ export interface Evaluation {
   readonly models: readonly ModelQuality[];
   /** Prediction columns that hold text, which no metric applies to. */
   readonly skipped_columns: readonly string[];
+  /** Challengers with nothing published for the partition (one that failed, or was added later), and why. */
+  readonly missing_challengers: readonly { readonly name: string; readonly reason: string }[];
 }
 
 /** Where the champion's predictions of the job's partition are. */
@@ -56,7 +61,11 @@ export function championAt(job: Job): PredictionsAt {
  */
 export async function evaluatePartition(
   job: Job,
-  options: { now?: Date; challengers?: readonly PredictionsAt[]; signal?: AbortSignal } = {},
+  options: {
+    now?: Date;
+    challengers?: readonly { readonly name: string; readonly at: PredictionsAt }[];
+    signal?: AbortSignal;
+  } = {},
 ): Promise<Evaluation> {
   if (!job.labels)
     throw new UsageError(
@@ -68,11 +77,22 @@ export async function evaluatePartition(
   const champion = await readPredictions(job, championAt(job), options.signal);
   const tasks = new Map<string, Task>();
   const metrics = measure(job, champion, labels, () => true, tasks);
+  const challengers: Predictions[] = [];
+  const missing: { name: string; reason: string }[] = [];
+  for (const { name, at } of options.challengers ?? []) {
+    try {
+      challengers.push(await readPredictions(job, at, options.signal));
+    } catch (err) {
+      if (!(err instanceof MlscaleError && err.code === 'predictions_missing')) throw err;
+      missing.push({ name, reason: err.message });
+    }
+  }
   const models = [
     ...byModel(job, champion, labels, tasks, 'champion'),
-    ...(await Promise.all((options.challengers ?? []).map((at) => readPredictions(job, at, options.signal)))).flatMap(
-      (p) => byModel(job, p, labels, tasks, 'challenger'),
-    ),
+    ...challengers.flatMap((p) => {
+      const comparison = compare(job, champion, p, labels, tasks);
+      return byModel(job, p, labels, tasks, 'challenger').map((m) => ({ ...m, comparison }));
+    }),
   ];
   const scored = new Set(champion.keys);
   let unscored = 0;
@@ -94,6 +114,7 @@ export async function evaluatePartition(
     metrics,
     models,
     skipped_columns: champion.skipped,
+    missing_challengers: missing,
   };
 }
 
@@ -109,6 +130,42 @@ function byModel(job: Job, p: Predictions, labels: Labels, tasks: Map<string, Ta
       metrics: measure(job, p, labels, (i) => p.models[i] === v, tasks),
     };
   });
+}
+
+/** The challenger's scores paired by key with the champion's, per column both have, compared. */
+function compare(
+  job: Job,
+  champion: Predictions,
+  challenger: Predictions,
+  labels: Labels,
+  tasks: ReadonlyMap<string, Task>,
+): Record<string, Comparison> {
+  const out: Record<string, Comparison> = {};
+  for (const [column, theirs] of challenger.columns) {
+    const ours = champion.columns.get(column);
+    const task = tasks.get(column);
+    if (!ours || !task) continue;
+    const byKey = new Map<string, number>();
+    ours.forEach((v, i) => {
+      if (!Number.isNaN(v) && !byKey.has(champion.keys[i]!)) byKey.set(champion.keys[i]!, v);
+    });
+    const a: number[] = [];
+    const b: number[] = [];
+    const y: number[] = [];
+    theirs.forEach((v, i) => {
+      const k = challenger.keys[i]!;
+      const c = byKey.get(k);
+      if (c === undefined || Number.isNaN(v)) return;
+      a.push(c);
+      b.push(v);
+      y.push(labels.byKey.get(k) ?? NaN);
+    });
+    out[column] = compareScores(Float64Array.from(a), Float64Array.from(b), Float64Array.from(y), {
+      task,
+      threshold: job.evaluation.threshold,
+    });
+  }
+  return out;
 }
 
 /**

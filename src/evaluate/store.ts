@@ -10,6 +10,7 @@ import { EVALUATIONS_TABLE } from '../output/tables.js';
 import { relationExists } from '../pg/catalog.js';
 import { connect } from '../pg/connect.js';
 import { qualified } from '../pg/sql.js';
+import type { Comparison } from './compare.js';
 import type { Evaluation, LabelCounts, ModelQuality } from './evaluate.js';
 import type { Metrics } from './metrics.js';
 
@@ -31,6 +32,8 @@ export interface StoredQuality {
   readonly evaluated_at: string;
   readonly labels: LabelCounts;
   readonly metrics: Readonly<Record<string, Metrics>>;
+  /** A challenger's comparison with the champion; null for the champion. */
+  readonly comparison: Readonly<Record<string, Comparison>> | null;
 }
 
 export function flatten(e: Evaluation): StoredQuality[] {
@@ -45,6 +48,7 @@ export function flatten(e: Evaluation): StoredQuality[] {
     evaluated_at: e.evaluated_at,
     labels: e.labels,
     metrics: m.metrics,
+    comparison: m.comparison ?? null,
   }));
 }
 
@@ -66,6 +70,7 @@ async function ensureTable(client: ClientBase, schema: string): Promise<void> {
     evaluated_at timestamptz NOT NULL,
     labels jsonb NOT NULL,
     metrics jsonb NOT NULL,
+    comparison jsonb,
     PRIMARY KEY (job, partition, role, model_name, model_version)
   )`);
 }
@@ -91,8 +96,8 @@ export async function saveEvaluation(job: Job, e: Evaluation): Promise<string> {
     ]);
     for (const q of flatten(e))
       await client.query(
-        `INSERT INTO ${evaluationsTable(sink.schema)} (job, partition, ds, role, model_name, model_version, run_ids, evaluated_at, labels, metrics)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        `INSERT INTO ${evaluationsTable(sink.schema)} (job, partition, ds, role, model_name, model_version, run_ids, evaluated_at, labels, metrics, comparison)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           q.job,
           q.partition,
@@ -104,6 +109,7 @@ export async function saveEvaluation(job: Job, e: Evaluation): Promise<string> {
           q.evaluated_at,
           JSON.stringify(q.labels),
           JSON.stringify(q.metrics),
+          q.comparison ? JSON.stringify(q.comparison) : null,
         ],
       );
     await client.query('COMMIT');
@@ -143,7 +149,7 @@ export async function readQuality(where: LedgerLocation, job?: string): Promise<
       if (!(await relationExists(client, evaluationsTable(schema)))) continue;
       const res = await client.query(
         `SELECT job, partition, ds, role, model_name, model_version, run_ids,
-                to_char(evaluated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS evaluated_at, labels, metrics
+                to_char(evaluated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS evaluated_at, labels, metrics, comparison
            FROM ${evaluationsTable(schema)} WHERE $1::text IS NULL OR job = $1 ORDER BY partition, role, model_name, model_version`,
         [job ?? null],
       );
@@ -159,6 +165,7 @@ export async function readQuality(where: LedgerLocation, job?: string): Promise<
           evaluated_at: String(r.evaluated_at),
           labels: r.labels as LabelCounts,
           metrics: r.metrics as Record<string, Metrics>,
+          comparison: (r.comparison as Record<string, Comparison> | null) ?? null,
         });
     }
     return out;

@@ -36,6 +36,7 @@ export function qualitySection(run: RunRecord, stored: readonly StoredQuality[])
     const sample = (champion ?? mine.find((q) => q.metrics[column]))!.metrics[column]!;
     return `<section class="quality" data-column="${esc(column)}"><h3>${esc(column)} (${esc(sample.task)})</h3>
       ${here.length ? partitionTable(here, column, champion) : `<p class="empty">Partition ${esc(run.partition)} is not evaluated yet.</p>`}
+      ${comparisonTable(here, column)}
       ${trendChart(mine, column, trendMetric(sample), run.partition)}
       ${champion?.metrics[column]?.calibration ? calibrationChart(champion.metrics[column]!, column) : ''}</section>`;
   });
@@ -67,6 +68,25 @@ function partitionTable(here: readonly StoredQuality[], column: string, champion
       return `<tr data-role="${q.role}" data-model="${esc(`${q.model_name}@${q.model_version}`)}"><td>${esc(seriesName(q))}</td>${cells.join('')}</tr>`;
     });
   return `<table class="quality-metrics"><thead><tr><th>model</th>${keys.map((k) => `<th class="num">${k}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** Each challenger against the champion: deltas with their bootstrap interval, agreement and PSI. */
+function comparisonTable(here: readonly StoredQuality[], column: string): string {
+  const rows = here
+    .filter((q) => q.role === 'challenger' && q.comparison?.[column])
+    .map((q) => {
+      const c = q.comparison![column]!;
+      const deltas = Object.entries(c.deltas)
+        .map(
+          ([k, d]) =>
+            `<span class="ci" data-metric="${k}" data-delta="${d.delta}" data-low="${d.ci_low ?? ''}" data-high="${d.ci_high ?? ''}">${k} ${d.delta >= 0 ? '+' : ''}${fmt(d.delta)} [${fmt(d.ci_low)}, ${fmt(d.ci_high)}]</span>`,
+        )
+        .join('<br>');
+      return `<tr data-model="${esc(`${q.model_name}@${q.model_version}`)}"><td>${esc(seriesName(q))}</td><td class="num" data-agreement="${c.agreement ?? ''}">${c.agreement === null ? 'n/a' : `${fmt(c.agreement * 100, 2)}%`}</td><td class="num" data-psi="${c.psi ?? ''}">${fmt(c.psi, 4)}</td><td class="num">${c.rows} / ${c.labelled}</td><td>${deltas}</td></tr>`;
+    });
+  if (rows.length === 0) return '';
+  const b = here.find((q) => q.comparison?.[column])!.comparison![column]!.bootstrap;
+  return `<table class="challengers"><thead><tr><th>challenger</th><th class="num">agreement</th><th class="num">PSI vs champion</th><th class="num">rows / labelled</th><th>delta (challenger − champion) [${fmt(b.confidence * 100, 0)}% bootstrap interval, ${b.replicates} resamples, seed ${b.seed}]</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 /** One line per model version (and challenger) over the partitions evaluated, in partition order. */

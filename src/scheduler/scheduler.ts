@@ -5,7 +5,7 @@ import { loadJob } from '../config/load-job.js';
 import { todayIn } from '../config/template.js';
 import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { runJob } from '../run/run-job.js';
+import { runWithChallengers } from '../run/challengers.js';
 import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
 import { SchedulerMetrics, runStatusOf } from './metrics.js';
 
@@ -196,7 +196,7 @@ export class Scheduler {
         warn: (m: string, f?: Record<string, unknown>) => log.warn(m, { job: name, ...f }),
       };
       log.info('tick', { job: name, ds, reason, tick: date.toISOString() });
-      const result = await runJob(job, { signal: controller.signal, events });
+      const result = await runWithChallengers(job, { signal: controller.signal, events });
       this.metrics.runs.inc({ job: name, status: 'succeeded' });
       this.metrics.rows.inc({ job: name }, result.rowsScored);
       this.metrics.lastSuccess.set({ job: name }, Date.now() / 1000);

@@ -264,6 +264,157 @@ describe('mlscale evaluate (Parquet sink)', () => {
   });
 });
 
+/** Every row of a Parquet tree's partition, by id. */
+function scoresOf(dir: string, column = 'score') {
+  const out = new Map<number, { score: number; model: string }>();
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.parquet'))) {
+    const t = readParquetTable(path.join(dir, f));
+    for (let i = 0; i < t.numRows; i++)
+      out.set(Number(t.getChild('id')!.get(i)), {
+        score: Number(t.getChild(column)!.get(i)),
+        model: `${String(t.getChild('model_name')!.get(i))}@${String(t.getChild('model_version')!.get(i))}`,
+      });
+  }
+  return out;
+}
+
+const challengerJob = (name: string, required = false) =>
+  s.file(
+    name,
+    readFileSync(jobFile('tmp.yaml', '', 'parquet: { path: "ch/ds={{ ds }}" }'), 'utf8').replace(
+      'key: [id]',
+      `key: [id]
+challengers:
+  - { path: better.onnx, name: better, version: "2", features: [x0, x1, x2] }
+  - { path: better.onnx, name: broken, features: [x0, x1, nope]${required ? ', required: true' : ''} }`,
+    ),
+  );
+
+interface ScoreOut {
+  runId: string;
+  rowsWritten: number;
+  challengers: { name: string; status: string; rowsWritten: number; error: string | null; exitCode: number | null }[];
+}
+
+describe('challengers', () => {
+  it('are scored on the same rows beside the published predictions, which they never change; a failing one is reported', async () => {
+    writeFileSync(path.join(s.dir, 'better.onnx'), logisticModel({ weights: [3, -2, 4], bias: 0 }));
+    const plain = await mlscale(
+      [
+        'score',
+        '--job',
+        jobFile('plain.yaml', '', 'parquet: { path: "ch/ds={{ ds }}" }'),
+        '--param',
+        'ds=2024-01-02',
+        '--json',
+      ],
+      { cwd: s.dir },
+    );
+    expect(errorLine(plain)).toBe('');
+    const before = scoresOf(path.join(s.dir, 'ch', 'ds=2024-01-02'));
+    const r = await mlscale(['score', '--job', challengerJob('ch.yaml'), '--param', 'ds=2024-01-02', '--json'], {
+      cwd: s.dir,
+    });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as ScoreOut;
+    expect(out.rowsWritten).toBe(N);
+    expect(out.challengers.map((c) => [c.name, c.status, c.rowsWritten, c.exitCode])).toEqual([
+      ['better', 'succeeded', N, null],
+      ['broken', 'failed', 0, 2],
+    ]);
+    expect(out.challengers[1]!.error).toMatch(/nope/);
+    expect(r.stderr).toContain(`challenger broken failed: `);
+    expect(r.stderr).toContain(`the champion's run ${out.runId} is published and unaffected.`);
+    // The published partition: the same scores, the same count, the champion's run, succeeded.
+    const after = scoresOf(path.join(s.dir, 'ch', 'ds=2024-01-02'));
+    expect(after.size).toBe(N);
+    expect([...after.values()].map((v) => v.score)).toEqual([...before.values()].map((v) => v.score));
+    expect(new Set([...after.values()].map((v) => v.model))).toEqual(new Set(['model@1']));
+    const ledger = JSON.parse(readFileSync(path.join(s.dir, 'ch', 'ds=2024-01-02', '_mlscale_run.json'), 'utf8'));
+    expect([ledger.run_id, ledger.status, ledger.rows_written]).toEqual([out.runId, 'succeeded', N]);
+    // The challenger's own tree beside the sink's root, its own name and version on every row.
+    const theirs = scoresOf(path.join(s.dir, 'ch_challenger_better', 'ds=2024-01-02'));
+    expect(theirs.size).toBe(N);
+    expect(new Set([...theirs.values()].map((v) => v.model))).toEqual(new Set(['better@2']));
+  });
+
+  it('a required challenger that fails fails the command after the champion has published', async () => {
+    const r = await mlscale(
+      ['score', '--job', challengerJob('chreq.yaml', true), '--param', 'ds=2024-01-02', '--json'],
+      { cwd: s.dir },
+    );
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('(the challenger is required: the command fails)');
+    const ledger = JSON.parse(readFileSync(path.join(s.dir, 'ch', 'ds=2024-01-02', '_mlscale_run.json'), 'utf8'));
+    expect(ledger.status).toBe('succeeded');
+    expect(scoresOf(path.join(s.dir, 'ch', 'ds=2024-01-02')).size).toBe(N);
+  });
+
+  it('evaluate measures each challenger on the same labels and compares it with the champion, deterministically', async () => {
+    const job = challengerJob('ch.yaml');
+    const a = await evaluate(job, '2024-01-02');
+    expect(errorLine(a.r)).toBe('');
+    const b = await evaluate(job, '2024-01-02');
+    const ch = a.out!.models.find((m) => m.role === 'challenger')! as Out['models'][number] & {
+      comparison: Record<
+        string,
+        {
+          rows: number;
+          agreement: number;
+          psi: number;
+          deltas: Record<string, { delta: number; ci_low: number; ci_high: number }>;
+        }
+      >;
+    };
+    expect([ch.model_name, ch.model_version]).toEqual(['better', '2']);
+    expect((b.out!.models.find((m) => m.role === 'challenger') as typeof ch).comparison).toEqual(ch.comparison);
+    // The failed challenger published nothing: named, not measured, not an error.
+    expect(
+      (a.out as unknown as { missing_challengers: { name: string }[] }).missing_challengers.map((m) => m.name),
+    ).toEqual(['broken']);
+    // Independently: agreement at 0.5 and the PSI over ten bins of [0, 1], from the two trees.
+    const ours = scoresOf(path.join(s.dir, 'ch', 'ds=2024-01-02'));
+    const theirs = scoresOf(path.join(s.dir, 'ch_challenger_better', 'ds=2024-01-02'));
+    let agree = 0;
+    const bins = (v: number) => Math.min(9, Math.floor(v * 10 + 1e-12));
+    const ca = new Array(10).fill(0);
+    const cb = new Array(10).fill(0);
+    for (const [id, v] of ours) {
+      const w = theirs.get(id)!.score;
+      if (v.score >= 0.5 === w >= 0.5) agree++;
+      ca[bins(v.score)]++;
+      cb[bins(w)]++;
+    }
+    const c = ch.comparison.score!;
+    expect(c.rows).toBe(N);
+    expect(c.agreement).toBeCloseTo(agree / N, 12);
+    let psi = 0;
+    for (let k = 0; k < 10; k++) {
+      const e = Math.max(ca[k] / N, 1e-4);
+      const q = Math.max(cb[k] / N, 1e-4);
+      psi += (q - e) * Math.log(q / e);
+    }
+    expect(c.psi).toBeCloseTo(psi, 9);
+    // The challenger knows x2, which drives day two's outcomes: better, and the interval says so.
+    const champ = a.out!.models.find((m) => m.role === 'champion')!;
+    const auc = c.deltas.roc_auc!;
+    expect(auc.delta).toBeCloseTo((ch.metrics.score!.roc_auc as number) - (champ.metrics.score!.roc_auc as number), 12);
+    expect(auc.ci_low).toBeLessThan(auc.delta);
+    expect(auc.ci_high).toBeGreaterThan(auc.delta);
+    expect(auc.ci_low).toBeGreaterThan(0);
+    if (sklearnVersion) {
+      const { ids, ys } = labelsByDay.get('2024-01-02')!;
+      const pairs = ids
+        .map((id, k) => [theirs.get(id)?.score, ys[k]] as const)
+        .filter(([sc, y]) => sc !== undefined && y !== null);
+      const [want] = sklearnMetrics([
+        { scores: pairs.map((p) => p[0]!), labels: pairs.map((p) => p[1]!), threshold: 0.5, task: 'binary' },
+      ]);
+      expect(Math.abs((ch.metrics.score!.roc_auc as number) - (want!.roc_auc as number))).toBeLessThan(1e-9);
+    }
+  });
+});
+
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
@@ -299,6 +450,10 @@ describe.skipIf(!haveChromium)('the quality section of the report, in headless C
     const page = await browser.newPage({ viewport: { width: 1024, height: 900 } });
     await page.goto(`file://${path.join(s.dir, 'quality.html')}`);
     const drawn = await page.evaluate(() => {
+      const rect = (e: Element) => {
+        const b = (e as SVGGraphicsElement).getBBox();
+        return { x: b.x, y: b.y, width: b.width, height: b.height };
+      };
       const trend = document.querySelector('svg.quality-trend[data-column="score"]')!;
       const cal = document.querySelector('svg.calibration[data-column="score"]')!;
       return {
@@ -314,9 +469,9 @@ describe.skipIf(!haveChromium)('the quality section of the report, in headless C
           score: Number(c.getAttribute('data-mean-score')),
           rate: Number(c.getAttribute('data-positive-rate')),
           count: Number(c.getAttribute('data-count')),
-          box: (c as SVGCircleElement).getBBox(),
+          box: rect(c),
         })),
-        diagonal: (cal.querySelector('.calibration-diagonal') as SVGGraphicsElement).getBBox(),
+        diagonal: rect(cal.querySelector('.calibration-diagonal')!),
         rocCell: document.querySelector(
           'section.quality[data-column="score"] tr[data-role="champion"] td[data-metric="roc_auc"]',
         )?.textContent,
@@ -346,6 +501,51 @@ describe.skipIf(!haveChromium)('the quality section of the report, in headless C
       expect(c.box.x + c.box.width / 2).toBeLessThanOrEqual(drawn.diagonal.x + drawn.diagonal.width + 0.5);
     }
     expect(drawn.rocCell).toBe(String(Number((d1.metrics.score!.roc_auc as number).toFixed(4))));
+  });
+
+  it('shows champion and challenger side by side: deltas with their bootstrap interval, agreement, PSI', async () => {
+    const r = await mlscale(['report', '--job', 'eval_daily', '--dir', 'ch', '--out', 'challengers.html'], {
+      cwd: s.dir,
+    });
+    expect(errorLine(r)).toBe('');
+    const stored = JSON.parse(
+      readFileSync(path.join(s.dir, 'ch', '_mlscale', 'evaluations', 'eval_daily', '2024-01-02.json'), 'utf8'),
+    ) as {
+      models: {
+        role: string;
+        comparison?: Record<
+          string,
+          { agreement: number; psi: number; deltas: Record<string, { delta: number; ci_low: number; ci_high: number }> }
+        >;
+      }[];
+    };
+    const want = stored.models.find((m) => m.role === 'challenger')!.comparison!.score!;
+    const page = await browser.newPage({ viewport: { width: 1024, height: 900 } });
+    await page.goto(`file://${path.join(s.dir, 'challengers.html')}`);
+    const drawn = await page.evaluate(() => {
+      const row = document.querySelector(
+        'section.quality[data-column="score"] table.challengers tr[data-model="better@2"]',
+      )!;
+      const auc = row.querySelector('.ci[data-metric="roc_auc"]')!;
+      return {
+        agreement: Number(row.querySelector('[data-agreement]')!.getAttribute('data-agreement')),
+        psi: Number(row.querySelector('[data-psi]')!.getAttribute('data-psi')),
+        auc: [auc.getAttribute('data-delta'), auc.getAttribute('data-low'), auc.getAttribute('data-high')].map(Number),
+        text: auc.textContent,
+        visible: (row as HTMLElement).offsetHeight > 0,
+        series: Array.from(document.querySelectorAll('svg.quality-trend[data-column="score"] .quality-line')).map((l) =>
+          l.getAttribute('data-series'),
+        ),
+      };
+    });
+    expect(drawn.visible).toBe(true);
+    expect(drawn.agreement).toBe(want.agreement);
+    expect(drawn.psi).toBe(want.psi);
+    const d = want.deltas.roc_auc!;
+    expect(drawn.auc).toEqual([d.delta, d.ci_low, d.ci_high]);
+    expect(drawn.text).toMatch(/^roc_auc \+0\.\d+ \[0\.\d+, 0\.\d+\]$/);
+    // One trend line for the champion's version, one for the challenger.
+    expect(drawn.series).toEqual(['model@1', 'challenger better@2']);
   });
 });
 

@@ -54,6 +54,8 @@ function metricLine(m: Metrics): string {
   return `(${m.task}) n=${m.count}/${m.predictions} ${cells.join(' ')}`;
 }
 
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${Number(v.toPrecision(3))}`;
+
 function summary(e: Evaluation, gates: readonly GateResult[], stored: string): string {
   const l = e.labels;
   const lines = [
@@ -65,7 +67,17 @@ function summary(e: Evaluation, gates: readonly GateResult[], stored: string): s
   for (const m of e.models) {
     lines.push(`  ${m.role} ${m.model_name}@${m.model_version}`);
     for (const [c, mm] of Object.entries(m.metrics)) lines.push(`    ${c} ${metricLine(mm)}`);
+    for (const [c, cmp] of Object.entries(m.comparison ?? {})) {
+      const deltas = Object.entries(cmp.deltas).map(
+        ([k, d]) =>
+          `${k} ${signed(d.delta)} [${d.ci_low === null ? '?' : signed(d.ci_low)}, ${d.ci_high === null ? '?' : signed(d.ci_high)}]`,
+      );
+      lines.push(
+        `    ${c} vs champion on ${cmp.rows} rows: agreement=${cmp.agreement === null ? 'n/a' : Number(cmp.agreement.toPrecision(4))} psi=${cmp.psi === null ? 'n/a' : Number(cmp.psi.toPrecision(3))}; ${deltas.join(', ')}`,
+      );
+    }
   }
+  for (const m of e.missing_challengers) lines.push(`  challenger ${m.name} not measured: ${m.reason}`);
   if (e.skipped_columns.length) lines.push(`  not measured (text): ${e.skipped_columns.join(', ')}`);
   for (const g of gates)
     lines.push(
