@@ -1,11 +1,10 @@
 import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags } from '../../config/template.js';
 import { QualityGateError } from '../../errors.js';
-import { challengersAt } from '../../evaluate/challengers-at.js';
-import { evaluatePartition, type Evaluation } from '../../evaluate/evaluate.js';
-import { brokenMessage, checkGates, type GateResult } from '../../evaluate/gates.js';
+import type { Evaluation } from '../../evaluate/evaluate.js';
+import { brokenMessage, type GateResult } from '../../evaluate/gates.js';
 import type { Metrics } from '../../evaluate/metrics.js';
-import { saveEvaluation } from '../../evaluate/store.js';
+import { evaluateAndStore } from '../../evaluate/run-evaluation.js';
 
 /**
  * `mlscale evaluate`: joins the labels that have arrived with a partition's published predictions,
@@ -18,17 +17,6 @@ export async function evaluateCommand(flags: { job: string; param: string[]; jso
   else process.stdout.write(summary(evaluation, gates, stored));
   const broken = brokenMessage(gates, evaluation.partition);
   if (broken) throw new QualityGateError(broken, { code: 'quality_gate_metric' });
-}
-
-/** Evaluates the job's partition (champion and challengers), checks its gates, stores it. */
-export async function evaluateAndStore(
-  job: Awaited<ReturnType<typeof loadJob>>,
-  signal?: AbortSignal,
-): Promise<{ evaluation: Evaluation; gates: GateResult[]; stored: string }> {
-  const evaluation = await evaluatePartition(job, { challengers: challengersAt(job), ...(signal ? { signal } : {}) });
-  const gates = checkGates(job.qualityGates, evaluation);
-  const stored = await saveEvaluation(job, evaluation);
-  return { evaluation, gates, stored };
 }
 
 const SHOWN: readonly (keyof Metrics)[] = [
