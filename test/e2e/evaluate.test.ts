@@ -85,6 +85,8 @@ ${extra}`,
 
 beforeAll(async () => {
   writeFileSync(path.join(s.dir, 'model.onnx'), logisticModel({ weights: [3, -2, 0], bias: 0 }));
+  // A challenger that knows x2, which drives day two's outcomes.
+  writeFileSync(path.join(s.dir, 'better.onnx'), logisticModel({ weights: [3, -2, 4], bias: 0 }));
   labelsByDay.set('2024-01-01', day('2024-01-01', 1, 0));
   labelsByDay.set('2024-01-02', day('2024-01-02', 2, 4, { boolean: true }));
   labelsByDay.set('2024-01-03', day('2024-01-03', 3, 0, { oneClass: true }));
@@ -298,7 +300,6 @@ interface ScoreOut {
 
 describe('challengers', () => {
   it('are scored on the same rows beside the published predictions, which they never change; a failing one is reported', async () => {
-    writeFileSync(path.join(s.dir, 'better.onnx'), logisticModel({ weights: [3, -2, 4], bias: 0 }));
     const plain = await mlscale(
       [
         'score',
@@ -582,5 +583,38 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
     const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema.name, '--json'], { env });
     const [run] = JSON.parse(runs.stdout) as { quality: { metrics: Record<string, { roc_auc: number }> } }[];
     expect(run!.quality.metrics.score!.roc_auc).toBe(a.out!.metrics.score!.roc_auc);
+  });
+
+  it('a challenger writes its own table beside the published one, which keeps its rows; evaluate compares them', async () => {
+    const job = path.join(s.dir, 'pg-ch.yaml');
+    writeFileSync(
+      job,
+      readFileSync(path.join(s.dir, 'pg.yaml'), 'utf8')
+        .replace('name: eval_daily', 'name: eval_pg_ch')
+        .replace(`table: ${schema!.name}.scores`, `table: ${schema!.name}.ch_scores`)
+        .replace(
+          'key: [id]',
+          'key: [id]\nchallengers:\n  - { path: better.onnx, name: better, version: "2", features: [x0, x1, x2] }',
+        ),
+    );
+    const sc = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01', '--json'], { cwd: s.dir, env });
+    expect(errorLine(sc)).toBe('');
+    const published = await query<{ model: string; n: number }>(
+      `SELECT model_name || '@' || model_version AS model, count(*)::int AS n FROM ${schema!.name}.ch_scores GROUP BY 1`,
+    );
+    expect(published).toEqual([{ model: 'model@1', n: N }]);
+    const theirs = await query<{ model: string; n: number }>(
+      `SELECT model_name || '@' || model_version AS model, count(*)::int AS n FROM ${schema!.name}.ch_scores_challenger_better GROUP BY 1`,
+    );
+    expect(theirs).toEqual([{ model: 'better@2', n: N }]);
+    const a = await evaluate(job, '2024-01-01', [], env);
+    expect(errorLine(a.r)).toBe('');
+    const rows = await query<{ role: string; model_name: string; rows: number }>(
+      `SELECT role, model_name, (comparison->'score'->>'rows')::int AS rows FROM ${schema!.name}.mlscale_evaluations WHERE job = 'eval_pg_ch' ORDER BY role`,
+    );
+    expect(rows).toEqual([
+      { role: 'challenger', model_name: 'better', rows: N },
+      { role: 'champion', model_name: 'model', rows: null },
+    ]);
   });
 });
