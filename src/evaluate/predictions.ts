@@ -62,6 +62,12 @@ export async function readPredictions(job: Job, at: PredictionsAt, signal?: Abor
   } finally {
     await source.close();
   }
+  // A table that exists but holds nothing for this partition: as for a missing Parquet directory.
+  if (keys.length === 0 && at.kind === 'postgres')
+    throw new UsageError(
+      `evaluate: table ${at.schema}.${at.table} holds no predictions for partition ${job.partition}; run mlscale score for it first (or check --param ds).`,
+      { code: 'predictions_missing' },
+    );
   return {
     keys,
     models,
