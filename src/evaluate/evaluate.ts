@@ -51,7 +51,7 @@ export interface Evaluation {
 export function championAt(job: Job): PredictionsAt {
   const s = job.sink;
   return s.kind === 'postgres'
-    ? { kind: 'postgres', url: s.url, schema: s.schema, table: s.table }
+    ? { kind: 'postgres', url: s.url, schema: s.schema, table: s.table, job: job.name }
     : { kind: 'parquet', path: s.path };
 }
 

@@ -2,6 +2,7 @@ import { DataType, type Schema } from 'apache-arrow';
 import type { Job } from '../config/job.js';
 import { MlscaleError, UsageError } from '../errors.js';
 import { METADATA_NAMES } from '../output/columns.js';
+import { LEDGER_TABLE } from '../output/tables.js';
 import { relationExists } from '../pg/catalog.js';
 import { connect } from '../pg/connect.js';
 import { qualified } from '../pg/sql.js';
@@ -13,7 +14,14 @@ import { keyText } from './labels.js';
 
 /** Where a table or tree of predictions sits: the job's sink, or a challenger's beside it. */
 export type PredictionsAt =
-  | { readonly kind: 'postgres'; readonly url: string; readonly schema: string; readonly table: string }
+  | {
+      readonly kind: 'postgres';
+      readonly url: string;
+      readonly schema: string;
+      readonly table: string;
+      /** The job whose runs wrote the rows: several jobs may write one table. */
+      readonly job: string;
+    }
   | { readonly kind: 'parquet'; readonly path: string };
 
 /** One partition's published predictions, column by column. */
@@ -114,10 +122,14 @@ async function openPredictions(job: Job, at: PredictionsAt): Promise<Source> {
   } finally {
     await client.end().catch(() => undefined);
   }
-  // The partition's own tables only (LIST partitioning prunes the rest); :partition is bound, never spliced.
+  // The partition's own tables only (LIST partitioning prunes the rest), and of those the rows this
+  // job's runs wrote (another job may write the same table and partition value). Values are bound.
   const scanned = await scanPostgres(
-    { url: at.url, query: `SELECT * FROM ${table} WHERE partition = :partition` },
-    { batchSize: 65_536, params: { partition: job.partition } },
+    {
+      url: at.url,
+      query: `SELECT * FROM ${table} WHERE partition = :partition AND run_id IN (SELECT run_id FROM ${qualified(at.schema, LEDGER_TABLE)} WHERE job = :job)`,
+    },
+    { batchSize: 65_536, params: { partition: job.partition, job: at.job } },
   );
   requireColumns(scanned.schema, job, `${at.schema}.${at.table}`);
   return scanned.open(scanned.schema.fields.map((f) => f.name).filter((n) => n !== 'scored_at'));
