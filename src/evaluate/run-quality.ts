@@ -12,8 +12,8 @@ export interface RunQuality {
 }
 
 /**
- * Each run with its quality: the stored champion evaluation of its job and partition that names
- * its run id (an evaluation made before a re-score names the replaced run, so it no longer shows),
+ * Each run with its quality: the stored evaluation of its job (or, for a challenger's run, of its
+ * champion's job) and partition that names its run id (an evaluation made before a re-score names the replaced run, so it no longer shows),
  * preferring the run's own model version; null where none was made.
  */
 export function attachQuality<R extends RunRecord>(
@@ -21,8 +21,12 @@ export function attachQuality<R extends RunRecord>(
   stored: readonly StoredQuality[],
 ): (R & { quality: RunQuality | null })[] {
   return runs.map((r) => {
+    // A challenger's run is recorded under its own job name; its evaluation, under the champion's.
     const mine = stored.filter(
-      (q) => q.role === 'champion' && q.job === r.job && q.partition === r.partition && q.run_ids.includes(r.run_id),
+      (q) =>
+        (q.role === 'champion' ? q.job === r.job : r.job.startsWith(`${q.job}_challenger_`)) &&
+        q.partition === r.partition &&
+        q.run_ids.includes(r.run_id),
     );
     const q = mine.find((x) => x.model_name === r.model_name && x.model_version === r.model_version) ?? mine[0];
     return {

@@ -616,5 +616,20 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
       { role: 'challenger', model_name: 'better', rows: N },
       { role: 'champion', model_name: 'model', rows: null },
     ]);
+    // runs shows the quality of the champion's run and of the challenger's, each its own.
+    const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema!.name, '--json'], { env });
+    const shown = (
+      JSON.parse(runs.stdout) as {
+        job: string;
+        quality: { model_name: string; metrics: Record<string, { roc_auc: number }> } | null;
+      }[]
+    )
+      .filter((r) => r.job.startsWith('eval_pg_ch'))
+      .map((r) => [r.job, r.quality?.model_name, r.quality?.metrics.score!.roc_auc]);
+    const by = (role: string) => a.out!.models.find((m) => m.role === role)!.metrics.score!.roc_auc;
+    expect(shown.sort()).toEqual([
+      ['eval_pg_ch', 'model', by('champion')],
+      ['eval_pg_ch_challenger_better', 'better', by('challenger')],
+    ]);
   });
 });
