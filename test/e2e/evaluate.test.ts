@@ -339,6 +339,25 @@ describe('challengers', () => {
     expect(new Set([...theirs.values()].map((v) => v.model))).toEqual(new Set(['better@2']));
   });
 
+  it('validate checks each challenger as its run would: a failing one warns, a required one fails', async () => {
+    const warned = await mlscale(['validate', '--job', challengerJob('ch.yaml'), '--param', 'ds=2024-01-02'], {
+      cwd: s.dir,
+    });
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toContain(
+      `challenger better version 2 -> ${path.join(s.dir, 'ch_challenger_better', 'ds=')}`,
+    );
+    expect(warned.stderr).toMatch(
+      /challenger broken: source: column "nope" .* It would fail and be reported; the champion is unaffected\./,
+    );
+    const refused = await mlscale(
+      ['validate', '--job', challengerJob('chreq.yaml', true), '--param', 'ds=2024-01-02'],
+      { cwd: s.dir },
+    );
+    expect(refused.code).toBe(2);
+    expect(errorLine(refused)).toMatch(/^error: source: column "nope"/);
+  });
+
   it('a required challenger that fails fails the command after the champion has published', async () => {
     const r = await mlscale(
       ['score', '--job', challengerJob('chreq.yaml', true), '--param', 'ds=2024-01-02', '--json'],
