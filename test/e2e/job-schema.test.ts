@@ -68,12 +68,13 @@ describe('the JSON Schema and mlscale validate agree', () => {
     ['without a key', ({ key: _k, ...job }) => job],
     ['two models averaged', (job) => ({ ...twoModels(job), combine: 'mean' })],
     [
-      'evaluated against labels, with quality gates and an evaluation schedule',
+      'evaluated against labels, with quality gates, an evaluation schedule and a challenger',
       (job) => ({
         ...job,
         labels: { parquet: { path: 'labels/ds={{ ds }}/*.parquet' }, column: 'churned', known_at: 'known_at' },
         evaluate: { threshold: 0.4, task: 'binary', schedule: '0 7 * * *', lag_days: 7 },
         monitor: { min_roc_auc: 0.75, max_log_loss: 0.6, min_coverage: 0.5 },
+        challengers: [{ ...model('xgb_next'), version: '2', dir: 'out_next' }],
       }),
     ],
   ])('both accept a good job: %s', async (label, change) => {
