@@ -1,12 +1,13 @@
 import { binCounts, psi } from '../stats/psi.js';
 import { computeMetrics, type Metrics, type Task } from './metrics.js';
+import { byScoreDesc, weightedMetrics } from './weighted-metrics.js';
 
 // A challenger against the champion on the same rows: how far apart their scores are (agreement,
 // PSI) and how much better or worse it measures, with a paired bootstrap interval so a delta of
 // 0.004 on 900 labels is not read as a win.
 
 /** The bootstrap: resamples drawn, their seed, and the share of the interval. */
-export const BOOTSTRAP = { replicates: 200, seed: 16, confidence: 0.95, maxRows: 100_000 } as const;
+export const BOOTSTRAP = { replicates: 200, seed: 16, confidence: 0.95, maxRows: 1_000_000 } as const;
 
 export interface Delta {
   /** challenger − champion on the rows both scored and that have a label. */
@@ -76,58 +77,51 @@ export function compareScores(
     if (champion[i]! >= options.threshold === challenger[i]! >= options.threshold) agree++;
     if (!Number.isNaN(labels[i]!)) idx.push(i);
   }
+  const sorted = options.task === 'binary' ? [] : [...champion].sort((a, b) => a - b);
   const edges =
     options.task === 'binary'
       ? Array.from({ length: 11 }, (_, k) => k * 0.1)
-      : [
-          ...new Set(
-            Array.from({ length: 11 }, (_, k) =>
-              quantile(
-                [...champion].sort((a, b) => a - b),
-                k / 10,
-              ),
-            ),
-          ),
-        ];
+      : [...new Set(Array.from({ length: 11 }, (_, k) => quantile(sorted, k / 10)))];
   const psiValue = n > 0 ? psi(binCounts([...champion], edges), binCounts([...challenger], edges)) : null;
 
-  const measure = (rows: readonly number[]) => {
-    const y = rows.map((i) => labels[i]!);
-    const opts = { task: options.task, threshold: options.threshold, predictions: rows.length };
-    return [
-      computeMetrics(
-        rows.map((i) => champion[i]!),
-        y,
-        opts,
-      ),
-      computeMetrics(
-        rows.map((i) => challenger[i]!),
-        y,
-        opts,
-      ),
-    ] as const;
-  };
+  // The point estimates: computeMetrics, the definitions checked against sklearn.
+  const y = idx.map((i) => labels[i]!);
+  const opts = { task: options.task, threshold: options.threshold, predictions: idx.length };
+  const a = computeMetrics(
+    idx.map((i) => champion[i]!),
+    y,
+    opts,
+  );
+  const b = computeMetrics(
+    idx.map((i) => challenger[i]!),
+    y,
+    opts,
+  );
   const keys = options.task === 'binary' ? BINARY : REGRESSION;
-  const [a, b] = measure(idx);
   const point: Record<string, number> = {};
   for (const k of keys) {
     const va = get(a, k);
     const vb = get(b, k);
     if (va !== null && vb !== null) point[k] = vb - va;
   }
-  // The interval: resample the labelled rows with replacement (at most maxRows of them, a seeded
-  // subsample, so a large partition costs what 100,000 rows cost), the same draw for both models.
+  // The interval: resamples of the labelled rows with replacement, the same draw for both models,
+  // each a vector of counts over the rows (at most maxRows of them: a seeded subsample beyond).
   const draw = rng(BOOTSTRAP.seed);
   const base = idx.length > BOOTSTRAP.maxRows ? idx.filter(() => draw() < BOOTSTRAP.maxRows / idx.length) : idx;
+  const orderA = byScoreDesc(base, champion);
+  const orderB = byScoreDesc(base, challenger);
+  const weights = new Float64Array(n);
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(point).map((k) => [k, []]));
   let used = 0;
   for (let r = 0; r < BOOTSTRAP.replicates && base.length > 1; r++) {
-    const rows = Array.from({ length: base.length }, () => base[Math.floor(draw() * base.length)]!);
-    const [ra, rb] = measure(rows);
+    weights.fill(0);
+    for (let k = 0; k < base.length; k++) weights[base[Math.floor(draw() * base.length)]!]!++;
+    const ra = weightedMetrics(orderA, champion, labels, weights, options.task, options.threshold);
+    const rb = weightedMetrics(orderB, challenger, labels, weights, options.task, options.threshold);
     let any = false;
     for (const k of Object.keys(point)) {
-      const va = get(ra, k);
-      const vb = get(rb, k);
+      const va = ra[k] ?? null;
+      const vb = rb[k] ?? null;
       if (va === null || vb === null) continue;
       samples[k]!.push(vb - va);
       any = true;
