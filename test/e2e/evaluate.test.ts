@@ -570,7 +570,7 @@ describe.skipIf(!haveChromium)('the quality section of the report, in headless C
 });
 
 describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () => {
-  it('gives the same metrics from the partitioned table as from Parquet, stores them beside the ledger, replaces them on re-evaluation', async () => {
+  beforeAll(async () => {
     schema = await tempSchema('e2e_evaluate');
     const t = `${schema.name}.outcomes`;
     await query(`CREATE TABLE ${t} (id bigint, ds date, churned boolean)`);
@@ -580,12 +580,23 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
       ids.map(() => '2024-01-01'),
       ys.map((y) => (y === null ? null : y === 1)),
     ]);
-    const job = jobFile('pg.yaml', '', `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores }`);
-    const text = readFileSync(job, 'utf8').replace(
-      /labels:\n.*\n/,
-      `labels:\n  postgres: { url: "\${DATABASE_URL}", query: "select id, churned from ${t} where ds = :ds" }\n`,
+  });
+
+  /** The job with a Postgres sink table and its labels from the outcomes table. */
+  const pgJob = (file: string, table: string) => {
+    const job = jobFile(file, '', `postgres: { url: "\${DATABASE_URL}", table: ${schema!.name}.${table} }`);
+    writeFileSync(
+      job,
+      readFileSync(job, 'utf8').replace(
+        /labels:\n.*\n/,
+        `labels:\n  postgres: { url: "\${DATABASE_URL}", query: "select id, churned from ${schema!.name}.outcomes where ds = :ds" }\n`,
+      ),
     );
-    writeFileSync(job, text);
+    return job;
+  };
+
+  it('gives the same metrics from the partitioned table as from Parquet, stores them beside the ledger, replaces them on re-evaluation', async () => {
+    const job = pgJob('pg.yaml', 'scores');
     const sc = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], { cwd: s.dir, env });
     expect(errorLine(sc)).toBe('');
     const a = await evaluate(job, '2024-01-01', [], env);
@@ -593,24 +604,23 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
     const parquet = await evaluate(jobFile('job.yaml'), '2024-01-01');
     for (const k of [...METRICS, 'count', 'coverage'])
       expect(a.out!.metrics.score![k], k).toBeCloseTo(parquet.out!.metrics.score![k] as number, 12);
-    expect(a.out!.stored).toBe(`${schema.name}.mlscale_evaluations`);
+    expect(a.out!.stored).toBe(`${schema!.name}.mlscale_evaluations`);
     await evaluate(job, '2024-01-01', [], env);
     const rows = await query<{ n: number; roc: number }>(
-      `SELECT count(*)::int AS n, max((metrics->'score'->>'roc_auc')::float8) AS roc FROM ${schema.name}.mlscale_evaluations`,
+      `SELECT count(*)::int AS n, max((metrics->'score'->>'roc_auc')::float8) AS roc FROM ${schema!.name}.mlscale_evaluations`,
     );
     expect(rows).toEqual([{ n: 1, roc: a.out!.metrics.score!.roc_auc }]);
-    const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema.name, '--json'], { env });
+    const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema!.name, '--json'], { env });
     const [run] = JSON.parse(runs.stdout) as { quality: { metrics: Record<string, { roc_auc: number }> } }[];
     expect(run!.quality.metrics.score!.roc_auc).toBe(a.out!.metrics.score!.roc_auc);
   });
 
   it('a challenger writes its own table beside the published one, which keeps its rows; evaluate compares them', async () => {
-    const job = path.join(s.dir, 'pg-ch.yaml');
+    const job = pgJob('pg-ch.yaml', 'ch_scores');
     writeFileSync(
       job,
-      readFileSync(path.join(s.dir, 'pg.yaml'), 'utf8')
+      readFileSync(job, 'utf8')
         .replace('name: eval_daily', 'name: eval_pg_ch')
-        .replace(`table: ${schema!.name}.scores`, `table: ${schema!.name}.ch_scores`)
         .replace(
           'key: [id]',
           'key: [id]\nchallengers:\n  - { path: better.onnx, name: better, version: "2", features: [x0, x1, x2] }',
