@@ -147,12 +147,19 @@ export async function readQuality(where: LedgerLocation, job?: string): Promise<
     const out: StoredQuality[] = [];
     for (const schema of schemas) {
       if (!(await relationExists(client, evaluationsTable(schema)))) continue;
-      const res = await client.query(
-        `SELECT job, partition, ds, role, model_name, model_version, run_ids,
+      const res = await client
+        .query(
+          `SELECT job, partition, ds, role, model_name, model_version, run_ids,
                 to_char(evaluated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS evaluated_at, labels, metrics, comparison
            FROM ${evaluationsTable(schema)} WHERE $1::text IS NULL OR job = $1 ORDER BY partition, role, model_name, model_version`,
-        [job ?? null],
-      );
+          [job ?? null],
+        )
+        // Quality is extra to what runs and report show: a table this role may not read, or one
+        // dropped since it was listed, leaves it out rather than failing them.
+        .catch((err: { code?: string }) => {
+          if (['42501', '42P01', '3F000'].includes(err.code ?? '')) return { rows: [] };
+          throw err;
+        });
       for (const r of res.rows as Record<string, unknown>[])
         out.push({
           job: String(r.job),
