@@ -248,6 +248,7 @@ describe('mlscale evaluate (Parquet sink)', () => {
   });
 
   it('runs shows the quality of each evaluated run', async () => {
+    expect((await evaluate(jobFile('job.yaml'), '2024-01-01')).r.code).toBe(0);
     const r = await mlscale(['runs', '--dir', path.join(s.dir, 'out'), '--json']);
     expect(r.code).toBe(0);
     const runs = JSON.parse(r.stdout) as {
