@@ -139,7 +139,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
   program
     .command('report')
     .description(
-      'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend',
+      'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend, model quality against labels',
     )
     .argument('[run_id]', 'the run (default: the newest run of --job)')
     .option('--job <name|file>', 'report on the newest run of this job (a job file: its sink says where the ledger is)')
@@ -152,7 +152,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
 
   program
     .command('schedule')
-    .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
+    .description('run every job file that has schedule: (or evaluate.schedule:), on its cron expression, until SIGTERM')
     .addHelpText('after', SCHEDULE_HELP)
     .argument('[paths...]', 'job files or directories (default: jobs/)')
     .option('--host <address>', 'address for --port to listen on (0.0.0.0: every interface)', '127.0.0.1')
