@@ -5,7 +5,10 @@ const EXIT_MEANINGS: readonly (readonly [string, string])[] = [
   [`${EXIT.ok}`, 'success (also: nothing to score into an empty partition, with a warning)'],
   [`${EXIT.runtime}`, 'runtime failure (source, model, sink); nothing published; worth a retry'],
   [`${EXIT.usage}`, 'invalid usage or job, found before anything is published; do not retry'],
-  [`${EXIT.quality}`, 'quality gate failed (nulls, reject rate, drift, an empty result); nothing published'],
+  [
+    `${EXIT.quality}`,
+    'quality gate failed (nulls, reject rate, drift, an empty result: nothing published; evaluate: a monitor: metric bound)',
+  ],
   [`${EXIT.locked}`, 'another run holds this job, partition and shard (or --wait ran out)'],
   ['130/143', 'interrupted by SIGINT/SIGTERM; nothing published'],
 ];
@@ -22,6 +25,10 @@ export const PROGRAM_HELP =
     ['mlscale score --job jobs/daily.yaml --param ds=2024-01-31', 'score one day'],
     ['mlscale inspect model.onnx', 'what a model takes and gives, and a model: block for a job file'],
     ['mlscale runs --job jobs/daily.yaml --status failed --since 7d', 'failed runs of the last week'],
+    [
+      'mlscale evaluate --job jobs/daily.yaml --param ds=2024-01-24',
+      "a week-old partition's predictions against their labels",
+    ],
     ['mlscale schedule jobs/ --port 9477', 'run every job with a schedule:, serving /metrics'],
   ]) + EXIT_CODES_HELP;
 
@@ -47,3 +54,10 @@ export const SCHEDULE_HELP =
     ['mlscale schedule jobs/daily.yaml --port 9477 --host 0.0.0.0', 'serve /healthz and /metrics to a pod probe'],
   ]) +
   `\nExit codes: ${EXIT.ok} stopped by SIGTERM/SIGINT, ${EXIT.usage} a job file is invalid (each one named); runs' own failures are logged and counted in /metrics.\n`;
+
+export const EVALUATE_HELP =
+  examples([
+    ['mlscale evaluate --job daily.yaml --param ds=2024-01-24', "how good a week-old partition's predictions were"],
+    ['mlscale evaluate --job daily.yaml --param ds=2024-01-24 --json', 'the metrics as one JSON object'],
+  ]) +
+  `\nExit codes: ${EXIT.ok} evaluated and stored, ${EXIT.quality} a monitor: gate is broken (the evaluation is stored), ${EXIT.usage} no labels: block, no published predictions, or bad labels, ${EXIT.runtime} labels or predictions could not be read.\n`;

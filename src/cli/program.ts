@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { VERSION } from '../version.js';
 import { commanderErrorJson } from './fatal.js';
-import { PROGRAM_HELP, SCHEDULE_HELP, SCORE_HELP, VALIDATE_HELP } from './help.js';
+import { EVALUATE_HELP, PROGRAM_HELP, SCHEDULE_HELP, SCORE_HELP, VALIDATE_HELP } from './help.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -94,6 +94,18 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     )
     .action(async (opts) => (await import('./commands/validate.js')).validateCommand(opts));
 
+  requireOption(program.command('evaluate'), '--job <file>', 'job file (YAML) with a labels: block')
+    .description(
+      "measure a partition's published predictions against the labels that have arrived; store the metrics beside the ledger; exit 3 past a monitor: gate",
+    )
+    .addHelpText('after', EVALUATE_HELP)
+    .option('--param <k=v>', 'set a job parameter (repeatable), e.g. --param ds=2024-01-31', collect, [])
+    .option('--json', 'print the evaluation as JSON on stdout')
+    .addOption(
+      new Option('--log-format <format>', 'the error on stderr as text or a JSON line').choices(['text', 'json']),
+    )
+    .action(async (opts) => (await import('./commands/evaluate.js')).evaluateCommand(opts));
+
   program
     .command('inspect')
     .description('show a model: inputs, outputs, types, shapes, opsets, metadata')
@@ -130,7 +142,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
   program
     .command('report')
     .description(
-      'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend',
+      'write a self-contained HTML report of a run: facts, prediction histograms against the baseline, feature drift, trend, model quality against labels',
     )
     .argument('[run_id]', 'the run (default: the newest run of --job)')
     .option('--job <name|file>', 'report on the newest run of this job (a job file: its sink says where the ledger is)')
@@ -146,7 +158,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
 
   program
     .command('schedule')
-    .description('run every job file that has schedule:, on its cron expression, until SIGTERM')
+    .description('run every job file that has schedule: (or evaluate.schedule:), on its cron expression, until SIGTERM')
     .addHelpText('after', SCHEDULE_HELP)
     .argument('[paths...]', 'job files or directories (default: jobs/)')
     .option('--host <address>', 'address for --port to listen on (0.0.0.0: every interface)', '127.0.0.1')

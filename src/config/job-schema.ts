@@ -163,6 +163,113 @@ function modelNode<const Extra extends Record<string, SchemaNode>>(description: 
   } as const satisfies SchemaNode;
 }
 
+/** Floors and ceilings on evaluated quality (monitor.min_* / monitor.max_*): `mlscale evaluate` exits 3 past one. */
+export const QUALITY_GATES = {
+  min_roc_auc: { metric: 'roc_auc', bound: 'min' },
+  min_pr_auc: { metric: 'pr_auc', bound: 'min' },
+  max_log_loss: { metric: 'log_loss', bound: 'max' },
+  max_brier: { metric: 'brier', bound: 'max' },
+  min_accuracy: { metric: 'accuracy', bound: 'min' },
+  min_precision: { metric: 'precision', bound: 'min' },
+  min_recall: { metric: 'recall', bound: 'min' },
+  min_f1: { metric: 'f1', bound: 'min' },
+  max_rmse: { metric: 'rmse', bound: 'max' },
+  max_mae: { metric: 'mae', bound: 'max' },
+  min_r2: { metric: 'r2', bound: 'min' },
+  min_coverage: { metric: 'coverage', bound: 'min' },
+} as const;
+
+export type QualityGateKey = keyof typeof QUALITY_GATES;
+
+const gateNodes = Object.fromEntries(
+  Object.entries(QUALITY_GATES).map(([key, g]) => [
+    key,
+    {
+      kind: 'number',
+      description: `mlscale evaluate exits 3 when a prediction column's ${g.metric} is ${g.bound === 'min' ? 'below' : 'above'} this.`,
+    },
+  ]),
+) as Record<QualityGateKey, { kind: 'number'; description: string }>;
+
+export const TASKS = ['auto', 'binary', 'regression'] as const;
+
+const labelsNode = {
+  kind: 'object',
+  description:
+    'Where the true outcomes arrive, for `mlscale evaluate`: rows with the key columns and a label column, templated like the source.',
+  required: ['column'],
+  oneKeyOf: ['parquet', 'postgres'],
+  properties: {
+    parquet: {
+      kind: 'object',
+      description: 'A Parquet file, a directory of them, or a glob.',
+      required: ['path'],
+      properties: {
+        path: { kind: 'string', description: 'File, directory or glob, relative to the job file ({{ ds }} allowed).' },
+      },
+    },
+    postgres: {
+      kind: 'object',
+      description: 'A query; :ds and other :name parameters are bound from params.',
+      required: ['url', 'query'],
+      properties: {
+        url: { kind: 'string', description: 'Connection URL, usually "${DATABASE_URL}".' },
+        query: { kind: 'string', description: 'SELECT giving the key columns and the label column.' },
+      },
+    },
+    column: {
+      kind: 'string',
+      description: 'The label column: 0/1 or boolean for a binary outcome, a number for a regression.',
+    },
+    key: {
+      kind: 'array',
+      description: "The labels' key columns, in the order of the job's key: (default: the job's key names).",
+      minItems: 1,
+      uniqueItems: true,
+      items: { kind: 'string', description: 'Column name.' },
+    },
+    known_at: {
+      kind: 'string',
+      description:
+        'Column saying when each outcome became known; labels known after the evaluation starts are left out.',
+    },
+  },
+} as const satisfies SchemaNode;
+
+const evaluateNode = {
+  kind: 'object',
+  description: 'How `mlscale evaluate` judges the predictions against labels:, and when `mlscale schedule` runs it.',
+  properties: {
+    threshold: {
+      kind: 'number',
+      description: 'Score at or above which a prediction counts as positive, for accuracy, precision, recall and F1.',
+      minimum: 0,
+      maximum: 1,
+      default: 0.5,
+    },
+    task: {
+      kind: 'string',
+      description:
+        'binary (a probability or score of a 0/1 outcome), regression, or auto: binary when every label is 0/1 and every score is in [0, 1].',
+      enum: TASKS,
+      default: 'auto',
+    },
+    schedule: {
+      kind: 'string',
+      description: 'Cron expression on which `mlscale schedule` evaluates the partition lag_days back.',
+      pattern: CRON_PATTERN,
+      patternHint: CRON_HINT,
+      refine: cronProblem,
+    },
+    lag_days: {
+      kind: 'integer',
+      description: 'Under evaluate.schedule: evaluate the ds this many days before the tick (labels arrive late).',
+      minimum: 0,
+      default: 7,
+    },
+  },
+} as const satisfies SchemaNode;
+
 /** Keys that only mean something under combine: route. */
 const ROUTE_KEYS = ['route_by', 'routes', 'default_model'] as const;
 
@@ -197,6 +304,12 @@ const jobRules: readonly Rule[] = [
     then: { has: ['route_by'] },
     at: ['combine'],
     message: 'route needs route_by: the column whose value picks the model',
+  },
+  {
+    if: { has: ['evaluate'] },
+    then: { has: ['labels'] },
+    at: ['evaluate'],
+    message: 'judges predictions against labels; add a labels: block',
   },
   {
     if: { has: ['rejects', 'table'] },
@@ -259,6 +372,28 @@ export const jobSchema = {
       minItems: 1,
       items: modelNode('One model of an ensemble or a routed set.', {
         weight: { kind: 'number', description: 'Weight of this model under combine: weighted.', minimum: 0 },
+      }),
+    },
+    challengers: {
+      kind: 'array',
+      description:
+        'Models scored on the same rows by the same `mlscale score`, after the champion has published, each written beside the published predictions (never into them); `mlscale evaluate` measures them on the same labels.',
+      minItems: 1,
+      items: modelNode('A challenger model.', {
+        table: tableName(
+          "With the Postgres sink: the challenger's table (default: the sink table's name + _challenger_ + the challenger's name).",
+        ),
+        dir: {
+          kind: 'string',
+          description:
+            "With the Parquet sink: the root of the challenger's tree, beside the sink's root (default: the sink's root + _challenger_ + the challenger's name); each partition's path under the sink's root is repeated under it.",
+        },
+        required: {
+          kind: 'boolean',
+          description:
+            "A failure of this challenger makes `mlscale score` exit with the challenger's error (the champion's predictions stay published); otherwise it is reported and the command succeeds.",
+          default: false,
+        },
       }),
     },
     combine: {
@@ -359,7 +494,7 @@ export const jobSchema = {
     monitor: {
       kind: 'object',
       description:
-        'Drift monitoring: the population stability index (PSI) of every prediction column and feature against a baseline run.',
+        'Drift monitoring (the population stability index of every prediction column and feature against a baseline run) and quality gates on what `mlscale evaluate` measures (min_roc_auc, max_log_loss, min_coverage, ...).',
       properties: {
         baseline: {
           kind: 'string',
@@ -374,8 +509,11 @@ export const jobSchema = {
           enum: ['warn', 'fail'],
           default: 'warn',
         },
+        ...gateNodes,
       },
     },
+    labels: labelsNode,
+    evaluate: evaluateNode,
     batch_size: { kind: 'integer', description: 'Rows per chunk.', minimum: 1, maximum: 1_000_000, default: 8192 },
     parallelism: {
       kind: 'integer',

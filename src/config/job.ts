@@ -18,6 +18,8 @@ export interface Job {
   /** One model, or several combined per `combine`. */
   readonly models: readonly ModelSpec[];
   readonly combine: Combine;
+  /** Models scored beside the champion, each into its own table or tree. */
+  readonly challengers: readonly ChallengerSpec[];
   readonly source: SourceSpec;
   readonly key: readonly string[];
   readonly onNull: OnNull;
@@ -30,6 +32,11 @@ export interface Job {
   readonly rejects?: { readonly schema: string; readonly table: string } | { readonly dir: string };
   /** Drift check against a baseline run; undefined: off. */
   readonly monitor?: { readonly baseline: string; readonly maxPsi: number; readonly onDrift: 'warn' | 'fail' };
+  /** Where the true outcomes arrive, for `mlscale evaluate`; undefined: the job is not evaluated. */
+  readonly labels?: LabelsSpec;
+  readonly evaluation: Evaluation;
+  /** Bounds on evaluated metrics (monitor.min_roc_auc, …): `evaluate` exits 3 past one. */
+  readonly qualityGates: readonly QualityGate[];
   readonly batchSize: number;
   readonly parallelism: number;
   readonly sink: SinkSpec;
@@ -40,6 +47,39 @@ export interface Job {
   /** Attempts after a transient failure (dropped connection, server restart). */
   readonly retries: number;
   readonly retryBackoffSeconds: number;
+}
+
+export interface ChallengerSpec {
+  readonly model: ModelSpec;
+  /** The job name its runs are recorded and locked under: the job's name + _challenger_ + its name. */
+  readonly job: string;
+  readonly sink: SinkSpec;
+  /** Its failure fails `mlscale score` (after the champion has published). */
+  readonly required: boolean;
+}
+
+export interface LabelsSpec {
+  readonly source: SourceSpec;
+  readonly column: string;
+  /** The labels' key columns, matched in order with the job's key. */
+  readonly key: readonly string[];
+  readonly knownAt?: string;
+}
+
+export interface Evaluation {
+  readonly threshold: number;
+  readonly task: 'auto' | 'binary' | 'regression';
+  /** Cron of `mlscale schedule`'s evaluations; undefined: not scheduled. */
+  readonly schedule?: string;
+  readonly lagDays: number;
+}
+
+export interface QualityGate {
+  /** The job file's key, for messages: min_roc_auc. */
+  readonly key: string;
+  readonly metric: string;
+  readonly bound: 'min' | 'max';
+  readonly value: number;
 }
 
 export interface ModelSpec {

@@ -4,8 +4,18 @@ import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
 import { UsageError } from '../errors.js';
 import { redact, registerConnectionString } from '../redact.js';
-import type { Combine, Job, JobOverrides, ModelSpec, OnNull, SinkSpec, SourceSpec } from './job.js';
-import { jobSchema } from './job-schema.js';
+import type {
+  ChallengerSpec,
+  Combine,
+  Job,
+  JobOverrides,
+  LabelsSpec,
+  ModelSpec,
+  OnNull,
+  SinkSpec,
+  SourceSpec,
+} from './job.js';
+import { jobSchema, QUALITY_GATES, type QualityGateKey } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
 import { MAX_SINK_TABLE_NAME, reservedTable } from '../output/tables.js';
 import { resolveObjectPath, resolveOutputPath, resolveRejectsDir } from './output-path.js';
@@ -202,6 +212,14 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   if (dupKey) throw new UsageError(`${at('key')}: column "${dupKey}" is listed twice; list each key column once.`);
 
   const source = resolveSource(raw, dir, str, at);
+  const challengers = (raw.challengers ?? []).map((c, i) =>
+    resolveChallenger(raw.name, c, i, models, sink, dir, env, str, at),
+  );
+  const dupChallenger = challengers.find((c, i) => challengers.findIndex((o) => o.job === c.job) !== i);
+  if (dupChallenger)
+    throw new UsageError(
+      `${at('challengers')}: two challengers are named "${dupChallenger.model.name}"; give each a distinct name:.`,
+    );
   return {
     name: raw.name,
     ...(raw.description !== undefined ? { description: raw.description } : {}),
@@ -213,6 +231,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     ds,
     models,
     combine,
+    challengers,
     source,
     // After the source and sink URLs registered their passwords: a password passed as a
     // parameter into a URL template ({{ pw }}) is hidden in the record too.
@@ -223,7 +242,8 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
     maxRejectRate: raw.max_reject_rate ?? 0.01,
     allowEmpty: raw.allow_empty ?? false,
     ...(raw.rejects ? { rejects: resolveRejects(raw, sink, at, dir, env) } : {}),
-    ...(raw.monitor
+    // A monitor: with quality gates only leaves the drift check off; one with drift keys (or none) keeps it.
+    ...(raw.monitor && (hasDriftKey(raw.monitor) || gateKeys(raw.monitor).length === 0)
       ? {
           monitor: {
             baseline: raw.monitor.baseline ?? 'previous',
@@ -232,6 +252,19 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
           },
         }
       : {}),
+    ...(raw.labels ? { labels: resolveLabels(raw, key, dir, str, at) } : {}),
+    evaluation: {
+      threshold: raw.evaluate?.threshold ?? 0.5,
+      task: raw.evaluate?.task ?? 'auto',
+      ...(raw.evaluate?.schedule !== undefined ? { schedule: raw.evaluate.schedule } : {}),
+      lagDays: raw.evaluate?.lag_days ?? 7,
+    },
+    qualityGates: gateKeys(raw.monitor ?? {}).map((k) => ({
+      key: k,
+      metric: QUALITY_GATES[k].metric,
+      bound: QUALITY_GATES[k].bound,
+      value: raw.monitor![k]!,
+    })),
     batchSize: overrides.batchSize ?? raw.batch_size ?? 8192,
     parallelism: overrides.parallelism ?? raw.parallelism ?? availableParallelism(),
     sink,
@@ -244,6 +277,108 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
 }
 
 type Str = (value: string, p: string) => string;
+
+type RawChallenger = NonNullable<RawJob['challengers']>[number];
+
+/** A challenger: its model, and a job name and sink of its own beside the champion's. */
+function resolveChallenger(
+  jobName: string,
+  c: RawChallenger,
+  i: number,
+  champions: readonly ModelSpec[],
+  sink: SinkSpec,
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  str: Str,
+  at: (p: string) => string,
+): ChallengerSpec {
+  const key = `challengers[${i}]`;
+  const model = resolveModel(c, key, dir, str);
+  if (champions.some((m) => m.name === model.name))
+    throw new UsageError(
+      `${at(`${key}.name`)}: "${model.name}" is the champion's name; give the challenger a name of its own (name:).`,
+    );
+  const safe = model.name.toLowerCase().replace(/[^a-z0-9_]+/g, '_');
+  const job = `${jobName}_challenger_${safe}`;
+  const required = c.required ?? false;
+  if (sink.kind === 'postgres') {
+    if (c.dir !== undefined)
+      throw new UsageError(
+        `${at(`${key}.dir`)}: a challenger directory goes with the Parquet sink; with the Postgres sink write table:.`,
+      );
+    const table = c.table ?? `${sink.table}_challenger_${safe}`;
+    const [schema, name] = table.includes('.') ? (table.split('.') as [string, string]) : [sink.schema, table];
+    if (Buffer.byteLength(name) > MAX_SINK_TABLE_NAME)
+      throw new UsageError(
+        `${at(key)}: the challenger's table "${name}" is ${Buffer.byteLength(name)} bytes, over the ${MAX_SINK_TABLE_NAME} a sink table may have; name a shorter one with ${key}.table.`,
+      );
+    const reserved =
+      reservedTable(name, sink.table) ??
+      (schema === sink.schema && name === sink.table ? `${name} is the published predictions' table` : undefined);
+    if (reserved) throw new UsageError(`${at(`${key}.table`)}: ${reserved}; name another table for the challenger.`);
+    return { model, job, required, sink: { ...sink, schema, table: name } };
+  }
+  if (c.table !== undefined)
+    throw new UsageError(
+      `${at(`${key}.table`)}: a challenger table goes with the Postgres sink; with the Parquet sink write dir:.`,
+    );
+  const root =
+    c.dir !== undefined
+      ? resolveRejectsDir(c.dir, sink.root, dir, env, at(`${key}.dir`))
+      : `${sink.root}_challenger_${safe}`;
+  return {
+    model,
+    job,
+    required,
+    sink: { ...sink, root, path: path.join(root, path.relative(sink.root, sink.path)) },
+  };
+}
+
+type RawMonitor = NonNullable<RawJob['monitor']>;
+const hasDriftKey = (m: RawMonitor) => ['baseline', 'max_psi', 'on_drift'].some((k) => k in m);
+const gateKeys = (m: RawMonitor) => (Object.keys(QUALITY_GATES) as QualityGateKey[]).filter((k) => m[k] !== undefined);
+
+function resolveLabels(
+  raw: RawJob,
+  jobKey: readonly string[],
+  dir: string,
+  str: Str,
+  at: (p: string) => string,
+): LabelsSpec {
+  const l = raw.labels!;
+  const key = l.key?.map((k, i) => str(k, `labels.key[${i}]`)) ?? jobKey;
+  if (jobKey.length === 0)
+    throw new UsageError(
+      `${at('labels')}: labels are joined to predictions by the key columns; list them under key: (the job has none).`,
+      { code: 'labels_key' },
+    );
+  if (key.length !== jobKey.length)
+    throw new UsageError(
+      `${at('labels.key')}: lists ${key.length} column(s) but the job's key: has ${jobKey.length} (${jobKey.join(', ')}); name one label column per key column, in the same order.`,
+      { code: 'labels_key' },
+    );
+  let source: SourceSpec;
+  if (l.parquet) {
+    const p = str(l.parquet.path, 'labels.parquet.path');
+    source = { kind: 'parquet', path: path.isAbsolute(p) ? p : path.join(dir, p) };
+  } else {
+    const pg = l.postgres!;
+    if (/\{\{|\$\{/.test(pg.query))
+      throw new UsageError(
+        `${at('labels.postgres.query')}: {{ }} and \${} would splice values into SQL; write :name instead (parameters are bound).`,
+        { code: 'query_template' },
+      );
+    const url = str(pg.url, 'labels.postgres.url');
+    registerConnectionString(url);
+    source = { kind: 'postgres', url, query: pg.query };
+  }
+  return {
+    source,
+    column: str(l.column, 'labels.column'),
+    key,
+    ...(l.known_at !== undefined ? { knownAt: str(l.known_at, 'labels.known_at') } : {}),
+  };
+}
 
 function resolveModel(m: RawModel, key: string, dir: string, str: Str): ModelSpec {
   const modelPath = path.resolve(dir, str(m.path, `${key}.path`));

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 
 export const LEDGER_TABLE = 'mlscale_runs';
 export const CHECKPOINTS_TABLE = 'mlscale_checkpoints';
+/** Model quality per job, partition and model version, written by `mlscale evaluate`. */
+export const EVALUATIONS_TABLE = 'mlscale_evaluations';
 
 /**
  * The longest sink table name whose derived names (`_p<hash>`, `_r<hash>`, `_latest`, and the
@@ -30,6 +32,7 @@ export function jobLatestView(table: string, job: string): string {
 export function reservedTable(table: string, sink: string): string | undefined {
   if (table === LEDGER_TABLE) return `${table} is mlscale's run ledger`;
   if (table === CHECKPOINTS_TABLE) return `${table} holds mlscale's checkpoints`;
+  if (table === EVALUATIONS_TABLE) return `${table} holds mlscale's evaluations`;
   if (table.endsWith('_mlscale_stage')) return `${table} is named like mlscale's staging tables`;
   if (table === latestView(sink) || table.startsWith(`${latestView(sink)}_`))
     return `${table} is named like the views mlscale keeps over ${sink}`;

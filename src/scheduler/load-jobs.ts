@@ -10,7 +10,13 @@ export interface ScheduledJob {
   readonly job: Job;
   readonly schedule: string;
   readonly catchup: number;
+  /** score: the job's own schedule:; evaluate: its evaluate.schedule, lag_days back. */
+  readonly kind: 'score' | 'evaluate';
 }
+
+/** The name a scheduled entry goes by in logs, metrics, locks and the state file: the job's, or job:evaluate. */
+export const entryName = (sj: Pick<ScheduledJob, 'job' | 'kind'>) =>
+  sj.kind === 'evaluate' ? `${sj.job.name}:evaluate` : sj.job.name;
 
 async function jobFiles(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
@@ -41,16 +47,18 @@ export async function loadScheduledJobs(
   for (const file of files) {
     try {
       const job = await loadJob(file);
-      if (!job.schedule) {
+      if (!job.schedule && !job.evaluation.schedule) {
         unscheduled.push(file);
         continue;
       }
-      const dup = jobs.find((j) => j.job.name === job.name);
+      const dup = jobs.find((j) => j.job.name === job.name && j.file !== file);
       if (dup)
         throw new UsageError(
           `${path.basename(file)}: job name ${job.name} is also used by ${dup.file}; job names must be unique.`,
         );
-      jobs.push({ file, job, schedule: job.schedule, catchup: job.catchup });
+      if (job.schedule) jobs.push({ file, job, schedule: job.schedule, catchup: job.catchup, kind: 'score' });
+      if (job.evaluation.schedule)
+        jobs.push({ file, job, schedule: job.evaluation.schedule, catchup: 0, kind: 'evaluate' });
     } catch (err) {
       errors.push(errorMessage(err));
     }

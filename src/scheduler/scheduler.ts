@@ -5,8 +5,10 @@ import { loadJob } from '../config/load-job.js';
 import { todayIn } from '../config/template.js';
 import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { runJob } from '../run/run-job.js';
-import { loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
+import { runWithChallengers } from '../run/challengers.js';
+import { evaluateAndStore, laggedDs } from '../evaluate/run-evaluation.js';
+import { brokenMessage } from '../evaluate/gates.js';
+import { entryName, loadScheduledJobs, type ScheduledJob } from './load-jobs.js';
 import { SchedulerMetrics, runStatusOf } from './metrics.js';
 
 export interface SchedulerOptions {
@@ -122,16 +124,17 @@ export class Scheduler {
     this.tasks.clear();
     this.jobs = jobs;
     for (const sj of jobs) {
+      const name = entryName(sj);
       const task = cron.createTask(sj.schedule, (ctx) => this.tick(sj, ctx.date, 'scheduled'), {
         timezone: sj.job.timezone,
-        name: sj.job.name,
+        name,
       });
       void task.start();
-      this.tasks.set(sj.job.name, task);
-      this.metrics.addJob(sj.job.name);
+      this.tasks.set(name, task);
+      this.metrics.addJob(name);
       this.updateNext(sj);
       this.options.log.info('scheduled', {
-        job: sj.job.name,
+        job: name,
         schedule: sj.schedule,
         timezone: sj.job.timezone,
         next: task.getNextRun()?.toISOString() ?? null,
@@ -140,18 +143,18 @@ export class Scheduler {
   }
 
   private updateNext(sj: ScheduledJob): void {
-    const next = this.tasks.get(sj.job.name)?.getNextRun();
-    if (next) this.metrics.nextRun.set({ job: sj.job.name }, next.getTime() / 1000);
+    const next = this.tasks.get(entryName(sj))?.getNextRun();
+    if (next) this.metrics.nextRun.set({ job: entryName(sj) }, next.getTime() / 1000);
   }
 
   /** After a restart, the last `catchup` missed intervals of each job, oldest first. */
   private async catchUp(): Promise<void> {
     const now = this.now();
     for (const sj of this.jobs) {
-      const last = this.state[sj.job.name];
+      const last = this.state[entryName(sj)];
       if (sj.catchup === 0 || !last) continue;
       const ticks = missedTicks(
-        this.tasks.get(sj.job.name)!,
+        this.tasks.get(entryName(sj))!,
         sj.schedule.trim().split(/\s+/).length === 6,
         new Date(last),
         now,
@@ -160,7 +163,7 @@ export class Scheduler {
         firesOncePerLocalTime(sj.schedule),
       );
       for (const t of ticks) {
-        this.options.log.info('catching up a missed interval', { job: sj.job.name, tick: t.toISOString() });
+        this.options.log.info('catching up a missed interval', { job: entryName(sj), tick: t.toISOString() });
         await this.tick(sj, t, 'catchup');
       }
     }
@@ -174,7 +177,7 @@ export class Scheduler {
   }
 
   private async tick(sj: ScheduledJob, date: Date, reason: 'scheduled' | 'catchup'): Promise<void> {
-    const name = sj.job.name;
+    const name = entryName(sj);
     const log = this.options.log;
     if (this.stopping) return;
     if (this.running.has(name)) {
@@ -190,13 +193,17 @@ export class Scheduler {
     const ds = todayIn(sj.job.timezone, date);
     try {
       await this.saveState(name, date);
+      if (sj.kind === 'evaluate') {
+        await this.evaluate(sj, ds, controller.signal);
+        return;
+      }
       const job = await loadJob(sj.file, { params: { ds } });
       const events = {
         info: (m: string, f?: Record<string, unknown>) => log.info(m, { job: name, ...f }),
         warn: (m: string, f?: Record<string, unknown>) => log.warn(m, { job: name, ...f }),
       };
       log.info('tick', { job: name, ds, reason, tick: date.toISOString() });
-      const result = await runJob(job, { signal: controller.signal, events });
+      const result = await runWithChallengers(job, { signal: controller.signal, events });
       this.metrics.runs.inc({ job: name, status: 'succeeded' });
       this.metrics.rows.inc({ job: name }, result.rowsScored);
       this.metrics.lastSuccess.set({ job: name }, Date.now() / 1000);
@@ -227,12 +234,39 @@ export class Scheduler {
     }
   }
 
+  /**
+   * An evaluation tick: the partition lag_days before the tick's date, against its labels. A broken
+   * gate is logged as an error and counted as quality_gate; the evaluation is stored either way.
+   */
+  private async evaluate(sj: ScheduledJob, tickDs: string, signal: AbortSignal): Promise<void> {
+    const name = entryName(sj);
+    const log = this.options.log;
+    const ds = laggedDs(tickDs, sj.job.evaluation.lagDays);
+    log.info('evaluation tick', { job: name, ds, lag_days: sj.job.evaluation.lagDays });
+    const job = await loadJob(sj.file, { params: { ds } });
+    const { evaluation, gates, stored } = await evaluateAndStore(job, signal);
+    const broken = brokenMessage(gates, evaluation.partition);
+    const summary = Object.fromEntries(
+      Object.entries(evaluation.metrics).map(([c, m]) => [
+        c,
+        m.task === 'binary'
+          ? { roc_auc: m.roc_auc, log_loss: m.log_loss, coverage: m.coverage }
+          : { rmse: m.rmse, coverage: m.coverage },
+      ]),
+    );
+    this.metrics.runs.inc({ job: name, status: broken ? 'quality_gate' : 'succeeded' });
+    if (!broken) this.metrics.lastSuccess.set({ job: name }, Date.now() / 1000);
+    if (broken)
+      log.error('evaluation broke a quality gate', { job: name, ds, error: broken, metrics: summary, stored });
+    else log.info('evaluation succeeded', { job: name, ds, partition: evaluation.partition, metrics: summary, stored });
+  }
+
   /** Re-reads the job files (SIGHUP). A bad set is logged and the current one kept. */
   async reload(): Promise<void> {
     try {
       const { jobs } = await loadScheduledJobs(this.options.paths);
       this.install(jobs);
-      this.options.log.info('reloaded job files', { jobs: jobs.map((j) => j.job.name) });
+      this.options.log.info('reloaded job files', { jobs: jobs.map(entryName) });
     } catch (err) {
       this.options.log.error('reload failed; keeping the jobs already loaded', { error: errorMessage(err) });
     }
@@ -286,7 +320,7 @@ export class Scheduler {
         res.end(
           JSON.stringify({
             status: this.stopping ? 'stopping' : 'ok',
-            jobs: this.jobs.map((j) => j.job.name),
+            jobs: this.jobs.map(entryName),
             running: [...this.running.keys()],
           }),
         );

@@ -78,6 +78,14 @@ describe('the command line', () => {
     ],
     [['validate'], ['Examples:', '$ mlscale validate --job daily.yaml', 'Exit codes: 0 valid, 2 invalid']],
     [['schedule'], ['Examples:', '$ mlscale schedule', 'Exit codes: 0 stopped by SIGTERM/SIGINT']],
+    [
+      ['evaluate'],
+      [
+        'Examples:',
+        '$ mlscale evaluate --job daily.yaml --param ds=2024-01-24 --json',
+        'Exit codes: 0 evaluated and stored, 3 a monitor: gate is broken',
+      ],
+    ],
   ])('mlscale %j --help shows examples and exit codes', async (command, parts) => {
     const r = await mlscale([...command, '--help'], { cwd: s.dir });
     expect(r.code).toBe(0);

@@ -67,6 +67,16 @@ describe('the JSON Schema and mlscale validate agree', () => {
     ['on a @daily schedule in Europe/Kyiv', (job) => ({ ...job, schedule: '@daily', timezone: 'Europe/Kyiv' })],
     ['without a key', ({ key: _k, ...job }) => job],
     ['two models averaged', (job) => ({ ...twoModels(job), combine: 'mean' })],
+    [
+      'evaluated against labels, with quality gates, an evaluation schedule and a challenger',
+      (job) => ({
+        ...job,
+        labels: { parquet: { path: 'labels/ds={{ ds }}/*.parquet' }, column: 'churned', known_at: 'known_at' },
+        evaluate: { threshold: 0.4, task: 'binary', schedule: '0 7 * * *', lag_days: 7 },
+        monitor: { min_roc_auc: 0.75, max_log_loss: 0.6, min_coverage: 0.5 },
+        challengers: [{ ...model('xgb_next'), version: '2', dir: 'out_next' }],
+      }),
+    ],
   ])('both accept a good job: %s', async (label, change) => {
     const verdict = await judge(`good-${label.replace(/\W+/g, '-')}`, change(good()));
     expect(verdict).toEqual({ schema: true, cli: true, code: 0, error: '' });
@@ -130,6 +140,11 @@ describe('the JSON Schema and mlscale validate agree', () => {
       'model.inputs: use either features: or inputs:, not both',
     ],
     ['an empty key', (job) => ({ ...job, key: [] }), 'key: needs at least 1 item(s)'],
+    [
+      'evaluate: without labels:',
+      (job) => ({ ...job, evaluate: { threshold: 0.4 } }),
+      'evaluate: judges predictions against labels; add a labels: block',
+    ],
     [
       'a key column twice',
       (job) => ({ ...job, key: ['_index_', '_index_'] }),

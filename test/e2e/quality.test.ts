@@ -213,7 +213,7 @@ describe('run statistics, drift and rejects', () => {
       })
     ).stdout;
     expect(table.split('\n')[0]).toMatch(
-      /^run_id\s+job\s+partition\s+status\s+started_at\s+rows_read\s+rows_written\s+rejected\s+max_psi\s+drifted\s+model$/,
+      /^run_id\s+job\s+partition\s+status\s+started_at\s+rows_read\s+rows_written\s+rejected\s+max_psi\s+drifted\s+quality\s+model$/,
     );
     expect(table).toMatch(/2024-01-03 .* x\d,x\d,x\d,x\d/);
     expect((await mlscale(['runs', '--dir', 'out', '--since', '2999-01-01'], { cwd: s.dir })).stdout).toBe(

@@ -183,6 +183,58 @@ ${extra}`;
     expect(visible[0]!.run_id).toBe(/"msg":"run succeeded","job":"slow","run_id":"([^"]+)"/.exec(d.log())![1]);
   });
 
+  it('evaluate.schedule evaluates the partition lag_days back on its own cron; a broken gate is logged and counted', async () => {
+    const dir = path.join(s.dir, 'evaluate');
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'evalsched.yaml');
+    writeFileSync(
+      file,
+      jobText('evalsched', '', 'small')
+        .replace('schedule: ""\n', '')
+        .concat(
+          `labels:
+  postgres: { url: "\${DATABASE_URL}", query: "SELECT id, (id % 3 = 0) AS churned FROM ${schema.name}.small" }
+  column: churned
+evaluate: { schedule: "*/2 * * * * *", lag_days: 1, task: binary }
+monitor: { min_roc_auc: 0.999 }
+`,
+        ),
+    );
+    const yesterday = todayIn('UTC', new Date(Date.now() - 86_400_000));
+    const scored = await mlscale(['score', '--job', file, '--param', `ds=${yesterday}`], { env });
+    expect(errorLine(scored)).toBe('');
+    const d = start(dir, ['--port', '0']);
+    expect(await until(() => /"port":\d+/.test(d.log()))).toBe(true);
+    const port = Number(/"port":(\d+)/.exec(d.log())![1]);
+    expect(await until(() => d.log().includes('evaluation broke a quality gate'))).toBe(true);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    d.child.kill('SIGTERM');
+    await d.exited;
+    const line = d
+      .log()
+      .split('\n')
+      .find((l) => l.includes('evaluation broke a quality gate'))!;
+    const e = JSON.parse(line) as { job: string; ds: string; error: string; level: string };
+    // The tick's date less lag_days (a tick just past midnight would name today less one: checked loosely).
+    expect([e.job, e.level]).toEqual(['evalsched:evaluate', 'error']);
+    expect([yesterday, todayIn('UTC')]).toContain(
+      new Date(Date.parse(`${e.ds}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10),
+    );
+    expect(e.error).toMatch(
+      /^quality gate: partition \d{4}-\d{2}-\d{2}: variable roc_auc [\d.]+ is under monitor\.min_roc_auc 0\.999/,
+    );
+    expect(
+      Number(/mlscale_runs_total\{job="evalsched:evaluate",status="quality_gate"\} (\d+)/.exec(metrics)![1]),
+    ).toBeGreaterThanOrEqual(1);
+    const stored = await query<{ partition: string; roc: number }>(
+      `SELECT partition, (metrics->'variable'->>'roc_auc')::float8 AS roc FROM ${schema.name}.mlscale_evaluations WHERE job = 'evalsched'`,
+    );
+    expect(stored.map((r) => r.partition)).toEqual([e.ds]);
+    expect(stored[0]!.roc).toBeGreaterThan(0);
+    // Only evaluations were scheduled: the job's one run is the one scored by hand.
+    expect((await ledger('evalsched')).length).toBe(1);
+  });
+
   it('catchup: N runs the last N missed intervals after a restart, oldest first, each with its own ds', async () => {
     const dir = path.join(s.dir, 'catchup');
     mkdirSync(dir, { recursive: true });

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { RuntimeFailure, UsageError } from '../../errors.js';
+import { readQuality } from '../../evaluate/store.js';
 import { renderReport } from '../../report/render-report.js';
 import { reportBaseline } from '../../report/report-baseline.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
@@ -34,7 +35,8 @@ export async function reportCommand(runId: string | undefined, flags: ReportFlag
     history,
     async (runId) => (await readLedger(where, { runId, limit: 1 })).runs[0],
   );
-  const html = renderReport({ run, baseline, trend });
+  const quality = await readQuality(where, run.job);
+  const html = renderReport({ run, baseline, trend, quality });
   if (flags.out) {
     await writeReport(flags.out, html);
     process.stdout.write(`${flags.out}\n`);

@@ -1,3 +1,5 @@
+import { attachQuality, headline } from '../../evaluate/run-quality.js';
+import { readQuality } from '../../evaluate/store.js';
 import { readLedger, type LedgerLocation } from '../../ledger/read-ledger.js';
 import { ledgerTarget } from '../ledger-target.js';
 import { parseSince } from '../since.js';
@@ -13,12 +15,13 @@ interface RunsFlags extends LedgerLocation {
 /** `mlscale runs`: the ledger, newest first, from Postgres or from Parquet output directories. */
 export async function runsCommand(flags: RunsFlags): Promise<void> {
   const { where, job } = await ledgerTarget(flags);
-  const { runs, looked } = await readLedger(where, {
+  const { runs: bare, looked } = await readLedger(where, {
     ...(job ? { job } : {}),
     ...(flags.status ? { status: flags.status } : {}),
     ...(flags.since ? { since: parseSince(flags.since) } : {}),
     limit: flags.limit,
   });
+  const runs = attachQuality(bare, bare.length ? await readQuality(where, job) : []);
   if (flags.json) {
     process.stdout.write(JSON.stringify(runs, null, 2) + '\n');
     return;
@@ -38,6 +41,7 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
     'rejected',
     'max_psi',
     'drifted',
+    'quality',
     'model',
   ];
   const rows = runs.map((r) => {
@@ -54,6 +58,7 @@ export async function runsCommand(flags: RunsFlags): Promise<void> {
       String(r.rows_rejected),
       psis.length ? Math.max(...psis).toFixed(3) : '-',
       drift ? drift.drifted.join(',') || '-' : '-',
+      headline(r.quality),
       `${r.model_name}@${r.model_version}`,
     ];
   });

@@ -1,6 +1,6 @@
 import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags, parseShard } from '../../config/template.js';
-import { runJob } from '../../run/run-job.js';
+import { runWithChallengers, type ChallengerOutcome } from '../../run/challengers.js';
 import { createLogger, type LogFormat } from '../../logger.js';
 import { fatalText } from '../fatal.js';
 import { formatSummary } from '../summary.js';
@@ -21,6 +21,17 @@ export interface ScoreFlags {
   logFormat?: LogFormat;
   progress: boolean;
   json?: boolean;
+}
+
+/** One line per challenger under the champion's summary. */
+function challengerLines(outcomes: readonly ChallengerOutcome[]): string {
+  return outcomes
+    .map((c) =>
+      c.status === 'failed'
+        ? `\nchallenger ${c.name} failed: ${c.error}`
+        : `\nchallenger ${c.name}@${c.version} ${c.status}: ${c.rowsWritten} rows to ${c.destination} (run ${c.runId})`,
+    )
+    .join('');
 }
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
@@ -45,7 +56,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
       shard: parseShard(flags.shard),
     });
-    const result = await runJob(job, {
+    const result = await runWithChallengers(job, {
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
@@ -65,7 +76,10 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       rows_written: result.rowsWritten,
       duration_ms: result.durationMs,
     });
-    process.stdout.write((flags.json ? JSON.stringify(result, null, 2) : formatSummary(result)) + '\n');
+    process.stdout.write(
+      (flags.json ? JSON.stringify(result, null, 2) : formatSummary(result) + challengerLines(result.challengers)) +
+        '\n',
+    );
   } catch (err) {
     log.done();
     if (caught) {
