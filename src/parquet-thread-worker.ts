@@ -11,6 +11,9 @@ export function parquetWasm(): Promise<typeof import('parquet-wasm')> {
 }
 
 /** The Parquet thread's one entry: a row group to decode (source) or a part to encode (sink). */
-export default function run(task: ParquetTask): Promise<unknown> {
-  return task.kind === 'decode' ? decodeRowGroup(task) : encodePart(task);
+export default async function run(task: ParquetTask): Promise<unknown> {
+  if (task.kind === 'decode') return decodeRowGroup(task);
+  if (task.kind === 'encode') return encodePart(task);
+  await parquetWasm();
+  return null;
 }

@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { DecodeTask } from './source/parquet-decoder.js';
 import type { EncodeTask } from './sink/parquet-encoder.js';
 
-export type ParquetTask = ({ kind: 'decode' } & DecodeTask) | ({ kind: 'encode' } & EncodeTask);
+export type ParquetTask = ({ kind: 'decode' } & DecodeTask) | ({ kind: 'encode' } & EncodeTask) | { kind: 'warm' };
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
 // In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
@@ -16,6 +16,26 @@ let pool: Piscina | undefined;
 let users = 0;
 /** Tasks sent and not answered: the pool is destroyed only after them (piscina fails on a late reply). */
 const inFlight = new Set<Promise<unknown>>();
+
+function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown> {
+  pool ??= new Piscina({ filename: workerFile().href, minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
+  const p = pool.run(task, transferList ? { transferList } : {});
+  const settled: Promise<unknown> = p.then(
+    (): unknown => inFlight.delete(settled),
+    (): unknown => inFlight.delete(settled),
+  );
+  inFlight.add(settled);
+  return p;
+}
+
+/**
+ * Starts the Parquet thread and loads parquet-wasm in it (compiling 4 MB of WebAssembly) while
+ * the run is still planning, so its first row group is not kept waiting. An idle thread does not
+ * keep the process alive (piscina unrefs it), so a run that never reads is not held up.
+ */
+export function warmParquetThread(): void {
+  send({ kind: 'warm' }).catch(() => undefined);
+}
 
 /**
  * The one thread that decodes the source's row groups and encodes the sink's parts. One thread,
@@ -31,14 +51,7 @@ export class ParquetThread {
       this.open = true;
       users++;
     }
-    pool ??= new Piscina({ filename: workerFile().href, minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
-    const p = pool.run(task, transferList ? { transferList } : {});
-    const settled: Promise<unknown> = p.then(
-      (): unknown => inFlight.delete(settled),
-      (): unknown => inFlight.delete(settled),
-    );
-    inFlight.add(settled);
-    return p;
+    return send(task, transferList);
   }
 
   async close(): Promise<void> {

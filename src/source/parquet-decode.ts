@@ -14,6 +14,8 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
     rowGroups: [task.rowGroup],
     batchSize: task.batchSize,
     ...(task.columns ? { columns: [...task.columns] } : {}),
+    ...(task.offset !== undefined ? { offset: task.offset } : {}),
+    ...(task.limit !== undefined ? { limit: task.limit } : {}),
   };
   if (task.inMemory) {
     if (cached?.file !== task.file) cached = { file: task.file, data: await readFile(task.file) };

@@ -7,6 +7,9 @@ export interface DecodeTask {
   readonly columns: readonly string[] | undefined;
   /** Read the file whole (small files) rather than by byte ranges. */
   readonly inMemory: boolean;
+  /** Rows of the row group to skip, and to read at most. */
+  readonly offset?: number;
+  readonly limit?: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
+import { warmParquetThread } from '../parquet-thread.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
 
@@ -99,6 +100,8 @@ export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FI
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
+  // Local files decode on the Parquet thread: start it while the footers are read.
+  if (access === LOCAL_FILES) warmParquetThread();
   const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
     const blob = await access.blob(file);
     await assertParquet(file, size, blob);
@@ -186,32 +189,41 @@ export function parquetSourceOver(
         return;
       }
       const decoder = new ParquetDecoder();
-      const task = (g: RowGroupRef): DecodeTask => ({
+      const base = (g: RowGroupRef): DecodeTask => ({
         file: g.file,
         rowGroup: g.rowGroup,
         batchSize: options.batchSize,
         columns: options.columns,
         inMemory: g.fileSize <= IN_MEMORY_MAX,
       });
-      const decode = (g: RowGroupRef) => {
-        const p = decoder.decode(task(g));
+      // The first row group's first batch is a task of its own: the first chunk reaches the
+      // workers without waiting for the whole row group (131,072 rows is common) to decode.
+      const tasks: { g: RowGroupRef; task: DecodeTask }[] = groups.flatMap((g, k) =>
+        k === 0 && g.rows > options.batchSize
+          ? [
+              { g, task: { ...base(g), limit: options.batchSize } },
+              { g, task: { ...base(g), offset: options.batchSize } },
+            ]
+          : [{ g, task: base(g) }],
+      );
+      const decode = (k: number) => {
+        const p = decoder.decode(tasks[k]!.task);
         // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
         p.catch(() => undefined);
         return p;
       };
       try {
-        // The next row group decodes on the decoder's thread while this one's batches are scored.
-        let next = groups.length > 0 ? decode(groups[0]!) : undefined;
-        for (let k = 0; k < groups.length; k++) {
+        // The next task decodes on the Parquet thread while this one's batches are scored.
+        let next = tasks.length > 0 ? decode(0) : undefined;
+        for (let k = 0; k < tasks.length; k++) {
           signal?.throwIfAborted();
-          const g = groups[k]!;
           let streams: Uint8Array | Uint8Array[];
           try {
             streams = await next!;
           } catch (err) {
-            throw decodeError(g, err);
+            throw decodeError(tasks[k]!.g, err);
           }
-          next = k + 1 < groups.length ? decode(groups[k + 1]!) : undefined;
+          next = k + 1 < tasks.length ? decode(k + 1) : undefined;
           for (const ipc of Array.isArray(streams) ? streams : [streams]) {
             const t = tableFromIPC(ipc);
             const selected = options.columns ? t.select([...options.columns]) : t;
