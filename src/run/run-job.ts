@@ -189,11 +189,12 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
         intraOpThreads: m.spec.intraOpThreads,
       })),
     });
-    // The source starts reading while the sink takes its lock and creates its table.
-    early = prefetch(plan.source.batches(controller.signal), () => clock.firstChunk());
     if (options.limit !== undefined && !options.allowPartial)
       checkPartialRun(options.limit, job.partition, await sink.published());
     await sink.begin(record, resumed, controller.signal);
+    // Only once the run holds its lock: a duplicate must not run the source's query at all. The
+    // first chunk is then read while the workers are still loading their sessions.
+    early = prefetch(plan.source.batches(controller.signal), () => clock.firstChunk());
     options.events?.info?.('run started', {
       run_id: runId,
       job: job.name,

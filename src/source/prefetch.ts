@@ -4,11 +4,11 @@ import type { RecordBatch } from 'apache-arrow';
 const READ_AHEAD = 2;
 
 /**
- * A source's batches, read ahead: the first ones are asked for as the run starts, so the source
- * connects, runs its query or decodes its first row group while the run does its other start-up
- * work (taking its lock, creating its table, starting the workers); afterwards the next batch's
- * I/O (a file range, a COPY message) is under way while the pipeline works on this one. `cancel`
- * ends the read for a run that stops before its pipeline does.
+ * A source's batches, read ahead: the first ones are asked for as soon as the run holds its lock,
+ * so the source connects, runs its query or decodes its first row group while the scoring
+ * workers finish loading; afterwards the next batch's I/O (a file range, a COPY message) is under
+ * way while the pipeline works on this one. `cancel` ends the read for a run that stops before
+ * its pipeline does.
  */
 export interface Prefetched {
   readonly batches: AsyncIterator<RecordBatch>;
