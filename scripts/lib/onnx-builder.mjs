@@ -115,9 +115,8 @@ export function mlpModel({ features, hidden = [64, 64], seed = 1 }) {
   });
 }
 
-/** A TreeEnsembleRegressor of `trees` full binary trees of `depth`, random splits on features in [0,1). */
-export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }) {
-  const rand = rng(seed);
+/** The node and target attribute lists of a TreeEnsembleRegressor, empty. */
+function emptyTrees() {
   const n = {
     treeids: [],
     nodeids: [],
@@ -129,7 +128,13 @@ export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }
     hitrates: [],
     missing: [],
   };
-  const t = { treeids: [], nodeids: [], ids: [], weights: [] };
+  return { n, t: { treeids: [], nodeids: [], ids: [], weights: [] } };
+}
+
+/** A TreeEnsembleRegressor of `trees` full binary trees of `depth`, random splits on features in [0,1). */
+export function treeEnsembleModel({ features, trees = 100, depth = 6, seed = 2 }) {
+  const rand = rng(seed);
+  const { n, t } = emptyTrees();
   const internal = 2 ** depth - 1;
   const total = 2 ** (depth + 1) - 1;
   for (let tree = 0; tree < trees; tree++) {
@@ -217,18 +222,7 @@ function float32AtMost(x) {
  * predict_proba[:, 1]: the average of the trees' leaf shares, `x <= threshold` going left.
  */
 export function forestModel({ features, trees }) {
-  const n = {
-    treeids: [],
-    nodeids: [],
-    featureids: [],
-    values: [],
-    modes: [],
-    truenodeids: [],
-    falsenodeids: [],
-    hitrates: [],
-    missing: [],
-  };
-  const t = { treeids: [], nodeids: [], ids: [], weights: [] };
+  const { n, t } = emptyTrees();
   trees.forEach((tree, id) => {
     tree.left.forEach((left, node) => {
       const leaf = left === -1;

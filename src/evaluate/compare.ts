@@ -1,6 +1,7 @@
 import { binCounts, psi } from '../stats/psi.js';
 import { computeMetrics, type Metrics, type Task } from './metrics.js';
 import { byScoreDesc, weightedMetrics } from './weighted-metrics.js';
+import { rng } from '../random.js';
 
 // A challenger against the champion on the same rows: how far apart their scores are (agreement,
 // PSI) and how much better or worse it measures, with a paired bootstrap interval so a delta of
@@ -37,18 +38,6 @@ export interface Comparison {
 
 const BINARY = ['roc_auc', 'pr_auc', 'log_loss', 'brier', 'accuracy', 'f1'] as const;
 const REGRESSION = ['rmse', 'mae', 'r2'] as const;
-
-/** mulberry32: a small seeded generator, so the same data always gives the same interval. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const get = (m: Metrics, k: string) => (m as unknown as Record<string, number | null | undefined>)[k] ?? null;
 

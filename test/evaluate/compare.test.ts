@@ -1,19 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../src/random.js';
 import { compareScores } from '../../src/evaluate/compare.js';
 import { computeMetrics, type Task } from '../../src/evaluate/metrics.js';
 import { byScoreDesc, weightedMetrics } from '../../src/evaluate/weighted-metrics.js';
-
-/** mulberry32, seeded. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function data(n: number, seed: number, task: Task) {
   const r = rng(seed);

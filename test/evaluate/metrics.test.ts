@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { rng } from '../../src/random.js';
 import { computeMetrics, inferTask, type Metrics } from '../../src/evaluate/metrics.js';
 import { sklearnMetrics, sklearnVersion, type OracleCase } from '../support/sklearn.js';
 
 interface Case extends OracleCase {
   name: string;
-}
-
-/** A seeded generator (mulberry32), so every run checks the same data. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function binaryCase(name: string, n: number, seed: number, opts: { round?: number; rate?: number } = {}): Case {
