@@ -4,8 +4,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { scratchDir } from '../support/job.js';
-import { onnxFixture } from '../support/paths.js';
-import { startS3, testClient, uploadFile, type TestS3 } from '../support/s3.js';
+import { startS3, testClient, uploadFile, type TestS3, irisJob } from '../support/s3.js';
 
 // A Parquet object of several hundred MB, most of it a wide column the job does not read, scored
 // from the store: mlscale fetches the footer and the needed column chunks by ranged GETs, so its
@@ -18,19 +17,7 @@ const ROWS = 160_000;
 const job = (source: string) =>
   s.file(
     `job-${Math.random().toString(36).slice(2)}.yaml`,
-    `name: big_s3
-params:
-  ds: "2024-01-01"
-model:
-  path: ${onnxFixture('test_xgb.onnx')}
-  features: [Sepal_Length, Sepal_Width, Petal_Length, Petal_Width]
-key: [row_id]
-parallelism: 1
-source:
-  parquet: { path: "${source}" }
-sink:
-  parquet: { path: "out/ds={{ ds }}" }
-`,
+    irisJob({ name: 'big_s3', source, sink: 'out/ds={{ ds }}', extra: 'parallelism: 1\n' }),
   );
 
 beforeAll(async () => {

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, startMlscale } from '../support/cli.js';
 import { csvTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
-import { datasetFixture, onnxFixture } from '../support/paths.js';
-import { startS3, testClient, type TestS3 } from '../support/s3.js';
+import { datasetFixture } from '../support/paths.js';
+import { startS3, testClient, type TestS3, irisJob } from '../support/s3.js';
 
 // Two runs of one partition racing for its lock on a store that honours If-None-Match (the test
 // proxy makes s3rver honour it). The proxy orders them, no timing: the first run's conditional
@@ -37,18 +37,11 @@ afterAll(async () => {
 const job = () =>
   s.file(
     'job.yaml',
-    `name: iris_s3_lock
-params:
-  ds: "2024-01-01"
-model:
-  path: ${onnxFixture('test_xgb.onnx')}
-  features: [Sepal_Length, Sepal_Width, Petal_Length, Petal_Width]
-key: [row_id]
-source:
-  parquet: { path: "s3://mlscale-test/iris/part-0.parquet" }
-sink:
-  parquet: { path: "s3://mlscale-test/out/ds={{ ds }}" }
-`,
+    irisJob({
+      name: 'iris_s3_lock',
+      source: 's3://mlscale-test/iris/part-0.parquet',
+      sink: 's3://mlscale-test/out/ds={{ ds }}',
+    }),
   );
 
 describe('a partition lock by conditional write', () => {

@@ -7,8 +7,8 @@ import type { S3Client } from '../../src/s3/client.js';
 import { errorLine, mlscale } from '../support/cli.js';
 import { csvTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
-import { datasetFixture, onnxFixture } from '../support/paths.js';
-import { download, startS3, testClient, type TestS3 } from '../support/s3.js';
+import { datasetFixture } from '../support/paths.js';
+import { download, startS3, testClient, type TestS3, irisJob } from '../support/s3.js';
 
 // Parquet in and out of an S3-compatible store (s3rver behind a recording proxy), through the
 // real CLI: globs over keys, shards, a publish and a re-run read back by DuckDB, the ledger from
@@ -24,18 +24,7 @@ let rewritten: Uint8Array;
 const job = (source: string, sink = 's3://mlscale-test/out/ds={{ ds }}', extra = '') =>
   s.file(
     `job-${Math.random().toString(36).slice(2)}.yaml`,
-    `name: iris_s3
-params:
-  ds: "2024-01-01"
-model:
-  path: ${onnxFixture('test_xgb.onnx')}
-  features: [Sepal_Length, Sepal_Width, Petal_Length, Petal_Width]
-key: [row_id]
-source:
-  parquet: { path: "${source}" }
-sink:
-  parquet: { path: "${sink}", rows_per_file: 100${extra} }
-`,
+    irisJob({ name: 'iris_s3', source, sink, sinkOptions: `rows_per_file: 100${extra}` }),
   );
 
 const run = (args: string[], env: Record<string, string> = {}) =>

@@ -6,8 +6,8 @@ import type { S3Client } from '../../src/s3/client.js';
 import { errorLine, mlscale, startMlscale } from '../support/cli.js';
 import { csvTable, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
-import { datasetFixture, onnxFixture } from '../support/paths.js';
-import { download, startS3, testClient, type TestS3 } from '../support/s3.js';
+import { datasetFixture } from '../support/paths.js';
+import { download, startS3, testClient, type TestS3, irisJob } from '../support/s3.js';
 
 // A publish to an object store killed at each of its steps: the proxy in front of the store
 // SIGKILLs mlscale at the n-th request of the publish (counted from the first completed upload):
@@ -23,18 +23,12 @@ const PREFIX = 'out/ds=2024-01-01/';
 const jobFile = () =>
   s.file(
     'job.yaml',
-    `name: iris_s3_kill
-params:
-  ds: "2024-01-01"
-model:
-  path: ${onnxFixture('test_xgb.onnx')}
-  features: [Sepal_Length, Sepal_Width, Petal_Length, Petal_Width]
-key: [row_id]
-source:
-  parquet: { path: "s3://mlscale-test/iris/part-0.parquet" }
-sink:
-  parquet: { path: "s3://mlscale-test/out/ds={{ ds }}", rows_per_file: 100 }
-`,
+    irisJob({
+      name: 'iris_s3_kill',
+      source: 's3://mlscale-test/iris/part-0.parquet',
+      sink: 's3://mlscale-test/out/ds={{ ds }}',
+      sinkOptions: 'rows_per_file: 100',
+    }),
   );
 
 beforeAll(async () => {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '../../src/s3/client.js';
+import { onnxFixture } from './paths.js';
 import { signRequest } from '../../src/s3/sigv4.js';
 // s3rver is CommonJS without types: a real S3 API over HTTP (SigV4 verified), storing on disk.
 // @ts-expect-error no type declarations
@@ -261,4 +262,29 @@ export async function uploadFile(client: S3Client, bucket: string, key: string, 
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A job that scores the iris fixture with test_xgb.onnx from `source` into `sink` (Parquet paths,
+ * local or s3://). `sinkOptions` is added inside the sink's braces, `extra` as top-level lines.
+ */
+export function irisJob(o: {
+  name: string;
+  source: string;
+  sink: string;
+  sinkOptions?: string;
+  extra?: string;
+}): string {
+  return `name: ${o.name}
+params:
+  ds: "2024-01-01"
+model:
+  path: ${onnxFixture('test_xgb.onnx')}
+  features: [Sepal_Length, Sepal_Width, Petal_Length, Petal_Width]
+key: [row_id]
+${o.extra ?? ''}source:
+  parquet: { path: "${o.source}" }
+sink:
+  parquet: { path: "${o.sink}"${o.sinkOptions ? `, ${o.sinkOptions}` : ''} }
+`;
 }
