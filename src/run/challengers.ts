@@ -2,10 +2,10 @@ import type { ChallengerSpec, Job } from '../config/job.js';
 import { MlscaleError, errorMessage } from '../errors.js';
 import { runJob, type RunOptions, type RunResult } from './run-job.js';
 
-// Challengers run after the champion has published, as runs of their own (own job name, own
-// table or tree, own ledger rows), over the same source rows. Nothing they do can reach the
-// champion's predictions, its row counts or its ledger row: those are settled before the first
-// challenger starts.
+// Challengers run as runs of their own (own job name, own table or tree, own ledger rows), over
+// the same source rows. Nothing they do can reach the champion's predictions, its row counts or
+// its ledger row. A challenger the job requires runs before the champion, so that its failure
+// fails the run before the champion publishes; the others run after it has published.
 
 /** How one challenger's run went. */
 export interface ChallengerOutcome {
@@ -47,16 +47,38 @@ export function challengerJob(job: Job, c: ChallengerSpec): Job {
 }
 
 /**
- * Runs the champion, then each challenger on the same partition. A challenger's failure is
- * logged and returned, and thrown only where it is `required` (after every challenger ran).
+ * Runs the required challengers, the champion, then the other challengers, on the same
+ * partition. A required challenger's failure fails the run before the champion scores (nothing
+ * of it is published); any other challenger's failure is logged and returned.
  */
 export async function runWithChallengers(job: Job, options: RunOptions = {}): Promise<RunWithChallengers> {
+  const required = job.challengers.filter((c) => c.required);
+  const before = await runChallengers(job, required, options, undefined);
   const champion = await runJob(job, options);
+  const after = await runChallengers(
+    job,
+    job.challengers.filter((c) => !c.required),
+    options,
+    champion.runId,
+  );
+  const outcomes = [...before, ...after];
+  // In the job's order, as `challengers:` lists them.
+  outcomes.sort(
+    (a, b) => job.challengers.findIndex((c) => c.job === a.job) - job.challengers.findIndex((c) => c.job === b.job),
+  );
+  return { ...champion, challengers: outcomes };
+}
+
+async function runChallengers(
+  job: Job,
+  challengers: readonly ChallengerSpec[],
+  options: RunOptions,
+  championRunId: string | undefined,
+): Promise<ChallengerOutcome[]> {
   const outcomes: ChallengerOutcome[] = [];
   // Its own progress line would overwrite the champion's summary: a challenger logs, it does not draw.
   const { progress: _progress, ...quiet } = options.events ?? {};
-  let requiredFailure: unknown;
-  for (const c of job.challengers) {
+  for (const c of challengers) {
     if (options.signal?.aborted) break;
     try {
       const r = await runJob(challengerJob(job, c), {
@@ -89,12 +111,16 @@ export async function runWithChallengers(job: Job, options: RunOptions = {}): Pr
         error: errorMessage(err),
         exitCode,
       });
+      if (c.required) {
+        options.events?.warn?.(
+          `challenger ${c.model.name} failed: ${errorMessage(err)}; it is required, so the champion was not scored and nothing of it was published.`,
+        );
+        throw err;
+      }
       options.events?.warn?.(
-        `challenger ${c.model.name} failed: ${errorMessage(err)}; the champion's run ${champion.runId} is published and unaffected${c.required ? ' (the challenger is required: the command fails)' : ''}.`,
+        `challenger ${c.model.name} failed: ${errorMessage(err)}; the champion's run ${championRunId} is published and unaffected.`,
       );
-      if (c.required && requiredFailure === undefined) requiredFailure = err;
     }
   }
-  if (requiredFailure !== undefined) throw requiredFailure;
-  return { ...champion, challengers: outcomes };
+  return outcomes;
 }

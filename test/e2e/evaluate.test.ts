@@ -359,16 +359,21 @@ describe('challengers', () => {
     expect(errorLine(refused)).toMatch(/^error: source: column "nope"/);
   });
 
-  it('a required challenger that fails fails the command after the champion has published', async () => {
+  it('a required challenger that fails fails the run before the champion scores: nothing of the champion is published', async () => {
+    const partition = path.join(s.dir, 'ch', 'ds=2024-01-02');
+    const published = readFileSync(path.join(partition, '_mlscale_run.json'), 'utf8');
+    const ledger = () => readdirSync(path.join(s.dir, 'ch', '_mlscale', 'runs')).sort();
+    const runsBefore = ledger();
     const r = await mlscale(
       ['score', '--job', challengerJob('chreq.yaml', true), '--param', 'ds=2024-01-02', '--json'],
       { cwd: s.dir },
     );
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('(the challenger is required: the command fails)');
-    const ledger = JSON.parse(readFileSync(path.join(s.dir, 'ch', 'ds=2024-01-02', '_mlscale_run.json'), 'utf8'));
-    expect(ledger.status).toBe('succeeded');
-    expect(scoresOf(path.join(s.dir, 'ch', 'ds=2024-01-02')).size).toBe(N);
+    expect(r.stderr).toContain('it is required, so the champion was not scored and nothing of it was published');
+    // The partition is the earlier run's, byte for byte, and the champion's ledger has no new run.
+    expect(readFileSync(path.join(partition, '_mlscale_run.json'), 'utf8')).toBe(published);
+    expect(scoresOf(partition).size).toBe(N);
+    expect(ledger()).toEqual(runsBefore);
   });
 
   it('evaluate measures each challenger on the same labels and compares it with the champion, deterministically', async () => {
