@@ -205,6 +205,18 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
         `${at('checkpoint_rows')}: a run into an s3:// sink cannot be resumed yet; leave checkpoint_rows out (a failed run is run again whole).`,
         { code: 's3_unsupported' },
       );
+    // evaluate reads a partition's files, and a challenger's tree sits beside the sink's root:
+    // neither is done on a store yet, and a half-working version would read or write the wrong place.
+    if (onStore && raw.challengers?.length)
+      throw new UsageError(
+        `${at('challengers')}: challengers are not yet scored into an s3:// sink; leave challengers: out of a job whose sink is an s3:// path (or score them with a job of their own).`,
+        { code: 's3_unsupported' },
+      );
+    if (onStore && (raw.labels || raw.evaluate))
+      throw new UsageError(
+        `${at(raw.labels ? 'labels' : 'evaluate')}: mlscale evaluate does not yet read predictions published to an s3:// sink; leave labels: and evaluate: out of a job whose sink is an s3:// path.`,
+        { code: 's3_unsupported' },
+      );
   }
 
   const key = (raw.key ?? []).map((k, i) => str(k, `key[${i}]`));
@@ -360,6 +372,11 @@ function resolveLabels(
   let source: SourceSpec;
   if (l.parquet) {
     const p = str(l.parquet.path, 'labels.parquet.path');
+    if (/^s3:\/\//i.test(p))
+      throw new UsageError(
+        `${at('labels.parquet.path')}: labels are not yet read from object storage (${p}); copy them to a local path or load them into Postgres and use labels.postgres.`,
+        { code: 's3_unsupported' },
+      );
     source = { kind: 'parquet', path: path.isAbsolute(p) ? p : path.join(dir, p) };
   } else {
     const pg = l.postgres!;

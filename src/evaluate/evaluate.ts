@@ -206,7 +206,26 @@ function measure(
           { code: 'label_type' },
         );
     }
-    out[column] = computeMetrics(scores, ys, { task, threshold: job.evaluation.threshold, predictions });
+    const m = computeMetrics(scores, ys, { task, threshold: job.evaluation.threshold, predictions });
+    out[column] = task === 'binary' && p.classColumns.has(column) ? asClassLabels(m) : m;
   }
   return out;
+}
+
+const RANKED = ['roc_auc', 'pr_auc', 'log_loss', 'brier'] as const;
+
+/**
+ * A 0/1 class label output (the model's own decision) is measured by accuracy, precision, recall
+ * and F1 only: ranking and probability metrics of a hard 0/1 are degenerate (log loss of a wrong
+ * hard label is ~36), and a gate such as max_log_loss would judge the label as if it were a score.
+ */
+function asClassLabels(m: Metrics): Metrics {
+  const reasons: Record<string, string> = { ...m.undefined_reasons };
+  const nulls: Record<string, null> = {};
+  for (const k of RANKED) {
+    nulls[k] = null;
+    reasons[k] = 'a class label (0/1), not a score: measured by accuracy, precision, recall and F1';
+  }
+  const { calibration: _calibration, ...rest } = m;
+  return { ...rest, ...nulls, undefined_reasons: reasons };
 }

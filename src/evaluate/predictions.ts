@@ -32,6 +32,8 @@ export interface Predictions {
   readonly runIds: ReadonlySet<string>;
   /** Numeric prediction columns; a null score is NaN. */
   readonly columns: ReadonlyMap<string, Float64Array>;
+  /** Integer and boolean prediction columns: class labels (0/1), not scores a ranking or a probability metric applies to. */
+  readonly classColumns: ReadonlySet<string>;
   /** Prediction columns that are not numbers (text labels), which no metric applies to. */
   readonly skipped: readonly string[];
 }
@@ -82,6 +84,9 @@ export async function readPredictions(job: Job, at: PredictionsAt, signal?: Abor
     runIds,
     columns: new Map([...values].map(([c, v]) => [c, Float64Array.from(v)])),
     skipped: predictionFields.filter((f) => !isNumeric(f.type)).map((f) => f.name),
+    classColumns: new Set(
+      predictionFields.filter((f) => DataType.isInt(f.type) || DataType.isBool(f.type)).map((f) => f.name),
+    ),
   };
 }
 

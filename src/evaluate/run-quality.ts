@@ -37,11 +37,28 @@ export function attachQuality<R extends RunRecord>(
             model_name: q.model_name,
             model_version: q.model_version,
             labels: q.labels,
-            metrics: q.metrics,
+            metrics: inColumnOrder(q.metrics, r.stats?.prediction_columns),
           }
         : null,
     };
   });
+}
+
+/**
+ * Metrics in the job's declared output order: a Postgres jsonb object keeps its keys sorted, so
+ * the stored order alone would put `label` before `score`. Columns the run does not list keep
+ * their place after the listed ones.
+ */
+export function inColumnOrder<M>(
+  metrics: Readonly<Record<string, M>>,
+  order: readonly string[] | undefined,
+): Record<string, M> {
+  const keys = Object.keys(metrics);
+  const rank = (k: string) => {
+    const i = order?.indexOf(k) ?? -1;
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  return Object.fromEntries([...keys].sort((a, b) => rank(a) - rank(b)).map((k) => [k, metrics[k]!]));
 }
 
 /** One cell for the runs table: the first prediction column's ROC AUC (binary) or RMSE (regression). */

@@ -2,6 +2,7 @@ import type { Metrics } from '../evaluate/metrics.js';
 import type { StoredQuality } from '../evaluate/store.js';
 import type { RunRecord } from '../ledger/record.js';
 import { esc, fmt, px } from './svg.js';
+import { inColumnOrder } from '../evaluate/run-quality.js';
 
 // The report's model-quality part: how good each partition's predictions were once labels
 // arrived (stored by `mlscale evaluate`), per model version, champion and challengers side by side.
@@ -31,7 +32,12 @@ export function qualitySection(run: RunRecord, stored: readonly StoredQuality[])
     here.find(
       (q) => q.role === 'champion' && q.model_name === run.model_name && q.model_version === run.model_version,
     ) ?? here.find((q) => q.role === 'champion');
-  const columns = [...new Set(mine.flatMap((q) => Object.keys(q.metrics)))];
+  const columns = Object.keys(
+    inColumnOrder(
+      Object.fromEntries(mine.flatMap((q) => Object.keys(q.metrics)).map((c) => [c, c])),
+      run.stats?.prediction_columns,
+    ),
+  );
   const parts = columns.map((column) => {
     const sample = (champion ?? mine.find((q) => q.metrics[column]))!.metrics[column]!;
     return `<section class="quality" data-column="${esc(column)}"><h3>${esc(column)} (${esc(sample.task)})</h3>

@@ -102,4 +102,17 @@ describe('challengers:', () => {
       'daily.yaml: challengers[0].dir: a challenger directory goes with the Parquet sink; with the Postgres sink write table:.',
     );
   });
+
+  it('refuses what is not yet done on object storage, in one sentence each (exit 2), never a local path', () => {
+    const s3 = 'parquet: { path: "s3://bucket/out/ds={{ ds }}" }';
+    expect(fails(base('labels: { parquet: { path: "../outcomes" }, column: churned }', s3))).toMatch(
+      /labels: mlscale evaluate does not yet read predictions published to an s3:\/\/ sink/,
+    );
+    expect(fails(base('challengers: [{ path: ../models/b.onnx, name: b }]', s3))).toMatch(
+      /challengers: challengers are not yet scored into an s3:\/\/ sink/,
+    );
+    expect(fails(base('labels: { parquet: { path: "s3://bucket/labels/ds={{ ds }}" }, column: churned }'))).toMatch(
+      /labels\.parquet\.path: labels are not yet read from object storage \(s3:\/\/bucket\/labels\/ds=2024-02-03\)/,
+    );
+  });
 });

@@ -158,8 +158,15 @@ describe('mlscale evaluate (Parquet sink)', () => {
     expect(out!.labels.nulls).toBe(labelsByDay.get('2024-01-01')!.ys.filter((y) => y === null).length);
     expect(out!.models.map((x) => [x.role, x.model_name, x.model_version])).toEqual([['champion', 'model', '1']]);
     expect(out!.models[0]!.metrics.score).toEqual(m);
-    // The int64 label output is a 0/1 prediction: measured as a binary one too.
-    expect(out!.metrics.label!.task).toBe('binary');
+    // The int64 label output is the model's 0/1 decision: measured by the threshold metrics only,
+    // never as a score (a max_log_loss gate must not judge it).
+    const label = out!.metrics.label!;
+    expect(label.task).toBe('binary');
+    expect(typeof label.accuracy).toBe('number');
+    for (const k of ['roc_auc', 'pr_auc', 'log_loss', 'brier'] as const) {
+      expect(label[k], k).toBeNull();
+      expect((label.undefined_reasons as Record<string, string>)[k], k).toMatch(/^a class label \(0\/1\), not a score/);
+    }
     if (!sklearnVersion) return;
     const [want] = sklearnMetrics([{ scores, labels, threshold: 0.5, task: 'binary' }]);
     let worst = 0;
@@ -206,10 +213,11 @@ describe('mlscale evaluate (Parquet sink)', () => {
     const { r, out } = await evaluate(job, '2024-01-01');
     expect(r.code).toBe(3);
     const auc = Number((out!.metrics.score!.roc_auc as number).toPrecision(6));
-    const labelAuc = Number((out!.metrics.label!.roc_auc as number).toPrecision(6));
     expect(errorLine(r)).toBe(
-      `error: quality gate: partition 2024-01-01: score roc_auc ${auc} is under monitor.min_roc_auc 0.99; label roc_auc ${labelAuc} is under monitor.min_roc_auc 0.99; the evaluation is stored. Look at the model or its inputs, or change the bound in monitor:.`,
+      `error: quality gate: partition 2024-01-01: score roc_auc ${auc} is under monitor.min_roc_auc 0.99; the evaluation is stored. Look at the model or its inputs, or change the bound in monitor:.`,
     );
+    // The 0/1 label output has no ROC AUC: its gate is unchecked, not broken.
+    expect(out!.gates.find((g) => g.gate === 'min_roc_auc' && g.column === 'label')!.outcome).toBe('unchecked');
     expect(out!.gates.filter((g) => g.gate === 'min_coverage').map((g) => g.outcome)).toEqual(['passed', 'passed']);
   });
 
@@ -619,6 +627,10 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
     const runs = await mlscale(['runs', '--url', databaseUrl, '--schema', schema!.name, '--json'], { env });
     const [run] = JSON.parse(runs.stdout) as { quality: { metrics: Record<string, { roc_auc: number }> } }[];
     expect(run!.quality.metrics.score!.roc_auc).toBe(a.out!.metrics.score!.roc_auc);
+    // jsonb sorts its keys (label < score): runs still shows the job's first output first.
+    expect(Object.keys(run!.quality.metrics)).toEqual(['score', 'label']);
+    const text = await mlscale(['runs', '--url', databaseUrl, '--schema', schema!.name], { env });
+    expect(text.stdout).toContain(`score:roc_auc=${(a.out!.metrics.score!.roc_auc as number).toFixed(3)}`);
   });
 
   it('a challenger writes its own table beside the published one, which keeps its rows; evaluate compares them', async () => {
