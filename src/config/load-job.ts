@@ -334,6 +334,10 @@ function resolveChallenger(
     throw new UsageError(
       `${at(`${key}.table`)}: a challenger table goes with the Postgres sink; with the Parquet sink write dir:.`,
     );
+  if (c.dir === undefined && path.parse(sink.root).root === sink.root)
+    throw new UsageError(
+      `${at(key)}: the sink's root is ${sink.root}, so the challenger's tree would be ${path.join(sink.root, `_challenger_${safe}`)}; name its directory with ${key}.dir.`,
+    );
   const root =
     c.dir !== undefined
       ? resolveRejectsDir(c.dir, sink.root, dir, env, at(`${key}.dir`))

@@ -185,8 +185,13 @@ function measure(
     const scores: number[] = [];
     const ys: number[] = [];
     let predictions = 0;
+    let invalid = 0;
     for (let i = 0; i < values.length; i++) {
-      if (!take(i) || Number.isNaN(values[i]!)) continue;
+      if (!take(i)) continue;
+      if (Number.isNaN(values[i]!)) {
+        invalid++;
+        continue;
+      }
       predictions++;
       const y = labels.byKey.get(p.keys[i]!);
       if (y === undefined) continue;
@@ -207,7 +212,8 @@ function measure(
         );
     }
     const m = computeMetrics(scores, ys, { task, threshold: job.evaluation.threshold, predictions });
-    out[column] = task === 'binary' && p.classColumns.has(column) ? asClassLabels(m) : m;
+    const measured = task === 'binary' && p.classColumns.has(column) ? asClassLabels(m) : m;
+    out[column] = invalid > 0 ? { ...measured, invalid_scores: invalid } : measured;
   }
   return out;
 }

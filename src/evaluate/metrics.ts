@@ -25,6 +25,8 @@ export interface Metrics {
   readonly predictions: number;
   /** count / predictions: the share of predictions whose label has arrived; null with no predictions. */
   readonly coverage: number | null;
+  /** Published rows whose score is NaN or null: counted here, in no metric and not in predictions. */
+  readonly invalid_scores?: number;
   readonly positives?: number;
   readonly threshold?: number;
   readonly roc_auc?: number | null;

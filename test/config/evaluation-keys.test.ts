@@ -115,4 +115,12 @@ describe('challengers:', () => {
       /labels\.parquet\.path: labels are not yet read from object storage \(s3:\/\/bucket\/labels\/ds=2024-02-03\)/,
     );
   });
+
+  it('refuses a challenger tree that would land at the file system root, naming dir:', () => {
+    expect(
+      fails(base('challengers: [{ path: ../models/b.onnx, name: b }]', 'parquet: { path: "/ds={{ ds }}" }')),
+    ).toMatch(
+      /challengers\[0\]: the sink's root is \/, so the challenger's tree would be \/_challenger_b; name its directory with challengers\[0\]\.dir\./,
+    );
+  });
 });

@@ -631,6 +631,14 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
     expect(Object.keys(run!.quality.metrics)).toEqual(['score', 'label']);
     const text = await mlscale(['runs', '--url', databaseUrl, '--schema', schema!.name], { env });
     expect(text.stdout).toContain(`score:roc_auc=${(a.out!.metrics.score!.roc_auc as number).toFixed(3)}`);
+    // A score another writer left NULL is counted as invalid, in no metric and not as a prediction.
+    await query(
+      `UPDATE ${schema!.name}.scores SET score = NULL WHERE id = (SELECT min(id) FROM ${schema!.name}.scores)`,
+    );
+    const nulled = await evaluate(job, '2024-01-01', [], env);
+    expect(nulled.out!.metrics.score!.invalid_scores).toBe(1);
+    expect(nulled.out!.metrics.score!.predictions).toBe((a.out!.metrics.score!.predictions as number) - 1);
+    expect(a.out!.metrics.score!.invalid_scores).toBeUndefined();
   });
 
   it('a challenger writes its own table beside the published one, which keeps its rows; evaluate compares them', async () => {
