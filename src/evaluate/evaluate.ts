@@ -15,6 +15,11 @@ export interface LabelCounts {
   readonly nulls: number;
   readonly not_yet_known: number;
   readonly duplicates: number;
+  /**
+   * Published rows whose key an earlier published row of the partition already has (a source
+   * that held the same rows twice): each is measured, so such a key counts twice in the metrics.
+   */
+  readonly duplicate_predictions: number;
   readonly known_until: string | null;
 }
 
@@ -109,6 +114,7 @@ export async function evaluatePartition(
       nulls: labels.nulls,
       not_yet_known: labels.notYetKnown,
       duplicates: labels.duplicates,
+      duplicate_predictions: champion.keys.length - scored.size,
       known_until: labels.knownUntil,
     },
     metrics,

@@ -639,6 +639,16 @@ describe.skipIf(skipPg)('mlscale evaluate (Postgres sink, Postgres labels)', () 
     expect(nulled.out!.metrics.score!.invalid_scores).toBe(1);
     expect(nulled.out!.metrics.score!.predictions).toBe((a.out!.metrics.score!.predictions as number) - 1);
     expect(a.out!.metrics.score!.invalid_scores).toBeUndefined();
+    // A key published twice (as a source holding a row twice would) is measured twice, and said so.
+    expect(a.out!.labels.duplicate_predictions).toBe(0);
+    await query(
+      `INSERT INTO ${schema!.name}.scores SELECT * FROM ${schema!.name}.scores WHERE id = (SELECT max(id) FROM ${schema!.name}.scores)`,
+    );
+    const doubled = await evaluate(job, '2024-01-01', [], env);
+    expect(doubled.out!.labels.duplicate_predictions).toBe(1);
+    expect(doubled.out!.metrics.score!.predictions).toBe((nulled.out!.metrics.score!.predictions as number) + 1);
+    const said = await mlscale(['evaluate', '--job', job, '--param', 'ds=2024-01-01'], { cwd: s.dir, env });
+    expect(said.stdout).toContain('; 1 published rows repeat a key already published (each is measured)');
   });
 
   it('a challenger writes its own table beside the published one, which keeps its rows; evaluate compares them', async () => {

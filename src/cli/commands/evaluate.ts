@@ -47,7 +47,7 @@ const signed = (v: number) => `${v >= 0 ? '+' : ''}${Number(v.toPrecision(3))}`;
 function summary(e: Evaluation, gates: readonly GateResult[], stored: string): string {
   const l = e.labels;
   const lines = [
-    `evaluated job ${e.job} partition ${e.partition}: ${l.rows} label rows, ${l.matched} keys scored, ${l.unscored} never scored (ignored)${l.nulls ? `, ${l.nulls} null` : ''}${l.not_yet_known ? `, ${l.not_yet_known} not yet known` : ''}`,
+    `evaluated job ${e.job} partition ${e.partition}: ${l.rows} label rows, ${l.matched} keys scored, ${l.unscored} never scored (ignored)${l.nulls ? `, ${l.nulls} null` : ''}${l.not_yet_known ? `, ${l.not_yet_known} not yet known` : ''}${l.duplicate_predictions ? `; ${l.duplicate_predictions} published rows repeat a key already published (each is measured)` : ''}`,
     ...Object.entries(e.metrics).map(([c, m]) => `  ${c} ${metricLine(m)}`),
   ];
   const undefinedReasons = new Set(Object.values(e.metrics).flatMap((m) => Object.values(m.undefined_reasons)));
