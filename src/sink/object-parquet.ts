@@ -1,8 +1,6 @@
-import type { Table } from 'apache-arrow';
 import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
 import { chooseBaseline } from '../ledger/baseline.js';
 import { shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
-import { encodeParquet } from '../parquet-wasm.js';
 import { S3Client } from '../s3/client.js';
 import type { S3Options } from '../s3/credentials.js';
 import { acquireObjectLock } from '../s3/object-lock.js';
@@ -15,7 +13,8 @@ import {
   serializeRecord,
 } from '../s3/object-ledger.js';
 import { parseS3 } from '../s3/s3-url.js';
-import { chunkTable } from './arrow-chunk.js';
+import { ParquetEncoder } from './parquet-encoder.js';
+import { PartBuffer } from './part-buffer.js';
 import { isComplete, keeps, runFile, shardTag, SUCCESS_FILE } from './partition-files.js';
 import { classifyObject, objectPartName } from './object-partition-files.js';
 import type { ParquetSinkOptions } from './parquet.js';
@@ -48,8 +47,8 @@ export class ObjectParquetSink implements Sink {
   private readonly prefix: string;
   private readonly rootKey: string;
   private readonly lockKey: string;
-  private pending: Table[] = [];
-  private pendingRows = 0;
+  private readonly buffer: PartBuffer;
+  private readonly encoder = new ParquetEncoder();
   private uploads: Upload[] = [];
   /** Files completed by a publish that failed before its run file: visible, unlisted, deleted by abort. */
   private completed: string[] = [];
@@ -61,6 +60,7 @@ export class ObjectParquetSink implements Sink {
     private readonly options: ParquetSinkOptions & { readonly s3?: S3Options },
     private readonly layout: SinkLayout,
   ) {
+    this.buffer = new PartBuffer(options.rowsPerFile, layout);
     const part = parseS3(options.path, 'sink.parquet.path');
     const root = parseS3(options.root, 'sink.parquet.path');
     this.bucket = part.bucket;
@@ -182,33 +182,13 @@ export class ObjectParquetSink implements Sink {
   }
 
   async write(chunk: ScoredChunk): Promise<void> {
-    if (chunk.rows === 0) return;
-    let table = chunkTable(chunk, this.layout);
-    while (table.numRows > 0) {
-      const take = Math.min(this.options.rowsPerFile - this.pendingRows, table.numRows);
-      this.pending.push(take === table.numRows ? table : table.slice(0, take));
-      this.pendingRows += take;
-      table = table.slice(take);
-      if (this.pendingRows >= this.options.rowsPerFile) await this.flush();
-    }
+    for (const part of this.buffer.add(chunk)) await this.flush(part);
   }
 
-  /** Encodes the buffered rows as one file and uploads it, uncompleted (see the class comment). */
-  private async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const table: Table =
-      this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
-    this.pending = [];
-    this.pendingRows = 0;
-    let bytes: Uint8Array;
-    try {
-      bytes = await encodeParquet(table, this.options.compression);
-    } catch (err) {
-      throw new RuntimeFailure(`sink: cannot encode Parquet part ${this.uploads.length} (${(err as Error).message}).`, {
-        code: 'sink_encode',
-        cause: err,
-      });
-    }
+  /** Encodes a part (on the Parquet thread, as the local sink does) and uploads it, uncompleted (see the class comment). */
+  private async flush(table = this.buffer.take()): Promise<void> {
+    if (!table) return;
+    const bytes = await this.encoder.encodePart(table, this.layout, this.options.compression, this.uploads.length);
     const name = objectPartName(this.layout.shard, this.layout.runId, this.uploads.length);
     const key = this.prefix + name;
     await this.s3(`s3://${this.bucket}/${key}`, async (c) => {
@@ -289,7 +269,7 @@ export class ObjectParquetSink implements Sink {
   }
 
   async abort(run: RunRecord): Promise<void> {
-    this.pending = [];
+    this.buffer.clear();
     const c = this.client;
     if (!c) return;
     for (const u of this.uploads)
@@ -309,6 +289,7 @@ export class ObjectParquetSink implements Sink {
   }
 
   async close(): Promise<void> {
+    await this.encoder.close();
     await this.release?.();
     this.release = undefined;
   }

@@ -1,4 +1,8 @@
+import { tableToIPC, type Table } from 'apache-arrow';
+import type { ParquetCompression } from '../config/job.js';
+import { RuntimeFailure } from '../errors.js';
 import { ParquetThread } from '../parquet-thread.js';
+import type { SinkLayout } from './sink.js';
 import type { CODECS } from '../parquet-codecs.js';
 
 export interface EncodeTask {
@@ -19,6 +23,19 @@ export class ParquetEncoder {
 
   async encode(task: EncodeTask): Promise<Uint8Array> {
     return (await this.thread.run({ kind: 'encode', ...task }, [task.ipc.buffer as ArrayBuffer])) as Uint8Array;
+  }
+
+  /** Part `part` of a sink's output as Parquet bytes: keys and scores without a dictionary. */
+  async encodePart(table: Table, layout: SinkLayout, codec: ParquetCompression, part: number): Promise<Uint8Array> {
+    const plainColumns = [...layout.keyFields.map((f) => f.name), ...layout.outputs.map((o) => o.column)];
+    try {
+      return await this.encode({ ipc: tableToIPC(table, 'stream'), codec, plainColumns });
+    } catch (err) {
+      throw new RuntimeFailure(`sink: cannot encode Parquet part ${part} (${(err as Error).message}).`, {
+        code: 'sink_encode',
+        cause: err,
+      });
+    }
   }
 
   close(): Promise<void> {

@@ -1,7 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tableToIPC, type Table } from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { isInside } from '../config/output-path.js';
 import { LockedError, RuntimeFailure, UsageError } from '../errors.js';
@@ -19,8 +18,8 @@ import {
 } from '../ledger/file-ledger.js';
 import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
 import { encodeParquet } from '../parquet-wasm.js';
-import { chunkTable } from './arrow-chunk.js';
 import { ParquetEncoder } from './parquet-encoder.js';
+import { PartBuffer } from './part-buffer.js';
 import { acquireLock, alive, liveHolder } from './lock-file.js';
 import { checkLinks, checkPartitionPath } from './parquet-paths.js';
 import { keeps, partFile, runFile } from './partition-files.js';
@@ -64,8 +63,6 @@ function readProgress(text: string): SavedProgress {
 export class ParquetSink implements Sink {
   readonly description: string;
   private readonly staging: string;
-  private pending: Table[] = [];
-  private pendingRows = 0;
   private parts = 0;
   private written = 0;
 
@@ -76,6 +73,7 @@ export class ParquetSink implements Sink {
   /** The partition's directory in the rejects tree, when the job writes rejects. */
   private readonly rejectsDir: string | undefined;
 
+  private readonly buffer: PartBuffer;
   private readonly encoder = new ParquetEncoder();
   /** Parts handed to the encoder, in order, not yet known to be on disk. */
   private encoding: Promise<void>[] = [];
@@ -85,6 +83,7 @@ export class ParquetSink implements Sink {
     private readonly layout: SinkLayout,
   ) {
     this.partitionDir = path.resolve(options.path);
+    this.buffer = new PartBuffer(options.rowsPerFile, layout);
     const shard = layout.shard;
     this.description = shard.count > 1 ? `${this.partitionDir} (shard ${shardText(shard)})` : this.partitionDir;
     this.staging = siblings(this.partitionDir).staging(shard, layout.runId);
@@ -321,41 +320,21 @@ export class ParquetSink implements Sink {
 
   /** Buffers a chunk's rows; a part file is written whenever rows_per_file rows are buffered (a chunk may end two files). */
   async write(chunk: ScoredChunk): Promise<void> {
-    if (chunk.rows === 0) return;
-    let table = chunkTable(chunk, this.layout);
-    while (table.numRows > 0) {
-      const take = Math.min(this.options.rowsPerFile - this.pendingRows, table.numRows);
-      this.pending.push(take === table.numRows ? table : table.slice(0, take));
-      this.pendingRows += take;
-      table = table.slice(take);
-      if (this.pendingRows >= this.options.rowsPerFile) await this.flush();
-    }
+    for (const part of this.buffer.add(chunk)) await this.flush(part);
   }
 
   /**
-   * Hands the buffered rows to the encoder thread as one part. Scoring goes on while it encodes;
-   * at most one part waits behind the one being encoded, so memory stays bounded.
+   * Hands a part to the encoder thread. Scoring goes on while it encodes; at most one part waits
+   * behind the one being encoded, so memory stays bounded.
    */
-  private async flush(): Promise<void> {
-    if (this.pending.length === 0) return;
-    const table: Table =
-      this.pending.length === 1 ? this.pending[0]! : this.pending[0]!.concat(...this.pending.slice(1));
-    this.pending = [];
-    this.pendingRows = 0;
+  private async flush(table = this.buffer.take()): Promise<void> {
+    if (!table) return;
     const part = this.parts++;
-    const rows = table.numRows;
-    const plainColumns = [...this.layout.keyFields.map((f) => f.name), ...this.layout.outputs.map((o) => o.column)];
     const done = this.encoder
-      .encode({ ipc: tableToIPC(table, 'stream'), codec: this.options.compression, plainColumns })
-      .catch((err: unknown) => {
-        throw new RuntimeFailure(`sink: cannot encode Parquet part ${part} (${(err as Error).message}).`, {
-          code: 'sink_encode',
-          cause: err,
-        });
-      })
+      .encodePart(table, this.layout, this.options.compression, part)
       .then((bytes) => writeFile(path.join(this.staging, stagedPart(part)), bytes))
       .then(() => {
-        this.written += rows;
+        this.written += table.numRows;
       });
     // Awaited below or by settle(); until then a failure must not count as unhandled.
     done.catch(() => undefined);
@@ -419,7 +398,7 @@ export class ParquetSink implements Sink {
   }
 
   async abort(run: RunRecord): Promise<void> {
-    this.pending = [];
+    this.buffer.clear();
     // No part may land in the staging directory after it is removed.
     await Promise.allSettled(this.encoding);
     this.encoding = [];
