@@ -17,25 +17,6 @@ export class StageClock {
     publish_ms: 0,
   };
 
-  /** Runs `fn`, adding its time to `stage`. */
-  time<T>(stage: Stage, fn: () => T): T {
-    const t = performance.now();
-    try {
-      return fn();
-    } finally {
-      this.ms[`${stage}_ms`] += performance.now() - t;
-    }
-  }
-
-  async timeAsync<T>(stage: Stage, fn: () => Promise<T>): Promise<T> {
-    const t = performance.now();
-    try {
-      return await fn();
-    } finally {
-      this.ms[`${stage}_ms`] += performance.now() - t;
-    }
-  }
-
   add(stage: Stage, ms: number): void {
     this.ms[`${stage}_ms`] += ms;
   }
