@@ -10,6 +10,23 @@ import { build } from 'esbuild';
 
 const external = ['onnxruntime-node', 'parquet-wasm', 'piscina', 'pg-native'];
 
+// pg asks at load whether it runs on Cloudflare Workers; on Node 20 (no navigator) it answers by
+// constructing a fetch Response, which loads undici: about 40 ms of every start, in every command.
+// mlscale runs on Node only, so the bundle answers no. The build fails if pg changes the check.
+const notCloudflare = {
+  name: 'pg-not-cloudflare',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      const src = await readFile(args.path, 'utf8');
+      const head = 'function isCloudflareRuntime() {';
+      if (!src.includes(head))
+        throw new Error(`${args.path}: isCloudflareRuntime() not found; update scripts/bundle.mjs`);
+      return { contents: src.replace(head, `${head}\n  return false;`), loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: {
     mlscale: 'dist/cli/main.js',
@@ -28,5 +45,6 @@ await build({
     js: "import { createRequire as mlscaleRequire } from 'node:module'; const require = mlscaleRequire(import.meta.url);",
   },
   sourcemap: 'linked',
+  plugins: [notCloudflare],
   logLevel: 'warning',
 });

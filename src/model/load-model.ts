@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
+import { skimModel } from './onnx-skim.js';
 import { decodeModel, encodeModel, graphInfo, removeZipMaps, type GraphInfo, type ZipMapInfo } from './onnx-graph.js';
 
 /** A model as mlscale runs it: the original's identity, and the bytes workers load (ZipMaps removed). */
@@ -36,6 +37,20 @@ export async function loadModel(file: string): Promise<LoadedModel> {
     });
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const skimmed = skimModel(bytes);
+  if (skimmed) {
+    let light: ReturnType<typeof decodeModel> | undefined;
+    try {
+      light = decodeModel(skimmed, file);
+    } catch {
+      // The original's own decoding below says what is wrong with it.
+    }
+    if (light && !(light.graph?.node ?? []).some((n) => n.opType === 'ZipMap')) {
+      const info = graphInfo(light);
+      const runtimeBytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return { file, sha256, original: info, graph: info, zipmaps: [], runtimeBytes };
+    }
+  }
   const proto = decodeModel(bytes, file);
   const original = graphInfo(proto);
   const zipmaps = removeZipMaps(proto);
