@@ -1,5 +1,5 @@
 import type { Field } from 'apache-arrow';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
 import type { Job, ModelSpec } from '../config/job.js';
 import { UsageError } from '../errors.js';
 import { loadModel, type LoadedModel } from '../model/load-model.js';
@@ -10,6 +10,7 @@ import { columnKind } from '../tensors/column-kind.js';
 import type { OutputColumn } from '../output/columns.js';
 import { planIo, type IoPlan } from '../tensors/io-plan.js';
 import { allocateFeed, type NullPolicy } from '../tensors/to-feeds.js';
+import type { WireFeed } from '../tensors/wire.js';
 
 /** One model of the job, checked against the source. */
 export interface ModelPlan {
@@ -37,19 +38,41 @@ export interface JobPlan {
   readonly warnings: readonly string[];
 }
 
+/** Loads model `index` in onnxruntime as scoring will, and scores `probe` if given: the planner's check. */
+export interface ModelChecker {
+  check(index: number, probe?: Probe): Promise<{ readonly warnings: readonly string[]; readonly probeError?: string }>;
+}
+
+/** One row of zeros for a model that does not declare its feature count. */
+export interface Probe {
+  readonly feeds: readonly WireFeed[];
+  readonly fetch: readonly string[];
+}
+
+export interface PlanOptions {
+  /**
+   * Who checks the models once their files are read. A run passes its scorer pool, whose workers
+   * load the sessions they will score with (the main thread never loads onnxruntime); by default,
+   * a session on this thread (validate).
+   */
+  readonly checker?: (models: readonly LoadedModel[]) => ModelChecker;
+}
+
 /**
  * Checks the job against its models and source: each model loads in onnxruntime, every input
  * has a column of a type it can take, every key exists, combined models agree on their
  * prediction columns. Any mismatch is a UsageError (exit 2).
  */
-export async function planJob(job: Job): Promise<JobPlan> {
-  // The source (a query to probe, footers to read) and the models (files to parse) load together.
-  const [sourceOpened, loaded] = await Promise.allSettled([
-    openSource(job),
-    Promise.all(job.models.map((spec) => loadModel(spec.path))),
-  ]);
+export async function planJob(job: Job, options: PlanOptions = {}): Promise<JobPlan> {
+  // The source (a query to probe, footers to read) and the models (files to parse) load together,
+  // and onnxruntime starts on the models as soon as they are read.
+  const loading = Promise.all(job.models.map((spec) => loadModel(spec.path)));
+  const checking = loading.then((m) => (options.checker ?? ((l) => sessionChecker(job, l)))(m));
+  checking.catch(() => undefined);
+  const [sourceOpened, loaded] = await Promise.allSettled([openSource(job), loading]);
   if (sourceOpened.status === 'rejected') throw sourceOpened.reason;
   if (loaded.status === 'rejected') throw loaded.reason;
+  const checker = await checking;
   const opened = sourceOpened.value;
   const schema = opened.schema;
   const warnings: string[] = [];
@@ -67,18 +90,11 @@ export async function planJob(job: Job): Promise<JobPlan> {
       );
     }
     checkFill(job, io);
-    // Load once here so a model onnxruntime rejects fails before anything is written.
-    const session = await createSession(
-      model.runtimeBytes,
-      spec.path,
-      { providers: spec.providers, intraOpThreads: 1 },
-      (w) => warnings.push(prefix + w),
-    );
-    try {
-      await probeUndeclaredWidths(session, model, io);
-    } finally {
-      await session.release();
-    }
+    // Checked here so a model onnxruntime rejects fails before anything is written.
+    const probe = probeFor(model, io);
+    const checked = await checker.check(i, probe);
+    warnings.push(...checked.warnings.map((w) => prefix + w));
+    if (probe && checked.probeError !== undefined) throw probeFailure(model, io, checked.probeError);
     models.push({ spec, model, version: spec.version ?? model.sha256.slice(0, 12), io });
   }
   const outputs = combinedOutputs(job, models);
@@ -186,40 +202,69 @@ function combinedOutputs(job: Job, models: readonly ModelPlan[]): OutputColumn[]
   return [...first.io.outputs];
 }
 
+/** The planner's check on this thread: a session created and released (validate; no workers). */
+function sessionChecker(job: Job, models: readonly LoadedModel[]): ModelChecker {
+  return {
+    async check(index, probe) {
+      const spec = job.models[index]!;
+      const warnings: string[] = [];
+      const session = await createSession(
+        models[index]!.runtimeBytes,
+        spec.path,
+        { providers: spec.providers, intraOpThreads: 1 },
+        (w) => warnings.push(w),
+      );
+      try {
+        if (!probe) return { warnings };
+        const ort = await loadOrt();
+        const feeds: Record<string, Tensor> = {};
+        for (const f of probe.feeds) feeds[f.input] = new ort.Tensor(f.type, f.data as Float32Array, f.dims);
+        try {
+          await session.run(feeds, [...probe.fetch]);
+          return { warnings };
+        } catch (err) {
+          return { warnings, probeError: err instanceof Error ? err.message : String(err) };
+        }
+      } finally {
+        await session.release();
+      }
+    },
+  };
+}
+
 /**
  * A model whose input does not declare its feature count ([?, ?]) would only fail once rows
- * flow. Score one row of zeros with the planned width now, and explain a width mismatch.
+ * flow: one row of zeros with the planned width is scored now, to explain a width mismatch.
  */
-async function probeUndeclaredWidths(session: InferenceSession, model: LoadedModel, io: IoPlan): Promise<void> {
-  const undeclared = io.inputs.filter((feed) => {
+function probeFor(model: LoadedModel, io: IoPlan): Probe | undefined {
+  if (!firstUndeclared(model, io) || io.rowByRow) return undefined;
+  const feeds = io.inputs.map((feed) => {
+    const n = feed.columns.length;
+    const data = allocateFeed(feed.type, n);
+    if (Array.isArray(data)) data.fill('');
+    return { input: feed.input, type: feed.type, dims: feed.rank === 1 ? [1] : [1, n], data };
+  });
+  return { feeds, fetch: io.fetch };
+}
+
+function firstUndeclared(model: LoadedModel, io: IoPlan): IoPlan['inputs'][number] | undefined {
+  return io.inputs.find((feed) => {
     const shape = model.graph.inputs.find((i) => i.name === feed.input)?.shape;
     return shape?.slice(1).some((d) => typeof d !== 'number');
   });
-  if (undeclared.length === 0 || io.rowByRow) return;
-  const ort = await loadOrt();
-  const feeds: Record<string, Tensor> = {};
-  for (const feed of io.inputs) {
-    const n = feed.columns.length;
-    const dims = feed.rank === 1 ? [1] : [1, n];
-    const data = allocateFeed(feed.type, n);
-    if (Array.isArray(data)) data.fill('');
-    feeds[feed.input] = new ort.Tensor(feed.type, data as Float32Array, dims);
-  }
-  try {
-    await session.run(feeds, [...io.fetch]);
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    const m = /requests feature (\d+) but input tensor has (\d+) features/i.exec(msg);
-    const feed = undeclared[0]!;
-    if (m) {
-      throw new UsageError(
-        `model input "${feed.input}" does not declare its feature count and reads feature ${m[1]}, so it needs at least ${Number(m[1]) + 1} columns, but ${m[2]} are listed; list the columns the model was trained on, in order.`,
-        { code: 'features_count' },
-      );
-    }
-    throw new UsageError(
-      `model input "${feed.input}" does not declare its feature count, and one row of ${feed.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check the features against what the model was trained on.`,
+}
+
+function probeFailure(model: LoadedModel, io: IoPlan, msg: string): UsageError {
+  const undeclared = firstUndeclared(model, io)!;
+  const m = /requests feature (\d+) but input tensor has (\d+) features/i.exec(msg);
+  if (m) {
+    return new UsageError(
+      `model input "${undeclared.input}" does not declare its feature count and reads feature ${m[1]}, so it needs at least ${Number(m[1]) + 1} columns, but ${m[2]} are listed; list the columns the model was trained on, in order.`,
       { code: 'features_count' },
     );
   }
+  return new UsageError(
+    `model input "${undeclared.input}" does not declare its feature count, and one row of ${undeclared.columns.length} columns fails in onnxruntime (${msg.split('\n')[0]}); check the features against what the model was trained on.`,
+    { code: 'features_count' },
+  );
 }

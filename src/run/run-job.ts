@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from '../config/job.js';
+import type { LoadedModel } from '../model/load-model.js';
 import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../errors.js';
 import { newRunRecord, shardText, type Checkpoint } from '../ledger/record.js';
 import { redact } from '../redact.js';
@@ -75,22 +76,28 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
     );
   }
   let plan: JobPlan | undefined;
+  // The pool whose workers checked the models while planning: the first attempt scores with it.
+  let planned: ScorerPool | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
       if (!plan) {
         // Planning connects to a Postgres source too: a refused connection is retried like any other.
-        plan = await planJob(job);
+        plan = await planJob(job, { checker: (models) => (planned = newPool(job, models)) });
         // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
         abortedAt('planning', options.signal);
         for (const w of plan.warnings) options.events?.warn?.(w);
       }
       // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
       const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
-      return await attemptRun(plan, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
+      const pool = planned ?? newPool(job, plan.models.map((m) => m.model));
+      planned = undefined;
+      return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
         ...options,
         resume,
       });
     } catch (err) {
+      await planned?.close().catch(() => undefined);
+      planned = undefined;
       if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
       const delay = job.retryBackoffSeconds * 2 ** attempt;
       options.events?.warn?.(
@@ -100,6 +107,19 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
       if (options.signal?.aborted) throw err;
     }
   }
+}
+
+/** The scoring workers: each loads every model's session as soon as it starts. */
+function newPool(job: Job, models: readonly LoadedModel[]): ScorerPool {
+  return new ScorerPool({
+    threads: job.parallelism,
+    models: models.map((m, i) => ({
+      modelBytes: m.runtimeBytes,
+      modelFile: job.models[i]!.path,
+      providers: job.models[i]!.providers,
+      intraOpThreads: job.models[i]!.intraOpThreads,
+    })),
+  });
 }
 
 async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Checkpoint | undefined> {
@@ -130,7 +150,28 @@ async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Check
   }
 }
 
-async function attemptRun(plan: JobPlan, newRunId: string, started: number, options: RunOptions): Promise<RunResult> {
+/** One attempt with `pool`, which it closes whatever happens. */
+async function attemptRun(
+  plan: JobPlan,
+  pool: ScorerPool,
+  newRunId: string,
+  started: number,
+  options: RunOptions,
+): Promise<RunResult> {
+  try {
+    return await attempt(plan, pool, newRunId, started, options);
+  } finally {
+    await pool.close().catch(() => undefined);
+  }
+}
+
+async function attempt(
+  plan: JobPlan,
+  pool: ScorerPool,
+  newRunId: string,
+  started: number,
+  options: RunOptions,
+): Promise<RunResult> {
   const job = plan.job;
   const attemptStarted = Date.now();
   const resumed = await findCheckpoint(plan, options);
@@ -167,9 +208,8 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
   const stats = new StatsCollector();
   const clock = new StageClock();
   // The workers' time inside onnxruntime, as the pool has summed it so far.
-  const timings = () => ({ ...clock.result(), inference_ms: Math.round(pool?.inferenceMs ?? 0) });
+  const timings = () => ({ ...clock.result(), inference_ms: Math.round(pool.inferenceMs) });
   const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
-  let pool: ScorerPool | undefined;
   let early: Prefetched | undefined;
   const counters = resumed ? { ...newCounters(), ...resumed.counters, chunks: resumed.chunks } : newCounters();
   const fill = (c: Counters) => {
@@ -179,16 +219,6 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
     record.rows_written = c.rowsWritten;
   };
   try {
-    // Workers start loading the model now, in parallel with opening the sink.
-    pool = new ScorerPool({
-      threads: job.parallelism,
-      models: plan.models.map((m) => ({
-        modelBytes: m.model.runtimeBytes,
-        modelFile: m.spec.path,
-        providers: m.spec.providers,
-        intraOpThreads: m.spec.intraOpThreads,
-      })),
-    });
     if (options.limit !== undefined && !options.allowPartial)
       checkPartialRun(options.limit, job.partition, await sink.published());
     await sink.begin(record, resumed, controller.signal);
@@ -258,7 +288,7 @@ async function attemptRun(plan: JobPlan, newRunId: string, started: number, opti
   } finally {
     await early?.cancel();
     options.signal?.removeEventListener('abort', onAbort);
-    await pool?.close().catch(() => undefined);
+    await pool.close().catch(() => undefined);
     await sink.close();
   }
   const durationMs = Date.now() - started;

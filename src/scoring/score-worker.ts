@@ -4,13 +4,18 @@ import { workerData } from 'piscina';
 import { createSession, loadOrt } from '../model/session.js';
 import type { WireFeed } from '../tensors/wire.js';
 import type { OutputData, WireOutput } from '../tensors/wire.js';
-import type { ScoreResult, ScoreTask, WorkerInit } from './wire.js';
+import { MlscaleError, UsageError, errorMessage } from '../errors.js';
+import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
+/** Per model: what onnxruntime warned of while creating its session (a provider it fell back from). */
+const warnings: string[][] = init.models.map(() => []);
 // One session per model per worker thread, created as soon as the worker starts (while the main thread is
 // still opening the source and the sink) and kept for the worker's life.
-const sessions: Promise<InferenceSession>[] = init.models.map((m) =>
-  createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }),
+const sessions: Promise<InferenceSession>[] = init.models.map((m, i) =>
+  createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }, (w) =>
+    warnings[i]!.push(w),
+  ),
 );
 // A load failure surfaces on the first task; until then it must not count as unhandled.
 for (const s of sessions) s.catch(() => undefined);
@@ -56,8 +61,31 @@ function concat(parts: WireOutput[][]): WireOutput[] {
   });
 }
 
-/** Scores one chunk, and says how long onnxruntime took. */
-export default async function score(task: ScoreTask): Promise<ScoreResult> {
+/**
+ * The planner's check of a model, made here so that the main thread never loads onnxruntime: the
+ * session this worker scores with is the one checked.
+ */
+async function check(task: CheckTask): Promise<CheckResult> {
+  let s: InferenceSession;
+  try {
+    s = await sessions[task.model]!;
+  } catch (err) {
+    const usage = err instanceof UsageError;
+    const code = err instanceof MlscaleError ? err.code : 'model_load';
+    return { warnings: warnings[task.model]!, loadError: { usage, code, message: errorMessage(err) } };
+  }
+  if (!task.probe) return { warnings: warnings[task.model]! };
+  try {
+    await runOnce(s, task.probe.feeds, task.probe.fetch);
+    return { warnings: warnings[task.model]! };
+  } catch (err) {
+    return { warnings: warnings[task.model]!, probeError: errorMessage(err) };
+  }
+}
+
+/** Scores one chunk, and says how long onnxruntime took; or checks a model for the planner. */
+export default async function score(task: ScoreTask | CheckTask): Promise<ScoreResult | CheckResult> {
+  if ('kind' in task) return check(task);
   const s = await sessions[task.model]!;
   const t = performance.now();
   const outputs = await scoreWith(s, task);

@@ -1,7 +1,7 @@
 import { Piscina } from 'piscina';
-import { RuntimeFailure } from '../errors.js';
+import { RuntimeFailure, UsageError } from '../errors.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
-import type { ScoreResult, ScoreTask, WorkerInit } from './wire.js';
+import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 export interface PoolOptions extends WorkerInit {
   readonly threads: number;
@@ -59,7 +59,25 @@ export class ScorerPool {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.destroy();
+  /**
+   * Loads model `model` in a worker as scoring will (the planner's check: the main thread never
+   * loads onnxruntime) and scores `probe` if given. Returns onnxruntime's warnings and the probe's
+   * failure; a model that does not load throws the error its load gave, as a sentence.
+   */
+  async check(model: number, probe?: CheckTask['probe']): Promise<{ warnings: readonly string[]; probeError?: string }> {
+    const r = (await this.pool.run({ kind: 'check', model, ...(probe ? { probe } : {}) } satisfies CheckTask)) as CheckResult;
+    if (r.loadError) {
+      const { usage, code, message } = r.loadError;
+      throw usage ? new UsageError(message, { code }) : new RuntimeFailure(message, { code });
+    }
+    return { warnings: r.warnings, ...(r.probeError !== undefined ? { probeError: r.probeError } : {}) };
+  }
+
+  private closed: Promise<void> | undefined;
+
+  /** Ends the workers; a second call waits for the first. */
+  close(): Promise<void> {
+    this.closed ??= this.pool.destroy();
+    return this.closed;
   }
 }

@@ -27,3 +27,25 @@ export interface ScoreResult {
   readonly outputs: WireOutput[];
   readonly ms: number;
 }
+
+/** Loads a model as scoring will and, for a model that does not declare its widths, scores one probe row. */
+export interface CheckTask {
+  readonly kind: 'check';
+  readonly model: number;
+  readonly probe?: { readonly feeds: readonly WireFeed[]; readonly fetch: readonly string[] };
+}
+
+/** An error that crossed from a worker: its class is rebuilt on the main thread from `usage`. */
+export interface WireError {
+  readonly usage: boolean;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What loading the model said: onnxruntime's warnings (a provider it fell back from), or why it failed. */
+export interface CheckResult {
+  readonly warnings: readonly string[];
+  readonly loadError?: WireError;
+  /** onnxruntime's message when the probe row failed. */
+  readonly probeError?: string;
+}
