@@ -56,6 +56,8 @@ export interface PlanOptions {
    * a session on this thread (validate).
    */
   readonly checker?: (models: readonly LoadedModel[]) => ModelChecker;
+  /** Start reading the source's first rows while the models are checked, where that is safe (Source.warm). */
+  readonly warmSource?: boolean;
 }
 
 /**
@@ -77,28 +79,20 @@ export async function planJob(job: Job, options: PlanOptions = {}): Promise<JobP
   const schema = opened.schema;
   const warnings: string[] = [];
   const multi = job.models.length > 1 || job.combine.mode !== 'single';
-  const models: ModelPlan[] = [];
-  for (const [i, spec] of job.models.entries()) {
-    const label = multi ? `models[${i}]` : 'model';
+  const prefix = (spec: ModelSpec) => (multi ? `${spec.name}: ` : '');
+  const ios = job.models.map((spec, i) => {
     const model = loaded.value[i]!;
-    const io = planIo(spec, job.key, model, schema, label);
-    const prefix = multi ? `${spec.name}: ` : '';
-    warnings.push(...io.warnings.map((w) => prefix + w));
+    const io = planIo(spec, job.key, model, schema, multi ? `models[${i}]` : 'model');
+    warnings.push(...io.warnings.map((w) => prefix(spec) + w));
     if (model.zipmaps.length > 0) {
       warnings.push(
-        `${prefix}model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`,
+        `${prefix(spec)}model outputs ${model.zipmaps.map((z) => z.output).join(', ')} are ZipMaps; scoring their probability tensors instead (columns per class label).`,
       );
     }
     checkFill(job, io);
-    // Checked here so a model onnxruntime rejects fails before anything is written.
-    const probe = probeFor(model, io);
-    const checked = await checker.check(i, probe);
-    warnings.push(...checked.warnings.map((w) => prefix + w));
-    if (probe && checked.probeError !== undefined) throw probeFailure(model, io, checked.probeError);
-    models.push({ spec, model, version: spec.version ?? model.sha256.slice(0, 12), io });
-  }
-  const outputs = combinedOutputs(job, models);
-  const featureColumns = [...new Set(models.flatMap((m) => m.io.inputs.flatMap((i) => i.columns)))];
+    return io;
+  });
+  const featureColumns = [...new Set(ios.flatMap((io) => io.inputs.flatMap((i) => i.columns)))];
   const unknown = Object.keys(job.onNullFeatures).find((c) => !featureColumns.includes(c));
   if (unknown)
     throw new UsageError(
@@ -129,6 +123,25 @@ export async function planJob(job: Job, options: PlanOptions = {}): Promise<JobP
     );
   }
   const source = opened.open(columns);
+  if (options.warmSource) source.warm?.();
+  const models: ModelPlan[] = [];
+  let outputs: OutputColumn[];
+  try {
+    for (const [i, spec] of job.models.entries()) {
+      const model = loaded.value[i]!;
+      const io = ios[i]!;
+      // Checked here so a model onnxruntime rejects fails before anything is written.
+      const probe = probeFor(model, io);
+      const checked = await checker.check(i, probe);
+      warnings.push(...checked.warnings.map((w) => prefix(spec) + w));
+      if (probe && checked.probeError !== undefined) throw probeFailure(model, io, checked.probeError);
+      models.push({ spec, model, version: spec.version ?? model.sha256.slice(0, 12), io });
+    }
+    outputs = combinedOutputs(job, models);
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
   const keyFields = job.key.map((k) => schema.fields.find((f) => f.name === k)!);
   return {
     job,

@@ -78,33 +78,47 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   let plan: JobPlan | undefined;
   // The pool whose workers checked the models while planning: the first attempt scores with it.
   let planned: ScorerPool | undefined;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      if (!plan) {
-        // Planning connects to a Postgres source too: a refused connection is retried like any other.
-        plan = await planJob(job, { checker: (models) => (planned = newPool(job, models)) });
-        // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
-        abortedAt('planning', options.signal);
-        for (const w of plan.warnings) options.events?.warn?.(w);
+  try {
+    return await attempts();
+  } finally {
+    // A source warmed while planning and never read (the lock was held) lets its thread go.
+    await plan?.source.close().catch(() => undefined);
+  }
+
+  async function attempts(): Promise<RunResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (!plan) {
+          // Planning connects to a Postgres source too: a refused connection is retried like any other.
+          plan = await planJob(job, { checker: (models) => (planned = newPool(job, models)), warmSource: true });
+          // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
+          abortedAt('planning', options.signal);
+          for (const w of plan.warnings) options.events?.warn?.(w);
+        }
+        // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
+        const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
+        const pool =
+          planned ??
+          newPool(
+            job,
+            plan.models.map((m) => m.model),
+          );
+        planned = undefined;
+        return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
+          ...options,
+          resume,
+        });
+      } catch (err) {
+        await planned?.close().catch(() => undefined);
+        planned = undefined;
+        if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
+        const delay = job.retryBackoffSeconds * 2 ** attempt;
+        options.events?.warn?.(
+          `transient failure (${errorMessage(err)}); starting the run over in ${delay} s (retry ${attempt + 1} of ${job.retries}).`,
+        );
+        await sleep(delay * 1000, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+        if (options.signal?.aborted) throw err;
       }
-      // A checkpointed run that failed on a transient fault picks up from its last checkpoint.
-      const resume = options.resume === true || (attempt > 0 && job.checkpointRows !== undefined);
-      const pool = planned ?? newPool(job, plan.models.map((m) => m.model));
-      planned = undefined;
-      return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
-        ...options,
-        resume,
-      });
-    } catch (err) {
-      await planned?.close().catch(() => undefined);
-      planned = undefined;
-      if (attempt >= job.retries || !isTransient(err) || options.signal?.aborted) throw err;
-      const delay = job.retryBackoffSeconds * 2 ** attempt;
-      options.events?.warn?.(
-        `transient failure (${errorMessage(err)}); starting the run over in ${delay} s (retry ${attempt + 1} of ${job.retries}).`,
-      );
-      await sleep(delay * 1000, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
-      if (options.signal?.aborted) throw err;
     }
   }
 }

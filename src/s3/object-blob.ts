@@ -1,15 +1,11 @@
 import type { S3Client } from './client.js';
 import { s3Url } from './s3-url.js';
+import { rangeBlob, type BlobLike } from '../source/range-blob.js';
+
+export type { BlobLike };
 
 /** Bytes read at once from a file's end: its footer, in one request for any usual file. */
 const TAIL_BYTES = 64 * 1024;
-
-/** The part of Blob that parquet-wasm's reader uses: size, slice, arrayBuffer. */
-export interface BlobLike {
-  readonly size: number;
-  slice(start?: number, end?: number): BlobLike;
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
 
 /**
  * An object read as a Blob by ranged GETs: parquet-wasm asks for the footer, then for the column
@@ -22,7 +18,6 @@ export function objectBlob(client: S3Client, bucket: string, key: string, size: 
   let tail: Promise<Uint8Array> | undefined;
   const tailStart = Math.max(0, size - TAIL_BYTES);
   const read = async (start: number, end: number): Promise<ArrayBuffer> => {
-    if (end <= start) return new ArrayBuffer(0);
     let bytes: Uint8Array;
     try {
       if (start >= tailStart) {
@@ -37,13 +32,5 @@ export function objectBlob(client: S3Client, bucket: string, key: string, size: 
     }
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   };
-  const view = (start: number, end: number): BlobLike => ({
-    size: end - start,
-    slice: (s = 0, e = end - start) => {
-      const clamp = (v: number) => Math.min(end - start, Math.max(0, v < 0 ? end - start + v : v));
-      return view(start + clamp(s), start + Math.max(clamp(s), clamp(e)));
-    },
-    arrayBuffer: () => read(start, end),
-  });
-  return view(0, size);
+  return rangeBlob(size, read);
 }

@@ -64,8 +64,15 @@ export class ScorerPool {
    * loads onnxruntime) and scores `probe` if given. Returns onnxruntime's warnings and the probe's
    * failure; a model that does not load throws the error its load gave, as a sentence.
    */
-  async check(model: number, probe?: CheckTask['probe']): Promise<{ warnings: readonly string[]; probeError?: string }> {
-    const r = (await this.pool.run({ kind: 'check', model, ...(probe ? { probe } : {}) } satisfies CheckTask)) as CheckResult;
+  async check(
+    model: number,
+    probe?: CheckTask['probe'],
+  ): Promise<{ warnings: readonly string[]; probeError?: string }> {
+    const r = (await this.pool.run({
+      kind: 'check',
+      model,
+      ...(probe ? { probe } : {}),
+    } satisfies CheckTask)) as CheckResult;
     if (r.loadError) {
       const { usage, code, message } = r.loadError;
       throw usage ? new UsageError(message, { code }) : new RuntimeFailure(message, { code });

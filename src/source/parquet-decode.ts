@@ -1,8 +1,7 @@
-import { openAsBlob } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Piscina } from 'piscina';
 import { parquetWasm } from '../parquet-thread-worker.js';
 import type { DecodeTask } from './parquet-decoder.js';
+import { fileBlob } from './range-blob.js';
 
 /** The last file read whole: consecutive row groups of a small file are read from one copy. */
 let cached: { file: string; data: Uint8Array } | undefined;
@@ -18,14 +17,23 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
     ...(task.limit !== undefined ? { limit: task.limit } : {}),
   };
   if (task.inMemory) {
-    if (cached?.file !== task.file) cached = { file: task.file, data: await readFile(task.file) };
+    if (cached?.file !== task.file) {
+      const file = await fileBlob(task.file, task.listed);
+      try {
+        cached = { file: task.file, data: new Uint8Array(await file.blob.arrayBuffer()) };
+      } finally {
+        await file.close();
+      }
+    }
     // intoIPCStream takes the table: its wasm memory is released with it.
     return Piscina.move(pw.readParquet(cached.data, options).intoIPCStream());
   }
   cached = undefined;
   // Above IN_MEMORY_MAX, parquet-wasm's async reader fetches only the row group's byte ranges.
-  const pf = await pw.ParquetFile.fromFile(await openAsBlob(task.file));
+  const file = await fileBlob(task.file, task.listed);
+  let pf: Awaited<ReturnType<typeof pw.ParquetFile.fromFile>> | undefined;
   try {
+    pf = await pw.ParquetFile.fromFile(file.blob as Blob);
     const reader = (await pf.stream(options)).getReader();
     const parts: Uint8Array[] = [];
     for (;;) {
@@ -36,6 +44,7 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
     // Structured clone copies these (one memcpy of the row group), which is little beside decoding it.
     return parts;
   } finally {
-    pf.free();
+    pf?.free();
+    await file.close();
   }
 }

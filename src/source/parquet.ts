@@ -4,6 +4,7 @@ import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-w
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
 import { warmParquetThread } from '../parquet-thread.js';
+import { FileChanged } from './range-blob.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
 
@@ -96,12 +97,12 @@ export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FI
       { code: 'source_empty' },
     );
   }
+  // Local files decode on the Parquet thread: start it while this thread reads the footers.
+  if (access === LOCAL_FILES) warmParquetThread();
   const pw = await loadParquetWasm();
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
-  // Local files decode on the Parquet thread: start it while the footers are read.
-  if (access === LOCAL_FILES) warmParquetThread();
   const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
     const blob = await access.blob(file);
     await assertParquet(file, size, blob);
@@ -175,6 +176,32 @@ export function parquetSourceOver(
   access: FileAccess = LOCAL_FILES,
 ): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
+  const base = (g: RowGroupRef): DecodeTask => ({
+    file: g.file,
+    rowGroup: g.rowGroup,
+    batchSize: options.batchSize,
+    columns: options.columns,
+    inMemory: g.fileSize <= IN_MEMORY_MAX,
+    listed: { size: g.fileSize, mtimeMs: g.mtimeMs },
+  });
+  // The first row group's first batch is a task of its own: the first chunk reaches the
+  // workers without waiting for the whole row group (131,072 rows is common) to decode.
+  const tasks: { g: RowGroupRef; task: DecodeTask }[] = groups.flatMap((g, k) =>
+    k === 0 && g.rows > options.batchSize
+      ? [
+          { g, task: { ...base(g), limit: options.batchSize } },
+          { g, task: { ...base(g), offset: options.batchSize } },
+        ]
+      : [{ g, task: base(g) }],
+  );
+  const decodeWith = (decoder: ParquetDecoder, k: number) => {
+    const p = decoder.decode(tasks[k]!.task);
+    // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
+    p.catch(() => undefined);
+    return p;
+  };
+  /** The first task, decoding since warm(), until batches() takes it. */
+  let warmed: { decoder: ParquetDecoder; first: ReturnType<typeof decodeWith> } | undefined;
   return {
     schema,
     groups,
@@ -188,33 +215,13 @@ export function parquetSourceOver(
         yield* objectBatches(groups, options, access, signal);
         return;
       }
-      const decoder = new ParquetDecoder();
-      const base = (g: RowGroupRef): DecodeTask => ({
-        file: g.file,
-        rowGroup: g.rowGroup,
-        batchSize: options.batchSize,
-        columns: options.columns,
-        inMemory: g.fileSize <= IN_MEMORY_MAX,
-      });
-      // The first row group's first batch is a task of its own: the first chunk reaches the
-      // workers without waiting for the whole row group (131,072 rows is common) to decode.
-      const tasks: { g: RowGroupRef; task: DecodeTask }[] = groups.flatMap((g, k) =>
-        k === 0 && g.rows > options.batchSize
-          ? [
-              { g, task: { ...base(g), limit: options.batchSize } },
-              { g, task: { ...base(g), offset: options.batchSize } },
-            ]
-          : [{ g, task: base(g) }],
-      );
-      const decode = (k: number) => {
-        const p = decoder.decode(tasks[k]!.task);
-        // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
-        p.catch(() => undefined);
-        return p;
-      };
+      const decoder = warmed?.decoder ?? new ParquetDecoder();
+      const decode = (k: number) => decodeWith(decoder, k);
+      const first = warmed?.first;
+      warmed = undefined;
       try {
         // The next task decodes on the Parquet thread while this one's batches are scored.
-        let next = tasks.length > 0 ? decode(0) : undefined;
+        let next = tasks.length > 0 ? (first ?? decode(0)) : undefined;
         for (let k = 0; k < tasks.length; k++) {
           signal?.throwIfAborted();
           let streams: Uint8Array | Uint8Array[];
@@ -234,7 +241,17 @@ export function parquetSourceOver(
         await decoder.close();
       }
     },
-    async close() {},
+    warm() {
+      if (access !== LOCAL_FILES || warmed || tasks.length === 0) return;
+      const decoder = new ParquetDecoder();
+      warmed = { decoder, first: decodeWith(decoder, 0) };
+    },
+    async close() {
+      // A run that stopped before reading (another held the lock) lets the Parquet thread go.
+      const w = warmed;
+      warmed = undefined;
+      await w?.decoder.close();
+    },
   };
 }
 
@@ -337,6 +354,12 @@ async function* decodeStreaming(
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
   const msg = err instanceof Error ? err.message : String(err);
+  // The Parquet thread's errors cross as plain Errors: FileChanged is known by its message.
+  if (msg.includes(new FileChanged(g.file).message))
+    return new RuntimeFailure(
+      `source: ${g.file} changed after the run listed it (its size or modification time differ); nothing was published. Run again once the files are written.`,
+      { code: 'source_changed', cause: err },
+    );
   return new RuntimeFailure(
     `source: ${g.file} row group ${g.rowGroup} cannot be decoded (${msg.split('\n')[0]}); the file is damaged or uses a feature parquet-wasm cannot read.`,
     { code: 'source_decode', cause: err },

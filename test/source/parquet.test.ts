@@ -1,6 +1,6 @@
-import { readdirSync } from 'node:fs';
+import { copyFileSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MlscaleError, UsageError } from '../../src/errors.js';
 import { findFiles } from '../../src/source/find-files.js';
 import { parquetSourceOver, scanParquet } from '../../src/source/parquet.js';
@@ -129,6 +129,29 @@ describe('Parquet source', () => {
     ]);
     expect((await findFiles(path.join(scratch.dir, '**', 'c.parquet'))).length).toBe(1);
     expect((await readAll(path.join(scratch.dir, 'd'))).rows).toBe(450);
+  });
+
+  it('refuses a file rewritten after the run listed it, in one sentence, whether read whole or by ranges', async () => {
+    for (const inMemoryMax of ['33554432', '0']) {
+      // IN_MEMORY_MAX is read when the module loads: load it again with the other limit.
+      vi.resetModules();
+      vi.stubEnv('MLSCALE_PARQUET_IN_MEMORY_MAX', inMemoryMax);
+      const m = await import('../../src/source/parquet.js');
+      vi.unstubAllEnvs();
+      const file = path.join(scratch.dir, `rewritten-${inMemoryMax}.parquet`);
+      copyFileSync(datasetFixture('userdata1.parquet'), file);
+      const files = await m.scanParquet(file);
+      const source = m.parquetSourceOver(files.schema, files.groups, { batchSize: 100 }, file);
+      // Same bytes, a later modification time: as a writer that replaced the file in place leaves it.
+      const later = new Date(statSync(file).mtimeMs + 5000);
+      utimesSync(file, later, later);
+      const read = async () => {
+        for await (const b of source.batches()) expect(b.numRows).toBeGreaterThan(0);
+      };
+      await expect(read()).rejects.toThrow(
+        /^source: .*rewritten-\d+\.parquet changed after the run listed it \(its size or modification time differ\); nothing was published\./,
+      );
+    }
   });
 
   it('keeps the fixtures outside the project', () => {
