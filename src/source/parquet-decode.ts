@@ -41,10 +41,25 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
       if (item.done) break;
       parts.push(item.value.intoIPCStream());
     }
-    // Structured clone copies these (one memcpy of the row group), which is little beside decoding it.
-    return parts;
+    return Piscina.move(movedAll(parts));
   } finally {
     pf?.free();
     await file.close();
   }
+}
+
+/**
+ * Hands a row group's IPC streams to the main thread without copying them: a copy would be held
+ * on both sides until each thread's next garbage collection, about 18 MB a row group apiece.
+ */
+function movedAll(parts: Uint8Array[]): Parameters<typeof Piscina.move>[0] {
+  // piscina's Transferable type names its own symbols; these are the same ones, as Piscina exports them.
+  return {
+    get [Piscina.transferableSymbol]() {
+      return parts.map((p) => p.buffer);
+    },
+    get [Piscina.valueSymbol]() {
+      return parts;
+    },
+  } as unknown as Parameters<typeof Piscina.move>[0];
 }
