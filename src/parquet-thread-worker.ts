@@ -1,5 +1,6 @@
 import { decodeRowGroup } from './source/parquet-decode.js';
 import { encodePart } from './sink/parquet-encode.js';
+import { readFooter } from './source/parquet-footer.js';
 import type { ParquetTask } from './parquet-thread.js';
 
 let wasm: Promise<typeof import('parquet-wasm')> | undefined;
@@ -10,10 +11,9 @@ export function parquetWasm(): Promise<typeof import('parquet-wasm')> {
   return wasm;
 }
 
-/** The Parquet thread's one entry: a row group to decode (source) or a part to encode (sink). */
+/** The Parquet thread's one entry: a footer to read or a row group to decode (source), a part to encode (sink). */
 export default async function run(task: ParquetTask): Promise<unknown> {
   if (task.kind === 'decode') return decodeRowGroup(task);
   if (task.kind === 'encode') return encodePart(task);
-  await parquetWasm();
-  return null;
+  return readFooter(task);
 }

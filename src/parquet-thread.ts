@@ -1,8 +1,10 @@
 import { Piscina } from 'piscina';
 import type { DecodeTask } from './source/parquet-decoder.js';
 import type { EncodeTask } from './sink/parquet-encoder.js';
+import type { FooterResult, FooterTask } from './source/parquet-footer.js';
 
-export type ParquetTask = ({ kind: 'decode' } & DecodeTask) | ({ kind: 'encode' } & EncodeTask) | { kind: 'warm' };
+export type ParquetTask =
+  ({ kind: 'decode' } & DecodeTask) | ({ kind: 'encode' } & EncodeTask) | ({ kind: 'footer' } & FooterTask);
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
 // In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
@@ -29,12 +31,12 @@ function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown>
 }
 
 /**
- * Starts the Parquet thread and loads parquet-wasm in it (compiling 4 MB of WebAssembly) while
- * the run is still planning, so its first row group is not kept waiting. An idle thread does not
- * keep the process alive (piscina unrefs it), so a run that never reads is not held up.
+ * Reads a local file's footer on the Parquet thread, starting it (and compiling parquet-wasm in
+ * it) while the run plans. It holds no claim on the thread, so the source that decodes next finds
+ * it started; an idle thread does not keep the process alive (piscina unrefs it).
  */
-export function warmParquetThread(): void {
-  send({ kind: 'warm' }).catch(() => undefined);
+export function readFooterOnThread(file: string): Promise<FooterResult> {
+  return send({ kind: 'footer', file }) as Promise<FooterResult>;
 }
 
 /**

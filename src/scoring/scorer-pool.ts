@@ -37,6 +37,10 @@ export class ScorerPool {
       // Backpressure lives in the pipeline (bounded in-flight chunks), so the queue is unbounded here.
       maxQueue: Infinity,
       concurrentTasksPerWorker: 1,
+      // An idle piscina worker otherwise blocks its thread in Atomics.wait, and the session it
+      // starts loading at start-up would wait for the first task: the planner's check waited
+      // for onnxruntime to load, and the second worker's first chunk for its session.
+      atomics: 'disabled',
       idleTimeout: Infinity,
       workerData: init,
     });

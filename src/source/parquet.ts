@@ -3,7 +3,7 @@ import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
-import { warmParquetThread } from '../parquet-thread.js';
+import { readFooterOnThread } from '../parquet-thread.js';
 import { FileChanged } from './range-blob.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
@@ -42,33 +42,75 @@ async function assertParquet(file: string, size: number, blob: Blob): Promise<vo
   }
 }
 
+type FileSchema = { schema: Schema; groups: RowGroupRef[] };
+
+function footerError(file: string, kind: 'open' | 'footer', message: string, cause?: unknown): UsageError {
+  return kind === 'open'
+    ? new UsageError(`source: ${file} is not a readable Parquet file (${message}); check the file.`, {
+        code: 'source_not_parquet',
+        cause,
+      })
+    : new UsageError(`source: ${file} has a footer mlscale cannot decode (${message}); check the file.`, {
+        code: 'source_not_parquet',
+        cause,
+      });
+}
+
+const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0]!;
+
+function fileSchema(
+  file: string,
+  fileSize: number,
+  mtimeMs: number,
+  schemaIpc: Uint8Array,
+  rowGroups: readonly number[],
+): FileSchema {
+  try {
+    const reader = RecordBatchReader.from(schemaIpc);
+    reader.open();
+    const groups = rowGroups.map((rows, i) => ({ file, fileSize, mtimeMs, rowGroup: i, rows }));
+    return { schema: reader.schema, groups };
+  } catch (err) {
+    throw footerError(file, 'footer', (err as Error).message, err);
+  }
+}
+
+/** A local file's footer, read on the Parquet thread (which then decodes its row groups). */
+async function readLocalSchema(file: string, fileSize: number, mtimeMs: number): Promise<FileSchema> {
+  let r;
+  try {
+    r = await readFooterOnThread(file);
+  } catch (err) {
+    // The decoder trapped on the file and took its thread down; the next task starts another.
+    throw footerError(file, 'open', firstLine(err), err);
+  }
+  if ('error' in r) throw footerError(file, r.error, r.message);
+  return fileSchema(file, fileSize, mtimeMs, r.schema, r.rowGroups);
+}
+
+/** An object's footer, read on this thread through the store's client. */
 async function readSchema(
   pw: ParquetWasm,
   file: string,
   fileSize: number,
   mtimeMs: number,
   blob: Blob,
-): Promise<{ schema: Schema; groups: RowGroupRef[] }> {
+): Promise<FileSchema> {
   let pf;
   try {
     pf = await pw.ParquetFile.fromFile(blob);
   } catch (err) {
-    throw new UsageError(
-      `source: ${file} is not a readable Parquet file (${String((err as Error).message ?? err).split('\n')[0]}); check the file.`,
-      { code: 'source_not_parquet', cause: err },
-    );
+    throw footerError(file, 'open', firstLine(err), err);
   }
   try {
-    const meta = pf.metadata();
-    const groups = meta.rowGroups().map((rg, i) => ({ file, fileSize, mtimeMs, rowGroup: i, rows: rg.numRows() }));
-    const reader = RecordBatchReader.from(pf.schema().intoIPCStream());
-    reader.open();
-    return { schema: reader.schema, groups };
+    const rowGroups = pf
+      .metadata()
+      .rowGroups()
+      .map((rg) => rg.numRows());
+    return fileSchema(file, fileSize, mtimeMs, pf.schema().intoIPCStream(), rowGroups);
   } catch (err) {
-    throw new UsageError(
-      `source: ${file} has a footer mlscale cannot decode (${(err as Error).message}); check the file.`,
-      { code: 'source_not_parquet', cause: err },
-    );
+    if (err instanceof UsageError) throw err;
+    throw footerError(file, 'footer', (err as Error).message, err);
   } finally {
     pf.free();
   }
@@ -97,16 +139,18 @@ export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FI
       { code: 'source_empty' },
     );
   }
-  // Local files decode on the Parquet thread: start it while this thread reads the footers.
-  if (access === LOCAL_FILES) warmParquetThread();
-  const pw = await loadParquetWasm();
+  // Local files are read on the Parquet thread (footers, then row groups): this thread never
+  // loads parquet-wasm for them. An object store's are read here, through its client.
+  const local = access === LOCAL_FILES;
+  const pw = local ? undefined : await loadParquetWasm();
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
   const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
     const blob = await access.blob(file);
     await assertParquet(file, size, blob);
-    return { file, info: await readSchema(pw, file, size, mtimeMs, blob) };
+    const info = pw ? await readSchema(pw, file, size, mtimeMs, blob) : await readLocalSchema(file, size, mtimeMs);
+    return { file, info };
   });
   for (const { file, info } of infos) {
     schema ??= info.schema;
