@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { workerData } from 'piscina';
@@ -8,6 +10,23 @@ import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
+
+/**
+ * The scoring threads yield the CPU to the main thread and the Parquet thread. Where inference is
+ * cheap (an MLP), those two are the pipeline's bottleneck and a second scoring thread only took
+ * cores from them: parallelism 2 ran slower than 1. At a lower priority, scoring uses what they
+ * leave, and where inference is the bottleneck they leave most of it. Linux only (a thread's
+ * niceness is its own there); elsewhere nothing changes.
+ */
+function lowerPriority(nice: number): void {
+  if (process.platform !== 'linux' || !(nice > 0)) return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid)) setPriority(tid, Math.min(19, nice));
+  } catch {
+    // No /proc, or not allowed: scoring runs at the process's priority.
+  }
+}
 /** Per model: what onnxruntime warned of while creating its session (a provider it fell back from). */
 const warnings: string[][] = init.models.map(() => []);
 // One session per model per worker thread, created as soon as the worker starts (while the main thread is
@@ -19,6 +38,8 @@ const sessions: Promise<InferenceSession>[] = init.models.map((m, i) =>
 );
 // A load failure surfaces on the first task; until then it must not count as unhandled.
 for (const s of sessions) s.catch(() => undefined);
+// Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
+void Promise.allSettled(sessions).then(() => lowerPriority(Number(process.env.MLSCALE_WORKER_NICE ?? 10)));
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {
   const width = feed.dims.length === 2 ? feed.dims[1]! : 1;
