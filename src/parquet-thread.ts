@@ -19,9 +19,21 @@ let users = 0;
 /** Tasks sent and not answered: the pool is destroyed only after them (piscina fails on a late reply). */
 const inFlight = new Set<Promise<unknown>>();
 
+/** The Parquet thread's working time so far, over every task of this process (a run takes the difference). */
+let busyMs = 0;
+
+export function parquetThreadBusyMs(): number {
+  return busyMs;
+}
+
 function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown> {
   pool ??= new Piscina({ filename: workerFile().href, minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
-  const p = pool.run(task, transferList ? { transferList } : {});
+  const p = (pool.run(task, transferList ? { transferList } : {}) as Promise<{ ms: number; value: unknown }>).then(
+    (r) => {
+      busyMs += r.ms;
+      return r.value;
+    },
+  );
   const settled: Promise<unknown> = p.then(
     (): unknown => inFlight.delete(settled),
     (): unknown => inFlight.delete(settled),

@@ -30,6 +30,7 @@ export function formatTimings(t: StageTimings): string {
     `waiting for inference ${seconds(t.wait_ms)}`,
     `publish ${seconds(t.publish_ms)}`,
     `inference ${seconds(t.inference_ms)} (in the workers)`,
+    ...(t.parquet_ms ? [`Parquet ${seconds(t.parquet_ms)} (decoding and encoding, on its own thread)`] : []),
   ].join(', ');
 }
 

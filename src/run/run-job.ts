@@ -6,6 +6,7 @@ import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../error
 import { newRunRecord, shardText, type Checkpoint } from '../ledger/record.js';
 import { redact } from '../redact.js';
 import { ScorerPool } from '../scoring/scorer-pool.js';
+import { parquetThreadBusyMs } from '../parquet-thread.js';
 import { makeSink, nullSink } from '../sink/make-sink.js';
 import { RejectBuffer } from '../sink/rejects.js';
 import type { Sink } from '../sink/sink.js';
@@ -21,6 +22,7 @@ import { sinkLayout } from './sink-layout.js';
 import { StageClock, type StageTimings } from './stage-clock.js';
 import { isTransient } from './transient.js';
 import { prefetch, type Prefetched } from '../source/prefetch.js';
+import { benchSerial } from './bench-serial.js';
 
 export interface RunOptions {
   readonly runId?: string;
@@ -78,6 +80,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   let plan: JobPlan | undefined;
   // The pool whose workers checked the models while planning: the first attempt scores with it.
   let planned: ScorerPool | undefined;
+  const parquetAtStart = parquetThreadBusyMs();
   try {
     return await attempts();
   } finally {
@@ -87,10 +90,15 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
 
   async function attempts(): Promise<RunResult> {
     for (let attempt = 0; ; attempt++) {
+      // The first attempt counts the Parquet thread's work from planning on (footers, the first row group).
+      const since = attempt === 0 ? parquetAtStart : parquetThreadBusyMs();
       try {
         if (!plan) {
           // Planning connects to a Postgres source too: a refused connection is retried like any other.
-          plan = await planJob(job, { checker: (models) => (planned = newPool(job, models)), warmSource: true });
+          plan = await planJob(job, {
+            checker: (models) => (planned = newPool(job, models)),
+            warmSource: !benchSerial(),
+          });
           // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
           abortedAt('planning', options.signal);
           for (const w of plan.warnings) options.events?.warn?.(w);
@@ -104,7 +112,7 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
             plan.models.map((m) => m.model),
           );
         planned = undefined;
-        return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, {
+        return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, since, {
           ...options,
           resume,
         });
@@ -170,10 +178,11 @@ async function attemptRun(
   pool: ScorerPool,
   newRunId: string,
   started: number,
+  parquetSince: number,
   options: RunOptions,
 ): Promise<RunResult> {
   try {
-    return await attempt(plan, pool, newRunId, started, options);
+    return await attempt(plan, pool, newRunId, started, parquetSince, options);
   } finally {
     await pool.close().catch(() => undefined);
   }
@@ -184,6 +193,8 @@ async function attempt(
   pool: ScorerPool,
   newRunId: string,
   started: number,
+  /** The Parquet thread's busy time when this attempt began (its planning, for the first). */
+  parquetSince: number,
   options: RunOptions,
 ): Promise<RunResult> {
   const job = plan.job;
@@ -222,7 +233,11 @@ async function attempt(
   const stats = new StatsCollector();
   const clock = new StageClock();
   // The workers' time inside onnxruntime, as the pool has summed it so far.
-  const timings = () => ({ ...clock.result(), inference_ms: Math.round(pool.inferenceMs) });
+  const timings = () => ({
+    ...clock.result(),
+    inference_ms: Math.round(pool.inferenceMs),
+    parquet_ms: Math.round(parquetThreadBusyMs() - parquetSince),
+  });
   const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
   let early: Prefetched | undefined;
   const counters = resumed ? { ...newCounters(), ...resumed.counters, chunks: resumed.chunks } : newCounters();
@@ -238,7 +253,9 @@ async function attempt(
     await sink.begin(record, resumed, controller.signal);
     // Only once the run holds its lock: a duplicate must not run the source's query at all. The
     // first chunk is then read while the workers are still loading their sessions.
-    early = prefetch(plan.source.batches(controller.signal), () => clock.firstChunk());
+    early = benchSerial()
+      ? { batches: plan.source.batches(controller.signal)[Symbol.asyncIterator](), cancel: async () => undefined }
+      : prefetch(plan.source.batches(controller.signal), () => clock.firstChunk());
     options.events?.info?.('run started', {
       run_id: runId,
       job: job.name,
@@ -248,7 +265,7 @@ async function attempt(
     });
     await runPipeline(plan, pool, sink, stats, counters, {
       // The bench's stage costs: one chunk at a time, each stage alone (README, Performance).
-      ...(process.env.MLSCALE_BENCH_SERIAL === '1' ? { serial: true } : {}),
+      ...(benchSerial() ? { serial: true } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
       ...(resumed ? { skipChunks: resumed.chunks } : {}),
       ...(rejects ? { rejects } : {}),

@@ -1,14 +1,13 @@
-import { Piscina } from 'piscina';
 import { CODECS } from '../parquet-codecs.js';
-import { parquetWasm } from '../parquet-thread-worker.js';
+import { parquetWasm, type Answer } from '../parquet-thread-worker.js';
 import type { EncodeTask } from './parquet-encoder.js';
 
 /** Encodes one part from Arrow IPC bytes to Parquet bytes, handed back without a copy. */
-export async function encodePart(task: EncodeTask): Promise<unknown> {
+export async function encodePart(task: EncodeTask): Promise<Answer> {
   const pw = await parquetWasm();
   let props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[CODECS[task.codec]]);
   // Keys and scores are nearly all distinct: a dictionary costs time and makes the file bigger.
   for (const column of task.plainColumns) props = props.setColumnDictionaryEnabled(column, false);
   const bytes = pw.writeParquet(pw.Table.fromIPCStream(task.ipc), props.build());
-  return Piscina.move(bytes);
+  return { value: bytes, transfer: [bytes.buffer as ArrayBuffer] };
 }

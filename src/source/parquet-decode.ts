@@ -1,13 +1,16 @@
-import { Piscina } from 'piscina';
-import { parquetWasm } from '../parquet-thread-worker.js';
+import { parquetWasm, type Answer } from '../parquet-thread-worker.js';
 import type { DecodeTask } from './parquet-decoder.js';
 import { fileBlob } from './range-blob.js';
 
 /** The last file read whole: consecutive row groups of a small file are read from one copy. */
 let cached: { file: string; data: Uint8Array } | undefined;
 
-/** Decodes one row group into Arrow IPC streams of at most batchSize rows per record batch. */
-export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
+/**
+ * Decodes one row group into Arrow IPC streams of at most batchSize rows per record batch. They
+ * move to the main thread without a copy: a copy would be held on both sides until each thread's
+ * next garbage collection, about 18 MB a row group apiece.
+ */
+export async function decodeRowGroup(task: DecodeTask): Promise<Answer> {
   const pw = await parquetWasm();
   const options = {
     rowGroups: [task.rowGroup],
@@ -26,7 +29,8 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
       }
     }
     // intoIPCStream takes the table: its wasm memory is released with it.
-    return Piscina.move(pw.readParquet(cached.data, options).intoIPCStream());
+    const ipc = pw.readParquet(cached.data, options).intoIPCStream();
+    return { value: ipc, transfer: [ipc.buffer as ArrayBuffer] };
   }
   cached = undefined;
   // Above IN_MEMORY_MAX, parquet-wasm's async reader fetches only the row group's byte ranges.
@@ -41,25 +45,9 @@ export async function decodeRowGroup(task: DecodeTask): Promise<unknown> {
       if (item.done) break;
       parts.push(item.value.intoIPCStream());
     }
-    return Piscina.move(movedAll(parts));
+    return { value: parts, transfer: parts.map((p) => p.buffer as ArrayBuffer) };
   } finally {
     pf?.free();
     await file.close();
   }
-}
-
-/**
- * Hands a row group's IPC streams to the main thread without copying them: a copy would be held
- * on both sides until each thread's next garbage collection, about 18 MB a row group apiece.
- */
-function movedAll(parts: Uint8Array[]): Parameters<typeof Piscina.move>[0] {
-  // piscina's Transferable type names its own symbols; these are the same ones, as Piscina exports them.
-  return {
-    get [Piscina.transferableSymbol]() {
-      return parts.map((p) => p.buffer);
-    },
-    get [Piscina.valueSymbol]() {
-      return parts;
-    },
-  } as unknown as Parameters<typeof Piscina.move>[0];
 }

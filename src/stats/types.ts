@@ -59,7 +59,8 @@ export interface DriftReport {
  * Where a run's time went, in milliseconds, so the summary and the ledger can show the
  * bottleneck without a profiler. `start` is process start to the first chunk read; `read`,
  * `tensors`, `stats`, `write`, `wait` and `publish` are main-thread time; `inference` is the
- * workers' time inside onnxruntime, summed over workers (it can exceed the wall time).
+ * workers' time inside onnxruntime, summed over workers (it can exceed the wall time); `parquet`
+ * is the Parquet thread's.
  */
 export interface StageTimings {
   start_ms: number;
@@ -71,6 +72,12 @@ export interface StageTimings {
   /** The main thread waiting for a chunk's inference to finish. */
   wait_ms: number;
   publish_ms: number;
+  /**
+   * The Parquet thread's time decoding the source's row groups and encoding the sink's parts
+   * (and reading footers), beside the main thread's; 0 when neither side is Parquet on local disk.
+   * Absent from runs recorded before it was measured.
+   */
+  parquet_ms?: number;
 }
 
 export interface RunStats {

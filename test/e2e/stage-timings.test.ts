@@ -13,7 +13,7 @@ import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
 // the numbers add up to the run, and the ledger holds what the run printed.
 
 const STAGES = ['read_ms', 'tensors_ms', 'inference_ms', 'stats_ms', 'write_ms', 'wait_ms', 'publish_ms'] as const;
-type Timings = Record<(typeof STAGES)[number] | 'start_ms', number>;
+type Timings = Record<(typeof STAGES)[number] | 'start_ms' | 'parquet_ms', number>;
 
 const s = scratchDir('timings');
 const env = { DATABASE_URL: databaseUrl };
@@ -54,6 +54,8 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     expect(errorLine(r)).toBe('');
     const result = JSON.parse(r.stdout) as { runId: string; durationMs: number; timings: Timings };
     checkTimings(result.timings, result.durationMs);
+    // Parquet in and out: footers, row groups and parts are the Parquet thread's work.
+    expect(result.timings.parquet_ms).toBeGreaterThan(0);
     // The ledger row is written by the publish itself: it holds every stage before it, as printed.
     const ledger = JSON.parse(
       readFileSync(path.join(s.dir, 'out', '_mlscale', 'runs', `${result.runId}.json`), 'utf8'),
@@ -65,7 +67,7 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     const text = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-02'], { cwd: s.dir });
     expect(errorLine(text)).toBe('');
     expect(text.stdout).toMatch(
-      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in the workers\)$/m,
+      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in the workers\), Parquet \d+\.\d\d s \(decoding and encoding, on its own thread\)$/m,
     );
   });
 
@@ -79,6 +81,12 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     const { timings } = JSON.parse(r.stdout) as { timings: Timings };
     // One chunk in flight: the main thread waits for every chunk's inference from start to end.
     expect(timings.wait_ms + 1).toBeGreaterThanOrEqual(timings.inference_ms);
+    // Nothing decoded or encoded ahead: the Parquet thread worked only while the main thread waited
+    // for it (footers before the first chunk, row groups in read, parts in write and publish).
+    expect(timings.parquet_ms).toBeGreaterThan(0);
+    expect(timings.parquet_ms).toBeLessThanOrEqual(
+      timings.start_ms + timings.read_ms + timings.write_ms + timings.publish_ms + 5,
+    );
   });
 
   describe.skipIf(skipPg)('Postgres', () => {
@@ -111,6 +119,8 @@ sink: { postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.scores } }
       };
       expect(result.rowsWritten).toBe(30_000);
       checkTimings(result.timings, result.durationMs);
+      // Postgres in and out: nothing for the Parquet thread to do.
+      expect(result.timings.parquet_ms).toBe(0);
       const [row] = await query<{ read: number; inference: number }>(
         `SELECT (stats->'timings'->>'read_ms')::int AS read, (stats->'timings'->>'inference_ms')::int AS inference
            FROM ${schema.name}.mlscale_runs WHERE run_id = $1`,
