@@ -42,9 +42,13 @@ interface InFlight {
   readonly counted: { readonly read: number; readonly rejected: number; readonly filled: number };
 }
 
-/** Backpressure policy: read ahead while fewer than this many chunks are being scored or waiting to be written. */
+/**
+ * Backpressure policy: read ahead while fewer than this many chunks are being scored or waiting to
+ * be written. One chunk per worker (two at least, so one is scored while the last is written):
+ * two per worker held more buffers and, on two cores, ran no faster (README, Performance).
+ */
 export function maxInFlight(parallelism: number): number {
-  return Math.max(2, 2 * parallelism);
+  return Math.max(2, parallelism);
 }
 
 export interface PipelineOptions {

@@ -10,6 +10,11 @@ import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
 const init = workerData as WorkerInit;
+const nice = Number(process.env.MLSCALE_WORKER_NICE ?? 10);
+// The first worker loads its sessions at full priority: the planner's check waits for them. The
+// others yield from the start, so loading theirs does not slow planning and the first chunks.
+const first = !init.started || Atomics.add(init.started, 0, 1) === 0;
+if (!first) lowerPriority(nice);
 
 /**
  * The scoring threads yield the CPU to the main thread and the Parquet thread. Where inference is
@@ -39,7 +44,7 @@ const sessions: Promise<InferenceSession>[] = init.models.map((m, i) =>
 // A load failure surfaces on the first task; until then it must not count as unhandled.
 for (const s of sessions) s.catch(() => undefined);
 // Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
-void Promise.allSettled(sessions).then(() => lowerPriority(Number(process.env.MLSCALE_WORKER_NICE ?? 10)));
+if (first) void Promise.allSettled(sessions).then(() => lowerPriority(nice));
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {
   const width = feed.dims.length === 2 ? feed.dims[1]! : 1;

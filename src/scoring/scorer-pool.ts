@@ -29,7 +29,7 @@ export class ScorerPool {
       throw new RangeError(`scorer pool: threads must be a positive integer, got ${options.threads}`);
     }
     const { threads, models } = options;
-    const init: WorkerInit = { models };
+    const init: WorkerInit = { models, started: new Int32Array(new SharedArrayBuffer(4)) };
     this.pool = new Piscina({
       filename: workerFile().href,
       minThreads: threads,

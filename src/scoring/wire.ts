@@ -11,6 +11,8 @@ export interface WorkerModel {
 /** What the main thread hands a worker once, at start. */
 export interface WorkerInit {
   readonly models: readonly WorkerModel[];
+  /** Shared by the pool's workers: each takes the next number as it starts (Atomics.add). */
+  readonly started?: Int32Array;
 }
 
 /** One chunk to score with one of the worker's models. */
