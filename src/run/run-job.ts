@@ -97,7 +97,8 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
           // Planning connects to a Postgres source too: a refused connection is retried like any other.
           plan = await planJob(job, {
             checker: (models) => (planned = newPool(job, models)),
-            warmSource: !benchSerial(),
+            // A run that may wait for the lock reads nothing before it holds it.
+            warmSource: !benchSerial() && !options.wait,
           });
           // Planning can take a while (a model to load, a query to probe): a signal during it stops the run here.
           abortedAt('planning', options.signal);

@@ -44,7 +44,12 @@ const sessions: Promise<InferenceSession>[] = init.models.map((m, i) =>
 // A load failure surfaces on the first task; until then it must not count as unhandled.
 for (const s of sessions) s.catch(() => undefined);
 // Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
-if (first) void Promise.allSettled(sessions).then(() => lowerPriority(nice));
+void Promise.allSettled(sessions).then(() => {
+  if (first) lowerPriority(nice);
+  // The pool is ended only after this: onnxruntime aborts the process when its thread is
+  // terminated while it creates a session (ScorerPool.close).
+  if (init.settled) Atomics.add(init.settled, 0, 1);
+});
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {
   const width = feed.dims.length === 2 ? feed.dims[1]! : 1;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
@@ -29,7 +30,8 @@ export class ScorerPool {
       throw new RangeError(`scorer pool: threads must be a positive integer, got ${options.threads}`);
     }
     const { threads, models } = options;
-    const init: WorkerInit = { models, started: new Int32Array(new SharedArrayBuffer(4)) };
+    const init: WorkerInit = { models, started: new Int32Array(new SharedArrayBuffer(4)), settled: this.settled };
+    this.threads = threads;
     this.pool = new Piscina({
       filename: workerFile().href,
       minThreads: threads,
@@ -85,10 +87,22 @@ export class ScorerPool {
   }
 
   private closed: Promise<void> | undefined;
+  private readonly threads: number;
+  /** Workers whose sessions have loaded (or failed to): see close(). */
+  private readonly settled = new Int32Array(new SharedArrayBuffer(4));
 
-  /** Ends the workers; a second call waits for the first. */
+  /**
+   * Ends the workers; a second call waits for the first. Each worker loads its sessions as it
+   * starts, and terminating a thread while onnxruntime creates a session aborts the whole
+   * process (a run refused at its lock, or whose planning failed, ends its pool at once): so the
+   * workers are ended once every one has loaded, or after a minute.
+   */
   close(): Promise<void> {
-    this.closed ??= this.pool.destroy();
+    this.closed ??= (async () => {
+      const deadline = Date.now() + 60_000;
+      while (Atomics.load(this.settled, 0) < this.threads && Date.now() < deadline) await sleep(5);
+      await this.pool.destroy();
+    })();
     return this.closed;
   }
 }

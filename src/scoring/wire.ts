@@ -13,6 +13,8 @@ export interface WorkerInit {
   readonly models: readonly WorkerModel[];
   /** Shared by the pool's workers: each takes the next number as it starts (Atomics.add). */
   readonly started?: Int32Array;
+  /** Shared: each worker adds one once every session it started loading has loaded or failed. */
+  readonly settled?: Int32Array;
 }
 
 /** One chunk to score with one of the worker's models. */

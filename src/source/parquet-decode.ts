@@ -2,8 +2,12 @@ import { parquetWasm, type Answer } from '../parquet-thread-worker.js';
 import type { DecodeTask } from './parquet-decoder.js';
 import { fileBlob } from './range-blob.js';
 
-/** The last file read whole: consecutive row groups of a small file are read from one copy. */
-let cached: { file: string; data: Uint8Array } | undefined;
+/**
+ * The last file read whole: consecutive row groups of a small file are read from one copy. It is
+ * the copy of the file as a run listed it (size and modification time): this thread serves every
+ * run of the process (the scheduler's), and a later run that lists a rewritten file reads it anew.
+ */
+let cached: { file: string; size: number; mtimeMs: number; data: Uint8Array } | undefined;
 
 /**
  * Decodes one row group into Arrow IPC streams of at most batchSize rows per record batch. They
@@ -20,16 +24,20 @@ export async function decodeRowGroup(task: DecodeTask): Promise<Answer> {
     ...(task.limit !== undefined ? { limit: task.limit } : {}),
   };
   if (task.inMemory) {
-    if (cached?.file !== task.file) {
-      const file = await fileBlob(task.file, task.listed);
+    const listed = task.listed;
+    let copy = cached;
+    if (!(copy && listed && copy.file === task.file && copy.size === listed.size && copy.mtimeMs === listed.mtimeMs)) {
+      cached = undefined;
+      const file = await fileBlob(task.file, listed);
       try {
-        cached = { file: task.file, data: new Uint8Array(await file.blob.arrayBuffer()) };
+        const data = new Uint8Array(await file.blob.arrayBuffer());
+        copy = cached = { file: task.file, size: listed?.size ?? -1, mtimeMs: listed?.mtimeMs ?? -1, data };
       } finally {
         await file.close();
       }
     }
     // intoIPCStream takes the table: its wasm memory is released with it.
-    const ipc = pw.readParquet(cached.data, options).intoIPCStream();
+    const ipc = pw.readParquet(copy.data, options).intoIPCStream();
     return { value: ipc, transfer: [ipc.buffer as ArrayBuffer] };
   }
   cached = undefined;

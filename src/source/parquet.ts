@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
@@ -273,6 +274,9 @@ export function parquetSourceOver(
           let streams: Uint8Array | Uint8Array[];
           try {
             streams = await next!;
+            // Decoded before the run held its lock (warm), perhaps long before (--wait): the file
+            // must still be the one listed, or the run would publish what it no longer holds.
+            if (k === 0 && first) await assertListed(tasks[0]!.g);
           } catch (err) {
             throw decodeError(tasks[k]!.g, err);
           }
@@ -398,6 +402,11 @@ async function* decodeStreaming(
   } finally {
     pf.free();
   }
+}
+
+async function assertListed(g: RowGroupRef): Promise<void> {
+  const st = await stat(g.file).catch(() => undefined);
+  if (st?.size !== g.fileSize || st.mtimeMs !== g.mtimeMs) throw new FileChanged(g.file);
 }
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {

@@ -4,6 +4,9 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MlscaleError, UsageError } from '../../src/errors.js';
 import { findFiles } from '../../src/source/find-files.js';
 import { parquetSourceOver, scanParquet } from '../../src/source/parquet.js';
+import { ParquetDecoder } from '../../src/source/parquet-decoder.js';
+import { parquetThreadBusyMs } from '../../src/parquet-thread.js';
+import { Table, makeVector } from 'apache-arrow';
 import { csvTable, parseCsv, writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
 import { datasetFixture, fixtures, parquetFixture } from '../support/paths.js';
@@ -152,6 +155,54 @@ describe('Parquet source', () => {
         /^source: .*rewritten-\d+\.parquet changed after the run listed it \(its size or modification time differ\); nothing was published\./,
       );
     }
+  });
+
+  it('reads a file rewritten between two runs anew, even while the Parquet thread stays up for another source', async () => {
+    // The scheduler's case: another job keeps the Parquet thread (and its copy of the last small
+    // file read whole) alive between two runs of this one.
+    const ids = (first: number) =>
+      new Table({ id: makeVector(BigInt64Array.from({ length: 1000 }, (_, i) => BigInt(first + i))) });
+    const file = path.join(scratch.dir, 'rewritten-between-runs.parquet');
+    const other = new ParquetDecoder();
+    try {
+      await other.decode({
+        file: datasetFixture('userdata1.parquet'),
+        rowGroup: 0,
+        batchSize: 100,
+        columns: undefined,
+        inMemory: true,
+      });
+      const firstIds = async () => {
+        const files = await scanParquet(file);
+        const source = parquetSourceOver(files.schema, files.groups, { batchSize: 1000 }, file);
+        for await (const b of source.batches()) return Number(b.getChild('id')!.get(0));
+        return undefined;
+      };
+      writeParquet(file, ids(0));
+      expect(await firstIds()).toBe(0);
+      writeParquet(file, ids(100_000));
+      expect(await firstIds()).toBe(100_000);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses a first row group decoded ahead (before the lock) once the file has changed', async () => {
+    const file = path.join(scratch.dir, 'changed-after-warm.parquet');
+    copyFileSync(datasetFixture('userdata1.parquet'), file);
+    const files = await scanParquet(file);
+    const source = parquetSourceOver(files.schema, files.groups, { batchSize: 100 }, file);
+    const before = parquetThreadBusyMs();
+    source.warm!();
+    // Wait until the warmed row group has been decoded (the thread's busy time moves), then change
+    // the file: as a writer does while a run waits for its lock.
+    while (parquetThreadBusyMs() === before) await new Promise((r) => setTimeout(r, 5));
+    const later = new Date(statSync(file).mtimeMs + 5000);
+    utimesSync(file, later, later);
+    const read = async () => {
+      for await (const b of source.batches()) expect(b.numRows).toBeGreaterThan(0);
+    };
+    await expect(read()).rejects.toThrow(/changed after the run listed it/);
   });
 
   it('keeps the fixtures outside the project', () => {
