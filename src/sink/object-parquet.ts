@@ -119,6 +119,7 @@ export class ObjectParquetSink implements Sink {
   }
 
   async begin(run: RunRecord, _resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
+    this.encoder.claim();
     await this.check();
     const shard = this.layout.shard;
     const what = `partition ${this.options.path}${shard.count > 1 ? ` (shard ${shardText(shard)})` : ''}`;

@@ -38,6 +38,11 @@ export class ParquetEncoder {
     }
   }
 
+  /** Keeps the Parquet thread up from now until close() (ParquetThread.claim). */
+  claim(): void {
+    this.thread.claim();
+  }
+
   close(): Promise<void> {
     return this.thread.close();
   }

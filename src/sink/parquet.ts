@@ -129,6 +129,7 @@ export class ParquetSink implements Sink {
   }
 
   async begin(run: RunRecord, resume?: Checkpoint, signal?: AbortSignal): Promise<void> {
+    this.encoder.claim();
     await this.check();
     await checkLinks(this.partitionDir, this.options.root, 'sink.parquet.path');
     const rejects = this.layout.rejects;
