@@ -1,5 +1,3 @@
-import { tableToIPC, type Table } from 'apache-arrow';
-
 export type ParquetWasm = typeof import('parquet-wasm');
 
 let wasm: Promise<ParquetWasm> | undefined;
@@ -15,17 +13,4 @@ export function loadParquetWasm(): Promise<ParquetWasm> {
 export function parquetWasmSync(): ParquetWasm {
   if (!loaded) throw new Error('parquet-wasm used before loadParquetWasm()');
   return loaded;
-}
-
-import { CODECS } from './parquet-codecs.js';
-
-export { CODECS };
-
-/** Encodes an Arrow table as the bytes of one Parquet file (parquet-wasm's default codec when none is named). */
-export async function encodeParquet(table: Table, codec?: keyof typeof CODECS): Promise<Uint8Array> {
-  const pw = await loadParquetWasm();
-  const props = codec
-    ? new pw.WriterPropertiesBuilder().setCompression(pw.Compression[CODECS[codec]]).build()
-    : undefined;
-  return pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, 'stream')), props);
 }

@@ -17,7 +17,7 @@ import {
   writeRunFile,
 } from '../ledger/file-ledger.js';
 import { normalizeCheckpoint, shardText, type Checkpoint, type RunRecord } from '../ledger/record.js';
-import { encodeParquet } from '../parquet-wasm.js';
+import { tableToIPC } from 'apache-arrow';
 import { ParquetEncoder } from './parquet-encoder.js';
 import { benchSerial } from '../run/bench-serial.js';
 import { PartBuffer } from './part-buffer.js';
@@ -397,7 +397,9 @@ export class ParquetSink implements Sink {
 
   /** Rejected rows (keys, reason and run facts) as a Parquet file, published into the rejects tree. */
   private async writeRejects(rejects: RejectBuffer): Promise<void> {
-    const bytes = await encodeParquet(rejectsTable(rejects, this.layout, new Date()));
+    // On the Parquet thread, as the parts: the main thread does not load parquet-wasm for it.
+    const ipc = tableToIPC(rejectsTable(rejects, this.layout, new Date()), 'stream');
+    const bytes = await this.encoder.encode({ ipc, codec: 'uncompressed', plainColumns: [] });
     await writeFile(path.join(this.staging, STAGED_REJECTS), bytes);
   }
 
