@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { decodeRowGroup } from './source/parquet-decode.js';
 import { encodePart } from './sink/parquet-encode.js';
-import { readFooter } from './source/parquet-footer.js';
+import { readFileFooter } from './source/parquet-footer.js';
 import type { ParquetTask } from './parquet-thread.js';
 
 let wasm: Promise<typeof import('parquet-wasm')> | undefined;
@@ -30,7 +30,7 @@ export default async function run(task: ParquetTask): Promise<unknown> {
       ? await decodeRowGroup(task)
       : task.kind === 'encode'
         ? await encodePart(task)
-        : { value: await readFooter(task), transfer: [] };
+        : { value: await readFileFooter(await parquetWasm(), task), transfer: [] };
   const result = { ms: performance.now() - started, value: answer.value };
   // piscina's Transferable type names its own symbols; these are the same ones, as Piscina exports them.
   return Piscina.move({

@@ -7,6 +7,7 @@ import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
 import { readFooterOnThread } from '../parquet-thread.js';
 import { benchSerial } from '../run/bench-serial.js';
 import { FileChanged } from './range-blob.js';
+import { firstLineOf, readFooter } from './parquet-footer.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
 
@@ -58,8 +59,6 @@ function footerError(file: string, kind: 'open' | 'footer', message: string, cau
       });
 }
 
-const firstLine = (err: unknown) => String((err as Error)?.message ?? err).split('\n')[0]!;
-
 function fileSchema(
   file: string,
   fileSize: number,
@@ -84,7 +83,7 @@ async function readLocalSchema(file: string, fileSize: number, mtimeMs: number):
     r = await readFooterOnThread(file);
   } catch (err) {
     // The decoder trapped on the file and took its thread down; the next task starts another.
-    throw footerError(file, 'open', firstLine(err), err);
+    throw footerError(file, 'open', firstLineOf(err), err);
   }
   if ('error' in r) throw footerError(file, r.error, r.message);
   return fileSchema(file, fileSize, mtimeMs, r.schema, r.rowGroups);
@@ -98,24 +97,9 @@ async function readSchema(
   mtimeMs: number,
   blob: Blob,
 ): Promise<FileSchema> {
-  let pf;
-  try {
-    pf = await pw.ParquetFile.fromFile(blob);
-  } catch (err) {
-    throw footerError(file, 'open', firstLine(err), err);
-  }
-  try {
-    const rowGroups = pf
-      .metadata()
-      .rowGroups()
-      .map((rg) => rg.numRows());
-    return fileSchema(file, fileSize, mtimeMs, pf.schema().intoIPCStream(), rowGroups);
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw footerError(file, 'footer', (err as Error).message, err);
-  } finally {
-    pf.free();
-  }
+  const r = await readFooter(pw, blob);
+  if ('error' in r) throw footerError(file, r.error, r.message);
+  return fileSchema(file, fileSize, mtimeMs, r.schema, r.rowGroups);
 }
 
 /**
