@@ -10,7 +10,7 @@ import { columnKind } from '../tensors/column-kind.js';
 import type { OutputColumn } from '../output/columns.js';
 import { planIo, type IoPlan } from '../tensors/io-plan.js';
 import { allocateFeed, type NullPolicy } from '../tensors/to-feeds.js';
-import type { WireFeed } from '../tensors/wire.js';
+import type { Probe } from '../scoring/wire.js';
 
 /** One model of the job, checked against the source. */
 export interface ModelPlan {
@@ -41,12 +41,6 @@ export interface JobPlan {
 /** Loads model `index` in onnxruntime as scoring will, and scores `probe` if given: the planner's check. */
 export interface ModelChecker {
   check(index: number, probe?: Probe): Promise<{ readonly warnings: readonly string[]; readonly probeError?: string }>;
-}
-
-/** One row of zeros for a model that does not declare its feature count. */
-export interface Probe {
-  readonly feeds: readonly WireFeed[];
-  readonly fetch: readonly string[];
 }
 
 export interface PlanOptions {

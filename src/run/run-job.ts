@@ -113,10 +113,15 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
             plan.models.map((m) => m.model),
           );
         planned = undefined;
-        return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, since, {
-          ...options,
-          resume,
-        });
+        try {
+          return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, since, {
+            ...options,
+            resume,
+          });
+        } finally {
+          // Also when the attempt fails before its own clean-up takes over (looking for a checkpoint).
+          await pool.close().catch(() => undefined);
+        }
       } catch (err) {
         await planned?.close().catch(() => undefined);
         planned = undefined;
@@ -173,23 +178,7 @@ async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Check
   }
 }
 
-/** One attempt with `pool`, which it closes whatever happens. */
 async function attemptRun(
-  plan: JobPlan,
-  pool: ScorerPool,
-  newRunId: string,
-  started: number,
-  parquetSince: number,
-  options: RunOptions,
-): Promise<RunResult> {
-  try {
-    return await attempt(plan, pool, newRunId, started, parquetSince, options);
-  } finally {
-    await pool.close().catch(() => undefined);
-  }
-}
-
-async function attempt(
   plan: JobPlan,
   pool: ScorerPool,
   newRunId: string,

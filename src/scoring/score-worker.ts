@@ -13,7 +13,7 @@ const init = workerData as WorkerInit;
 const nice = Number(process.env.MLSCALE_WORKER_NICE ?? 10);
 // The first worker loads its sessions at full priority: the planner's check waits for them. The
 // others yield from the start, so loading theirs does not slow planning and the first chunks.
-const first = !init.started || Atomics.add(init.started, 0, 1) === 0;
+const first = Atomics.add(init.started, 0, 1) === 0;
 if (!first) lowerPriority(nice);
 
 /**
@@ -48,7 +48,7 @@ void Promise.allSettled(sessions).then(() => {
   if (first) lowerPriority(nice);
   // The pool is ended only after this: onnxruntime aborts the process when its thread is
   // terminated while it creates a session (ScorerPool.close).
-  if (init.settled) Atomics.add(init.settled, 0, 1);
+  Atomics.add(init.settled, 0, 1);
 });
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {

@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { RuntimeFailure, UsageError } from '../errors.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
-import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
+import type { CheckResult, CheckTask, Probe, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
 
-export interface PoolOptions extends WorkerInit {
+export interface PoolOptions {
   readonly threads: number;
+  readonly models: WorkerInit['models'];
 }
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
@@ -70,10 +71,7 @@ export class ScorerPool {
    * loads onnxruntime) and scores `probe` if given. Returns onnxruntime's warnings and the probe's
    * failure; a model that does not load throws the error its load gave, as a sentence.
    */
-  async check(
-    model: number,
-    probe?: CheckTask['probe'],
-  ): Promise<{ warnings: readonly string[]; probeError?: string }> {
+  async check(model: number, probe?: Probe): Promise<{ warnings: readonly string[]; probeError?: string }> {
     const r = (await this.pool.run({
       kind: 'check',
       model,

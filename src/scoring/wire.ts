@@ -12,9 +12,9 @@ export interface WorkerModel {
 export interface WorkerInit {
   readonly models: readonly WorkerModel[];
   /** Shared by the pool's workers: each takes the next number as it starts (Atomics.add). */
-  readonly started?: Int32Array;
+  readonly started: Int32Array;
   /** Shared: each worker adds one once every session it started loading has loaded or failed. */
-  readonly settled?: Int32Array;
+  readonly settled: Int32Array;
 }
 
 /** One chunk to score with one of the worker's models. */
@@ -32,11 +32,17 @@ export interface ScoreResult {
   readonly ms: number;
 }
 
+/** One row of zeros for a model that does not declare its feature count (the planner's check). */
+export interface Probe {
+  readonly feeds: readonly WireFeed[];
+  readonly fetch: readonly string[];
+}
+
 /** Loads a model as scoring will and, for a model that does not declare its widths, scores one probe row. */
 export interface CheckTask {
   readonly kind: 'check';
   readonly model: number;
-  readonly probe?: { readonly feeds: readonly WireFeed[]; readonly fetch: readonly string[] };
+  readonly probe?: Probe;
 }
 
 /** An error that crossed from a worker: its class is rebuilt on the main thread from `usage`. */

@@ -26,12 +26,12 @@ export async function decodeRowGroup(task: DecodeTask): Promise<Answer> {
   if (task.inMemory) {
     const listed = task.listed;
     let copy = cached;
-    if (!(copy && listed && copy.file === task.file && copy.size === listed.size && copy.mtimeMs === listed.mtimeMs)) {
+    if (!(copy && copy.file === task.file && copy.size === listed.size && copy.mtimeMs === listed.mtimeMs)) {
       cached = undefined;
       const file = await fileBlob(task.file, listed);
       try {
         const data = new Uint8Array(await file.blob.arrayBuffer());
-        copy = cached = { file: task.file, size: listed?.size ?? -1, mtimeMs: listed?.mtimeMs ?? -1, data };
+        copy = cached = { file: task.file, ...listed, data };
       } finally {
         await file.close();
       }

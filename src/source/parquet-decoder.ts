@@ -3,7 +3,7 @@ import { ParquetThread } from '../parquet-thread.js';
 export interface DecodeTask {
   readonly file: string;
   /** The file's size and modification time when the run listed it: another file is refused. */
-  readonly listed?: { readonly size: number; readonly mtimeMs: number };
+  readonly listed: { readonly size: number; readonly mtimeMs: number };
   readonly rowGroup: number;
   readonly batchSize: number;
   readonly columns: readonly string[] | undefined;

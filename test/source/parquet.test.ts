@@ -165,12 +165,15 @@ describe('Parquet source', () => {
     const file = path.join(scratch.dir, 'rewritten-between-runs.parquet');
     const other = new ParquetDecoder();
     try {
+      const held = datasetFixture('userdata1.parquet');
+      const { size, mtimeMs } = statSync(held);
       await other.decode({
-        file: datasetFixture('userdata1.parquet'),
+        file: held,
         rowGroup: 0,
         batchSize: 100,
         columns: undefined,
         inMemory: true,
+        listed: { size, mtimeMs },
       });
       const firstIds = async () => {
         const files = await scanParquet(file);
