@@ -3,12 +3,12 @@
 // Node loads an ESM graph module by module; apache-arrow alone is hundreds of files, and the
 // CLI's graph took about 0.5 s to import, before any work. One bundled file loads in about 0.1 s
 // (the README's performance table). What cannot be bundled stays a package: onnxruntime-node
-// (a native addon), parquet-wasm (its .wasm beside it), piscina (it starts its own worker file)
-// and pg's optional native driver. Both bundles sit in dist/, beside version.js, so relative
+// (a native addon), parquet-wasm (its .wasm beside it) and pg's optional native driver. The
+// bundles sit in dist/, beside version.js, so relative
 // paths (../package.json, ./score-worker.js) mean what they mean in the tsc output.
 import { build } from 'esbuild';
 
-const external = ['onnxruntime-node', 'parquet-wasm', 'piscina', 'pg-native'];
+const external = ['onnxruntime-node', 'parquet-wasm', 'pg-native'];
 
 // pg asks at load whether it runs on Cloudflare Workers; on Node 20 (no navigator) it answers by
 // constructing a fetch Response, which loads undici: about 40 ms of every start, in every command.

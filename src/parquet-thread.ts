@@ -1,10 +1,15 @@
-import { Piscina } from 'piscina';
+import { Worker } from 'node:worker_threads';
+import { TaskThread } from './task-thread.js';
 import type { DecodeTask } from './source/parquet-decoder.js';
 import type { EncodeTask } from './sink/parquet-encoder.js';
 import type { FooterResult, FooterTask } from './source/parquet-footer.js';
+import type { Job } from './config/job.js';
 
 export type ParquetTask =
-  ({ kind: 'decode' } & DecodeTask) | ({ kind: 'encode' } & EncodeTask) | ({ kind: 'footer' } & FooterTask);
+  | ({ kind: 'decode' } & DecodeTask)
+  | ({ kind: 'encode' } & EncodeTask)
+  | ({ kind: 'footer' } & FooterTask)
+  | { kind: 'warm' };
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
 // In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
@@ -14,9 +19,9 @@ function workerFile(): URL {
   return new URL(here.endsWith('.mjs') ? './parquet-thread-worker.mjs' : './parquet-thread-worker.js', here);
 }
 
-let pool: Piscina | undefined;
+let thread: TaskThread | undefined;
 let users = 0;
-/** Tasks sent and not answered: the pool is destroyed only after them (piscina fails on a late reply). */
+/** Tasks sent and not answered: the thread is ended only after them. */
 const inFlight = new Set<Promise<unknown>>();
 
 /** The Parquet thread's working time so far, over every task of this process (a run takes the difference). */
@@ -26,14 +31,52 @@ export function parquetThreadBusyMs(): number {
   return busyMs;
 }
 
-function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown> {
-  pool ??= new Piscina({ filename: workerFile().href, minThreads: 1, maxThreads: 1, idleTimeout: Infinity });
-  const p = (pool.run(task, transferList ? { transferList } : {}) as Promise<{ ms: number; value: unknown }>).then(
-    (r) => {
-      busyMs += r.ms;
-      return r.value;
+function start(): TaskThread {
+  if (thread && !thread.exited) return thread;
+  const made: TaskThread = new TaskThread(new Worker(workerFile()), {
+    // A decoder that trapped took its thread down: the task it was on failed with the trap,
+    // the ones waiting go to a new thread.
+    onExit: (waiting) => {
+      if (thread === made) thread = undefined;
+      if (waiting.length > 0) start().resubmit(waiting);
     },
-  );
+  });
+  thread = made;
+  return made;
+}
+
+/**
+ * Starts the thread before anything needs it: the score command does so before it reads its job,
+ * so that the thread's start overlaps the job's loading (stopParquetThreadIfUnused ends it for a
+ * job that reads and writes no Parquet).
+ */
+export function startParquetThread(): void {
+  start();
+}
+
+/** Whether a run of `job` works on this thread: a local Parquet source, or any Parquet sink (objects too). */
+export function usesParquetThread(job: Job): boolean {
+  return (job.source.kind === 'parquet' && job.source.s3 === undefined) || job.sink.kind === 'parquet';
+}
+
+/** Compiles parquet-wasm in the thread now (a job that will read or write Parquet). */
+export function warmParquetThread(): void {
+  send({ kind: 'warm' }).catch(() => undefined);
+}
+
+/** Ends a thread that nothing has claimed and nothing is waiting on (startParquetThread). */
+export async function stopParquetThreadIfUnused(): Promise<void> {
+  if (users > 0 || inFlight.size > 0 || !thread) return;
+  const t = thread;
+  thread = undefined;
+  await t.terminate();
+}
+
+function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown> {
+  const p = (start().run(task, transferList) as Promise<{ ms: number; value: unknown }>).then((r) => {
+    busyMs += r.ms;
+    return r.value;
+  });
   const settled: Promise<unknown> = p.then(
     (): unknown => inFlight.delete(settled),
     (): unknown => inFlight.delete(settled),
@@ -45,7 +88,7 @@ function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown>
 /**
  * Reads a local file's footer on the Parquet thread, starting it (and compiling parquet-wasm in
  * it) while the run plans. It holds no claim on the thread, so the source that decodes next finds
- * it started; an idle thread does not keep the process alive (piscina unrefs it).
+ * it started; an idle thread does not keep the process alive.
  */
 export function readFooterOnThread(file: string): Promise<FooterResult> {
   return send({ kind: 'footer', file }) as Promise<FooterResult>;
@@ -80,12 +123,9 @@ export class ParquetThread {
   async close(): Promise<void> {
     if (!this.open) return;
     this.open = false;
-    if (--users > 0 || !pool) return;
+    if (--users > 0 || !thread) return;
     await Promise.all(inFlight);
     // Another user may have started while the last tasks finished.
-    if (users > 0 || !pool) return;
-    const p = pool;
-    pool = undefined;
-    await p.destroy();
+    await stopParquetThreadIfUnused();
   }
 }

@@ -119,7 +119,7 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const timezone = raw.timezone ?? 'UTC';
   // The schema names only zones this project's Node knew; an older ICU may lack one of them.
   try {
-    new Intl.DateTimeFormat('en-US', { timeZone: timezone });
+    if (timezone !== 'UTC') new Intl.DateTimeFormat('en-US', { timeZone: timezone });
   } catch {
     throw new UsageError(
       `${at('timezone')}: "${timezone}" is not an IANA time zone; use a name such as UTC or Europe/Paris.`,

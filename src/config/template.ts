@@ -32,6 +32,8 @@ export function expandParams(text: string, params: Readonly<Record<string, strin
 
 /** Today's date (YYYY-MM-DD) in the given IANA time zone. */
 export function todayIn(timezone: string, now: Date = new Date()): string {
+  // ICU's first time-zone formatter costs about 15 ms of every start; UTC needs none.
+  if (timezone === 'UTC') return now.toISOString().slice(0, 10);
   return new Intl.DateTimeFormat('en-CA', {
     timeZone: timezone,
     year: 'numeric',

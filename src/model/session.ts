@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import type { InferenceSession } from 'onnxruntime-node';
 import { RuntimeFailure, UsageError } from '../errors.js';
 
@@ -11,7 +12,8 @@ let ortModule: Promise<Ort> | undefined;
 
 /** onnxruntime is loaded on first use so that `--help`, `validate` of a bad job and `runs` start fast. */
 export function loadOrt(): Promise<Ort> {
-  ortModule ??= import('onnxruntime-node').then((m) => {
+  // require(): onnxruntime-node is CommonJS, and import() would first scan it for export names.
+  ortModule ??= new Promise<Ort>((resolve) => resolve(createRequire(import.meta.url)('onnxruntime-node'))).then((m) => {
     // onnxruntime logs its own failures to stderr; mlscale reports them once, as sentences.
     m.env.logLevel = 'fatal';
     return m;

@@ -6,6 +6,7 @@ import { MlscaleError, RuntimeFailure, UsageError, errorMessage } from '../error
 import { newRunRecord, shardText, type Checkpoint } from '../ledger/record.js';
 import { redact } from '../redact.js';
 import { ScorerPool } from '../scoring/scorer-pool.js';
+import type { WorkerModel } from '../scoring/wire.js';
 import { parquetThreadBusyMs } from '../parquet-thread.js';
 import { makeSink, nullSink } from '../sink/make-sink.js';
 import { RejectBuffer } from '../sink/rejects.js';
@@ -39,6 +40,11 @@ export interface RunOptions {
   readonly resume?: boolean;
   readonly signal?: AbortSignal;
   readonly events?: RunEvents;
+  /**
+   * A scoring pool started ahead of the job, without models (the score command starts it before
+   * it reads the job): the first attempt loads the models into it. The run ends it in any case.
+   */
+  readonly pool?: ScorerPool;
 }
 
 export interface RunResult {
@@ -86,6 +92,8 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
   } finally {
     // A source warmed while planning and never read (the lock was held) lets its thread go.
     await plan?.source.close().catch(() => undefined);
+    // Ended by its attempt once it scored; not yet where the run failed before its models were read.
+    await options.pool?.close().catch(() => undefined);
   }
 
   async function attempts(): Promise<RunResult> {
@@ -96,7 +104,11 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
         if (!plan) {
           // Planning connects to a Postgres source too: a refused connection is retried like any other.
           plan = await planJob(job, {
-            checker: (models) => (planned = newPool(job, models)),
+            checker: (models) =>
+              (planned =
+                attempt === 0 && options.pool
+                  ? options.pool.load(workerModels(job, models), job.parallelism)
+                  : newPool(job, models)),
             // A run that may wait for the lock reads nothing before it holds it.
             warmSource: !benchSerial() && !options.wait,
           });
@@ -139,15 +151,16 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
 
 /** The scoring workers: each loads every model's session as soon as it starts. */
 function newPool(job: Job, models: readonly LoadedModel[]): ScorerPool {
-  return new ScorerPool({
-    threads: job.parallelism,
-    models: models.map((m, i) => ({
-      modelBytes: m.runtimeBytes,
-      modelFile: job.models[i]!.path,
-      providers: job.models[i]!.providers,
-      intraOpThreads: job.models[i]!.intraOpThreads,
-    })),
-  });
+  return new ScorerPool({ threads: job.parallelism, models: workerModels(job, models) });
+}
+
+function workerModels(job: Job, models: readonly LoadedModel[]): WorkerModel[] {
+  return models.map((m, i) => ({
+    modelBytes: m.runtimeBytes,
+    modelFile: job.models[i]!.path,
+    providers: job.models[i]!.providers,
+    intraOpThreads: job.models[i]!.intraOpThreads,
+  }));
 }
 
 async function findCheckpoint(plan: JobPlan, options: RunOptions): Promise<Checkpoint | undefined> {

@@ -1,15 +1,26 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { workerData } from 'piscina';
 import { createSession, loadOrt } from '../model/session.js';
+import { serveTasks } from '../task-serve.js';
 import type { WireFeed } from '../tensors/wire.js';
 import type { OutputData, WireOutput } from '../tensors/wire.js';
 import { MlscaleError, UsageError, errorMessage } from '../errors.js';
-import type { CheckResult, CheckTask, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
+import type {
+  CheckResult,
+  CheckTask,
+  FromWorker,
+  ScoreResult,
+  ScoreTask,
+  ToWorker,
+  WorkerInit,
+  WorkerModel,
+} from './wire.js';
 
 const init = workerData as WorkerInit;
+const post = (msg: FromWorker) => parentPort!.postMessage(msg);
 const nice = Number(process.env.MLSCALE_WORKER_NICE ?? 10);
 // The first worker loads its sessions at full priority: the planner's check waits for them. The
 // others yield from the start, so loading theirs does not slow planning and the first chunks.
@@ -32,24 +43,44 @@ function lowerPriority(nice: number): void {
     // No /proc, or not allowed: scoring runs at the process's priority.
   }
 }
+
 /** Per model: what onnxruntime warned of while creating its session (a provider it fell back from). */
-const warnings: string[][] = init.models.map(() => []);
-// One session per model per worker thread, created as soon as the worker starts (while the main thread is
-// still opening the source and the sink) and kept for the worker's life.
-const sessions: Promise<InferenceSession>[] = init.models.map((m, i) =>
-  createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }, (w) =>
-    warnings[i]!.push(w),
-  ),
+let warnings: string[][] = [];
+/** One session per model, created as soon as the models are known and kept for the worker's life. */
+let sessions: Promise<InferenceSession>[] = [];
+
+function startSessions(models: readonly WorkerModel[]): void {
+  warnings = models.map(() => []);
+  sessions = models.map((m, i) =>
+    createSession(m.modelBytes, m.modelFile, { providers: m.providers, intraOpThreads: m.intraOpThreads }, (w) =>
+      warnings[i]!.push(w),
+    ),
+  );
+  // A load failure surfaces on the first task; until then it must not count as unhandled.
+  for (const s of sessions) s.catch(() => undefined);
+  // Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
+  void Promise.allSettled(sessions).then(() => {
+    if (first) lowerPriority(nice);
+    post({ kind: 'settled', withModels: true });
+  });
+}
+
+if (init.models) startSessions(init.models);
+else {
+  // Started ahead of its job: onnxruntime loads while the main thread reads the job and the models.
+  const settled = () => post({ kind: 'settled', withModels: false });
+  loadOrt().then(settled, settled);
+}
+
+serveTasks(
+  async (task: ScoreTask | CheckTask) => ({
+    value: 'kind' in task ? await check(task) : await score(task),
+    transfer: [],
+  }),
+  (msg: ToWorker) => {
+    if (msg.kind === 'models') startSessions(msg.models);
+  },
 );
-// A load failure surfaces on the first task; until then it must not count as unhandled.
-for (const s of sessions) s.catch(() => undefined);
-// Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
-void Promise.allSettled(sessions).then(() => {
-  if (first) lowerPriority(nice);
-  // The pool is ended only after this: onnxruntime aborts the process when its thread is
-  // terminated while it creates a session (ScorerPool.close).
-  Atomics.add(init.settled, 0, 1);
-});
 
 function sliceFeed(feed: WireFeed, row: number): WireFeed {
   const width = feed.dims.length === 2 ? feed.dims[1]! : 1;
@@ -114,9 +145,8 @@ async function check(task: CheckTask): Promise<CheckResult> {
   }
 }
 
-/** Scores one chunk, and says how long onnxruntime took; or checks a model for the planner. */
-export default async function score(task: ScoreTask | CheckTask): Promise<ScoreResult | CheckResult> {
-  if ('kind' in task) return check(task);
+/** Scores one chunk, and says how long onnxruntime took. */
+async function score(task: ScoreTask): Promise<ScoreResult> {
   const s = await sessions[task.model]!;
   const t = performance.now();
   const outputs = await scoreWith(s, task);

@@ -1,12 +1,25 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Piscina } from 'piscina';
+import { Worker } from 'node:worker_threads';
 import { RuntimeFailure, UsageError } from '../errors.js';
+import { TaskThread } from '../task-thread.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
-import type { CheckResult, CheckTask, Probe, ScoreResult, ScoreTask, WorkerInit } from './wire.js';
+import type {
+  CheckResult,
+  CheckTask,
+  FromWorker,
+  Probe,
+  ScoreResult,
+  ScoreTask,
+  ToWorker,
+  WorkerInit,
+  WorkerModel,
+} from './wire.js';
 
 export interface PoolOptions {
-  readonly threads: number;
-  readonly models: WorkerInit['models'];
+  /** Workers; 1 where the models are not given yet (a pool started ahead of its job). */
+  readonly threads?: number;
+  /** The models every worker holds a session for; or later, with load(). */
+  readonly models?: readonly WorkerModel[];
 }
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
@@ -17,44 +30,64 @@ function workerFile(): URL {
   return new URL(here.endsWith('.mjs') ? './score-worker.mjs' : './score-worker.js', here);
 }
 
+interface Queued {
+  readonly task: ScoreTask | CheckTask;
+  readonly transfer: ArrayBuffer[];
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface Slot {
+  thread: TaskThread;
+  modelsSent: boolean;
+  /** It may be ended now (FromWorker 'settled'). */
+  settled: boolean;
+}
+
 /**
- * `threads` workers, each holding its own onnxruntime session (session.run blocks its
- * thread, so parallel inference needs threads). Input buffers are moved, not copied.
+ * `threads` worker threads, each holding its own onnxruntime session per model (session.run
+ * blocks its thread, so parallel inference needs threads). Input buffers are moved, not copied.
+ *
+ * A pool can start before its job is read, with one worker (the score command's): that worker
+ * loads onnxruntime while the main thread reads the job and the models, and load() then hands it
+ * the models and starts the rest. Its own threads rather than piscina's: piscina fixes a worker's data and the
+ * pool's size when the pool is made.
  */
 export class ScorerPool {
-  private readonly pool: Piscina;
   /** Time the workers spent inside onnxruntime, summed over workers. */
   inferenceMs = 0;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Queued[] = [];
+  private readonly started = new Int32Array(new SharedArrayBuffer(4));
+  private models: readonly WorkerModel[] | undefined;
+  private closed: Promise<void> | undefined;
 
-  constructor(options: PoolOptions) {
-    if (!Number.isInteger(options.threads) || options.threads < 1) {
-      throw new RangeError(`scorer pool: threads must be a positive integer, got ${options.threads}`);
+  constructor(options: PoolOptions = {}) {
+    const threads = checkThreads(options.threads ?? 1);
+    if (options.models) this.load(options.models, threads);
+    else this.spawn();
+  }
+
+  /** Gives the workers their models and grows the pool to `threads` workers. Once per pool. */
+  load(models: readonly WorkerModel[], threads: number): this {
+    checkThreads(threads);
+    if (this.models) throw new Error('scorer pool: models are given once');
+    this.models = models;
+    for (const slot of this.slots) {
+      slot.modelsSent = true;
+      slot.settled = slot.thread.exited;
+      slot.thread.post({ kind: 'models', models } satisfies ToWorker);
     }
-    const { threads, models } = options;
-    const init: WorkerInit = { models, started: new Int32Array(new SharedArrayBuffer(4)), settled: this.settled };
-    this.threads = threads;
-    this.pool = new Piscina({
-      filename: workerFile().href,
-      minThreads: threads,
-      maxThreads: threads,
-      // Backpressure lives in the pipeline (bounded in-flight chunks), so the queue is unbounded here.
-      maxQueue: Infinity,
-      concurrentTasksPerWorker: 1,
-      // An idle piscina worker otherwise blocks its thread in Atomics.wait, and the session it
-      // starts loading at start-up would wait for the first task: the planner's check waited
-      // for onnxruntime to load, and the second worker's first chunk for its session.
-      atomics: 'disabled',
-      idleTimeout: Infinity,
-      workerData: init,
-    });
+    while (this.slots.length < threads) this.spawn();
+    this.dispatch();
+    return this;
   }
 
   /** Scores one chunk; the chunk's buffers belong to the worker afterwards. */
-  // No AbortSignal here: piscina kills a worker whose running task is aborted and then trips over
-  // that worker's late reply. A chunk takes milliseconds; on failure close() ends the pool instead.
+  // No AbortSignal here: a chunk takes milliseconds; on failure close() ends the pool instead.
   async score(task: ScoreTask): Promise<WireOutput[]> {
     try {
-      const r = (await this.pool.run(task, { transferList: transferList(task.feeds) })) as ScoreResult;
+      const r = (await this.run(task, transferList(task.feeds))) as ScoreResult;
       this.inferenceMs += r.ms;
       return r.outputs;
     } catch (err) {
@@ -72,11 +105,7 @@ export class ScorerPool {
    * failure; a model that does not load throws the error its load gave, as a sentence.
    */
   async check(model: number, probe?: Probe): Promise<{ warnings: readonly string[]; probeError?: string }> {
-    const r = (await this.pool.run({
-      kind: 'check',
-      model,
-      ...(probe ? { probe } : {}),
-    } satisfies CheckTask)) as CheckResult;
+    const r = (await this.run({ kind: 'check', model, ...(probe ? { probe } : {}) }, [])) as CheckResult;
     if (r.loadError) {
       const { usage, code, message } = r.loadError;
       throw usage ? new UsageError(message, { code }) : new RuntimeFailure(message, { code });
@@ -84,23 +113,75 @@ export class ScorerPool {
     return { warnings: r.warnings, ...(r.probeError !== undefined ? { probeError: r.probeError } : {}) };
   }
 
-  private closed: Promise<void> | undefined;
-  private readonly threads: number;
-  /** Workers whose sessions have loaded (or failed to): see close(). */
-  private readonly settled = new Int32Array(new SharedArrayBuffer(4));
-
   /**
-   * Ends the workers; a second call waits for the first. Each worker loads its sessions as it
-   * starts, and terminating a thread while onnxruntime creates a session aborts the whole
-   * process (a run refused at its lock, or whose planning failed, ends its pool at once): so the
-   * workers are ended once every one has loaded, or after a minute.
+   * Ends the workers; a second call waits for the first. Terminating a thread while onnxruntime
+   * loads or creates a session aborts the whole process (a run refused at its lock, or whose
+   * planning failed, ends its pool at once), so each worker is ended once it has settled, or
+   * after a minute.
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
       const deadline = Date.now() + 60_000;
-      while (Atomics.load(this.settled, 0) < this.threads && Date.now() < deadline) await sleep(5);
-      await this.pool.destroy();
+      while (this.slots.some((s) => !s.settled) && Date.now() < deadline) await sleep(5);
+      for (const q of this.queue.splice(0)) q.reject(new Error('the scoring pool was closed'));
+      await Promise.all(this.slots.map((s) => s.thread.terminate()));
     })();
     return this.closed;
   }
+
+  private run(task: ScoreTask | CheckTask, transfer: ArrayBuffer[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('the scoring pool was closed'));
+    if (!this.models) return Promise.reject(new Error('scorer pool: no models loaded'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, transfer, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Hands queued tasks to idle workers, the first ones first (the first keeps its priority longest). */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      if (this.slots.every((s) => s.thread.exited)) {
+        for (const q of this.queue.splice(0)) q.reject(new Error('every scoring worker has stopped'));
+        return;
+      }
+      const slot = this.slots.find((s) => !s.thread.busy && !s.thread.exited);
+      if (!slot) return;
+      const q = this.queue.shift()!;
+      slot.thread.run(q.task, q.transfer).then(
+        (v) => {
+          q.resolve(v);
+          this.dispatch();
+        },
+        (err: Error) => {
+          q.reject(err);
+          this.dispatch();
+        },
+      );
+    }
+  }
+
+  private spawn(): void {
+    const init: WorkerInit = { ...(this.models ? { models: this.models } : {}), started: this.started };
+    const slot = { modelsSent: this.models !== undefined, settled: false } as Slot;
+    slot.thread = new TaskThread(new Worker(workerFile(), { workerData: init }), {
+      onMessage: (msg) => {
+        const m = msg as FromWorker;
+        // A worker that settled before its models arrived is loading them now.
+        if (m.kind === 'settled' && (m.withModels || !slot.modelsSent)) slot.settled = true;
+      },
+      onExit: (waiting, err) => {
+        slot.settled = true;
+        for (const q of waiting) q.reject(err);
+        this.dispatch();
+      },
+    });
+    this.slots.push(slot);
+  }
+}
+
+function checkThreads(threads: number): number {
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`scorer pool: threads must be a positive integer, got ${threads}`);
+  return threads;
 }

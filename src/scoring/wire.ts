@@ -8,13 +8,28 @@ export interface WorkerModel {
   readonly intraOpThreads: number;
 }
 
-/** What the main thread hands a worker once, at start. */
+/** What the main thread hands a worker at start. */
 export interface WorkerInit {
-  readonly models: readonly WorkerModel[];
+  /** The models, where they were known when the worker started; otherwise a `models` message brings them. */
+  readonly models?: readonly WorkerModel[];
   /** Shared by the pool's workers: each takes the next number as it starts (Atomics.add). */
   readonly started: Int32Array;
-  /** Shared: each worker adds one once every session it started loading has loaded or failed. */
-  readonly settled: Int32Array;
+}
+
+/** Main thread to worker, besides its tasks (ScoreTask, CheckTask): the models, for a worker started ahead of them. */
+export interface ToWorker {
+  readonly kind: 'models';
+  readonly models: readonly WorkerModel[];
+}
+
+/**
+ * Worker to main thread, besides its answers: it may be ended now. onnxruntime is loaded and,
+ * once it has models, every session it started creating has loaded or failed (ending a thread
+ * inside onnxruntime's session creation aborts the whole process).
+ */
+export interface FromWorker {
+  readonly kind: 'settled';
+  readonly withModels: boolean;
 }
 
 /** One chunk to score with one of the worker's models. */

@@ -1,4 +1,5 @@
-import { parquetWasm, type Answer } from '../parquet-thread-worker.js';
+import type { Answer } from '../task-serve.js';
+import { loadParquetWasm } from '../parquet-wasm.js';
 import type { DecodeTask } from './parquet-decoder.js';
 import { fileBlob } from './range-blob.js';
 
@@ -15,7 +16,7 @@ let cached: { file: string; size: number; mtimeMs: number; data: Uint8Array } | 
  * next garbage collection, about 18 MB a row group apiece.
  */
 export async function decodeRowGroup(task: DecodeTask): Promise<Answer> {
-  const pw = await parquetWasm();
+  const pw = await loadParquetWasm();
   const options = {
     rowGroups: [task.rowGroup],
     batchSize: task.batchSize,

@@ -54,6 +54,18 @@ describe('parseJob', () => {
     expect(job.source).toMatchObject({ kind: 'parquet', path: expect.stringContaining('/us/') });
   });
 
+  it("gives today's date as the time zone's calendar has it, UTC included (which skips ICU)", () => {
+    for (const iso of ['2024-02-29T23:59:59.999Z', '2024-03-01T00:00:00.000Z', '2023-12-31T12:00:00Z']) {
+      const at = new Date(iso);
+      const viaIcu = new Intl.DateTimeFormat('en-CA', { timeZone: 'UTC', dateStyle: 'short' }).format(at);
+      expect(todayIn('UTC', at)).toBe(viaIcu);
+    }
+    // 23:30 UTC is already the next day in Tokyo and still the same day in New York.
+    const late = new Date('2024-06-30T23:30:00Z');
+    expect(todayIn('Asia/Tokyo', late)).toBe('2024-07-01');
+    expect(todayIn('America/New_York', late)).toBe('2024-06-30');
+  });
+
   it('reports a YAML syntax error with line and column', () => {
     expect(fails('name: x\nmodel: [a\n')).toMatch(
       /^daily\.yaml:\d+:\d+: YAML syntax error: .+; fix the YAML at that line\.$/,
