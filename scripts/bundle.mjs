@@ -27,24 +27,40 @@ const notCloudflare = {
   },
 };
 
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  external,
+  sourcemap: 'linked',
+  plugins: [notCloudflare],
+  logLevel: 'warning',
+};
+
+// The CLI is CommonJS so that bin/mlscale.js can compile it with V8's code cache (vm.Script
+// takes cached data; an ES module cannot on Node 20): see src/cli/load-bundle note in bin/mlscale.js.
 await build({
+  ...common,
+  entryPoints: { mlscale: 'dist/cli/main.js' },
+  outfile: 'dist/mlscale.cjs',
+  format: 'cjs',
+  // The sources are ES modules: import.meta.url is this file's URL.
+  define: { 'import.meta.url': 'mlscaleModuleUrl' },
+  banner: { js: "var mlscaleModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+// The workers are started by URL, as ES modules.
+await build({
+  ...common,
   entryPoints: {
-    mlscale: 'dist/cli/main.js',
     'score-worker': 'dist/scoring/score-worker.js',
     'parquet-thread-worker': 'dist/parquet-thread-worker.js',
   },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
   format: 'esm',
-  target: 'node20',
-  external,
-  // Bundled CommonJS packages (pg, yaml, commander) call require() for Node's own modules.
+  // Bundled CommonJS packages call require() for Node's own modules.
   banner: {
     js: "import { createRequire as mlscaleRequire } from 'node:module'; const require = mlscaleRequire(import.meta.url);",
   },
-  sourcemap: 'linked',
-  plugins: [notCloudflare],
-  logLevel: 'warning',
 });

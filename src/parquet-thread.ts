@@ -12,11 +12,11 @@ export type ParquetTask =
   | { kind: 'warm' };
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
-// In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
+// In the CLI's bundle (dist/mlscale.cjs) the worker is its bundle beside it (scripts/bundle.mjs).
 function workerFile(): URL {
   const here = import.meta.url;
   if (here.endsWith('.ts')) return new URL('../dist/parquet-thread-worker.js', here);
-  return new URL(here.endsWith('.mjs') ? './parquet-thread-worker.mjs' : './parquet-thread-worker.js', here);
+  return new URL(/\.[cm]js$/.test(here) ? './parquet-thread-worker.mjs' : './parquet-thread-worker.js', here);
 }
 
 let thread: TaskThread | undefined;

@@ -23,11 +23,11 @@ export interface PoolOptions {
 }
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
-// In the CLI's bundle (dist/mlscale.mjs) the worker is its bundle beside it (scripts/bundle.mjs).
+// In the CLI's bundle (dist/mlscale.cjs) the worker is its bundle beside it (scripts/bundle.mjs).
 function workerFile(): URL {
   const here = import.meta.url;
   if (here.endsWith('.ts')) return new URL('../../dist/scoring/score-worker.js', here);
-  return new URL(here.endsWith('.mjs') ? './score-worker.mjs' : './score-worker.js', here);
+  return new URL(/\.[cm]js$/.test(here) ? './score-worker.mjs' : './score-worker.js', here);
 }
 
 interface Queued {
