@@ -3,14 +3,12 @@
 // and inherited by the scoring workers.
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
-
-const { main } = loadBundle(fileURLToPath(new URL('../dist/mlscale.cjs', import.meta.url)));
-main(process.argv);
 
 /**
  * Loads the CLI: one bundled file (scripts/bundle.mjs), which loads several times faster than
@@ -18,56 +16,72 @@ main(process.argv);
  * command runs took 60-90 ms of every start; with the cache V8 reads them compiled.
  *
  * The cache is written beside the bundle when a command ends (so that it holds the functions the
- * command compiled): by a successful score run that finds no such run's cache, or by any command
- * that finds none at all (or one another Node rejects). It is named for the bundle's size and time, so a
- * rebuilt bundle never reads an old one (V8 checks only the source's length). Where dist/ is
- * read-only, the CLI compiles as it would have without.
+ * command compiled): by a score run that scored, when the cache holds no such run's, or by any
+ * command that finds no cache it can use. V8 checks only a cache's format, its flags and the
+ * source's length, and reads a damaged one (it crashed the process), so the file starts with
+ * the SHA-256 of the bundle it was made from and of its own contents: another build's cache, or
+ * a damaged one, is not given to V8 and is written anew. One file per Node version and set of
+ * V8 options (a cron job and a scheduler started with other flags keep one each). Where dist/
+ * is read-only, the CLI compiles as it would have without.
  */
 function loadBundle(file) {
   const dir = path.dirname(file);
-  const { size, mtimeMs } = statSync(file);
-  const name = (kind) => path.join(dir, `.mlscale-${size}-${Math.trunc(mtimeMs)}-${kind}.v8cache`);
-  const score = process.argv[2] === 'score';
-  let cachedData;
-  let from;
-  for (const kind of ['score', 'other']) {
-    try {
-      cachedData = readFileSync(name(kind));
-      from = kind;
-      break;
-    } catch {
-      // Not written yet.
-    }
-  }
-  const wrapped = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
+  const source = readFileSync(file);
+  const options = [process.version, ...process.execArgv, process.env.NODE_OPTIONS ?? ''].join('\0');
+  const cacheFile = path.join(dir, `.mlscale-${sha256(Buffer.from(options)).toString('hex').slice(0, 16)}.v8cache`);
+  const sourceHash = sha256(source);
+  const found = readCache(cacheFile, sourceHash);
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source.toString('utf8')}\n})`;
   const script = new vm.Script(wrapped, {
     filename: file,
-    ...(cachedData ? { cachedData } : {}),
+    ...(found ? { cachedData: found.data } : {}),
     ...(vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
       ? { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }
       : {}),
   });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dir);
-  const usable = cachedData !== undefined && !script.cachedDataRejected;
+  const usable = found !== undefined && !script.cachedDataRejected;
   process.once('exit', (code) => {
-    const kind = score && code === 0 ? 'score' : 'other';
-    if (!usable || (kind === 'score' && from !== 'score')) saveCache(script, name(kind));
+    // `score --help` exits 0 too, having compiled next to nothing.
+    const scored = process.argv[2] === 'score' && code === 0 && !process.argv.some((a) => a === '--help' || a === '-h');
+    if (!usable || (scored && !found.scored)) saveCache(script, cacheFile, sourceHash, scored);
   });
   return module.exports;
 }
 
-function saveCache(script, cacheFile) {
-  const dir = path.dirname(cacheFile);
+const HASH = 32;
+
+function sha256(bytes) {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/** The cache's bytes, if the file is whole and was made from this bundle; layout: source hash, data hash, scored flag, data. */
+function readCache(cacheFile, sourceHash) {
+  let bytes;
   try {
-    const tmp = `${cacheFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, script.createCachedData());
-    renameSync(tmp, cacheFile);
-    // Older bundles' caches, and a command's cache that a score run's replaces.
-    for (const f of readdirSync(dir))
-      if (/^\.mlscale-.*\.v8cache$/.test(f) && path.join(dir, f) !== cacheFile)
-        rmSync(path.join(dir, f), { force: true });
+    bytes = readFileSync(cacheFile);
   } catch {
-    // A read-only install: every start compiles, as without a cache.
+    return undefined;
+  }
+  const data = bytes.subarray(2 * HASH + 1);
+  if (bytes.length <= 2 * HASH + 1 || !bytes.subarray(0, HASH).equals(sourceHash)) return undefined;
+  if (!bytes.subarray(HASH, 2 * HASH).equals(sha256(data))) return undefined;
+  return { data, scored: bytes[2 * HASH] === 1 };
+}
+
+function saveCache(script, cacheFile, sourceHash, scored) {
+  const tmp = `${cacheFile}.${process.pid}.tmp`;
+  try {
+    const data = script.createCachedData();
+    writeFileSync(tmp, Buffer.concat([sourceHash, sha256(data), Buffer.from([scored ? 1 : 0]), data]));
+    renameSync(tmp, cacheFile);
+  } catch {
+    // A read-only install or a full disk: every start compiles, as without a cache.
+    rmSync(tmp, { force: true });
   }
 }
+
+// Last: the helpers above are initialised by then.
+const { main } = loadBundle(fileURLToPath(new URL('../dist/mlscale.cjs', import.meta.url)));
+main(process.argv);

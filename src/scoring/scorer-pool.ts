@@ -105,7 +105,17 @@ export class ScorerPool {
    * failure; a model that does not load throws the error its load gave, as a sentence.
    */
   async check(model: number, probe?: Probe): Promise<{ warnings: readonly string[]; probeError?: string }> {
-    const r = (await this.run({ kind: 'check', model, ...(probe ? { probe } : {}) }, [])) as CheckResult;
+    let r: CheckResult;
+    try {
+      r = (await this.run({ kind: 'check', model, ...(probe ? { probe } : {}) }, [])) as CheckResult;
+    } catch (err) {
+      // Not the model's error (that is in the result): the worker itself stopped.
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new RuntimeFailure(
+        `scoring: the worker loading the model stopped (${msg.split('\n')[0]}); nothing was published. Check the machine's free memory and run again.`,
+        { code: 'worker_stopped', cause: err },
+      );
+    }
     if (r.loadError) {
       const { usage, code, message } = r.loadError;
       throw usage ? new UsageError(message, { code }) : new RuntimeFailure(message, { code });
