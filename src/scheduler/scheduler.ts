@@ -169,11 +169,19 @@ export class Scheduler {
     }
   }
 
-  private async saveState(job: string, tick: Date): Promise<void> {
+  /** Writes of the state file, one after another: jobs that tick together shared its temporary file. */
+  private saving: Promise<void> = Promise.resolve();
+
+  private saveState(job: string, tick: Date): Promise<void> {
     this.state[job] = tick.toISOString();
-    const tmp = `${this.options.stateFile}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.state, null, 2) + '\n');
-    await rename(tmp, this.options.stateFile);
+    const write = async () => {
+      const tmp = `${this.options.stateFile}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.state, null, 2) + '\n');
+      await rename(tmp, this.options.stateFile);
+    };
+    const saved = this.saving.then(write);
+    this.saving = saved.catch(() => undefined);
+    return saved;
   }
 
   private async tick(sj: ScheduledJob, date: Date, reason: 'scheduled' | 'catchup'): Promise<void> {

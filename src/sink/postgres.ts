@@ -263,13 +263,22 @@ export class PostgresSink implements Sink {
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl:${this.label}`]);
-      const state = (
-        await client.query(
-          `SELECT to_regnamespace($1) IS NOT NULL AS schema_exists, to_regclass($2) IS NOT NULL AS ledger_exists,
-                  to_regclass($3) IS NOT NULL AS checkpoints_exist`,
-          [schema, qualified(schema, LEDGER_TABLE), qualified(schema, CHECKPOINTS_TABLE)],
-        )
-      ).rows[0] as { schema_exists: boolean; ledger_exists: boolean; checkpoints_exist: boolean };
+      const shared = async () =>
+        (
+          await client.query(
+            `SELECT to_regnamespace($1) IS NOT NULL AS schema_exists, to_regclass($2) IS NOT NULL AS ledger_exists,
+                    to_regclass($3) IS NOT NULL AS checkpoints_exist`,
+            [schema, qualified(schema, LEDGER_TABLE), qualified(schema, CHECKPOINTS_TABLE)],
+          )
+        ).rows[0] as { schema_exists: boolean; ledger_exists: boolean; checkpoints_exist: boolean };
+      let state = await shared();
+      if (!state.schema_exists || !state.ledger_exists || (this.layout.checkpointing && !state.checkpoints_exist)) {
+        // The schema, ledger and checkpoints serve every table in the schema: first runs of
+        // different jobs (a scheduler's, ticking together) created them at once and one failed
+        // ("duplicate key value violates unique constraint pg_type_typname_nsp_index").
+        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mlscale-ddl-schema:${schema}`]);
+        state = await shared();
+      }
       if (!state.schema_exists) await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
       if (!state.ledger_exists) await ensureLedger(client, schema);
       if (this.layout.checkpointing && !state.checkpoints_exist) await ensureCheckpoints(client, schema);

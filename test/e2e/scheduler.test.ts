@@ -139,6 +139,26 @@ ${extra}`;
     expect(d.log()).toMatch(/"msg":"run succeeded","job":"ticks","run_id":"[^"]+"/);
   });
 
+  it('runs jobs that tick in the same second side by side, each run recorded (the state file written one at a time)', async () => {
+    const dir = path.join(s.dir, 'together');
+    mkdirSync(dir, { recursive: true });
+    const names = ['tog_a', 'tog_b', 'tog_c'];
+    for (const n of names) writeFileSync(path.join(dir, `${n}.yaml`), jobText(n, '*/2 * * * * *', 'small'));
+    const d = start(dir);
+    const done = async () => {
+      for (const n of names) if ((await ledger(n)).filter((r) => r.status === 'succeeded').length < 2) return false;
+      return true;
+    };
+    expect(await until(done, 30_000)).toBe(true);
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toBe(0);
+    // Before, two jobs renaming the same temporary state file failed a run with ENOENT.
+    expect(d.log()).not.toMatch(/ENOENT|run failed/);
+    for (const n of names) expect((await ledger(n)).filter((r) => r.status === 'failed')).toEqual([]);
+    const state = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')) as Record<string, string>;
+    expect(Object.keys(state).sort()).toEqual(names);
+  });
+
   it('skips a tick that finds the job still running, and aborts a run still going when the grace period ends', async () => {
     const dir = path.join(s.dir, 'overlap');
     mkdirSync(dir, { recursive: true });
