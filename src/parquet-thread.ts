@@ -46,25 +46,20 @@ function start(): TaskThread {
 }
 
 /**
- * Starts the thread before anything needs it: the score command does so before it reads its job,
- * so that the thread's start overlaps the job's loading (stopParquetThreadIfUnused ends it for a
- * job that reads and writes no Parquet).
+ * Whether a run of `job` works on this thread: a local Parquet source, or a Parquet sink (objects
+ * too) that will be written. An object-store source decodes on the main thread, so a dry run of
+ * one would compile a second parquet-wasm for nothing (25 MB).
  */
-export function startParquetThread(): void {
-  start();
+export function usesParquetThread(job: Job, dryRun: boolean): boolean {
+  return (job.source.kind === 'parquet' && job.source.s3 === undefined) || (!dryRun && job.sink.kind === 'parquet');
 }
 
-/** Whether a run of `job` works on this thread: a local Parquet source, or any Parquet sink (objects too). */
-export function usesParquetThread(job: Job): boolean {
-  return (job.source.kind === 'parquet' && job.source.s3 === undefined) || job.sink.kind === 'parquet';
-}
-
-/** Compiles parquet-wasm in the thread now (a job that will read or write Parquet). */
+/** Starts the thread and compiles parquet-wasm in it now (a job that will read or write Parquet). */
 export function warmParquetThread(): void {
   send({ kind: 'warm' }).catch(() => undefined);
 }
 
-/** Ends a thread that nothing has claimed and nothing is waiting on (startParquetThread). */
+/** Ends a thread that nothing has claimed and nothing is waiting on (warmed for a run that failed before it began). */
 export async function stopParquetThreadIfUnused(): Promise<void> {
   if (users > 0 || inFlight.size > 0 || !thread) return;
   const t = thread;

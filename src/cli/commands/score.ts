@@ -2,12 +2,7 @@ import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags, parseShard } from '../../config/template.js';
 import type { ChallengerOutcome } from '../../run/challengers.js';
 import { ScorerPool } from '../../scoring/scorer-pool.js';
-import {
-  startParquetThread,
-  stopParquetThreadIfUnused,
-  usesParquetThread,
-  warmParquetThread,
-} from '../../parquet-thread.js';
+import { stopParquetThreadIfUnused, usesParquetThread, warmParquetThread } from '../../parquet-thread.js';
 import { createLogger, type LogFormat } from '../../logger.js';
 import { fatalText } from '../fatal.js';
 import { formatSummary } from '../summary.js';
@@ -56,11 +51,11 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // The threads start before the job is read: a thread's start, onnxruntime's load and
-  // parquet-wasm's compilation then overlap the job's loading and the run's own modules (the
-  // first chunk came about 0.1 s later when each waited for what needed it).
+  // The first scoring worker starts before the job is read: its start and onnxruntime's load
+  // overlap the job's loading and the run's own modules, and the Parquet thread starts (and
+  // compiles parquet-wasm) as soon as the job turns out to use it (the first chunk came about
+  // 0.1 s later when each waited for what needed it).
   const pool = new ScorerPool();
-  startParquetThread();
   try {
     const job = await loadJob(flags.job, {
       params: parseParamFlags(flags.param),
@@ -68,8 +63,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       ...(flags.parallelism !== undefined ? { parallelism: flags.parallelism } : {}),
       shard: parseShard(flags.shard),
     });
-    if (usesParquetThread(job)) warmParquetThread();
-    else await stopParquetThreadIfUnused();
+    if (usesParquetThread(job, flags.dryRun === true)) warmParquetThread();
     const { runWithChallengers } = await import('../../run/challengers.js');
     const result = await runWithChallengers(job, {
       pool,
