@@ -212,12 +212,14 @@ function infinite(field: Field): Error {
  * `batchSize` rows, straight into typed arrays: no row objects, no BigInt per bigint value, one
  * pass over each row when the row cannot be cut short by the end of the bytes at hand.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class PgBinaryDecoder {
   readonly schema: Schema;
   private readonly columns: Column[];
   /** The most bytes a row can take when every column is fixed-width; -1 otherwise. */
   private readonly maxRowBytes: number;
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private headerDone = false;
   private rows = 0;
   private ended = false;
@@ -233,24 +235,47 @@ export class PgBinaryDecoder {
     this.maxRowBytes = widths.some((w) => w < 0) ? -1 : widths.reduce((n, w) => n + 4 + w, 2);
   }
 
-  /** Feeds bytes; returns the batches completed by them. */
+  /**
+   * Feeds bytes; returns the batches completed by them. A row split across two network chunks is
+   * decoded from its start joined with only as much of the next chunk as it needs: joining whole
+   * chunks copied (and left to the garbage collector) every byte of the stream once more.
+   */
   push(chunk: Buffer): RecordBatch[] {
-    const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    const end = buf.length;
-    let at = 0;
     const out: RecordBatch[] = [];
-    if (!this.headerDone) {
-      if (end < HEADER_LENGTH) {
-        this.pending = buf;
-        return out;
+    let rest = chunk;
+    while (this.pending.length > 0 && rest.length > 0) {
+      const start = this.pending;
+      const take = Math.min(rest.length, Math.max(4096, 2 * start.length));
+      const head = Buffer.concat([start, rest.subarray(0, take)]);
+      const at = this.decode(head, out);
+      if (at >= start.length) {
+        this.pending = EMPTY;
+        rest = rest.subarray(at - start.length);
+      } else {
+        // Still not one whole row (or header): keep all of it, and take more of the chunk.
+        this.pending = Buffer.from(head.subarray(at));
+        rest = rest.subarray(take);
       }
+    }
+    if (rest.length > 0) {
+      const at = this.decode(rest, out);
+      this.pending = at < rest.length ? Buffer.from(rest.subarray(at)) : EMPTY;
+    }
+    return out;
+  }
+
+  /** Decodes the header (once) and every whole row at the start of `buf`; returns the bytes it used. */
+  private decode(buf: Buffer, out: RecordBatch[]): number {
+    const end = buf.length;
+    // Nothing follows the trailer in a COPY stream; whatever did is not rows.
+    if (this.ended) return end;
+    let at = 0;
+    if (!this.headerDone) {
+      if (end < HEADER_LENGTH) return 0;
       if (!buf.subarray(0, SIGNATURE.length).equals(SIGNATURE)) throw new Error('not a binary COPY stream');
       const headerEnd = HEADER_LENGTH + buf.readInt32BE(HEADER_LENGTH - 4);
       // The header extension may itself be split across chunks: wait for all of it.
-      if (end < headerEnd) {
-        this.pending = buf;
-        return out;
-      }
+      if (end < headerEnd) return 0;
       at = headerEnd;
       this.headerDone = true;
     }
@@ -327,8 +352,7 @@ export class PgBinaryDecoder {
       at = p;
       if (++this.rows === this.batchSize) out.push(this.flush());
     }
-    this.pending = at < end ? Buffer.from(buf.subarray(at)) : Buffer.alloc(0);
-    return out;
+    return at;
   }
 
   /** The last, partial batch, once the stream has ended. */

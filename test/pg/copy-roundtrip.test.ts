@@ -360,6 +360,32 @@ describe('PgBinaryDecoder errors and framing', () => {
     }
   });
 
+  it('decodes rows split at every place network chunks fall, rows longer than a chunk included', () => {
+    // (int4, text) rows whose text runs from empty to 20,000 bytes: rows shorter and longer than
+    // the part of the next chunk a split row is joined with (4 KiB and more), and than a chunk.
+    const cols: Columns = [
+      { name: 'i', oid: OID.int4 },
+      { name: 's', oid: OID.text },
+    ];
+    const texts = Array.from({ length: 300 }, (_, r) => (r % 7 === 3 ? null : 'abcdefghij'.repeat((r * 677) % 2001)));
+    const row = (r: number) => {
+      const t = texts[r];
+      const head = Buffer.alloc(2 + 4 + 4 + 4);
+      head.writeInt16BE(2, 0);
+      head.writeInt32BE(4, 2);
+      head.writeInt32BE(r, 6);
+      head.writeInt32BE(t === null ? -1 : Buffer.byteLength(t!), 10);
+      return t === null ? head : Buffer.concat([head, Buffer.from(t!)]);
+    };
+    const buf = frame(...texts.map((_, r) => row(r)));
+    expect(buf.length).toBeGreaterThan(2_000_000);
+    for (const chunk of [100, 4095, 4096, 4097, 16_411, 65_536, buf.length]) {
+      const got = valuesOf(decode(cols, buf, 64, chunk));
+      expect(got.i, `chunks of ${chunk}`).toEqual(texts.map((_, r) => r));
+      expect(got.s, `chunks of ${chunk}`).toEqual(texts);
+    }
+  });
+
   it('yields no batch for an empty result', () => {
     expect(decode(one, frame())).toEqual([]);
   });
