@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { RuntimeFailure, UsageError } from '../errors.js';
-import { TaskThread } from '../task-thread.js';
+import { TaskThread, type Queued } from '../task-thread.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
 import type {
   CheckResult,
@@ -30,16 +30,8 @@ function workerFile(): URL {
   return new URL(/\.[cm]js$/.test(here) ? './score-worker.mjs' : './score-worker.js', here);
 }
 
-interface Queued {
-  readonly task: ScoreTask | CheckTask;
-  readonly transfer: ArrayBuffer[];
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (err: Error) => void;
-}
-
 interface Slot {
-  thread: TaskThread;
-  modelsSent: boolean;
+  readonly thread: TaskThread;
   /** It may be ended now (FromWorker 'settled'). */
   settled: boolean;
 }
@@ -74,7 +66,6 @@ export class ScorerPool {
     if (this.models) throw new Error('scorer pool: models are given once');
     this.models = models;
     for (const slot of this.slots) {
-      slot.modelsSent = true;
       slot.settled = slot.thread.exited;
       slot.thread.post({ kind: 'models', models } satisfies ToWorker);
     }
@@ -173,12 +164,11 @@ export class ScorerPool {
 
   private spawn(): void {
     const init: WorkerInit = { ...(this.models ? { models: this.models } : {}), started: this.started };
-    const slot = { modelsSent: this.models !== undefined, settled: false } as Slot;
-    slot.thread = new TaskThread(new Worker(workerFile(), { workerData: init }), {
+    const thread = new TaskThread(new Worker(workerFile(), { workerData: init }), {
       onMessage: (msg) => {
         const m = msg as FromWorker;
-        // A worker that settled before its models arrived is loading them now.
-        if (m.kind === 'settled' && (m.withModels || !slot.modelsSent)) slot.settled = true;
+        // Models are sent to every worker once given: one that settled before they came is loading them now.
+        if (m.kind === 'settled' && (m.withModels || !this.models)) slot.settled = true;
       },
       onExit: (waiting, err) => {
         slot.settled = true;
@@ -186,6 +176,7 @@ export class ScorerPool {
         this.dispatch();
       },
     });
+    const slot: Slot = { thread, settled: false };
     this.slots.push(slot);
   }
 }

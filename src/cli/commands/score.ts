@@ -67,7 +67,6 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
     const { runWithChallengers } = await import('../../run/challengers.js');
     const result = await runWithChallengers(job, {
       pool,
-
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
