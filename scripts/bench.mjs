@@ -195,22 +195,17 @@ function jobFile(name, model, dataDir, sink, features) {
 function cli(job, parallelism, env = {}, extra = []) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
+    // The command as users run it: bin/mlscale, the launcher that sets the allocator, with this node.
     const child = spawn(
-      process.execPath,
-      [
-        path.join(root, 'bin', 'mlscale.js'),
-        'score',
-        '--job',
-        job,
-        '--parallelism',
-        String(parallelism),
-        '--json',
-        '--log-format',
-        'json',
-        ...extra,
-      ],
+      path.join(root, 'bin', 'mlscale'),
+      ['score', '--job', job, '--parallelism', String(parallelism), '--json', '--log-format', 'json', ...extra],
       {
-        env: { ...process.env, DATABASE_URL: opt.url, ...env },
+        env: {
+          ...process.env,
+          PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
+          DATABASE_URL: opt.url,
+          ...env,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

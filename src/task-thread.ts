@@ -22,14 +22,18 @@ export interface Queued {
 
 /**
  * One worker thread that works on one task at a time, in the order given (the worker side is
- * serveTasks). It keeps the process alive only while it has work. When the thread dies (a
- * decoder that traps takes its thread down), the task it was on fails with the thread's error;
- * the tasks still waiting go to onExit, for the owner to hand to a new thread.
+ * serveTasks). Tasks that hand over no buffers are posted as soon as they are given, so the
+ * thread goes from one to the next without waiting for this thread to see each answer (a busy
+ * main thread answered late: the Parquet thread idled 10-25 ms between slices); a task that
+ * hands over buffers waits until nothing is in flight. It keeps the process alive only while it
+ * has work. When the thread dies (a decoder that traps takes its thread down), the task it was on
+ * fails with the thread's error; the tasks posted after it and those still waiting go to onExit,
+ * for the owner to hand to a new thread (none of them had handed its buffers over).
  */
 export class TaskThread {
   private readonly queue: Queued[] = [];
-  private current:
-    { readonly id: number; readonly resolve: (v: unknown) => void; readonly reject: (e: Error) => void } | undefined;
+  /** Posted to the thread and not answered yet, in order: the first is the one it works on. */
+  private readonly posted: (Queued & { readonly id: number })[] = [];
   private nextId = 0;
   private error: Error | undefined;
   exited = false;
@@ -50,9 +54,9 @@ export class TaskThread {
     worker.on('exit', (code) => {
       this.exited = true;
       const err = this.error ?? new Error(`a worker thread stopped (exit code ${code})`);
-      this.current?.reject(err);
-      this.current = undefined;
-      const waiting = this.queue.splice(0);
+      const [current, ...after] = this.posted.splice(0);
+      current?.reject(err);
+      const waiting = [...after, ...this.queue.splice(0)];
       if (options.onExit) options.onExit(waiting, err);
       else for (const q of waiting) q.reject(err);
     });
@@ -60,7 +64,7 @@ export class TaskThread {
 
   /** Working on a task, or with tasks waiting. */
   get busy(): boolean {
-    return this.current !== undefined || this.queue.length > 0;
+    return this.posted.length > 0 || this.queue.length > 0;
   }
 
   run(task: unknown, transfer: readonly ArrayBuffer[] = []): Promise<unknown> {
@@ -86,22 +90,23 @@ export class TaskThread {
   }
 
   private next(): void {
-    if (this.current || this.exited) return;
-    const q = this.queue.shift();
-    if (!q) {
-      this.worker.unref();
-      return;
+    while (!this.exited) {
+      const q = this.queue[0];
+      // Buffers handed to a thread that dies before it starts the task would be lost with it.
+      if (!q || (this.posted.length > 0 && q.transfer.length > 0)) break;
+      this.queue.shift();
+      const id = this.nextId++;
+      this.posted.push({ ...q, id });
+      this.worker.ref();
+      this.worker.postMessage({ kind: 'task', id, task: q.task } satisfies TaskMessage, [...q.transfer]);
     }
-    const id = this.nextId++;
-    this.current = { id, resolve: q.resolve, reject: q.reject };
-    this.worker.ref();
-    this.worker.postMessage({ kind: 'task', id, task: q.task } satisfies TaskMessage, [...q.transfer]);
+    if (this.posted.length === 0) this.worker.unref();
   }
 
   private answer(msg: TaskAnswer): void {
-    const c = this.current;
+    const c = this.posted[0];
     if (c?.id !== msg.id) return;
-    this.current = undefined;
+    this.posted.shift();
     if (msg.kind === 'done') c.resolve(msg.value);
     else c.reject(Object.assign(new Error(msg.message), { name: msg.name }));
     this.next();

@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { createSession, loadOrt } from '../model/session.js';
 import { serveTasks } from '../task-serve.js';
-import type { WireFeed } from '../tensors/wire.js';
+import { transferList, type WireFeed } from '../tensors/wire.js';
 import type { OutputData, WireOutput } from '../tensors/wire.js';
 import { MlscaleError, UsageError, errorMessage } from '../errors.js';
 import type {
@@ -73,10 +73,11 @@ else {
 }
 
 serveTasks(
-  async (task: ScoreTask | CheckTask) => ({
-    value: 'kind' in task ? await check(task) : await score(task),
-    transfer: [],
-  }),
+  async (task: ScoreTask | CheckTask) => {
+    if ('kind' in task) return { value: await check(task), transfer: [] };
+    const value = await score(task);
+    return { value, transfer: value.spent };
+  },
   (msg: ToWorker) => {
     if (msg.kind === 'models') startSessions(msg.models);
   },
@@ -150,7 +151,7 @@ async function score(task: ScoreTask): Promise<ScoreResult> {
   const s = await sessions[task.model]!;
   const t = performance.now();
   const outputs = await scoreWith(s, task);
-  return { outputs, ms: performance.now() - t };
+  return { outputs, ms: performance.now() - t, spent: transferList(task.feeds) };
 }
 
 /** A model with a fixed batch of 1 is run row by row. */

@@ -45,6 +45,12 @@ export interface ScoreTask {
 export interface ScoreResult {
   readonly outputs: WireOutput[];
   readonly ms: number;
+  /**
+   * The chunk's feature buffers, handed back once scored. Left in the worker they lived until its
+   * next garbage collection, which its small heap puts off for long: up to 30 MB of dead feeds
+   * per worker (README, Performance). Back on the main thread, which collects often, they go soon.
+   */
+  readonly spent: readonly ArrayBuffer[];
 }
 
 /** One row of zeros for a model that does not declare its feature count (the planner's check). */

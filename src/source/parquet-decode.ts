@@ -1,5 +1,5 @@
 import type { Answer } from '../task-serve.js';
-import { loadParquetWasm } from '../parquet-wasm.js';
+import { loadParquetWasm, type ParquetWasm } from '../parquet-wasm.js';
 import type { DecodeTask } from './parquet-decoder.js';
 import { fileBlob } from './range-blob.js';
 
@@ -10,53 +10,127 @@ import { fileBlob } from './range-blob.js';
  */
 let cached: { file: string; size: number; mtimeMs: number; data: Uint8Array } | undefined;
 
+type Reader = ReadableStreamDefaultReader<{ numRows: number; intoIPCStream(): Uint8Array }>;
+
+/** What one decode task gives: Arrow IPC streams, and whether the row group has no rows left. */
+export interface Decoded {
+  readonly ipc: Uint8Array[];
+  readonly end: boolean;
+}
+
 /**
- * Decodes one row group into Arrow IPC streams of at most batchSize rows per record batch. They
- * move to the main thread without a copy: a copy would be held on both sides until each thread's
- * next garbage collection, about 18 MB a row group apiece.
+ * The row group being read by ranges, left open between tasks: a task asks for a few batches,
+ * and the next one goes on from where it stopped. parquet-wasm fetches a row group's column
+ * chunks once, when its first batch is read, and decodes one batch per read; a task per slice
+ * (not per row group) keeps a few batches in flight between the threads instead of two whole row
+ * groups, whatever size the writer gave them.
+ */
+let cursor:
+  | {
+      readonly key: string;
+      readonly reader: Reader;
+      /** The row the next read starts at. */
+      at: number;
+      close(): Promise<void>;
+    }
+  | undefined;
+/**
+ * Decodes a slice of one row group into Arrow IPC streams of at most batchSize rows per record
+ * batch. They move to the main thread without a copy: a copy would be held on both sides until
+ * each thread's next garbage collection.
  */
 export async function decodeRowGroup(task: DecodeTask): Promise<Answer> {
   const pw = await loadParquetWasm();
-  const options = {
-    rowGroups: [task.rowGroup],
-    batchSize: task.batchSize,
-    ...(task.columns ? { columns: [...task.columns] } : {}),
-    ...(task.offset !== undefined ? { offset: task.offset } : {}),
-    ...(task.limit !== undefined ? { limit: task.limit } : {}),
-  };
-  if (task.inMemory) {
-    const listed = task.listed;
-    let copy = cached;
-    if (!(copy && copy.file === task.file && copy.size === listed.size && copy.mtimeMs === listed.mtimeMs)) {
-      cached = undefined;
-      const file = await fileBlob(task.file, listed);
-      try {
-        const data = new Uint8Array(await file.blob.arrayBuffer());
-        copy = cached = { file: task.file, ...listed, data };
-      } finally {
-        await file.close();
-      }
+  const offset = task.offset ?? 0;
+  const value = task.inMemory ? await decodeWhole(pw, task, offset) : await decodeRanges(pw, task, offset);
+  return { value, transfer: value.ipc.map((p) => p.buffer as ArrayBuffer) };
+}
+
+async function decodeWhole(pw: ParquetWasm, task: DecodeTask, offset: number): Promise<Decoded> {
+  const listed = task.listed;
+  let copy = cached;
+  if (!(copy && copy.file === task.file && copy.size === listed.size && copy.mtimeMs === listed.mtimeMs)) {
+    cached = undefined;
+    const file = await fileBlob(task.file, listed);
+    try {
+      const data = new Uint8Array(await file.blob.arrayBuffer());
+      copy = cached = { file: task.file, ...listed, data };
+    } finally {
+      await file.close();
     }
-    // intoIPCStream takes the table: its wasm memory is released with it.
-    const ipc = pw.readParquet(copy.data, options).intoIPCStream();
-    return { value: ipc, transfer: [ipc.buffer as ArrayBuffer] };
   }
+  const limit = task.batches === undefined ? undefined : task.batches * task.batchSize;
+  // intoIPCStream takes the table: its wasm memory is released with it.
+  const ipc = pw
+    .readParquet(copy.data, {
+      rowGroups: [task.rowGroup],
+      batchSize: task.batchSize,
+      ...(task.columns ? { columns: [...task.columns] } : {}),
+      ...(offset > 0 ? { offset } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+    })
+    .intoIPCStream();
+  return { ipc: [ipc], end: limit === undefined };
+}
+
+async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): Promise<Decoded> {
   cached = undefined;
-  // Above IN_MEMORY_MAX, parquet-wasm's async reader fetches only the row group's byte ranges.
+  const key = JSON.stringify([task.file, task.listed, task.rowGroup, task.batchSize, task.columns ?? null]);
+  if (cursor && (cursor.key !== key || cursor.at !== offset)) await forgetCursor();
+  cursor ??= await openCursor(pw, task, key, offset);
+  const c = cursor;
+  const ipc: Uint8Array[] = [];
+  try {
+    while (task.batches === undefined || ipc.length < task.batches) {
+      const item = await c.reader.read();
+      if (item.done) {
+        await forgetCursor();
+        return { ipc, end: true };
+      }
+      c.at += item.value.numRows;
+      ipc.push(item.value.intoIPCStream());
+    }
+  } catch (err) {
+    await forgetCursor();
+    throw err;
+  }
+  return { ipc, end: false };
+}
+
+/** Above IN_MEMORY_MAX, parquet-wasm's async reader fetches only the row group's byte ranges. */
+async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset: number) {
   const file = await fileBlob(task.file, task.listed);
   let pf: Awaited<ReturnType<typeof pw.ParquetFile.fromFile>> | undefined;
   try {
     pf = await pw.ParquetFile.fromFile(file.blob as Blob);
-    const reader = (await pf.stream(options)).getReader();
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const item = await reader.read();
-      if (item.done) break;
-      parts.push(item.value.intoIPCStream());
-    }
-    return { value: parts, transfer: parts.map((p) => p.buffer as ArrayBuffer) };
-  } finally {
+    const stream = await pf.stream({
+      rowGroups: [task.rowGroup],
+      batchSize: task.batchSize,
+      ...(task.columns ? { columns: [...task.columns] } : {}),
+      ...(offset > 0 ? { offset } : {}),
+    });
+    const opened = pf;
+    return {
+      key,
+      at: offset,
+      reader: stream.getReader() as Reader,
+      async close() {
+        opened.free();
+        await file.close();
+      },
+    };
+  } catch (err) {
     pf?.free();
     await file.close();
+    throw err;
   }
+}
+
+/** Lets go of the open row group (its file, its column chunks in wasm memory). */
+export async function forgetCursor(): Promise<void> {
+  const c = cursor;
+  cursor = undefined;
+  if (!c) return;
+  await c.reader.cancel().catch(() => undefined);
+  await c.close();
 }

@@ -1,4 +1,5 @@
 import { ParquetThread } from '../parquet-thread.js';
+import type { Decoded } from './parquet-decode.js';
 
 export interface DecodeTask {
   readonly file: string;
@@ -9,9 +10,10 @@ export interface DecodeTask {
   readonly columns: readonly string[] | undefined;
   /** Read the file whole (small files) rather than by byte ranges. */
   readonly inMemory: boolean;
-  /** Rows of the row group to skip, and to read at most. */
+  /** Rows of the row group to skip: where this slice starts. */
   readonly offset?: number;
-  readonly limit?: number;
+  /** Batches to decode at most; undefined: to the end of the row group. */
+  readonly batches?: number;
 }
 
 /**
@@ -25,8 +27,13 @@ export class ParquetDecoder {
   private readonly thread = new ParquetThread();
 
   /** One IPC stream for a file read whole, one per batch for one read by ranges. */
-  decode(task: DecodeTask): Promise<Uint8Array | Uint8Array[]> {
-    return this.thread.run({ kind: 'decode', ...task }) as Promise<Uint8Array | Uint8Array[]>;
+  decode(task: DecodeTask): Promise<Decoded> {
+    return this.thread.run({ kind: 'decode', ...task }) as Promise<Decoded>;
+  }
+
+  /** The thread lets go of the row group it holds open, when a run stops before its end. */
+  forget(): Promise<void> {
+    return this.thread.run({ kind: 'forget' }) as Promise<void>;
   }
 
   close(): Promise<void> {

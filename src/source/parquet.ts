@@ -4,6 +4,7 @@ import { RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
+import type { Decoded } from './parquet-decode.js';
 import { readFooterOnThread } from '../parquet-thread.js';
 import { benchSerial } from '../run/bench-serial.js';
 import { FileChanged } from './range-blob.js';
@@ -206,24 +207,7 @@ export function parquetSourceOver(
   access: FileAccess = LOCAL_FILES,
 ): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
-  const base = (g: RowGroupRef): DecodeTask => ({
-    file: g.file,
-    rowGroup: g.rowGroup,
-    batchSize: options.batchSize,
-    columns: options.columns,
-    inMemory: g.fileSize <= IN_MEMORY_MAX,
-    listed: { size: g.fileSize, mtimeMs: g.mtimeMs },
-  });
-  // The first row group's first batch is a task of its own: the first chunk reaches the
-  // workers without waiting for the whole row group (131,072 rows is common) to decode.
-  const tasks: { g: RowGroupRef; task: DecodeTask }[] = groups.flatMap((g, k) =>
-    k === 0 && g.rows > options.batchSize
-      ? [
-          { g, task: { ...base(g), limit: options.batchSize } },
-          { g, task: { ...base(g), offset: options.batchSize } },
-        ]
-      : [{ g, task: base(g) }],
-  );
+  const tasks = decodeTasks(groups, options);
   const decodeWith = (decoder: ParquetDecoder, k: number) => {
     const p = decoder.decode(tasks[k]!.task);
     // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
@@ -249,31 +233,53 @@ export function parquetSourceOver(
       const decode = (k: number) => decodeWith(decoder, k);
       const first = warmed?.first;
       warmed = undefined;
+      // The bench's serial run decodes each task when it is read, so that reading costs decoding.
       const serial = benchSerial();
+      const sliceDepth = Math.max(2, Math.ceil(AHEAD_ROWS / (sliceBatches(options) * options.batchSize)));
+      const pending: ReturnType<typeof decodeWith>[] = [];
+      let asked = 0;
+      const ask = () => {
+        // Whole row groups (small files) one ahead, as they are large; slices AHEAD_ROWS ahead.
+        while (asked < tasks.length && pending.length < (serial ? 1 : tasks[asked]!.task.inMemory ? 1 : sliceDepth)) {
+          const k = asked++;
+          pending.push(k === 0 && first ? first : decode(k));
+        }
+      };
       try {
-        // The next task decodes on the Parquet thread while this one's batches are scored.
-        let next = tasks.length > 0 ? (first ?? decode(0)) : undefined;
+        ask();
         for (let k = 0; k < tasks.length; k++) {
           signal?.throwIfAborted();
-          let streams: Uint8Array | Uint8Array[];
+          const { g, task } = tasks[k]!;
+          let decoded: Decoded;
           try {
-            streams = await next!;
+            decoded = await pending.shift()!;
             // Decoded before the run held its lock (warm), perhaps long before (--wait): the file
             // must still be the one listed, or the run would publish what it no longer holds.
-            if (k === 0 && first) await assertListed(tasks[0]!.g);
+            if (k === 0 && first) await assertListed(g);
           } catch (err) {
-            throw decodeError(tasks[k]!.g, err);
+            throw decodeError(g, err);
           }
-          next = k + 1 < tasks.length && !serial ? decode(k + 1) : undefined;
-          for (const ipc of Array.isArray(streams) ? streams : [streams]) {
-            const t = tableFromIPC(ipc);
+          // The slices that follow decode on the Parquet thread while this one's batches are scored.
+          if (!serial) ask();
+          const tables = decoded.ipc.map((ipc) => tableFromIPC(ipc));
+          const rows = tables.reduce((n, t) => n + t.numRows, 0);
+          if (rows !== expectedRows(g, task))
+            throw decodeError(
+              g,
+              new Error(
+                `the decoder gave ${rows} rows from row ${task.offset ?? 0} on, where the footer says ${expectedRows(g, task)}`,
+              ),
+            );
+          for (const t of tables) {
             const selected = options.columns ? t.select([...options.columns]) : t;
             for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
           }
-          // The bench's serial run decodes each task when it is read, so reading costs decoding.
-          if (serial && k + 1 < tasks.length) next = decode(k + 1);
+          if (serial) ask();
         }
       } finally {
+        // The thread holds the last row group it read by ranges open (a run may stop half way): it
+        // lets go of it once the tasks asked for are done.
+        if (asked > 0 && tasks.some((t) => !t.task.inMemory)) await decoder.forget().catch(() => undefined);
         await decoder.close();
       }
     },
@@ -297,6 +303,65 @@ export function parquetSourceOver(
  * reader (used above this size so memory stays bounded) aborts the process on some damaged
  * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
  */
+/**
+ * Rows per decode task for a file read by ranges (rounded to whole batches): the source holds
+ * the slice being scored and the next one, not two whole row groups (README, Performance).
+ */
+const SLICE_ROWS = Number(process.env.MLSCALE_PARQUET_SLICE_ROWS ?? 32_768);
+
+/**
+ * Rows of slices asked for ahead of the one being read: the main thread must have rows in hand
+ * while the thread encodes a sink's part (0.1-0.2 s of 262,144 rows, that no decode can
+ * interrupt). With 64k rows ahead it waited on each part; 128k ride it out (README, Performance).
+ */
+const AHEAD_ROWS = 131_072;
+
+/**
+ * The decode tasks, in order. The first row group's first batch is a task of its own: the first
+ * chunk reaches the workers without waiting for more to decode. A file read by ranges is then read
+ * a slice at a time; one read whole, a row group at a time (its reader cannot stop half way).
+ */
+const sliceBatches = (options: ParquetSourceOptions) => Math.max(1, Math.round(SLICE_ROWS / options.batchSize));
+
+function decodeTasks(groups: readonly RowGroupRef[], options: ParquetSourceOptions) {
+  const slice = sliceBatches(options);
+  const tasks: { g: RowGroupRef; task: DecodeTask }[] = [];
+  groups.forEach((g, k) => {
+    const base: DecodeTask = {
+      file: g.file,
+      rowGroup: g.rowGroup,
+      batchSize: options.batchSize,
+      columns: options.columns,
+      inMemory: g.fileSize <= IN_MEMORY_MAX,
+      listed: { size: g.fileSize, mtimeMs: g.mtimeMs },
+    };
+    let offset = 0;
+    if (k === 0 && g.rows > options.batchSize) {
+      tasks.push({ g, task: { ...base, batches: 1 } });
+      offset = options.batchSize;
+    }
+    if (base.inMemory) {
+      tasks.push({ g, task: offset > 0 ? { ...base, offset } : base });
+      return;
+    }
+    do {
+      tasks.push({ g, task: { ...base, ...(offset > 0 ? { offset } : {}), batches: slice } });
+      offset += slice * options.batchSize;
+    } while (offset < g.rows);
+  });
+  return tasks;
+}
+
+/**
+ * The rows a task must give: a reader gives whole batches of batchSize rows up to the row group's
+ * end, so each slice is exactly where the next begins. A decoder that gave another count would
+ * skip or repeat rows: the run fails instead.
+ */
+function expectedRows(g: RowGroupRef, task: DecodeTask): number {
+  const rest = Math.max(0, g.rows - (task.offset ?? 0));
+  return task.batches === undefined ? rest : Math.min(rest, task.batches * task.batchSize);
+}
+
 export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 32 * 1024 * 1024);
 
 /** A store's row groups, decoded here: files up to IN_MEMORY_MAX whole, larger ones by ranges. */

@@ -10,6 +10,7 @@ const jobFile = path.join(repoRoot, 'jobs', 'churn_daily.yaml');
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
   version: string;
   engines: { node: string };
+  bin: { mlscale: string };
 };
 
 /** churn_daily as a file at `file` (its models resolve relative to it). */
@@ -88,6 +89,9 @@ describe('deploy examples', () => {
     expect(df).toMatch(/^ENV ORT_DISABLE_TELEMETRY=1$/m);
     expect(df).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
     expect(df).toMatch(/^ENTRYPOINT \["mlscale"\]$/m);
+    // The command is the package's bin, the launcher that sets the allocator (bin/mlscale).
+    expect(pkg.bin.mlscale).toBe('bin/mlscale');
+    expect(df).toMatch(/^RUN ln -s \/opt\/mlscale\/bin\/mlscale \/usr\/local\/bin\/mlscale$/m);
   });
 
   it('the job image holds each job file and, where its model.path points, the model; the manifests run it', () => {

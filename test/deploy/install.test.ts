@@ -63,7 +63,9 @@ describe('the packed tarball', () => {
   it('npm ci builds dist/ (prepare); the tarball holds the built CLI and the shim, not the sources', () => {
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.files).toEqual(['bin', 'dist', 'jobs']);
-    expect(packed).toEqual(expect.arrayContaining(['bin/mlscale.js', 'package.json', 'jobs/job.schema.json']));
+    expect(packed).toEqual(
+      expect.arrayContaining(['bin/mlscale', 'bin/mlscale.js', 'package.json', 'jobs/job.schema.json']),
+    );
     // One compiled file per source file, and no other (prepack removed what an older build left).
     const sources = readdirSync(path.join(tmp, 'src', 'src'), { recursive: true, encoding: 'utf8' }).filter((f) =>
       f.endsWith('.ts'),

@@ -25,7 +25,9 @@ describe.runIf(process.platform === 'linux')('scoring threads', () => {
       const deadline = Date.now() + 10_000;
       while (threadNiceness().filter((n) => n === 10).length < before + 2 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20));
-      expect(threadNiceness().filter((n) => n === 10).length).toBe(before + 2);
+      // At least the two workers; a thread one of them starts afterwards (onnxruntime's, under
+      // load) inherits its niceness, and works for it.
+      expect(threadNiceness().filter((n) => n === 10).length).toBeGreaterThanOrEqual(before + 2);
       // This thread (the main one) keeps its priority.
       expect(threadNiceness()[0]).toBe(0);
     } finally {

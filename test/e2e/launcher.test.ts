@@ -1,0 +1,88 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/paths.js';
+import { scratchDir } from '../support/job.js';
+
+// bin/mlscale is the command npm links (package.json's bin): a shell launcher that sets glibc's
+// allocator for the process and execs bin/mlscale.js. A `node` of the test's own, first on PATH,
+// shows what the launcher hands over: its environment, its arguments and its process id.
+const s = scratchDir('launcher');
+const launcher = path.join(repoRoot, 'bin', 'mlscale');
+const fakeBin = path.join(s.dir, 'fake-bin');
+mkdirSync(fakeBin);
+writeFileSync(
+  path.join(fakeBin, 'node'),
+  `#!/bin/sh
+echo "pid=$$"
+echo "arena=$MALLOC_ARENA_MAX"
+echo "mmap=$MALLOC_MMAP_THRESHOLD_"
+for a in "$@"; do echo "arg=$a"; done
+exit 7
+`,
+);
+chmodSync(path.join(fakeBin, 'node'), 0o755);
+
+afterAll(() => s.remove());
+
+function launch(command: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(command, args, {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      MALLOC_ARENA_MAX: '',
+      MALLOC_MMAP_THRESHOLD_: '',
+      ...env,
+      PATH: `${fakeBin}:${process.env.PATH}`,
+    },
+  });
+  const lines = r.stdout.trim().split('\n');
+  const one = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  return { r, one, args: lines.filter((l) => l.startsWith('arg=')).map((l) => l.slice(4)) };
+}
+
+describe('the mlscale launcher (bin/mlscale)', () => {
+  it('is the package bin, and sets two malloc arenas and a fixed mmap threshold unless already set', () => {
+    expect((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: unknown }).bin).toEqual({
+      mlscale: 'bin/mlscale',
+    });
+    const env = { ...process.env };
+    delete env.MALLOC_ARENA_MAX;
+    delete env.MALLOC_MMAP_THRESHOLD_;
+    const r = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { ...env, PATH: `${fakeBin}:${env.PATH}` } });
+    expect(r.stdout).toContain('arena=2\n');
+    expect(r.stdout).toContain('mmap=4194304\n');
+    // A user's own settings win.
+    const own = launch(launcher, ['--version'], { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '131072' });
+    expect([own.one('arena'), own.one('mmap')]).toEqual(['8', '131072']);
+  });
+
+  it('runs bin/mlscale.js through npm-style links (absolute, relative, chained), in the same process, with every argument as given and its exit code', () => {
+    const direct = path.join(s.dir, 'links', 'abs');
+    mkdirSync(path.dirname(direct), { recursive: true });
+    symlinkSync(launcher, direct);
+    // node_modules/.bin/mlscale -> ../mlscale/bin/mlscale, and a link to that link.
+    const rel = path.join(s.dir, 'links', 'rel');
+    symlinkSync(path.relative(path.dirname(rel), launcher), rel);
+    const chained = path.join(s.dir, 'chained');
+    symlinkSync(rel, chained);
+    const args = ['score', '--job', 'a job with spaces.yaml', '--param', 'x=$HOME "q" *', ''];
+    for (const command of [launcher, direct, rel, chained]) {
+      const { r, one, args: got } = launch(command, args);
+      expect(r.status, command).toBe(7);
+      expect(realpathSync(got[0]!)).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
+      expect(got.slice(1)).toEqual(args);
+      // exec: node is the process that was started, not a child of a shell left waiting.
+      expect(Number(one('pid'))).toBe(r.pid);
+    }
+  });
+
+  it('runs the real CLI', () => {
+    const r = spawnSync(launcher, ['--version'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version,
+    );
+  });
+});

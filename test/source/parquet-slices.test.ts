@@ -1,0 +1,117 @@
+import { readdirSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { Table, makeVector, type RecordBatch } from 'apache-arrow';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { writeParquet } from '../support/data.js';
+import { scratchDir } from '../support/job.js';
+
+// A file above MLSCALE_PARQUET_IN_MEMORY_MAX is read by byte ranges, a slice of a row group per
+// decode task, with the row group held open on the Parquet thread between tasks. Slices here are
+// 300 rows (3 batches of 100, or 2 of 128 with the rows left over): every row must come once, in
+// order, however the tasks of two sources interleave on the one thread.
+type Module = typeof import('../../src/source/parquet.js');
+let m: Module;
+/** Keeps the Parquet thread up between sources, as the scheduler's other jobs do. */
+let holder: { close(): Promise<void> };
+const s = scratchDir('slices');
+const ROWS = 2_500;
+// Row groups of 1,000 rows: 1,000 is no multiple of the 300-row slices nor of the batch sizes.
+const file = path.join(s.dir, 'ids.parquet');
+const other = path.join(s.dir, 'other.parquet');
+
+const ids = (first: number, n: number) =>
+  new Table({
+    id: makeVector(BigInt64Array.from({ length: n }, (_, i) => BigInt(first + i))),
+    x: makeVector(Float64Array.from({ length: n }, (_, i) => (first + i) / 2)),
+  });
+
+beforeAll(async () => {
+  writeParquet(file, ids(0, ROWS), 1_000);
+  writeParquet(other, ids(1_000_000, 1_700), 1_000);
+  vi.resetModules();
+  vi.stubEnv('MLSCALE_PARQUET_IN_MEMORY_MAX', '1000');
+  vi.stubEnv('MLSCALE_PARQUET_SLICE_ROWS', '300');
+  m = await import('../../src/source/parquet.js');
+  const { ParquetThread } = await import('../../src/parquet-thread.js');
+  const thread = new ParquetThread();
+  thread.claim();
+  holder = thread;
+  vi.unstubAllEnvs();
+});
+afterAll(async () => {
+  await holder.close();
+  s.remove();
+});
+
+async function sourceOf(f: string, batchSize: number) {
+  const files = await m.scanParquet(f);
+  expect(files.groups.map((g) => g.rows)).toEqual(f === file ? [1000, 1000, 500] : [1000, 700]);
+  return m.parquetSourceOver(files.schema, files.groups, { batchSize }, f);
+}
+
+const idsOf = (batches: RecordBatch[]) =>
+  batches.flatMap((b) => Array.from(b.getChild('id')!.toArray() as BigInt64Array, Number));
+const range = (first: number, n: number) => Array.from({ length: n }, (_, i) => first + i);
+
+/** File descriptors of this process (the Parquet thread's included) open on `f`. */
+function openOn(f: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === f;
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+describe('Parquet source read by ranges, a slice at a time', () => {
+  it.each([100, 128, 1000, 4096])('gives every row once, in order, at batch size %i', async (batchSize) => {
+    const batches: RecordBatch[] = [];
+    for await (const b of (await sourceOf(file, batchSize)).batches()) batches.push(b);
+    expect(idsOf(batches)).toEqual(range(0, ROWS));
+    expect(Math.max(...batches.map((b) => b.numRows))).toBeLessThanOrEqual(batchSize);
+    expect(batches.flatMap((b) => Array.from(b.getChild('x')!.toArray() as Float64Array))).toEqual(
+      range(0, ROWS).map((i) => i / 2),
+    );
+    expect(openOn(file)).toBe(0);
+  });
+
+  it("keeps each source's rows whole when two sources' slices interleave on the one thread", async () => {
+    // The scheduler's case: two runs share the Parquet thread, so each slice may find the row
+    // group it continues replaced by the other source's, and must open it again where it left off.
+    const a = (await sourceOf(file, 100)).batches()[Symbol.asyncIterator]();
+    const b = (await sourceOf(other, 128)).batches()[Symbol.asyncIterator]();
+    const got: { a: RecordBatch[]; b: RecordBatch[] } = { a: [], b: [] };
+    let doneA = false;
+    let doneB = false;
+    while (!doneA || !doneB) {
+      if (!doneA) {
+        const r = await a.next();
+        if (r.done) doneA = true;
+        else got.a.push(r.value);
+      }
+      if (!doneB) {
+        const r = await b.next();
+        if (r.done) doneB = true;
+        else got.b.push(r.value);
+      }
+    }
+    expect(idsOf(got.a)).toEqual(range(0, ROWS));
+    expect(idsOf(got.b)).toEqual(range(1_000_000, 1_700));
+    expect(openOn(file) + openOn(other)).toBe(0);
+  });
+
+  it('lets go of the row group it held open when a run stops half way through it', async () => {
+    const source = await sourceOf(file, 100);
+    let n = 0;
+    for await (const batch of source.batches()) {
+      expect(batch.numRows).toBe(100);
+      if (++n === 4) break;
+    }
+    expect(openOn(file)).toBe(0);
+    // And the next run reads it all again from the start.
+    const again: RecordBatch[] = [];
+    for await (const batch of source.batches()) again.push(batch);
+    expect(idsOf(again)).toEqual(range(0, ROWS));
+  });
+});
