@@ -35,6 +35,7 @@ export class TaskThread {
   /** Posted to the thread and not answered yet, in order: the first is the one it works on. */
   private readonly posted: (Queued & { readonly id: number })[] = [];
   private nextId = 0;
+  private readonly buffersAhead: boolean;
   private error: Error | undefined;
   exited = false;
 
@@ -43,8 +44,11 @@ export class TaskThread {
     options: {
       readonly onMessage?: (msg: unknown) => void;
       readonly onExit?: (waiting: readonly Queued[], error: Error) => void;
+      /** Post tasks that hand over buffers ahead too: the owner fails every waiting task when the thread dies. */
+      readonly postBuffersAhead?: boolean;
     } = {},
   ) {
+    this.buffersAhead = options.postBuffersAhead === true;
     worker.unref();
     worker.on('message', (msg: TaskAnswer | { kind?: unknown }) => {
       if (msg.kind === 'done' || msg.kind === 'failed') this.answer(msg as TaskAnswer);
@@ -65,6 +69,11 @@ export class TaskThread {
   /** Working on a task, or with tasks waiting. */
   get busy(): boolean {
     return this.posted.length > 0 || this.queue.length > 0;
+  }
+
+  /** Tasks given and not answered. */
+  get pending(): number {
+    return this.posted.length + this.queue.length;
   }
 
   run(task: unknown, transfer: readonly ArrayBuffer[] = []): Promise<unknown> {
@@ -93,7 +102,7 @@ export class TaskThread {
     while (!this.exited) {
       const q = this.queue[0];
       // Buffers handed to a thread that dies before it starts the task would be lost with it.
-      if (!q || (this.posted.length > 0 && q.transfer.length > 0)) break;
+      if (!q || (this.posted.length > 0 && q.transfer.length > 0 && !this.buffersAhead)) break;
       this.queue.shift();
       const id = this.nextId++;
       this.posted.push({ ...q, id });

@@ -77,4 +77,20 @@ describe('TaskThread', () => {
       await next.terminate();
     }
   });
+
+  it('posts tasks with buffers ahead too when told (the scoring pool, which fails every task of a thread that stops)', async () => {
+    const thread = new TaskThread(new Worker(workerFile), { postBuffersAhead: true });
+    try {
+      const first = thread.run({ op: 'sleep', ms: 20, tag: 'first' });
+      const buf = new ArrayBuffer(1000);
+      const second = thread.run({ op: 'len', buf, tag: 'second' }, [buf]);
+      // Posted at once: its buffer is the worker's already.
+      expect(buf.byteLength).toBe(0);
+      expect(thread.pending).toBe(2);
+      expect([await first, await second]).toEqual(['first', 1000]);
+      expect(thread.pending).toBe(0);
+    } finally {
+      await thread.terminate();
+    }
+  });
 });

@@ -44,11 +44,12 @@ interface InFlight {
 
 /**
  * Backpressure policy: read ahead while fewer than this many chunks are being scored or waiting to
- * be written. One chunk per worker (two at least, so one is scored while the last is written):
- * two per worker held more buffers and, on two cores, ran no faster (README, Performance).
+ * be written. Two per worker, so that each has the next chunk when it answers one (the pool posts
+ * it ahead); with one worker, two in all (one scored while the last is written): a second posted
+ * to the one worker ran slower (README, Performance).
  */
 export function maxInFlight(parallelism: number): number {
-  return Math.max(2, parallelism);
+  return parallelism > 1 ? 2 * parallelism : 2;
 }
 
 export interface PipelineOptions {

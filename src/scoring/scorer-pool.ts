@@ -146,7 +146,13 @@ export class ScorerPool {
         for (const q of this.queue.splice(0)) q.reject(new Error('every scoring worker has stopped'));
         return;
       }
-      const slot = this.slots.find((s) => !s.thread.busy && !s.thread.exited);
+      // With two workers or more, each takes a second chunk once every one has one: it is posted
+      // ahead, so the worker starts it as soon as the first is scored instead of waiting for this
+      // thread to see the answer (trees at parallelism 2: 2-8% faster). One worker takes one: with
+      // a second posted it ran 6% slower, sharing the cores with the main and Parquet threads.
+      const live = this.slots.filter((s) => !s.thread.exited);
+      const perWorker = live.length > 1 ? 2 : 1;
+      const slot = live.find((s) => !s.thread.busy) ?? live.find((s) => s.thread.pending < perWorker);
       if (!slot) return;
       const q = this.queue.shift()!;
       slot.thread.run(q.task, q.transfer).then(
@@ -165,6 +171,8 @@ export class ScorerPool {
   private spawn(): void {
     const init: WorkerInit = { ...(this.models ? { models: this.models } : {}), started: this.started };
     const thread = new TaskThread(new Worker(workerFile(), { workerData: init }), {
+      // A worker that stops fails every task it was given (onExit below): none is handed on.
+      postBuffersAhead: true,
       onMessage: (msg) => {
         const m = msg as FromWorker;
         // Models are sent to every worker once given: one that settled before they came is loading them now.
