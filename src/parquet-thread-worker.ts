@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { serveTasks, type Answer } from './task-serve.js';
-import { decodeRowGroup, forgetCursor } from './source/parquet-decode.js';
+import { decodeRowGroup, forgetCursors } from './source/parquet-decode.js';
 import { encodePart } from './sink/parquet-encode.js';
 import { readFileFooter } from './source/parquet-footer.js';
 import type { ParquetTask } from './parquet-thread.js';
@@ -20,7 +20,7 @@ serveTasks(async (task: ParquetTask): Promise<Answer> => {
         : task.kind === 'footer'
           ? { value: await readFileFooter(await loadParquetWasm(), task), transfer: [] }
           : task.kind === 'forget'
-            ? { value: await forgetCursor(), transfer: [] }
+            ? { value: await forgetCursors(task.reader), transfer: [] }
             : { value: (await loadParquetWasm(), null), transfer: [] };
   return { value: { ms: performance.now() - started, value: answer.value }, transfer: answer.transfer };
 });

@@ -9,7 +9,7 @@ export type ParquetTask =
   | ({ kind: 'decode' } & DecodeTask)
   | ({ kind: 'encode' } & EncodeTask)
   | ({ kind: 'footer' } & FooterTask)
-  | { kind: 'forget' }
+  | { kind: 'forget'; reader: string }
   | { kind: 'warm' };
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.

@@ -21,8 +21,13 @@ import type { ScoredChunk, SinkLayout } from './sink.js';
  * store a key dictionary-encoded and another not; a part file needs one type).
  */
 function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
-  const dictionary = DataType.isDictionary(v.type);
-  if (!keep && !dictionary) return copied(v) ?? copiedByValue(v);
+  if (!DataType.isDictionary(v.type)) {
+    const taken = takeRows(v, keep);
+    if (taken) return taken;
+    // Other types (lists, structs, booleans) are rare as keys: kept as they are when every row is
+    // scored, else rebuilt value by value.
+    if (!keep) return v;
+  }
   return copiedByValue(v, keep);
 }
 
@@ -33,27 +38,64 @@ function copiedByValue(v: Vector, keep?: Uint32Array): Vector {
   return vectorFromArray(values, DataType.isDictionary(v.type) ? (v.type as Dictionary).dictionary : v.type);
 }
 
+/** Types whose values are `stride` elements of one typed array per row. */
+function fixedWidth(type: DataType): boolean {
+  return (
+    DataType.isInt(type) ||
+    DataType.isFloat(type) ||
+    DataType.isTimestamp(type) ||
+    DataType.isDate(type) ||
+    DataType.isTime(type) ||
+    DataType.isDecimal(type) ||
+    DataType.isDuration(type) ||
+    DataType.isInterval(type) ||
+    DataType.isFixedSizeBinary(type)
+  );
+}
+
 /**
- * A key column's buffers copied out of the source's batch. A part holds its chunks' keys until it
- * is written (262,144 rows by default), and a view would hold each batch's whole buffer, every
- * feature column with it: 35 MB of a 32-float source per part (README, Performance). Numbers and
- * strings are copied buffer by buffer; undefined for other types (copied value by value).
+ * A key column's rows (`keep`, or all of them) copied buffer by buffer out of the source's batch,
+ * the values as stored: read through `get()` a timestamp became a number of milliseconds (wrong
+ * below the millisecond, beyond 2^53, or before 1970). Copied, not viewed, even when all rows are
+ * kept: a part holds its chunks' keys until it is written (262,144 rows by default), and a view
+ * would hold each batch's whole buffer, every feature column with it: 35 MB of a 32-float source
+ * per part (README, Performance). Undefined for other types.
  */
-function copied(v: Vector): Vector | undefined {
+function takeRows(v: Vector, keep: Uint32Array | undefined): Vector | undefined {
   if (v.data.length !== 1) return undefined;
   const d = v.data[0]!;
-  const { type, length, offset } = d;
-  if (offset !== 0 || !d.values) return undefined;
-  const nullBitmap = d.nullCount > 0 && d.nullBitmap ? d.nullBitmap.slice(0, (length + 7) >> 3) : undefined;
-  const common = { length, nullCount: d.nullCount, ...(nullBitmap ? { nullBitmap } : {}) };
-  if (DataType.isInt(type) || DataType.isFloat(type))
-    return makeVector(makeData({ type, ...common, data: d.values.slice(0, length * d.stride) } as never));
-  if (DataType.isUtf8(type) && d.valueOffsets) {
-    const valueOffsets = (d.valueOffsets as Int32Array).slice(0, length + 1);
-    const end = valueOffsets[length]!;
-    return makeVector(makeData({ type, ...common, valueOffsets, data: (d.values as Uint8Array).slice(0, end) }));
+  const { type } = d;
+  const utf8 = (DataType.isUtf8(type) || DataType.isBinary(type)) && d.valueOffsets instanceof Int32Array;
+  if (!d.values || !(fixedWidth(type) || utf8)) return undefined;
+  const n = keep ? keep.length : d.length;
+  const row = (i: number) => d.offset + (keep ? keep[i]! : i);
+  let nullCount = 0;
+  let nullBitmap: Uint8Array | undefined;
+  const bits = d.nullBitmap;
+  if (d.nullCount > 0 && bits && bits.length > 0) {
+    nullBitmap = new Uint8Array((n + 7) >> 3);
+    for (let i = 0; i < n; i++) {
+      const b = row(i);
+      if (bits[b >> 3]! & (1 << (b & 7))) nullBitmap[i >> 3]! |= 1 << (i & 7);
+      else nullCount++;
+    }
   }
-  return undefined;
+  const nulls = nullBitmap ? { nullCount, nullBitmap } : { nullCount: 0 };
+  if (utf8) {
+    const offsets = d.valueOffsets as Int32Array;
+    const bytes = d.values as Uint8Array;
+    const valueOffsets = new Int32Array(n + 1);
+    for (let i = 0; i < n; i++) valueOffsets[i + 1] = valueOffsets[i]! + offsets[row(i) + 1]! - offsets[row(i)]!;
+    const data = new Uint8Array(valueOffsets[n]!);
+    for (let i = 0; i < n; i++) data.set(bytes.subarray(offsets[row(i)]!, offsets[row(i) + 1]!), valueOffsets[i]!);
+    return makeVector(makeData({ type, length: n, ...nulls, valueOffsets, data } as never));
+  }
+  const stride = d.stride;
+  const values = d.values as Int32Array;
+  const data = new (values.constructor as new (n: number) => Int32Array)(n * stride);
+  if (!keep) data.set(values.subarray(d.offset * stride, (d.offset + n) * stride));
+  else for (let i = 0; i < n; i++) data.set(values.subarray(row(i) * stride, (row(i) + 1) * stride), i * stride);
+  return makeVector(makeData({ type, length: n, ...nulls, data } as never));
 }
 
 function predictionVector(values: PredictionValues): Vector {

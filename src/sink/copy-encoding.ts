@@ -1,4 +1,6 @@
-import { copyHeader, TRAILER } from '../pg/binary-format.js';
+import type { Timestamp } from 'apache-arrow';
+import { copyHeader, PG_EPOCH_US, TRAILER } from '../pg/binary-format.js';
+import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
 import { copyText } from '../pg/sql.js';
 import { copyFormatter } from '../pg/types.js';
@@ -36,10 +38,18 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
     header: copyHeader,
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const w = new Writer(rows * (runMeta.length + 16 + keys.length * 16 + predictions.length * 12) + 64);
+      const micros = keys.map(exactMicros);
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         w.i16(fieldCount);
         for (let k = 0; k < keys.length; k++) {
+          const exact = micros[k];
+          if (exact) {
+            const us = exact(src);
+            if (us === null) w.null();
+            else (w.field(8), (w.pos = w.buf.writeBigInt64BE(us - PG_EPOCH_US, w.pos)));
+            continue;
+          }
           const v = keys[k]!.get(src);
           if (v === null || v === undefined) w.null();
           else keyWriters[k]!(w, v);
@@ -80,10 +90,18 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
     header: () => Buffer.alloc(0),
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const parts: string[] = new Array(rows);
+      const micros = keys.map(exactMicros);
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         let line = '';
         for (let k = 0; k < keys.length; k++) {
+          const exact = micros[k];
+          if (exact) {
+            const us = exact(src);
+            const zone = (keys[k]!.type as Timestamp).timezone ? '+00' : '';
+            line += (us === null ? '\\N' : microsText(us, zone)) + '\t';
+            continue;
+          }
           const v = keys[k]!.get(src);
           line += (v === null || v === undefined ? '\\N' : copyText(keyFormat[k]!(v))) + '\t';
         }

@@ -25,15 +25,23 @@ export interface Decoded {
  * (not per row group) keeps a few batches in flight between the threads instead of two whole row
  * groups, whatever size the writer gave them.
  */
-let cursor:
-  | {
-      readonly key: string;
-      readonly reader: Reader;
-      /** The row the next read starts at. */
-      at: number;
-      close(): Promise<void>;
-    }
-  | undefined;
+interface Cursor {
+  readonly key: string;
+  /** The source (one run's read) it belongs to. */
+  readonly reader: string;
+  readonly stream: Reader;
+  /** The row the next read starts at. */
+  at: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Open row groups, the most recently used last: one per source reading by ranges, so that two
+ * runs on this thread (the scheduler's) do not close each other's at every slice (each reopen
+ * fetches the row group's column chunks again).
+ */
+const cursors: Cursor[] = [];
+const MAX_CURSORS = 4;
 /**
  * Decodes a slice of one row group into Arrow IPC streams of at most batchSize rows per record
  * batch. They move to the main thread without a copy: a copy would be held on both sides until
@@ -75,23 +83,40 @@ async function decodeWhole(pw: ParquetWasm, task: DecodeTask, offset: number): P
 
 async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): Promise<Decoded> {
   cached = undefined;
-  const key = JSON.stringify([task.file, task.listed, task.rowGroup, task.batchSize, task.columns ?? null]);
-  if (cursor && (cursor.key !== key || cursor.at !== offset)) await forgetCursor();
-  cursor ??= await openCursor(pw, task, key, offset);
-  const c = cursor;
+  const key = JSON.stringify([
+    task.reader,
+    task.file,
+    task.listed,
+    task.rowGroup,
+    task.batchSize,
+    task.columns ?? null,
+  ]);
+  let c = cursors.find((x) => x.key === key);
+  if (c && c.at !== offset) {
+    await close(c);
+    c = undefined;
+  }
+  if (c) cursors.splice(cursors.indexOf(c), 1);
+  else {
+    // The source's previous row group, and the least recently used beyond MAX_CURSORS, go.
+    for (const old of cursors.filter((x) => x.reader === task.reader)) await close(old);
+    while (cursors.length >= MAX_CURSORS) await close(cursors[0]!);
+    c = await openCursor(pw, task, key, offset);
+  }
+  cursors.push(c);
   const ipc: Uint8Array[] = [];
   try {
     while (task.batches === undefined || ipc.length < task.batches) {
-      const item = await c.reader.read();
+      const item = await c.stream.read();
       if (item.done) {
-        await forgetCursor();
+        await close(c);
         return { ipc, end: true };
       }
       c.at += item.value.numRows;
       ipc.push(item.value.intoIPCStream());
     }
   } catch (err) {
-    await forgetCursor();
+    await close(c);
     throw err;
   }
   return { ipc, end: false };
@@ -112,8 +137,9 @@ async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset
     const opened = pf;
     return {
       key,
+      reader: task.reader ?? '',
       at: offset,
-      reader: stream.getReader() as Reader,
+      stream: stream.getReader() as Reader,
       async close() {
         opened.free();
         await file.close();
@@ -126,11 +152,15 @@ async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset
   }
 }
 
-/** Lets go of the open row group (its file, its column chunks in wasm memory). */
-export async function forgetCursor(): Promise<void> {
-  const c = cursor;
-  cursor = undefined;
-  if (!c) return;
-  await c.reader.cancel().catch(() => undefined);
+/** Lets go of an open row group (its file, its column chunks in wasm memory). */
+async function close(c: Cursor): Promise<void> {
+  const at = cursors.indexOf(c);
+  if (at >= 0) cursors.splice(at, 1);
+  await c.stream.cancel().catch(() => undefined);
   await c.close();
+}
+
+/** Lets go of the row groups a source holds open, when it stops (perhaps before their end). */
+export async function forgetCursors(reader: string): Promise<void> {
+  for (const c of cursors.filter((x) => x.reader === reader)) await close(c);
 }

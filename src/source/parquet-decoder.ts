@@ -12,6 +12,8 @@ export interface DecodeTask {
   readonly inMemory: boolean;
   /** Rows of the row group to skip: where this slice starts. */
   readonly offset?: number;
+  /** Which source (one run's read) asks: a row group read by ranges stays open for it. */
+  readonly reader?: string;
   /** Batches to decode at most; undefined: to the end of the row group. */
   readonly batches?: number;
 }
@@ -31,9 +33,9 @@ export class ParquetDecoder {
     return this.thread.run({ kind: 'decode', ...task }) as Promise<Decoded>;
   }
 
-  /** The thread lets go of the row group it holds open, when a run stops before its end. */
-  forget(): Promise<void> {
-    return this.thread.run({ kind: 'forget' }) as Promise<void>;
+  /** The thread lets go of the row groups it holds open for `reader`, when it stops reading. */
+  forget(reader: string): Promise<void> {
+    return this.thread.run({ kind: 'forget', reader }) as Promise<void>;
   }
 
   close(): Promise<void> {

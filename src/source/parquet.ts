@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
 import { RuntimeFailure, UsageError } from '../errors.js';
@@ -208,14 +209,14 @@ export function parquetSourceOver(
 ): Source & { readonly groups: readonly RowGroupRef[] } {
   const totalRows = groups.reduce((n, g) => n + g.rows, 0);
   const tasks = decodeTasks(groups, options);
-  const decodeWith = (decoder: ParquetDecoder, k: number) => {
-    const p = decoder.decode(tasks[k]!.task);
+  const decodeWith = (decoder: ParquetDecoder, k: number, reader: string) => {
+    const p = decoder.decode({ ...tasks[k]!.task, reader });
     // Awaited in order below; a failure before that (the run stopped first) is not unhandled.
     p.catch(() => undefined);
     return p;
   };
   /** The first task, decoding since warm(), until batches() takes it. */
-  let warmed: { decoder: ParquetDecoder; first: ReturnType<typeof decodeWith> } | undefined;
+  let warmed: { decoder: ParquetDecoder; reader: string; first: ReturnType<typeof decodeWith> } | undefined;
   return {
     schema,
     groups,
@@ -230,7 +231,8 @@ export function parquetSourceOver(
         return;
       }
       const decoder = warmed?.decoder ?? new ParquetDecoder();
-      const decode = (k: number) => decodeWith(decoder, k);
+      const reader = warmed?.reader ?? randomUUID();
+      const decode = (k: number) => decodeWith(decoder, k, reader);
       const first = warmed?.first;
       warmed = undefined;
       // The bench's serial run decodes each task when it is read, so that reading costs decoding.
@@ -279,19 +281,21 @@ export function parquetSourceOver(
       } finally {
         // The thread holds the last row group it read by ranges open (a run may stop half way): it
         // lets go of it once the tasks asked for are done.
-        if (asked > 0 && tasks.some((t) => !t.task.inMemory)) await decoder.forget().catch(() => undefined);
+        if (asked > 0 && tasks.some((t) => !t.task.inMemory)) await decoder.forget(reader).catch(() => undefined);
         await decoder.close();
       }
     },
     warm() {
       if (access !== LOCAL_FILES || warmed || tasks.length === 0) return;
       const decoder = new ParquetDecoder();
-      warmed = { decoder, first: decodeWith(decoder, 0) };
+      const reader = randomUUID();
+      warmed = { decoder, reader, first: decodeWith(decoder, 0, reader) };
     },
     async close() {
       // A run that stopped before reading (another held the lock) lets the Parquet thread go.
       const w = warmed;
       warmed = undefined;
+      if (w && !tasks[0]!.task.inMemory) await w.decoder.forget(w.reader).catch(() => undefined);
       await w?.decoder.close();
     },
   };
@@ -307,14 +311,14 @@ export function parquetSourceOver(
  * Rows per decode task for a file read by ranges (rounded to whole batches): the source holds
  * the slice being scored and the next one, not two whole row groups (README, Performance).
  */
-const SLICE_ROWS = Number(process.env.MLSCALE_PARQUET_SLICE_ROWS ?? 32_768);
+const SLICE_ROWS = tuning('MLSCALE_PARQUET_SLICE_ROWS', 32_768, 1);
 
 /**
  * Rows of slices asked for ahead of the one being read: the main thread must have rows in hand
  * while the thread encodes a sink's part (0.1-0.2 s of 262,144 rows, that no decode can
  * interrupt). With 64k rows ahead it waited on each part; 128k ride it out (README, Performance).
  */
-const AHEAD_ROWS = 131_072;
+const AHEAD_ROWS = tuning('MLSCALE_PARQUET_AHEAD_ROWS', 131_072, 0);
 
 /**
  * The decode tasks, in order. The first row group's first batch is a task of its own: the first
@@ -362,7 +366,21 @@ function expectedRows(g: RowGroupRef, task: DecodeTask): number {
   return task.batches === undefined ? rest : Math.min(rest, task.batches * task.batchSize);
 }
 
-export const IN_MEMORY_MAX = Number(process.env.MLSCALE_PARQUET_IN_MEMORY_MAX ?? 32 * 1024 * 1024);
+export const IN_MEMORY_MAX = tuning('MLSCALE_PARQUET_IN_MEMORY_MAX', 32 * 1024 * 1024, 0);
+
+/**
+ * A size from the environment (these are for tests and measurements, not documented settings):
+ * an integer of at least `min`, else the default with a warning, rather than a NaN that sent
+ * every file down one path or failed a run with an internal error.
+ */
+function tuning(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= min) return n;
+  process.emitWarning(`${name}=${raw} is not an integer of at least ${min}; using ${fallback}.`);
+  return fallback;
+}
 
 /** A store's row groups, decoded here: files up to IN_MEMORY_MAX whole, larger ones by ranges. */
 async function* objectBatches(

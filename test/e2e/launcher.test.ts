@@ -56,6 +56,9 @@ describe('the mlscale launcher (bin/mlscale)', () => {
     // A user's own settings win.
     const own = launch(launcher, ['--version'], { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '131072' });
     expect([own.one('arena'), own.one('mmap')]).toEqual(['8', '131072']);
+    // Set but empty is set too: kept.
+    const empty = launch(launcher, ['--version'], { MALLOC_ARENA_MAX: '', MALLOC_MMAP_THRESHOLD_: '' });
+    expect([empty.one('arena'), empty.one('mmap')]).toEqual(['', '']);
   });
 
   it('runs bin/mlscale.js through npm-style links (absolute, relative, chained), in the same process, with every argument as given and its exit code', () => {
@@ -76,6 +79,13 @@ describe('the mlscale launcher (bin/mlscale)', () => {
       // exec: node is the process that was started, not a child of a shell left waiting.
       expect(Number(one('pid'))).toBe(r.pid);
     }
+  });
+
+  it('needs nothing on PATH but node', () => {
+    const r = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { PATH: fakeBin } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(7);
+    expect(r.stdout).toContain('arg=--version');
   });
 
   it('runs the real CLI', () => {

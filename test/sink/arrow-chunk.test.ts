@@ -1,20 +1,62 @@
-import { Field, Float32, Int32, Int64, Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
+import {
+  Binary,
+  DateDay,
+  Decimal,
+  Float32,
+  Int32,
+  Int64,
+  Table,
+  TimestampMicrosecond,
+  TimestampNanosecond,
+  Utf8,
+  makeData,
+  makeVector,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type Data,
+  type Field,
+  type Vector,
+} from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { chunkTable } from '../../src/sink/arrow-chunk.js';
 import type { SinkLayout } from '../../src/sink/sink.js';
 
 // A Parquet sink holds each chunk's keys until its part is written (262,144 rows). A key column
 // that is a view into the source batch holds the batch's whole buffer, every feature column with
-// it: the part's table must own copies of its keys, equal to them, nulls included.
+// it: the part's table must own copies of its keys, equal to them as stored (a timestamp read
+// through get() is a number of milliseconds: wrong below the millisecond, beyond 2^53 and before
+// 1970), nulls included, for every row or only the kept ones.
+const N = 6;
+const valid = [true, false, true, true, true, true];
+const bitmap = Uint8Array.of(valid.reduce((b, v, i) => b | (v ? 1 << i : 0), 0));
+const nullable = (type: Parameters<typeof makeData>[0]['type'], data: unknown) =>
+  makeVector(makeData({ type, length: N, nullCount: 1, nullBitmap: bitmap, data } as never));
+
 function sourceBatch() {
-  const n = 5;
+  const big = 9_007_199_254_740_993n; // 2^53 + 1
   const t = new Table({
-    id: vectorFromArray([10n, null, 30n, 40n, 50n], new Int64()),
-    small: vectorFromArray([1, 2, null, 4, 5], new Int32()),
-    name: vectorFromArray(['a', 'bé', null, '', 'long string'], new Utf8()),
-    f: vectorFromArray(
-      Array.from({ length: n }, (_, i) => i / 2),
-      new Float32(),
+    id: nullable(new Int64(), BigInt64Array.of(10n, 0n, 30n, big, -big, 60n)),
+    small: vectorFromArray([1, 2, null, 4, 5, 6], new Int32()),
+    f: vectorFromArray([0.5, 1.5, 2.5, null, 4.5, 5.5], new Float32()),
+    ns: nullable(new TimestampNanosecond(), BigInt64Array.of(1_704_067_200_001_001_001n, 0n, big, -1n, 3n, -big)),
+    // 1900-01-01 plus a few microseconds: negative, with a part below the millisecond.
+    us_old: nullable(new TimestampMicrosecond(), BigInt64Array.of(-2_208_988_799_999_985n, 0n, -1n, 1n, 999n, -1001n)),
+    day: nullable(new DateDay(), Int32Array.of(-25_567, 0, 19_723, 1, 2, 3)),
+    dec: nullable(
+      new Decimal(2, 38, 128),
+      Uint32Array.from({ length: N * 4 }, (_, i) => (i * 2_654_435_761) >>> 0),
+    ),
+    name: vectorFromArray(['a', 'bé', null, '', 'long string', 'x'], new Utf8()),
+    bin: makeVector(
+      makeData({
+        type: new Binary(),
+        length: N,
+        nullCount: 1,
+        nullBitmap: bitmap,
+        valueOffsets: Int32Array.of(0, 1, 1, 3, 3, 5, 7),
+        data: Uint8Array.of(1, 2, 3, 4, 5, 6, 7),
+      }),
     ),
   });
   // Read back from one IPC stream, as the Parquet thread hands batches over: every column is a
@@ -22,10 +64,10 @@ function sourceBatch() {
   return tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
 }
 
-const layout = (keys: string[], batch: ReturnType<typeof sourceBatch>): SinkLayout => ({
+const layout = (keys: string[], fields: Field[]): SinkLayout => ({
   job: 'j',
   shard: { index: 0, count: 1 },
-  keyFields: keys.map((k) => batch.schema.fields.find((f) => f.name === k)! as Field),
+  keyFields: keys.map((k) => fields.find((f) => f.name === k)!),
   outputs: [{ column: 'score', output: 'y', sqlType: 'double precision' }],
   modelName: 'm',
   modelVersion: 'v',
@@ -35,29 +77,47 @@ const layout = (keys: string[], batch: ReturnType<typeof sourceBatch>): SinkLayo
   scoredAt: new Date(0),
 });
 
-describe('chunkTable', () => {
-  it.each([['id'], ['small'], ['name'], ['f'], ['id', 'name']])(
-    'copies key column(s) %s out of the source batch, values and nulls alike',
-    (...keys) => {
-      const batch = sourceBatch();
-      const source = batch.getChild('f')!.data[0]!.values.buffer;
-      const t = chunkTable(
-        {
-          index: 0,
-          rows: batch.numRows,
-          keys: keys.map((k) => batch.getChild(k)!),
-          keep: undefined,
-          predictions: [{ column: 'score', sqlType: 'double precision', values: new Float64Array(batch.numRows) }],
-        },
-        layout(keys, batch),
-      );
-      for (const k of keys) {
-        const col = t.getChild(k)!;
-        expect(col.data.map((d) => d.values.buffer)).not.toContain(source);
-        expect(String(col.type)).toBe(String(batch.getChild(k)!.type));
-        expect([...col]).toEqual([...batch.getChild(k)!]);
-        expect(col.nullCount).toBe(batch.getChild(k)!.nullCount);
-      }
-    },
+/** Each row as stored: null, or its elements of the values buffer (its bytes for strings). */
+function stored(v: Vector): (string | null)[] {
+  return v.data.flatMap((d: Data) =>
+    Array.from({ length: d.length }, (_, i) => {
+      const at = d.offset + i;
+      if (d.nullCount > 0 && d.nullBitmap && !(d.nullBitmap[at >> 3]! & (1 << (at & 7)))) return null;
+      if (d.valueOffsets) return Array.from(d.values.subarray(d.valueOffsets[at], d.valueOffsets[at + 1])).join(',');
+      return Array.from(d.values.subarray(at * d.stride, (at + 1) * d.stride), String).join(',');
+    }),
   );
+}
+
+describe('chunkTable', () => {
+  const keysets = [['id'], ['small'], ['f'], ['ns'], ['us_old'], ['day'], ['dec'], ['name'], ['bin'], ['id', 'ns']];
+  for (const keep of [undefined, Uint32Array.of(0, 2, 3, 5)]) {
+    it.each(keysets)(
+      `copies key column(s) %s out of the source batch, as stored (${keep ? 'kept rows' : 'all rows'})`,
+      (...keys) => {
+        const batch = sourceBatch();
+        const source = batch.getChild('f')!.data[0]!.values.buffer;
+        const rows = keep ? keep.length : batch.numRows;
+        const t = chunkTable(
+          {
+            index: 0,
+            rows,
+            keys: keys.map((k) => batch.getChild(k)!),
+            keep,
+            predictions: [{ column: 'score', sqlType: 'double precision', values: new Float64Array(rows) }],
+          },
+          layout(keys, batch.schema.fields),
+        );
+        for (const k of keys) {
+          const col = t.getChild(k)!;
+          const from = batch.getChild(k)!;
+          expect(col.data.map((d) => d.values.buffer)).not.toContain(source);
+          expect(String(col.type)).toBe(String(from.type));
+          const want = stored(from);
+          expect(stored(col)).toEqual(keep ? Array.from(keep, (r) => want[r]!) : want);
+          expect(col.nullCount).toBe(stored(col).filter((x) => x === null).length);
+        }
+      },
+    );
+  }
 });

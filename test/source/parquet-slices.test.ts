@@ -31,6 +31,8 @@ beforeAll(async () => {
   vi.resetModules();
   vi.stubEnv('MLSCALE_PARQUET_IN_MEMORY_MAX', '1000');
   vi.stubEnv('MLSCALE_PARQUET_SLICE_ROWS', '300');
+  // Two slices ahead, so that a source is inside a row group while the other reads.
+  vi.stubEnv('MLSCALE_PARQUET_AHEAD_ROWS', '600');
   m = await import('../../src/source/parquet.js');
   const { ParquetThread } = await import('../../src/parquet-thread.js');
   const thread = new ParquetThread();
@@ -84,6 +86,14 @@ describe('Parquet source read by ranges, a slice at a time', () => {
     const got: { a: RecordBatch[]; b: RecordBatch[] } = { a: [], b: [] };
     let doneA = false;
     let doneB = false;
+    got.a.push((await a.next()).value as RecordBatch);
+    got.b.push((await b.next()).value as RecordBatch);
+    // Each holds its row group open at once: one did not close the other's (each reopen fetched
+    // the row group again). A condition, not a delay: with one row group open at a time it never holds.
+    const deadline = Date.now() + 5000;
+    while (!(openOn(file) === 1 && openOn(other) === 1) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
+    expect([openOn(file), openOn(other)]).toEqual([1, 1]);
     while (!doneA || !doneB) {
       if (!doneA) {
         const r = await a.next();

@@ -1,0 +1,31 @@
+import { DataType, TimeUnit, type Vector } from 'apache-arrow';
+
+/**
+ * A timestamp key's value as stored, in Unix microseconds (Postgres's precision; nanoseconds are
+ * floored), or null. Read through `get()` a timestamp is a number of milliseconds: a key's
+ * microseconds were lost, and values beyond 2^53 units came out wrong. Undefined for other types.
+ */
+export function exactMicros(v: Vector): ((row: number) => bigint | null) | undefined {
+  if (!DataType.isTimestamp(v.type) || v.data.length !== 1) return undefined;
+  const d = v.data[0]!;
+  const values = d.values as unknown;
+  if (!(values instanceof BigInt64Array)) return undefined;
+  const unit = v.type.unit;
+  const toMicros =
+    unit === TimeUnit.SECOND
+      ? (x: bigint) => x * 1_000_000n
+      : unit === TimeUnit.MILLISECOND
+        ? (x: bigint) => x * 1000n
+        : unit === TimeUnit.MICROSECOND
+          ? (x: bigint) => x
+          : (x: bigint) => (x >= 0n ? x / 1000n : -((-x + 999n) / 1000n));
+  return (row) => (v.isValid(row) ? toMicros(values[d.offset + row]!) : null);
+}
+
+/** Unix microseconds as Postgres reads a timestamp in text: `2024-01-01T00:00:00.000001`. */
+export function microsText(us: bigint, zone: string): string {
+  const ms = us >= 0n ? us / 1000n : -((-us + 999n) / 1000n);
+  const rest = Number(us - ms * 1000n);
+  const iso = new Date(Number(ms)).toISOString();
+  return `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}${zone}`;
+}
