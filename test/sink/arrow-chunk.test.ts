@@ -20,7 +20,7 @@ import {
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { chunkTable } from '../../src/sink/arrow-chunk.js';
-import type { SinkLayout } from '../../src/sink/sink.js';
+import { keyedLayout } from '../support/sink-layout.js';
 
 // A Parquet sink holds each chunk's keys until its part is written (262,144 rows). A key column
 // that is a view into the source batch holds the batch's whole buffer, every feature column with
@@ -64,18 +64,7 @@ function sourceBatch() {
   return tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
 }
 
-const layout = (keys: string[], fields: Field[]): SinkLayout => ({
-  job: 'j',
-  shard: { index: 0, count: 1 },
-  keyFields: keys.map((k) => fields.find((f) => f.name === k)!),
-  outputs: [{ column: 'score', output: 'y', sqlType: 'double precision' }],
-  modelName: 'm',
-  modelVersion: 'v',
-  models: [{ name: 'm', version: 'v' }],
-  partition: '2024-01-01',
-  runId: 'r',
-  scoredAt: new Date(0),
-});
+const layout = (keys: string[], fields: Field[]) => keyedLayout(keys.map((k) => fields.find((f) => f.name === k)!));
 
 /** Each row as stored: null, or its elements of the values buffer (its bytes for strings). */
 function stored(v: Vector): (string | null)[] {

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  Field,
   Table,
   TimestampMicrosecond,
   TimestampNanosecond,
@@ -14,7 +13,7 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyEncoder } from '../../src/sink/copy-encoding.js';
-import type { SinkLayout } from '../../src/sink/sink.js';
+import { keyedLayout } from '../support/sink-layout.js';
 import { databaseUrl, query, skipPg, tempSchema } from '../support/pg.js';
 
 // Timestamp keys reach Postgres as stored, to the microsecond: read through get() they were
@@ -40,18 +39,7 @@ function batch() {
   return tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
 }
 
-const layout = (fields: Field[]): SinkLayout => ({
-  job: 'j',
-  shard: { index: 0, count: 1 },
-  keyFields: fields,
-  outputs: [{ column: 'score', output: 'y', sqlType: 'double precision' }],
-  modelName: 'm',
-  modelVersion: 'v',
-  models: [{ name: 'm', version: 'v' }],
-  partition: '2024-01-01',
-  runId: 'r',
-  scoredAt: new Date(0),
-});
+const layout = keyedLayout;
 
 describe.skipIf(skipPg)('timestamp keys into Postgres', () => {
   let schema: Awaited<ReturnType<typeof tempSchema>>;
