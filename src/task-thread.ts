@@ -66,14 +66,14 @@ export class TaskThread {
     });
   }
 
-  /** Working on a task, or with tasks waiting. */
-  get busy(): boolean {
-    return this.posted.length > 0 || this.queue.length > 0;
-  }
-
   /** Tasks given and not answered. */
   get pending(): number {
     return this.posted.length + this.queue.length;
+  }
+
+  /** Working on a task, or with tasks waiting. */
+  get busy(): boolean {
+    return this.pending > 0;
   }
 
   run(task: unknown, transfer: readonly ArrayBuffer[] = []): Promise<unknown> {

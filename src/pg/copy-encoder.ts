@@ -1,5 +1,5 @@
 import { DataType, type Field } from 'apache-arrow';
-import { DAY_MS, NULL_LENGTH, PG_EPOCH_MS } from './binary-format.js';
+import { DAY_MS, NULL_LENGTH, PG_EPOCH_MS, PG_EPOCH_US } from './binary-format.js';
 import { valueType } from './types.js';
 
 /** Writes one non-null value of a column as a binary COPY field. */
@@ -42,6 +42,11 @@ export class Writer {
   timestamp(ms: number): void {
     this.field(8);
     this.pos = this.buf.writeBigInt64BE(BigInt(Math.round((ms - PG_EPOCH_MS) * 1000)), this.pos);
+  }
+  /** A timestamp or timestamptz field from Unix microseconds. */
+  timestampMicros(us: bigint): void {
+    this.field(8);
+    this.pos = this.buf.writeBigInt64BE(us - PG_EPOCH_US, this.pos);
   }
   /** The bytes written so far (a view, valid until the next write). */
   view(): Buffer {

@@ -18,14 +18,19 @@ export function exactMicros(v: Vector): ((row: number) => bigint | null) | undef
         ? (x: bigint) => x * 1000n
         : unit === TimeUnit.MICROSECOND
           ? (x: bigint) => x
-          : (x: bigint) => (x >= 0n ? x / 1000n : -((-x + 999n) / 1000n));
+          : (x: bigint) => floorThousandth(x);
   return (row) => (v.isValid(row) ? toMicros(values[d.offset + row]!) : null);
 }
 
 /** Unix microseconds as Postgres reads a timestamp in text: `2024-01-01T00:00:00.000001`. */
 export function microsText(us: bigint, zone: string): string {
-  const ms = us >= 0n ? us / 1000n : -((-us + 999n) / 1000n);
+  const ms = floorThousandth(us);
   const rest = Number(us - ms * 1000n);
   const iso = new Date(Number(ms)).toISOString();
   return `${iso.slice(0, -1)}${String(rest).padStart(3, '0')}${zone}`;
+}
+
+/** x / 1000, rounded down (BigInt division rounds toward zero). */
+function floorThousandth(x: bigint): bigint {
+  return x >= 0n ? x / 1000n : -((-x + 999n) / 1000n);
 }

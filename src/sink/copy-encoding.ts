@@ -1,5 +1,5 @@
 import type { Timestamp } from 'apache-arrow';
-import { copyHeader, PG_EPOCH_US, TRAILER } from '../pg/binary-format.js';
+import { copyHeader, TRAILER } from '../pg/binary-format.js';
 import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
 import { copyText } from '../pg/sql.js';
@@ -47,7 +47,7 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
           if (exact) {
             const us = exact(src);
             if (us === null) w.null();
-            else (w.field(8), (w.pos = w.buf.writeBigInt64BE(us - PG_EPOCH_US, w.pos)));
+            else w.timestampMicros(us);
             continue;
           }
           const v = keys[k]!.get(src);
@@ -91,6 +91,7 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const parts: string[] = new Array(rows);
       const micros = keys.map(exactMicros);
+      const zones = keys.map((k) => ((k.type as Timestamp).timezone ? '+00' : ''));
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         let line = '';
@@ -98,8 +99,7 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
           const exact = micros[k];
           if (exact) {
             const us = exact(src);
-            const zone = (keys[k]!.type as Timestamp).timezone ? '+00' : '';
-            line += (us === null ? '\\N' : microsText(us, zone)) + '\t';
+            line += (us === null ? '\\N' : microsText(us, zones[k]!)) + '\t';
             continue;
           }
           const v = keys[k]!.get(src);

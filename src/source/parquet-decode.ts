@@ -42,6 +42,7 @@ interface Cursor {
  */
 const cursors: Cursor[] = [];
 const MAX_CURSORS = 4;
+
 /**
  * Decodes a slice of one row group into Arrow IPC streams of at most batchSize rows per record
  * batch. They move to the main thread without a copy: a copy would be held on both sides until

@@ -265,11 +265,12 @@ export function parquetSourceOver(
           if (!serial) ask();
           const tables = decoded.ipc.map((ipc) => tableFromIPC(ipc));
           const rows = tables.reduce((n, t) => n + t.numRows, 0);
-          if (rows !== expectedRows(g, task))
+          const expected = expectedRows(g, task);
+          if (rows !== expected)
             throw decodeError(
               g,
               new Error(
-                `the decoder gave ${rows} rows from row ${task.offset ?? 0} on, where the footer says ${expectedRows(g, task)}`,
+                `the decoder gave ${rows} rows from row ${task.offset ?? 0} on, where the footer says ${expected}`,
               ),
             );
           for (const t of tables) {
@@ -302,14 +303,9 @@ export function parquetSourceOver(
 }
 
 /**
- * Files up to this size are read whole and decoded with parquet-wasm's synchronous reader, one
- * row group per call: a damaged file then fails with parquet's own error message. Its async
- * reader (used above this size so memory stays bounded) aborts the process on some damaged
- * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
- */
-/**
  * Rows per decode task for a file read by ranges (rounded to whole batches): the source holds
- * the slice being scored and the next one, not two whole row groups (README, Performance).
+ * the slice being scored and those asked ahead (AHEAD_ROWS), not whole row groups (README,
+ * Performance).
  */
 const SLICE_ROWS = tuning('MLSCALE_PARQUET_SLICE_ROWS', 32_768, 1);
 
@@ -320,13 +316,13 @@ const SLICE_ROWS = tuning('MLSCALE_PARQUET_SLICE_ROWS', 32_768, 1);
  */
 const AHEAD_ROWS = tuning('MLSCALE_PARQUET_AHEAD_ROWS', 131_072, 0);
 
+const sliceBatches = (options: ParquetSourceOptions) => Math.max(1, Math.round(SLICE_ROWS / options.batchSize));
+
 /**
  * The decode tasks, in order. The first row group's first batch is a task of its own: the first
  * chunk reaches the workers without waiting for more to decode. A file read by ranges is then read
  * a slice at a time; one read whole, a row group at a time (its reader cannot stop half way).
  */
-const sliceBatches = (options: ParquetSourceOptions) => Math.max(1, Math.round(SLICE_ROWS / options.batchSize));
-
 function decodeTasks(groups: readonly RowGroupRef[], options: ParquetSourceOptions) {
   const slice = sliceBatches(options);
   const tasks: { g: RowGroupRef; task: DecodeTask }[] = [];
@@ -366,6 +362,12 @@ function expectedRows(g: RowGroupRef, task: DecodeTask): number {
   return task.batches === undefined ? rest : Math.min(rest, task.batches * task.batchSize);
 }
 
+/**
+ * Files up to this size are read whole and decoded with parquet-wasm's synchronous reader, one
+ * row group per call: a damaged file then fails with parquet's own error message. Its async
+ * reader (used above this size so memory stays bounded) aborts the process on some damaged
+ * files instead (a wasm trap inside a promise), which the CLI reports as a decoder crash.
+ */
 export const IN_MEMORY_MAX = tuning('MLSCALE_PARQUET_IN_MEMORY_MAX', 32 * 1024 * 1024, 0);
 
 /**
