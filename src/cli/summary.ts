@@ -29,7 +29,7 @@ export function formatTimings(t: StageTimings): string {
     `write ${seconds(t.write_ms)}`,
     `waiting for inference ${seconds(t.wait_ms)}`,
     `publish ${seconds(t.publish_ms)}`,
-    `inference ${seconds(t.inference_ms)} (in the workers)`,
+    `inference ${seconds(t.inference_ms)} (in ${t.workers === undefined ? 'the workers' : `${t.workers} worker${t.workers === 1 ? '' : 's'}`})`,
     ...(t.parquet_ms ? [`Parquet ${seconds(t.parquet_ms)} (decoding and encoding, on its own thread)`] : []),
   ].join(', ');
 }

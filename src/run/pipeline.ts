@@ -171,7 +171,8 @@ export async function runPipeline(
 ): Promise<void> {
   const queue: InFlight[] = [];
   const limit = options.limit ?? Infinity;
-  const cap = options.serial ? 1 : maxInFlight(plan.job.parallelism);
+  // As many chunks in flight as the workers started so far take (the pool starts them as needed).
+  const cap = () => (options.serial ? 1 : maxInFlight(Math.min(plan.job.parallelism, pool.workers)));
 
   const skip = options.skipChunks ?? 0;
   let sinceCheckpoint = 0;
@@ -252,7 +253,7 @@ export async function runPipeline(
       };
       queue.push({ index, batch, parts, counted });
       index++;
-      while (queue.length >= cap) await drainOne();
+      while (queue.length >= cap()) await drainOne();
     }
     while (queue.length > 0) await drainOne();
   } finally {

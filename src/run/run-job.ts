@@ -240,6 +240,7 @@ async function attemptRun(
     ...clock.result(),
     inference_ms: Math.round(pool.inferenceMs),
     parquet_ms: Math.round(parquetThreadBusyMs() - parquetSince),
+    workers: pool.workers,
   });
   const rejects = job.rejects ? new RejectBuffer(plan.keyFields) : undefined;
   let early: Prefetched | undefined;

@@ -78,6 +78,11 @@ export interface StageTimings {
    * Absent from runs recorded before it was measured.
    */
   parquet_ms?: number;
+  /**
+   * Scoring workers the run started: at most its parallelism, fewer when they kept up with the
+   * main thread (ScorerPool). Absent from runs recorded before it was counted.
+   */
+  workers?: number;
 }
 
 export interface RunStats {

@@ -13,7 +13,7 @@ import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
 // the numbers add up to the run, and the ledger holds what the run printed.
 
 const STAGES = ['read_ms', 'tensors_ms', 'inference_ms', 'stats_ms', 'write_ms', 'wait_ms', 'publish_ms'] as const;
-type Timings = Record<(typeof STAGES)[number] | 'start_ms' | 'parquet_ms', number>;
+type Timings = Record<(typeof STAGES)[number] | 'start_ms' | 'parquet_ms' | 'workers', number>;
 
 const s = scratchDir('timings');
 const env = { DATABASE_URL: databaseUrl };
@@ -50,24 +50,39 @@ batch_size: 1000
 sink: { parquet: { path: "out/ds={{ ds }}" } }
 `,
     );
-    const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01', '--json'], { cwd: s.dir });
+    const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01', '--json', '--parallelism', '2'], {
+      cwd: s.dir,
+    });
     expect(errorLine(r)).toBe('');
     const result = JSON.parse(r.stdout) as { runId: string; durationMs: number; timings: Timings };
     checkTimings(result.timings, result.durationMs);
+    // A three-weight model scores a chunk in microseconds: one worker keeps up, a second is not started.
+    expect(result.timings.workers).toBe(1);
     // Parquet in and out: footers, row groups and parts are the Parquet thread's work.
     expect(result.timings.parquet_ms).toBeGreaterThan(0);
     // The ledger row is written by the publish itself: it holds every stage before it, as printed.
     const ledger = JSON.parse(
       readFileSync(path.join(s.dir, 'out', '_mlscale', 'runs', `${result.runId}.json`), 'utf8'),
     );
-    for (const k of ['start_ms', 'read_ms', 'tensors_ms', 'inference_ms', 'stats_ms', 'write_ms', 'wait_ms'] as const)
+    for (const k of [
+      'start_ms',
+      'read_ms',
+      'tensors_ms',
+      'inference_ms',
+      'stats_ms',
+      'write_ms',
+      'wait_ms',
+      'workers',
+    ] as const)
       expect(ledger.stats.timings[k], k).toBe(result.timings[k]);
     expect(ledger.stats.timings.publish_ms).toBe(0);
 
-    const text = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-02'], { cwd: s.dir });
+    const text = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-02', '--parallelism', '2'], {
+      cwd: s.dir,
+    });
     expect(errorLine(text)).toBe('');
     expect(text.stdout).toMatch(
-      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in the workers\), Parquet \d+\.\d\d s \(decoding and encoding, on its own thread\)$/m,
+      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in 1 worker\), Parquet \d+\.\d\d s \(decoding and encoding, on its own thread\)$/m,
     );
   });
 

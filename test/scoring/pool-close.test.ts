@@ -21,7 +21,7 @@ describe('the scoring pool', () => {
 import { ScorerPool } from ${JSON.stringify(path.join(repoRoot, 'dist/scoring/scorer-pool.js'))};
 const bytes = treeEnsembleModel({ features: 32, trees: 300, depth: 10, seed: 2 });
 for (let i = 0; i < 2; i++) {
-  const pool = new ScorerPool({ threads: 2, models: [{ modelBytes: bytes, modelFile: 'big.onnx', providers: ['cpu'], intraOpThreads: 1 }] });
+  const pool = new ScorerPool({ threads: 2, eager: true, models: [{ modelBytes: bytes, modelFile: 'big.onnx', providers: ['cpu'], intraOpThreads: 1 }] });
   await new Promise((r) => setTimeout(r, 100));
   await pool.close();
   console.log('closed');

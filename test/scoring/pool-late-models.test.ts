@@ -21,12 +21,27 @@ function task(chunk: number, rows: number): ScoreTask {
 }
 
 describe('a scoring pool started before its models are known', () => {
-  it('scores with the models given later, on as many workers as load() asks for', async () => {
+  it('scores with the models given later, on the worker it started', async () => {
     const pool = new ScorerPool();
+    try {
+      pool.load([model], 3);
+      // The others start when this one is kept busy (pool-growth.test.ts).
+      expect(pool.workers).toBe(1);
+      await pool.check(0);
+      const outs = await Promise.all([0, 1, 2].map((i) => pool.score(task(i, 10 + i))));
+      outs.forEach((o, i) => expect(o[0]!.dims[0]).toBe(10 + i));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('scores with the models given later, on as many workers as load() asks for when eager', async () => {
+    const pool = new ScorerPool({ eager: true });
     try {
       const before = threads();
       pool.load([model], 3);
       // Two more workers, each a thread (and onnxruntime's own threads once loaded).
+      expect(pool.workers).toBe(3);
       expect(threads()).toBeGreaterThanOrEqual(before + 2);
       await pool.check(0);
       const outs = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => pool.score(task(i, 10 + i))));

@@ -17,6 +17,7 @@ describe.runIf(process.platform === 'linux')('scoring threads', () => {
     const file = onnxFixture('test_xgb.onnx');
     const pool = new ScorerPool({
       threads: 2,
+      eager: true,
       models: [{ modelBytes: readFileSync(file), modelFile: file, providers: ['cpu'], intraOpThreads: 1 }],
     });
     try {

@@ -1,0 +1,89 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { ScorerPool } from '../../src/scoring/scorer-pool.js';
+import type { ScoreTask } from '../../src/scoring/wire.js';
+// @ts-expect-error plain ESM script shared with the demo and the benchmark
+import { treeEnsembleModel } from '../../scripts/lib/onnx-builder.mjs';
+
+const FEATURES = 32;
+const model = {
+  modelBytes: treeEnsembleModel({ features: FEATURES, trees: 100, depth: 6, seed: 2 }) as Uint8Array,
+  modelFile: 'trees.onnx',
+  providers: ['cpu'],
+  intraOpThreads: 1,
+};
+
+function task(chunk: number, rows: number): ScoreTask {
+  const data = new Float32Array(rows * FEATURES).map((_, i) => (i % 97) / 97);
+  return {
+    chunk,
+    model: 0,
+    feeds: [{ input: 'X', type: 'float32', dims: [rows, FEATURES], data }],
+    fetch: ['y'],
+    rowByRow: false,
+  };
+}
+
+// A pool may have `threads` workers; it starts the second one only when the first is kept busy.
+// A worker more where one keeps up only takes a core from the main thread (and holds a session's
+// memory): an MLP at parallelism 2 ran slower than at 1 with both started.
+describe('the scoring pool', () => {
+  it('stays at one worker while that worker keeps up', async () => {
+    const pool = new ScorerPool({ threads: 2, models: [model] });
+    try {
+      // Small chunks, one at a time, with the main thread's share of the work (here a pause)
+      // between them: the worker is idle most of the time.
+      for (let i = 0; i < 24; i++) {
+        await pool.score(task(i, 64));
+        await sleep(10);
+      }
+      expect(pool.workers).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts a second worker when the first is never idle, and scores on both', async () => {
+    const pool = new ScorerPool({ threads: 2, models: [model] });
+    try {
+      // Large chunks, always four waiting: the one worker scores without a pause.
+      const inFlight: Promise<unknown>[] = [];
+      for (let i = 0; i < 24; i++) {
+        inFlight.push(pool.score(task(i, 16_384)));
+        if (inFlight.length >= 4) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      expect(pool.workers).toBe(2);
+      // The second worker takes chunks once its session has loaded.
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.score(task(100 + i, 16_384))));
+      expect(answers.every((a) => a[0]!.dims[0] === 16_384)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('never starts more workers than its threads', async () => {
+    const pool = new ScorerPool({ threads: 1, models: [model] });
+    try {
+      const inFlight: Promise<unknown>[] = [];
+      for (let i = 0; i < 16; i++) {
+        inFlight.push(pool.score(task(i, 16_384)));
+        if (inFlight.length >= 4) await inFlight.shift();
+      }
+      await Promise.all(inFlight);
+      expect(pool.workers).toBe(1);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts every worker at once when eager', async () => {
+    const pool = new ScorerPool({ threads: 3, eager: true, models: [model] });
+    try {
+      expect(pool.workers).toBe(3);
+      await pool.score(task(0, 64));
+    } finally {
+      await pool.close();
+    }
+  });
+});
