@@ -5,6 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { createSession, loadOrt } from '../model/session.js';
 import { serveTasks } from '../task-serve.js';
+import { threadCpuMs } from './thread-cpu.js';
 import { transferList, type WireFeed } from '../tensors/wire.js';
 import type { OutputData, WireOutput } from '../tensors/wire.js';
 import { MlscaleError, UsageError, errorMessage } from '../errors.js';
@@ -146,12 +147,20 @@ async function check(task: CheckTask): Promise<CheckResult> {
   }
 }
 
-/** Scores one chunk, and says how long onnxruntime took. */
+/** Scores one chunk, and says how long onnxruntime took, in wall time and in this thread's CPU time. */
 async function score(task: ScoreTask): Promise<ScoreResult> {
   const s = await sessions[task.model]!;
+  const cpu = threadCpuMs();
   const t = performance.now();
   const outputs = await scoreWith(s, task);
-  return { outputs, ms: performance.now() - t, spent: transferList(task.feeds) };
+  const ms = performance.now() - t;
+  const cpuAfter = cpu === undefined ? undefined : threadCpuMs();
+  return {
+    outputs,
+    ms,
+    ...(cpu !== undefined && cpuAfter !== undefined ? { cpuMs: cpuAfter - cpu } : {}),
+    spent: transferList(task.feeds),
+  };
 }
 
 /** A model with a fixed batch of 1 is run row by row. */

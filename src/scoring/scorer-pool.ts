@@ -26,11 +26,16 @@ export interface PoolOptions {
 }
 
 /**
- * The share of the time since a window began that the started workers spent scoring, above which
- * the pool starts another: below it they keep up with the main thread, and one more would only
- * take a core from it (an MLP at parallelism 2 ran 2-5% slower than at 1 with both started).
+ * The pool starts another worker when, over a window of chunks, the started ones were scoring
+ * more than GROW_BUSY of the time (work always waited for them) and, where the platform tells a
+ * thread's CPU time, were on a core for more than GROW_CPU of it. Below the first they keep up
+ * with the main thread, and one more would only take a core from it (an MLP at parallelism 2 ran
+ * 2-5% slower than at 1 with both started). Busy but off the core, they are waiting for the cores
+ * the main and Parquet threads hold (the workers run at a lower priority): one more would wait
+ * too (an MLP over 10M rows: as fast with two as with one, and 25 MB more).
  */
 const GROW_BUSY = 0.75;
+const GROW_CPU = 0.4;
 /** Chunks a window holds before the pool judges it (the first chunk includes session warm-up). */
 const GROW_AFTER = 4;
 
@@ -68,8 +73,8 @@ export class ScorerPool {
   /** The most workers this pool starts. */
   private limit = 1;
   private readonly eager: boolean;
-  /** Scoring time of the chunks answered since `since` (growWhenBusy). */
-  private window = { since: 0, busyMs: 0, chunks: 0 };
+  /** Scoring time, wall and CPU, of the chunks answered since `since` (growWhenBusy). */
+  private window = newWindow();
 
   constructor(options: PoolOptions = {}) {
     const threads = checkThreads(options.threads ?? 1);
@@ -107,7 +112,7 @@ export class ScorerPool {
     try {
       const r = (await this.run(task, transferList(task.feeds))) as ScoreResult;
       this.inferenceMs += r.ms;
-      this.growWhenBusy(r.ms);
+      this.growWhenBusy(r.ms, r.cpuMs);
       return r.outputs;
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
@@ -197,22 +202,23 @@ export class ScorerPool {
   }
 
   /**
-   * Starts one more worker (up to the limit) when, over a window of GROW_AFTER chunks or more,
-   * the started workers were scoring for more than GROW_BUSY of the time: then inference is what
-   * the run waits for. A new window begins after each growth, and every 16 chunks otherwise.
+   * Starts one more worker (up to the limit) when the started ones were kept busy over a window
+   * of GROW_AFTER chunks or more (GROW_BUSY, GROW_CPU). A new window begins after each growth,
+   * and every 16 chunks otherwise.
    */
-  private growWhenBusy(ms: number): void {
+  private growWhenBusy(ms: number, cpuMs: number | undefined): void {
     const live = this.slots.filter((s) => !s.thread.exited).length;
     if (this.closed || this.slots.length >= this.limit || live === 0) return;
     const now = performance.now();
     const w = this.window;
     if (w.chunks === 0) w.since = now - ms;
     w.busyMs += ms;
+    w.cpuMs = w.cpuMs === undefined || cpuMs === undefined ? undefined : w.cpuMs + cpuMs;
     w.chunks++;
     if (w.chunks < GROW_AFTER) return;
-    const busy = w.busyMs / Math.max(1, (now - w.since) * live);
-    if (busy > GROW_BUSY) this.spawn();
-    if (busy > GROW_BUSY || w.chunks >= 16) this.window = { since: 0, busyMs: 0, chunks: 0 };
+    const grow = busyEnough({ spanMs: Math.max(1, (now - w.since) * live), busyMs: w.busyMs, cpuMs: w.cpuMs });
+    if (grow) this.spawn();
+    if (grow || w.chunks >= 16) this.window = newWindow();
   }
 
   private spawn(): void {
@@ -234,6 +240,18 @@ export class ScorerPool {
     const slot: Slot = { thread, settled: false };
     this.slots.push(slot);
   }
+}
+
+/**
+ * Whether workers that scored for `busyMs` (on a core for `cpuMs`, where known) of `spanMs` (a
+ * window's length times the workers) were kept busy enough to start another (GROW_BUSY, GROW_CPU).
+ */
+export function busyEnough(w: { spanMs: number; busyMs: number; cpuMs: number | undefined }): boolean {
+  return w.busyMs / w.spanMs > GROW_BUSY && (w.cpuMs === undefined || w.cpuMs / w.spanMs > GROW_CPU);
+}
+
+function newWindow(): { since: number; busyMs: number; cpuMs: number | undefined; chunks: number } {
+  return { since: 0, busyMs: 0, cpuMs: 0, chunks: 0 };
 }
 
 function checkThreads(threads: number): number {

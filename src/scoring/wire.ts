@@ -45,6 +45,8 @@ export interface ScoreTask {
 export interface ScoreResult {
   readonly outputs: WireOutput[];
   readonly ms: number;
+  /** The worker thread's CPU time for the chunk, where the platform tells it (thread-cpu.ts). */
+  readonly cpuMs?: number;
   /**
    * The chunk's feature buffers, handed back once scored. Left in the worker they lived until its
    * next garbage collection, which its small heap puts off for long: up to 30 MB of dead feeds

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { ScorerPool } from '../../src/scoring/scorer-pool.js';
+import { busyEnough, ScorerPool } from '../../src/scoring/scorer-pool.js';
+import { threadCpuMs } from '../../src/scoring/thread-cpu.js';
 import type { ScoreTask } from '../../src/scoring/wire.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { treeEnsembleModel } from '../../scripts/lib/onnx-builder.mjs';
@@ -23,6 +24,10 @@ function task(chunk: number, rows: number): ScoreTask {
     rowByRow: false,
   };
 }
+
+// The workers run at the process's priority here (they lower theirs in production, to yield to
+// the main thread): this file runs alone (vitest.config.ts), and stray load should not starve them.
+process.env.MLSCALE_WORKER_NICE = '0';
 
 // A pool may have `threads` workers; it starts the second one only when the first is kept busy.
 // A worker more where one keeps up only takes a core from the main thread (and holds a session's
@@ -85,5 +90,30 @@ describe('the scoring pool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('grows on work that waits for its workers while they are on a core, not while they wait for one', () => {
+    // A window of 200 ms on one worker.
+    expect(busyEnough({ spanMs: 200, busyMs: 190, cpuMs: 180 })).toBe(true);
+    // Idle between chunks: the worker keeps up.
+    expect(busyEnough({ spanMs: 200, busyMs: 100, cpuMs: 100 })).toBe(false);
+    // Scoring by the clock, but off the core most of it (lower priority, cores held by the
+    // main and Parquet threads): a second worker would wait as well.
+    expect(busyEnough({ spanMs: 200, busyMs: 190, cpuMs: 30 })).toBe(false);
+    // Where a thread's CPU time is not known, the clock decides.
+    expect(busyEnough({ spanMs: 200, busyMs: 190, cpuMs: undefined })).toBe(true);
+  });
+});
+
+describe.runIf(process.platform === 'linux')("a thread's CPU time", () => {
+  it('counts the time it computes, not the time it sleeps', async () => {
+    const before = threadCpuMs()!;
+    await sleep(100);
+    const slept = threadCpuMs()! - before;
+    const wall = performance.now();
+    const start = threadCpuMs()!;
+    while (threadCpuMs()! - start < 50);
+    expect(slept).toBeLessThan(20);
+    expect(performance.now() - wall).toBeGreaterThanOrEqual(50);
   });
 });
