@@ -12,10 +12,9 @@ let cached: { file: string; size: number; mtimeMs: number; data: Uint8Array } | 
 
 type Reader = ReadableStreamDefaultReader<{ numRows: number; intoIPCStream(): Uint8Array }>;
 
-/** What one decode task gives: Arrow IPC streams, and whether the row group has no rows left. */
+/** What one decode task gives: Arrow IPC streams. */
 export interface Decoded {
   readonly ipc: Uint8Array[];
-  readonly end: boolean;
 }
 
 /**
@@ -79,11 +78,12 @@ async function decodeWhole(pw: ParquetWasm, task: DecodeTask, offset: number): P
       ...(limit !== undefined ? { limit } : {}),
     })
     .intoIPCStream();
-  return { ipc: [ipc], end: limit === undefined };
+  return { ipc: [ipc] };
 }
 
 async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): Promise<Decoded> {
   cached = undefined;
+  if (task.alone && task.batches !== undefined) return decodeAlone(pw, task, offset, task.batches);
   const key = JSON.stringify([
     task.reader,
     task.file,
@@ -111,7 +111,7 @@ async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): 
       const item = await c.stream.read();
       if (item.done) {
         await close(c);
-        return { ipc, end: true };
+        return { ipc };
       }
       c.at += item.value.numRows;
       ipc.push(item.value.intoIPCStream());
@@ -120,11 +120,27 @@ async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): 
     await close(c);
     throw err;
   }
-  return { ipc, end: false };
+  return { ipc };
+}
+
+/** A task's rows alone (DecodeTask.alone), from a reader opened for them and closed after. */
+async function decodeAlone(pw: ParquetWasm, task: DecodeTask, offset: number, batches: number): Promise<Decoded> {
+  const c = await openCursor(pw, task, '', offset, batches * task.batchSize);
+  const ipc: Uint8Array[] = [];
+  try {
+    for (;;) {
+      const item = await c.stream.read();
+      if (item.done) return { ipc };
+      ipc.push(item.value.intoIPCStream());
+    }
+  } finally {
+    await c.stream.cancel().catch(() => undefined);
+    await c.close();
+  }
 }
 
 /** Above IN_MEMORY_MAX, parquet-wasm's async reader fetches only the row group's byte ranges. */
-async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset: number) {
+async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset: number, limit?: number) {
   const file = await fileBlob(task.file, task.listed);
   let pf: Awaited<ReturnType<typeof pw.ParquetFile.fromFile>> | undefined;
   try {
@@ -134,6 +150,7 @@ async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset
       batchSize: task.batchSize,
       ...(task.columns ? { columns: [...task.columns] } : {}),
       ...(offset > 0 ? { offset } : {}),
+      ...(limit !== undefined ? { limit } : {}),
     });
     const opened = pf;
     return {

@@ -16,6 +16,12 @@ export interface DecodeTask {
   readonly reader?: string;
   /** Batches to decode at most; undefined: to the end of the row group. */
   readonly batches?: number;
+  /**
+   * Read only this task's rows, and let the row group go after: where the file has a page index
+   * the reader fetches only the pages they are in (the first batch of a run: 18 MB of a 131,072-row
+   * group's 25 MB, decoded in half the time), where it has none, the whole column chunks.
+   */
+  readonly alone?: boolean;
 }
 
 /**

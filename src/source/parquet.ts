@@ -337,7 +337,7 @@ function decodeTasks(groups: readonly RowGroupRef[], options: ParquetSourceOptio
     };
     let offset = 0;
     if (k === 0 && g.rows > options.batchSize) {
-      tasks.push({ g, task: { ...base, batches: 1 } });
+      tasks.push({ g, task: { ...base, batches: 1, ...(base.inMemory ? {} : { alone: true }) } });
       offset = options.batchSize;
     }
     if (base.inMemory) {

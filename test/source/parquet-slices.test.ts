@@ -1,6 +1,7 @@
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import * as pw from 'parquet-wasm';
 import path from 'node:path';
-import { Table, makeVector, type RecordBatch } from 'apache-arrow';
+import { Table, makeVector, tableToIPC, type RecordBatch } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeParquet } from '../support/data.js';
 import { scratchDir } from '../support/job.js';
@@ -123,5 +124,54 @@ describe('Parquet source read by ranges, a slice at a time', () => {
     const again: RecordBatch[] = [];
     for await (const batch of source.batches()) again.push(batch);
     expect(idsOf(again)).toEqual(range(0, ROWS));
+  });
+
+  it('reads a run’s first batch alone: only the pages it is in, where the file has a page index', async () => {
+    // One row group of 200,000 rows × 8 random doubles (12.8 MB) in pages of 64 KiB, with the
+    // page index parquet-wasm writes. The first task of a run asks for one batch of it, alone.
+    const big = path.join(s.dir, 'pages.parquet');
+    const n = 200_000;
+    const columns: Record<string, ReturnType<typeof makeVector>> = {};
+    for (let c = 0; c < 8; c++) columns[`f${c}`] = makeVector(Float64Array.from({ length: n }, () => Math.random()));
+    const props = new pw.WriterPropertiesBuilder()
+      .setCompression(pw.Compression.UNCOMPRESSED)
+      .setDictionaryEnabled(false)
+      .setDataPageSizeLimit(64 * 1024)
+      .setMaxRowGroupSize(n)
+      .build();
+    writeFileSync(big, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(columns), 'stream')), props));
+    const { size, mtimeMs } = statSync(big);
+    const { ParquetDecoder } = await import('../../src/source/parquet-decoder.js');
+    const decoder = new ParquetDecoder();
+    /** Bytes this process has read through read(2) and pread(2) since it started (the thread's too). */
+    const readSoFar = () => Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+    const task = {
+      file: big,
+      listed: { size, mtimeMs },
+      rowGroup: 0,
+      batchSize: 1000,
+      columns: undefined,
+      inMemory: false,
+      batches: 1,
+      reader: 'first-batch',
+    };
+    try {
+      const before = readSoFar();
+      const alone = await decoder.decode({ ...task, alone: true });
+      const aloneRead = readSoFar() - before;
+      expect(alone.ipc.length).toBe(1);
+      // The first pages of each column: a small part of the 12.8 MB.
+      expect(aloneRead).toBeLessThan(size / 10);
+      expect(openOn(big)).toBe(0);
+      // The same batch read as a slice fetches every page of the row group, and holds it open.
+      const then = readSoFar();
+      const slice = await decoder.decode(task);
+      expect(readSoFar() - then).toBeGreaterThan(size * 0.9);
+      expect(slice.ipc.length).toBe(1);
+      await decoder.forget('first-batch');
+      expect(openOn(big)).toBe(0);
+    } finally {
+      await decoder.close();
+    }
   });
 });
