@@ -25,6 +25,16 @@ function task(chunk: number, rows: number): ScoreTask {
   };
 }
 
+/** Scores `chunks` large chunks, always four waiting: the workers score without a pause. */
+async function keepBusy(pool: ScorerPool, chunks: number): Promise<void> {
+  const inFlight: Promise<unknown>[] = [];
+  for (let i = 0; i < chunks; i++) {
+    inFlight.push(pool.score(task(i, 16_384)));
+    if (inFlight.length >= 4) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+}
+
 // The workers run at the process's priority here (they lower theirs in production, to yield to
 // the main thread): this file runs alone (vitest.config.ts), and stray load should not starve them.
 process.env.MLSCALE_WORKER_NICE = '0';
@@ -51,13 +61,7 @@ describe('the scoring pool', () => {
   it('starts a second worker when the first is never idle, and scores on both', async () => {
     const pool = new ScorerPool({ threads: 2, models: [model] });
     try {
-      // Large chunks, always four waiting: the one worker scores without a pause.
-      const inFlight: Promise<unknown>[] = [];
-      for (let i = 0; i < 24; i++) {
-        inFlight.push(pool.score(task(i, 16_384)));
-        if (inFlight.length >= 4) await inFlight.shift();
-      }
-      await Promise.all(inFlight);
+      await keepBusy(pool, 24);
       expect(pool.workers).toBe(2);
       // The second worker takes chunks once its session has loaded.
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.score(task(100 + i, 16_384))));
@@ -70,12 +74,7 @@ describe('the scoring pool', () => {
   it('never starts more workers than its threads', async () => {
     const pool = new ScorerPool({ threads: 1, models: [model] });
     try {
-      const inFlight: Promise<unknown>[] = [];
-      for (let i = 0; i < 16; i++) {
-        inFlight.push(pool.score(task(i, 16_384)));
-        if (inFlight.length >= 4) await inFlight.shift();
-      }
-      await Promise.all(inFlight);
+      await keepBusy(pool, 16);
       expect(pool.workers).toBe(1);
     } finally {
       await pool.close();
