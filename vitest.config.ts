@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
  * Tests whose subject is how threads share the cores: they run after every other file, one at a
  * time, so that no other test takes the CPU they measure.
  */
-const ALONE = ['test/scoring/pool-growth.test.ts'];
+const ALONE = ['test/scoring/pool-growth.test.ts', 'test/scoring/pool-close.test.ts'];
 
 export default defineConfig({
   test: {

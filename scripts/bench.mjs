@@ -287,18 +287,27 @@ const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' 
 
 /**
  * The server's CPU during a serial run that the run's own stages did not already count: what it
- * used, less the time the client spent in write and publish (where it may have been waiting for
- * the server). Less may be subtracted than was waited, never more: the limit errs fast.
+ * used, less what it was using before the run at the same rate (other sessions' work), less the
+ * time the client spent in set-up, write and publish (where it may have waited for the server).
+ * Less may be subtracted than was waited, never more: the limit errs fast.
  */
 async function serialWithServer(db, job) {
-  const before = await serverCpuMs(db);
+  const idleFrom = await serverCpuMs(db);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = idleFrom === null ? null : await serverCpuMs(db);
+  const idleRate = before === null ? 0 : (before - idleFrom) / 500;
+  if (idleRate > 0.05)
+    log(
+      `bench: the PostgreSQL server used ${Math.round(idleRate * 100)}% of a core before the run: its figures are rough`,
+    );
   const serial = await serialRun(job);
   // A backend's time reaches the postmaster once it is reaped, just after the CLI disconnects.
   await new Promise((r) => setTimeout(r, 300));
   const after = before === null ? null : await serverCpuMs(db);
-  const usedMs = after === null ? null : after - before;
+  const usedMs = after === null ? null : Math.max(0, after - before - idleRate * (serial.wallMs + 300));
   const t = serial.timings;
-  const uncountedMs = usedMs === null ? 0 : Math.max(0, usedMs - t.write_ms - t.publish_ms);
+  const waited = t.write_ms + t.publish_ms + limitOf(serial, 1).setupMs;
+  const uncountedMs = usedMs === null ? 0 : Math.max(0, usedMs - waited);
   return { serial, serverUsedMs: usedMs, serverUncountedMs: uncountedMs };
 }
 

@@ -58,7 +58,7 @@ export function buildProgram(options: { json?: boolean } = {}): Command {
     .description('score a job: read, infer, publish')
     .addHelpText('after', SCORE_HELP)
     .option('--param <k=v>', 'set a job parameter (repeatable), e.g. --param ds=2024-01-31', collect, [])
-    .option('--parallelism <n>', 'scoring worker threads', positiveInt('--parallelism'))
+    .option('--parallelism <n>', 'the most scoring worker threads, started as needed', positiveInt('--parallelism'))
     .option('--batch-size <n>', 'rows per chunk', positiveInt('--batch-size'))
     .option('--limit <n>', 'score at most N rows', positiveInt('--limit'))
     .option('--shard <I/N>', 'score shard I of N (default: JOB_COMPLETION_INDEX of MLSCALE_SHARDS when both are set)')

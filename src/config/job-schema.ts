@@ -517,7 +517,7 @@ export const jobSchema = {
     batch_size: { kind: 'integer', description: 'Rows per chunk.', minimum: 1, maximum: 1_000_000, default: 8192 },
     parallelism: {
       kind: 'integer',
-      description: 'Scoring worker threads (default: number of CPUs).',
+      description: 'The most scoring worker threads, started as inference needs them (default: number of CPUs).',
       minimum: 1,
       maximum: 256,
     },

@@ -244,6 +244,8 @@ export async function runPipeline(
       clock?.add('stats', t2 - t1);
       c.chunks = index + 1;
       const before = { rejected: c.rowsRejected, filled: c.rowsFilled };
+      const total = plan.source.totalRows === undefined ? undefined : Math.min(plan.source.totalRows, limit);
+      pool.expectChunks(total === undefined ? undefined : Math.ceil(Math.max(0, total - c.rowsRead) / batch.numRows));
       const parts = submit(plan, pool, batch, index, firstRow, c, options.rejects);
       clock?.add('tensors', performance.now() - t2);
       const counted = {

@@ -36,8 +36,13 @@ export interface PoolOptions {
  */
 const GROW_BUSY = 0.75;
 const GROW_CPU = 0.4;
-/** Chunks a window holds before the pool judges it (the first chunk includes session warm-up). */
+/**
+ * Chunks a window holds before the pool judges it (the first chunk includes session warm-up),
+ * or two if they took GROW_AFTER_MS: a model that takes a quarter of a second a chunk would
+ * otherwise wait a second to start its second worker.
+ */
 const GROW_AFTER = 4;
+const GROW_AFTER_MS = 150;
 
 // Under vitest this module runs from src/*.ts, but worker threads load plain JS: use the build.
 // In the CLI's bundle (dist/mlscale.cjs) the worker is its bundle beside it (scripts/bundle.mjs).
@@ -49,8 +54,12 @@ function workerFile(): URL {
 
 interface Slot {
   readonly thread: TaskThread;
-  /** It may be ended now (FromWorker 'settled'). */
+  /** Its sessions have loaded (or failed): it may be ended now, and takes chunks (FromWorker 'settled'). */
   settled: boolean;
+  /** When it began loading the models it has (started with them, or sent them). */
+  loading: number;
+  /** Chunks it has scored. */
+  scored: number;
 }
 
 /**
@@ -75,6 +84,10 @@ export class ScorerPool {
   private readonly eager: boolean;
   /** Scoring time, wall and CPU, of the chunks answered since `since` (growWhenBusy). */
   private window = newWindow();
+  /** The longest a worker took to load the models so far: what starting another costs. */
+  private loadMs = 0;
+  /** Chunks the run has still to submit after those given, where it knows (expectChunks). */
+  private chunksLeft: number | undefined;
 
   constructor(options: PoolOptions = {}) {
     const threads = checkThreads(options.threads ?? 1);
@@ -94,6 +107,7 @@ export class ScorerPool {
     this.limit = threads;
     for (const slot of this.slots) {
       slot.settled = slot.thread.exited;
+      slot.loading = performance.now();
       slot.thread.post({ kind: 'models', models } satisfies ToWorker);
     }
     while (this.slots.length < (this.eager ? threads : 1)) this.spawn();
@@ -104,6 +118,20 @@ export class ScorerPool {
   /** Workers started so far (those that stopped included). */
   get workers(): number {
     return this.slots.length;
+  }
+
+  /** Chunks each worker has scored, in the order they started. */
+  get scored(): readonly number[] {
+    return this.slots.map((s) => s.scored);
+  }
+
+  /**
+   * How many chunks the run will still submit after those given so far, where it knows
+   * (undefined: it does not): the pool starts no worker that would load for longer than the
+   * work left to share with it.
+   */
+  expectChunks(left: number | undefined): void {
+    this.chunksLeft = left;
   }
 
   /** Scores one chunk; the chunk's buffers belong to the worker afterwards. */
@@ -183,13 +211,19 @@ export class ScorerPool {
       // ahead, so the worker starts it as soon as the first is scored instead of waiting for this
       // thread to see the answer (trees at parallelism 2: 2-8% faster). One worker takes one: with
       // a second posted it ran 6% slower, sharing the cores with the main and Parquet threads.
+      // A worker still loading its models would hold its chunks for the whole load, and the
+      // chunks after them, written in order, would wait too: it takes chunks once loaded
+      // (dispatch runs again when it settles), unless none has loaded yet.
       const live = this.slots.filter((s) => !s.thread.exited);
-      const perWorker = live.length > 1 ? 2 : 1;
-      const slot = live.find((s) => !s.thread.busy) ?? live.find((s) => s.thread.pending < perWorker);
+      const ready = live.filter((s) => s.settled);
+      const takers = ready.length > 0 ? ready : live;
+      const perWorker = takers.length > 1 ? 2 : 1;
+      const slot = takers.find((s) => !s.thread.busy) ?? takers.find((s) => s.thread.pending < perWorker);
       if (!slot) return;
       const q = this.queue.shift()!;
       slot.thread.run(q.task, q.transfer).then(
         (v) => {
+          slot.scored++;
           q.resolve(v);
           this.dispatch();
         },
@@ -203,8 +237,10 @@ export class ScorerPool {
 
   /**
    * Starts one more worker (up to the limit) when the started ones were kept busy over a window
-   * of GROW_AFTER chunks or more (GROW_BUSY, GROW_CPU). A new window begins after each growth,
-   * and every 16 chunks otherwise.
+   * of GROW_AFTER chunks or more, or two over GROW_AFTER_MS (GROW_BUSY, GROW_CPU), chunks are waiting, and the work left
+   * (where the run knows it) would keep them busy for longer than twice a worker's load: a worker
+   * started near the end only loads, and the run waits for its load to end before it exits. A new
+   * window begins after each growth, and every 16 chunks otherwise.
    */
   private growWhenBusy(ms: number, cpuMs: number | undefined): void {
     const live = this.slots.filter((s) => !s.thread.exited).length;
@@ -215,8 +251,13 @@ export class ScorerPool {
     w.busyMs += ms;
     w.cpuMs = w.cpuMs === undefined || cpuMs === undefined ? undefined : w.cpuMs + cpuMs;
     w.chunks++;
-    if (w.chunks < GROW_AFTER) return;
-    const grow = busyEnough({ spanMs: Math.max(1, (now - w.since) * live), busyMs: w.busyMs, cpuMs: w.cpuMs });
+    if (w.chunks < GROW_AFTER && (w.chunks < 2 || now - w.since < GROW_AFTER_MS)) return;
+    const waiting = this.queue.length > 0 || this.slots.some((s) => s.thread.pending > 0);
+    const workLeftMs = this.chunksLeft === undefined ? Infinity : (this.chunksLeft * w.busyMs) / w.chunks / live;
+    const grow =
+      waiting &&
+      workLeftMs > 2 * this.loadMs &&
+      busyEnough({ spanMs: Math.max(1, (now - w.since) * live), busyMs: w.busyMs, cpuMs: w.cpuMs });
     if (grow) this.spawn();
     if (grow || w.chunks >= 16) this.window = newWindow();
   }
@@ -229,7 +270,11 @@ export class ScorerPool {
       onMessage: (msg) => {
         const m = msg as FromWorker;
         // Models are sent to every worker once given: one that settled before they came is loading them now.
-        if (m.kind === 'settled' && (m.withModels || !this.models)) slot.settled = true;
+        if (m.kind === 'settled' && (m.withModels || !this.models)) {
+          slot.settled = true;
+          if (this.models) this.loadMs = Math.max(this.loadMs, performance.now() - slot.loading);
+          this.dispatch();
+        }
       },
       onExit: (waiting, err) => {
         slot.settled = true;
@@ -237,7 +282,7 @@ export class ScorerPool {
         this.dispatch();
       },
     });
-    const slot: Slot = { thread, settled: false };
+    const slot: Slot = { thread, settled: false, loading: performance.now(), scored: 0 };
     this.slots.push(slot);
   }
 }

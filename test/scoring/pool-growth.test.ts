@@ -25,11 +25,11 @@ function task(chunk: number, rows: number): ScoreTask {
   };
 }
 
-/** Scores `chunks` large chunks, always four waiting: the workers score without a pause. */
-async function keepBusy(pool: ScorerPool, chunks: number): Promise<void> {
+/** Scores `chunks` chunks of `rows`, always four waiting: the workers score without a pause. */
+async function keepBusy(pool: ScorerPool, chunks: number, rows = 16_384): Promise<void> {
   const inFlight: Promise<unknown>[] = [];
   for (let i = 0; i < chunks; i++) {
-    inFlight.push(pool.score(task(i, 16_384)));
+    inFlight.push(pool.score(task(i, rows)));
     if (inFlight.length >= 4) await inFlight.shift();
   }
   await Promise.all(inFlight);
@@ -66,6 +66,39 @@ describe('the scoring pool', () => {
       // The second worker takes chunks once its session has loaded.
       const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.score(task(100 + i, 16_384))));
       expect(answers.every((a) => a[0]!.dims[0] === 16_384)).toBe(true);
+      await keepBusy(pool, 16);
+      expect(pool.scored[1]).toBeGreaterThan(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('gives no chunk to a worker still loading its model: the loaded one goes on', async () => {
+    // A forest that takes about a second to load, and chunks of a few tens of milliseconds.
+    const slow = { ...model, modelBytes: treeEnsembleModel({ features: FEATURES, trees: 300, depth: 10, seed: 4 }) };
+    const pool = new ScorerPool({ threads: 2, models: [slow] });
+    try {
+      for (let i = 0; pool.workers < 2 && i < 64; i++) await keepBusy(pool, 4, 2048);
+      expect(pool.workers).toBe(2);
+      // Started with its model and loading it now: the next chunks go to the first worker.
+      await keepBusy(pool, 4, 2048);
+      expect(pool.scored[1]).toBe(0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('starts no worker for the last chunks of a run', async () => {
+    const pool = new ScorerPool({ threads: 2, models: [model] });
+    try {
+      // Busy, but the run says one chunk is left after each: a new worker would only load.
+      pool.expectChunks(1);
+      await keepBusy(pool, 24);
+      expect(pool.workers).toBe(1);
+      // Told nothing (a source that does not know its rows), it grows.
+      pool.expectChunks(undefined);
+      await keepBusy(pool, 24);
+      expect(pool.workers).toBe(2);
     } finally {
       await pool.close();
     }
