@@ -244,9 +244,12 @@ export async function runPipeline(
       clock?.add('stats', t2 - t1);
       c.chunks = index + 1;
       const before = { rejected: c.rowsRejected, filled: c.rowsFilled };
-      const total = plan.source.totalRows === undefined ? undefined : Math.min(plan.source.totalRows, limit);
-      pool.expectChunks(total === undefined ? undefined : Math.ceil(Math.max(0, total - c.rowsRead) / batch.numRows));
       const parts = submit(plan, pool, batch, index, firstRow, c, options.rejects);
+      // The scoring tasks still to come (one per model a chunk is scored with), where the source
+      // knows its rows or the run has a limit: the pool starts no worker for a run's last chunks.
+      const total = Math.min(plan.source.totalRows ?? Infinity, limit);
+      const chunksLeft = Math.ceil(Math.max(0, total - c.rowsRead) / batch.numRows);
+      pool.expectTasks(Number.isFinite(total) ? chunksLeft * Math.max(1, parts.length) : undefined);
       clock?.add('tensors', performance.now() - t2);
       const counted = {
         read: batch.numRows,

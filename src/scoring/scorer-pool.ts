@@ -86,8 +86,8 @@ export class ScorerPool {
   private window = newWindow();
   /** The longest a worker took to load the models so far: what starting another costs. */
   private loadMs = 0;
-  /** Chunks the run has still to submit after those given, where it knows (expectChunks). */
-  private chunksLeft: number | undefined;
+  /** Tasks the run has still to submit after those given, where it knows (expectTasks). */
+  private tasksLeft: number | undefined;
 
   constructor(options: PoolOptions = {}) {
     const threads = checkThreads(options.threads ?? 1);
@@ -126,12 +126,12 @@ export class ScorerPool {
   }
 
   /**
-   * How many chunks the run will still submit after those given so far, where it knows
-   * (undefined: it does not): the pool starts no worker that would load for longer than the
-   * work left to share with it.
+   * How many tasks (a chunk scored with one model) the run will still submit after those given
+   * so far, where it knows (undefined: it does not): the pool starts no worker that would load
+   * for longer than the work left to share with it.
    */
-  expectChunks(left: number | undefined): void {
-    this.chunksLeft = left;
+  expectTasks(left: number | undefined): void {
+    this.tasksLeft = left;
   }
 
   /** Scores one chunk; the chunk's buffers belong to the worker afterwards. */
@@ -253,7 +253,10 @@ export class ScorerPool {
     w.chunks++;
     if (w.chunks < GROW_AFTER && (w.chunks < 2 || now - w.since < GROW_AFTER_MS)) return;
     const waiting = this.queue.length > 0 || this.slots.some((s) => s.thread.pending > 0);
-    const workLeftMs = this.chunksLeft === undefined ? Infinity : (this.chunksLeft * w.busyMs) / w.chunks / live;
+    // Tasks to come, and those given and not yet answered.
+    const inPool = this.queue.length + this.slots.reduce((n, s) => n + s.thread.pending, 0);
+    const workLeftMs =
+      this.tasksLeft === undefined ? Infinity : ((this.tasksLeft + inPool) * w.busyMs) / w.chunks / live;
     const grow =
       waiting &&
       workLeftMs > 2 * this.loadMs &&

@@ -89,15 +89,17 @@ describe('the scoring pool', () => {
   });
 
   it('starts no worker for the last chunks of a run', async () => {
-    const pool = new ScorerPool({ threads: 2, models: [model] });
+    // A forest that takes about a second to load: the chunks in hand are a fraction of that.
+    const slow = { ...model, modelBytes: treeEnsembleModel({ features: FEATURES, trees: 300, depth: 10, seed: 4 }) };
+    const pool = new ScorerPool({ threads: 2, models: [slow] });
     try {
-      // Busy, but the run says one chunk is left after each: a new worker would only load.
-      pool.expectChunks(1);
-      await keepBusy(pool, 24);
+      // Busy, but the run says no task comes after those given: a new worker would only load.
+      pool.expectTasks(0);
+      await keepBusy(pool, 24, 2048);
       expect(pool.workers).toBe(1);
-      // Told nothing (a source that does not know its rows), it grows.
-      pool.expectChunks(undefined);
-      await keepBusy(pool, 24);
+      // Told nothing (a source that does not know its rows, and no limit), it grows.
+      pool.expectTasks(undefined);
+      for (let i = 0; pool.workers < 2 && i < 64; i++) await keepBusy(pool, 4, 2048);
       expect(pool.workers).toBe(2);
     } finally {
       await pool.close();
