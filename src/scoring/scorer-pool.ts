@@ -252,13 +252,12 @@ export class ScorerPool {
     w.cpuMs = w.cpuMs === undefined || cpuMs === undefined ? undefined : w.cpuMs + cpuMs;
     w.chunks++;
     if (w.chunks < GROW_AFTER && (w.chunks < 2 || now - w.since < GROW_AFTER_MS)) return;
-    const waiting = this.queue.length > 0 || this.slots.some((s) => s.thread.pending > 0);
-    // Tasks to come, and those given and not yet answered.
+    // Tasks given and not yet answered (chunks waiting), and those to come.
     const inPool = this.queue.length + this.slots.reduce((n, s) => n + s.thread.pending, 0);
     const workLeftMs =
       this.tasksLeft === undefined ? Infinity : ((this.tasksLeft + inPool) * w.busyMs) / w.chunks / live;
     const grow =
-      waiting &&
+      inPool > 0 &&
       workLeftMs > 2 * this.loadMs &&
       busyEnough({ spanMs: Math.max(1, (now - w.since) * live), busyMs: w.busyMs, cpuMs: w.cpuMs });
     if (grow) this.spawn();

@@ -134,8 +134,7 @@ async function decodeAlone(pw: ParquetWasm, task: DecodeTask, offset: number, ba
       ipc.push(item.value.intoIPCStream());
     }
   } finally {
-    await c.stream.cancel().catch(() => undefined);
-    await c.close();
+    await close(c);
   }
 }
 

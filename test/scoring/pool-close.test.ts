@@ -8,45 +8,48 @@ import { scratchDir } from '../support/job.js';
 const s = scratchDir('pool-close');
 afterAll(() => s.remove());
 
+/** The head of each script: a forest that takes about a second to load, and the built pool. */
+const HEAD = `import { treeEnsembleModel } from ${JSON.stringify(path.join(repoRoot, 'scripts/lib/onnx-builder.mjs'))};
+import { ScorerPool } from ${JSON.stringify(path.join(repoRoot, 'dist/scoring/scorer-pool.js'))};
+const bytes = treeEnsembleModel({ features: 32, trees: 300, depth: 10, seed: 2 });
+const model = { modelBytes: bytes, modelFile: 'big.onnx', providers: ['cpu'], intraOpThreads: 1 };
+`;
+
+/** Runs `body` after HEAD in its own process: it must end with status 0, print `stdout`, and not abort. */
+function expectCleanEnd(name: string, body: string, stdout: string, env: NodeJS.ProcessEnv = process.env): void {
+  const script = path.join(s.dir, name);
+  writeFileSync(script, HEAD + body);
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 120_000, env });
+  expect(r.stderr).not.toMatch(/terminate called|Napi::Error/);
+  expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({ status: 0, signal: null, stdout });
+}
+
 describe('the scoring pool', () => {
   it('is ended without aborting the process while its workers are still loading a model', () => {
     // A run refused at its lock, or whose planning fails, ends its pool at once, while each worker
     // is still inside onnxruntime creating its session: ending a thread there aborts the whole
     // process (SIGABRT, "terminate called after throwing an instance of 'Napi::Error'"), which
     // killed `mlscale schedule`. A model that takes about a second to load makes the moment certain.
-    const script = path.join(s.dir, 'close-while-loading.mjs');
-    writeFileSync(
-      script,
-      `import { treeEnsembleModel } from ${JSON.stringify(path.join(repoRoot, 'scripts/lib/onnx-builder.mjs'))};
-import { ScorerPool } from ${JSON.stringify(path.join(repoRoot, 'dist/scoring/scorer-pool.js'))};
-const bytes = treeEnsembleModel({ features: 32, trees: 300, depth: 10, seed: 2 });
-for (let i = 0; i < 2; i++) {
-  const pool = new ScorerPool({ threads: 2, eager: true, models: [{ modelBytes: bytes, modelFile: 'big.onnx', providers: ['cpu'], intraOpThreads: 1 }] });
+    expectCleanEnd(
+      'close-while-loading.mjs',
+      `for (let i = 0; i < 2; i++) {
+  const pool = new ScorerPool({ threads: 2, eager: true, models: [model] });
   await new Promise((r) => setTimeout(r, 100));
   await pool.close();
   console.log('closed');
 }
 `,
+      'closed\nclosed\n',
     );
-    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 120_000 });
-    expect(r.stderr).not.toMatch(/terminate called|Napi::Error/);
-    expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({
-      status: 0,
-      signal: null,
-      stdout: 'closed\nclosed\n',
-    });
   });
 
   it('is ended without aborting the process while a worker it started as the run went is loading', () => {
     // The pool starts its second worker when the first is kept busy (pool-growth.test.ts); a run
     // may end right then, with that worker inside onnxruntime loading a model that takes a second.
-    const script = path.join(s.dir, 'close-while-growing.mjs');
-    writeFileSync(
-      script,
-      `import { treeEnsembleModel } from ${JSON.stringify(path.join(repoRoot, 'scripts/lib/onnx-builder.mjs'))};
-import { ScorerPool } from ${JSON.stringify(path.join(repoRoot, 'dist/scoring/scorer-pool.js'))};
-const bytes = treeEnsembleModel({ features: 32, trees: 300, depth: 10, seed: 2 });
-const pool = new ScorerPool({ threads: 2, models: [{ modelBytes: bytes, modelFile: 'big.onnx', providers: ['cpu'], intraOpThreads: 1 }] });
+    // At full priority, and alone (vitest.config.ts): the pool grows on a worker that computes.
+    expectCleanEnd(
+      'close-while-growing.mjs',
+      `const pool = new ScorerPool({ threads: 2, models: [model] });
 const task = (i) => ({ chunk: i, model: 0, feeds: [{ input: 'X', type: 'float32', dims: [2048, 32], data: new Float32Array(2048 * 32).fill(0.5) }], fetch: ['y'], rowByRow: false });
 const inFlight = [];
 for (let i = 0; pool.workers < 2 && i < 400; i++) {
@@ -57,18 +60,8 @@ await pool.close();
 await Promise.allSettled(inFlight);
 console.log('closed with', pool.workers, 'workers');
 `,
+      'closed with 2 workers\n',
+      { ...process.env, MLSCALE_WORKER_NICE: '0' },
     );
-    // At full priority, and alone (vitest.config.ts): the pool grows on a worker that computes.
-    const r = spawnSync(process.execPath, [script], {
-      encoding: 'utf8',
-      timeout: 120_000,
-      env: { ...process.env, MLSCALE_WORKER_NICE: '0' },
-    });
-    expect(r.stderr).not.toMatch(/terminate called|Napi::Error/);
-    expect({ status: r.status, signal: r.signal, stdout: r.stdout }).toEqual({
-      status: 0,
-      signal: null,
-      stdout: 'closed with 2 workers\n',
-    });
   });
 });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { busyEnough, ScorerPool } from '../../src/scoring/scorer-pool.js';
+import { busyEnough, ScorerPool, type PoolOptions } from '../../src/scoring/scorer-pool.js';
 import { threadCpuMs } from '../../src/scoring/thread-cpu.js';
 import type { ScoreTask } from '../../src/scoring/wire.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -25,6 +25,16 @@ function task(chunk: number, rows: number): ScoreTask {
   };
 }
 
+/** Runs `body` with a pool made from `options`, and closes the pool after. */
+async function withPool(options: PoolOptions, body: (pool: ScorerPool) => Promise<void>): Promise<void> {
+  const pool = new ScorerPool(options);
+  try {
+    await body(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
 /** Scores `chunks` chunks of `rows`, always four waiting: the workers score without a pause. */
 async function keepBusy(pool: ScorerPool, chunks: number, rows = 16_384): Promise<void> {
   const inFlight: Promise<unknown>[] = [];
@@ -44,8 +54,7 @@ process.env.MLSCALE_WORKER_NICE = '0';
 // memory): an MLP at parallelism 2 ran slower than at 1 with both started.
 describe('the scoring pool', () => {
   it('stays at one worker while that worker keeps up', async () => {
-    const pool = new ScorerPool({ threads: 2, models: [model] });
-    try {
+    await withPool({ threads: 2, models: [model] }, async (pool) => {
       // Small chunks, one at a time, with the main thread's share of the work (here a pause)
       // between them: the worker is idle most of the time.
       for (let i = 0; i < 24; i++) {
@@ -53,14 +62,11 @@ describe('the scoring pool', () => {
         await sleep(10);
       }
       expect(pool.workers).toBe(1);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('starts a second worker when the first is never idle, and scores on both', async () => {
-    const pool = new ScorerPool({ threads: 2, models: [model] });
-    try {
+    await withPool({ threads: 2, models: [model] }, async (pool) => {
       await keepBusy(pool, 24);
       expect(pool.workers).toBe(2);
       // The second worker takes chunks once its session has loaded.
@@ -68,31 +74,25 @@ describe('the scoring pool', () => {
       expect(answers.every((a) => a[0]!.dims[0] === 16_384)).toBe(true);
       await keepBusy(pool, 16);
       expect(pool.scored[1]).toBeGreaterThan(0);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('gives no chunk to a worker still loading its model: the loaded one goes on', async () => {
     // A forest that takes about a second to load, and chunks of a few tens of milliseconds.
     const slow = { ...model, modelBytes: treeEnsembleModel({ features: FEATURES, trees: 300, depth: 10, seed: 4 }) };
-    const pool = new ScorerPool({ threads: 2, models: [slow] });
-    try {
+    await withPool({ threads: 2, models: [slow] }, async (pool) => {
       for (let i = 0; pool.workers < 2 && i < 64; i++) await keepBusy(pool, 4, 2048);
       expect(pool.workers).toBe(2);
       // Started with its model and loading it now: the next chunks go to the first worker.
       await keepBusy(pool, 4, 2048);
       expect(pool.scored[1]).toBe(0);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('starts no worker for the last chunks of a run', async () => {
     // A forest that takes about a second to load: the chunks in hand are a fraction of that.
     const slow = { ...model, modelBytes: treeEnsembleModel({ features: FEATURES, trees: 300, depth: 10, seed: 4 }) };
-    const pool = new ScorerPool({ threads: 2, models: [slow] });
-    try {
+    await withPool({ threads: 2, models: [slow] }, async (pool) => {
       // Busy, but the run says no task comes after those given: a new worker would only load.
       pool.expectTasks(0);
       await keepBusy(pool, 24, 2048);
@@ -101,29 +101,21 @@ describe('the scoring pool', () => {
       pool.expectTasks(undefined);
       for (let i = 0; pool.workers < 2 && i < 64; i++) await keepBusy(pool, 4, 2048);
       expect(pool.workers).toBe(2);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('never starts more workers than its threads', async () => {
-    const pool = new ScorerPool({ threads: 1, models: [model] });
-    try {
+    await withPool({ threads: 1, models: [model] }, async (pool) => {
       await keepBusy(pool, 16);
       expect(pool.workers).toBe(1);
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('starts every worker at once when eager', async () => {
-    const pool = new ScorerPool({ threads: 3, eager: true, models: [model] });
-    try {
+    await withPool({ threads: 3, eager: true, models: [model] }, async (pool) => {
       expect(pool.workers).toBe(3);
       await pool.score(task(0, 64));
-    } finally {
-      await pool.close();
-    }
+    });
   });
 
   it('grows on work that waits for its workers while they are on a core, not while they wait for one', () => {
