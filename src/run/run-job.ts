@@ -233,6 +233,7 @@ async function attemptRun(
     model_sha256: plan.modelSha256,
     started_at: new Date(attemptStarted).toISOString(),
   });
+  pool.onWarning = (m) => options.events?.warn?.(m);
   const stats = new StatsCollector();
   const clock = new StageClock();
   // The workers' time inside onnxruntime, as the pool has summed it so far.

@@ -60,9 +60,10 @@ function startSessions(models: readonly WorkerModel[]): void {
   // A load failure surfaces on the first task; until then it must not count as unhandled.
   for (const s of sessions) s.catch(() => undefined);
   // Lowered once the sessions are loaded: the planner waits for that load (it checks the model).
-  void Promise.allSettled(sessions).then(() => {
+  void Promise.allSettled(sessions).then((loaded) => {
     if (first) lowerPriority(nice);
-    post({ kind: 'settled', withModels: true });
+    const failed = loaded.find((l) => l.status === 'rejected');
+    post({ kind: 'settled', withModels: true, ...(failed ? { loadError: errorMessage(failed.reason) } : {}) });
   });
 }
 

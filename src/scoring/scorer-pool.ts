@@ -60,6 +60,8 @@ interface Slot {
   loading: number;
   /** Chunks it has scored. */
   scored: number;
+  /** A model failed to load in it: it takes no chunk while a worker that loaded them is there. */
+  failed: boolean;
 }
 
 /**
@@ -88,6 +90,8 @@ export class ScorerPool {
   private loadMs = 0;
   /** Tasks the run has still to submit after those given, where it knows (expectTasks). */
   private tasksLeft: number | undefined;
+  /** Told when a worker is dropped (a warning for the run's log). */
+  onWarning: ((message: string) => void) | undefined;
 
   constructor(options: PoolOptions = {}) {
     const threads = checkThreads(options.threads ?? 1);
@@ -115,9 +119,9 @@ export class ScorerPool {
     return this;
   }
 
-  /** Workers started so far (those that stopped included). */
+  /** Workers started so far (those that stopped included), less those dropped because their models failed to load. */
   get workers(): number {
-    return this.slots.length;
+    return this.slots.filter((s) => !s.failed).length;
   }
 
   /** Chunks each worker has scored, in the order they started. */
@@ -177,15 +181,18 @@ export class ScorerPool {
 
   /**
    * Ends the workers; a second call waits for the first. Terminating a thread while onnxruntime
-   * loads or creates a session aborts the whole process (a run refused at its lock, or whose
-   * planning failed, ends its pool at once), so each worker is ended once it has settled, or
-   * after a minute.
+   * loads a session or runs one aborts the whole process ("terminate called after throwing an
+   * instance of 'Napi::Error'"): a run refused at its lock, or whose planning failed, ends its pool
+   * at once, and a failed run may end it with chunks in its workers. So the tasks not yet handed
+   * to a worker are failed, and each worker is ended once it has settled and scored the chunks it
+   * holds (two at most), or after a minute.
    */
   close(): Promise<void> {
     this.closed ??= (async () => {
-      const deadline = Date.now() + 60_000;
-      while (this.slots.some((s) => !s.settled) && Date.now() < deadline) await sleep(5);
       for (const q of this.queue.splice(0)) q.reject(new Error('the scoring pool was closed'));
+      const deadline = Date.now() + 60_000;
+      const working = (s: Slot) => !s.thread.exited && (!s.settled || s.thread.busy);
+      while (this.slots.some(working) && Date.now() < deadline) await sleep(5);
       await Promise.all(this.slots.map((s) => s.thread.terminate()));
     })();
     return this.closed;
@@ -214,9 +221,11 @@ export class ScorerPool {
       // A worker still loading its models would hold its chunks for the whole load, and the
       // chunks after them, written in order, would wait too: it takes chunks once loaded
       // (dispatch runs again when it settles), unless none has loaded yet.
+      // A worker whose models failed to load takes chunks only where no other can (they fail with its error).
       const live = this.slots.filter((s) => !s.thread.exited);
-      const ready = live.filter((s) => s.settled);
-      const takers = ready.length > 0 ? ready : live;
+      const healthy = live.filter((s) => !s.failed);
+      const ready = healthy.filter((s) => s.settled);
+      const takers = ready.length > 0 ? ready : healthy.length > 0 ? healthy : live;
       const perWorker = takers.length > 1 ? 2 : 1;
       const slot = takers.find((s) => !s.thread.busy) ?? takers.find((s) => s.thread.pending < perWorker);
       if (!slot) return;
@@ -275,6 +284,7 @@ export class ScorerPool {
         if (m.kind === 'settled' && (m.withModels || !this.models)) {
           slot.settled = true;
           if (this.models) this.loadMs = Math.max(this.loadMs, performance.now() - slot.loading);
+          if (m.loadError !== undefined) this.fail(slot, m.loadError);
           this.dispatch();
         }
       },
@@ -284,8 +294,24 @@ export class ScorerPool {
         this.dispatch();
       },
     });
-    const slot: Slot = { thread, settled: false, loading: performance.now(), scored: 0 };
+    const slot: Slot = { thread, settled: false, loading: performance.now(), scored: 0, failed: false };
     this.slots.push(slot);
+  }
+
+  /**
+   * A worker whose models failed to load where another's loaded (memory short when it started,
+   * say) is dropped and the run goes on with the others: at parallelism 1 the run would not have
+   * needed it. Where none loaded, or it holds tasks (given ahead while every worker was loading, in
+   * an eager pool), it stays, and those tasks fail with its error.
+   */
+  private fail(slot: Slot, loadError: string): void {
+    slot.failed = true;
+    if (slot.thread.pending > 0 || !this.slots.some((s) => s !== slot && !s.failed && !s.thread.exited)) return;
+    const left = this.workers;
+    this.onWarning?.(
+      `scoring: a worker started to share the load could not load the models, so the run goes on with ${left} ${left === 1 ? 'worker' : 'workers'} (${loadError.replace(/\.$/, '')}).`,
+    );
+    void slot.thread.terminate();
   }
 }
 

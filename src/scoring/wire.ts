@@ -30,6 +30,8 @@ export interface ToWorker {
 export interface FromWorker {
   readonly kind: 'settled';
   readonly withModels: boolean;
+  /** Why a model's session failed to load here, where one did (the first that failed). */
+  readonly loadError?: string;
 }
 
 /** One chunk to score with one of the worker's models. */

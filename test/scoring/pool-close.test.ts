@@ -43,6 +43,24 @@ describe('the scoring pool', () => {
     );
   });
 
+  it('is ended without aborting the process while its worker scores a chunk, which is answered', () => {
+    // A failed run closes its pool; a chunk handed to a worker may be inside onnxruntime's run then.
+    expectCleanEnd(
+      'close-while-scoring.mjs',
+      `const pool = new ScorerPool({ threads: 1, models: [model] });
+const task = (rows) => ({ chunk: 0, model: 0, feeds: [{ input: 'X', type: 'float32', dims: [rows, 32], data: new Float32Array(rows * 32).fill(0.5) }], fetch: ['y'], rowByRow: false });
+await pool.score(task(16));
+const big = pool.score(task(200_000)).then((o) => o[0].dims[0]);
+const after = pool.score(task(16)).then(() => 'scored', () => 'failed');
+await new Promise((r) => setTimeout(r, 50));
+await pool.close();
+console.log(await big, await after);
+`,
+      // The chunk it was on is scored; one waiting in the pool (one worker holds one chunk) fails.
+      '200000 failed\n',
+    );
+  });
+
   it('is ended without aborting the process while a worker it started as the run went is loading', () => {
     // The pool starts its second worker when the first is kept busy (pool-growth.test.ts); a run
     // may end right then, with that worker inside onnxruntime loading a model that takes a second.
@@ -56,8 +74,9 @@ for (let i = 0; pool.workers < 2 && i < 400; i++) {
   inFlight.push(pool.score(task(i)));
   if (inFlight.length >= 4) await inFlight.shift();
 }
+const answered = Promise.allSettled(inFlight);
 await pool.close();
-await Promise.allSettled(inFlight);
+await answered;
 console.log('closed with', pool.workers, 'workers');
 `,
       'closed with 2 workers\n',

@@ -104,6 +104,28 @@ describe('the scoring pool', () => {
     });
   });
 
+  it('drops a worker it grew whose model fails to load, and scores on with the first', async () => {
+    const bytes = new Uint8Array(model.modelBytes);
+    const warnings: string[] = [];
+    await withPool({ threads: 2, models: [{ ...model, modelBytes: bytes }] }, async (pool) => {
+      pool.onWarning = (m) => warnings.push(m);
+      await pool.score(task(0, 64));
+      // The models are copied into each worker as it starts: the one grown next gets bytes that
+      // onnxruntime cannot parse, as a load that fails for want of memory would fail.
+      bytes.fill(0);
+      for (let i = 0; warnings.length === 0 && i < 64; i++) await keepBusy(pool, 4);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /^scoring: a worker started to share the load could not load the models, so the run goes on with 1 worker \(model: .+\)\.$/,
+      );
+      expect(pool.workers).toBe(1);
+      // Every chunk after it is scored, all by the first worker.
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => pool.score(task(100 + i, 4096))));
+      expect(answers.every((a) => a[0]!.dims[0] === 4096)).toBe(true);
+      expect(pool.scored[1]).toBe(0);
+    });
+  });
+
   it('never starts more workers than its threads', async () => {
     await withPool({ threads: 1, models: [model] }, async (pool) => {
       await keepBusy(pool, 16);
