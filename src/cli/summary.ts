@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { RunResult } from '../run/run-job.js';
 import type { Distribution, StageTimings } from '../stats/types.js';
 
@@ -31,6 +32,9 @@ export function formatTimings(t: StageTimings): string {
     `publish ${seconds(t.publish_ms)}`,
     `inference ${seconds(t.inference_ms)} (in ${t.workers === undefined ? 'the workers' : `${t.workers} worker${t.workers === 1 ? '' : 's'}`})`,
     ...(t.parquet_ms ? [`Parquet ${seconds(t.parquet_ms)} (decoding and encoding, on its own thread)`] : []),
+    ...(t.cpu_ms !== undefined
+      ? [`CPU ${seconds(t.cpu_ms)} from the first chunk on (${t.cpu_cores} of ${availableParallelism()} cores busy)`]
+      : []),
   ].join(', ');
 }
 

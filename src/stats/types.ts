@@ -57,7 +57,8 @@ export interface DriftReport {
 
 /**
  * Where a run's time went, in milliseconds, so the summary and the ledger can show the
- * bottleneck without a profiler. `start` is process start to the first chunk read; `read`,
+ * bottleneck without a profiler. `start` is the run's start (the process's, for `score`) to the
+ * first chunk read; `read`,
  * `tensors`, `stats`, `write`, `wait` and `publish` are main-thread time; `inference` is the
  * workers' time inside onnxruntime, summed over workers (it can exceed the wall time); `parquet`
  * is the Parquet thread's.
@@ -83,6 +84,14 @@ export interface StageTimings {
    * main thread (ScorerPool). Absent from runs recorded before it was counted.
    */
   workers?: number;
+  /**
+   * CPU time of the whole process from the first chunk read to the end of the run: every thread,
+   * the main, Parquet and scoring threads and the runtime's own (compilers, garbage collector).
+   * In `schedule`, runs at the same time share it. Absent from runs recorded before it was measured.
+   */
+  cpu_ms?: number;
+  /** cpu_ms over the wall time of the same span: how many cores the run kept busy on average. */
+  cpu_cores?: number;
 }
 
 export interface RunStats {

@@ -104,6 +104,15 @@ ${extra}`;
     );
     const runs = (await ledger('ticks')).filter((r) => r.status === 'succeeded');
     expect(new Set(runs.map((r) => r.run_id)).size).toBe(runs.length);
+    // Each run's first chunk is timed from its own start, not from the scheduler's: the second run
+    // starts two seconds or more after the process did. Its CPU from there on is recorded too.
+    const [timed] = await query<{ start: number; cpu: number }>(
+      `SELECT (stats->'timings'->>'start_ms')::int AS start, (stats->'timings'->>'cpu_ms')::int AS cpu
+         FROM ${schema.name}.mlscale_runs WHERE run_id = $1`,
+      [runs[1]!.run_id],
+    );
+    expect(timed!.start).toBeLessThan(2000);
+    expect(timed!.cpu).toBeGreaterThan(0);
     // ds is the date of the tick, not of the moment the test looks (a run may start just before midnight).
     const tick = ticksOf(d.log(), 'ticks').get(runs[0]!.run_id);
     expect(tick).toBeInstanceOf(Date);

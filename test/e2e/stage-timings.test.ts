@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
@@ -13,7 +14,7 @@ import { writeFeatureFiles } from '../../scripts/lib/parquet-data.mjs';
 // the numbers add up to the run, and the ledger holds what the run printed.
 
 const STAGES = ['read_ms', 'tensors_ms', 'inference_ms', 'stats_ms', 'write_ms', 'wait_ms', 'publish_ms'] as const;
-type Timings = Record<(typeof STAGES)[number] | 'start_ms' | 'parquet_ms' | 'workers', number>;
+type Timings = Record<(typeof STAGES)[number] | 'start_ms' | 'parquet_ms' | 'workers' | 'cpu_ms' | 'cpu_cores', number>;
 
 const s = scratchDir('timings');
 const env = { DATABASE_URL: databaseUrl };
@@ -36,6 +37,12 @@ function checkTimings(t: Timings, durationMs: number): void {
   // Main-thread stages happen one after another inside the run: together they cannot exceed it.
   const main = t.read_ms + t.tensors_ms + t.stats_ms + t.write_ms + t.wait_ms + t.publish_ms;
   expect(main).toBeLessThanOrEqual(durationMs + STAGES.length);
+  // The process's CPU from the first chunk on: some, and no more than every core for the whole run.
+  expect(Number.isInteger(t.cpu_ms)).toBe(true);
+  expect(t.cpu_ms).toBeGreaterThan(0);
+  expect(t.cpu_ms).toBeLessThanOrEqual(durationMs * availableParallelism() + 20);
+  expect(t.cpu_cores).toBeGreaterThan(0);
+  expect(t.cpu_cores).toBeLessThanOrEqual(availableParallelism() + 0.25);
 }
 
 describe('stage timings', () => {
@@ -75,6 +82,9 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
       'workers',
     ] as const)
       expect(ledger.stats.timings[k], k).toBe(result.timings[k]);
+    // Recorded as the run publishes, a little before it ends: no more CPU than the run's.
+    expect(ledger.stats.timings.cpu_ms).toBeGreaterThan(0);
+    expect(ledger.stats.timings.cpu_ms).toBeLessThanOrEqual(result.timings.cpu_ms);
     expect(ledger.stats.timings.publish_ms).toBe(0);
 
     const text = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-02', '--parallelism', '2'], {
@@ -82,7 +92,7 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     });
     expect(errorLine(text)).toBe('');
     expect(text.stdout).toMatch(
-      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in 1 worker\), Parquet \d+\.\d\d s \(decoding and encoding, on its own thread\)$/m,
+      /^ {2}time {9}first chunk at \d+\.\d\d s, read \d+\.\d\d s, tensors \d+\.\d\d s, stats \d+\.\d\d s, write \d+\.\d\d s, waiting for inference \d+\.\d\d s, publish \d+\.\d\d s, inference \d+\.\d\d s \(in 1 worker\), Parquet \d+\.\d\d s \(decoding and encoding, on its own thread\), CPU \d+\.\d\d s from the first chunk on \(\d+(\.\d+)? of \d+ cores busy\)$/m,
     );
   });
 
