@@ -262,6 +262,8 @@ function limitOf(serial, cores, serverMs = 0) {
  * work has the second core to itself; end to end it takes its share of both, like any stage.
  */
 function cpuLimitOf(serial, cores, serverMs = 0) {
+  // `serverMs` here is all the server's CPU during the run beyond its background rate: the
+  // process's CPU does not count the time the client waited for it.
   const setup = limitOf(serial, cores).setupMs;
   return { ms: setup + (serial.timings.cpu_ms + serverMs) / cores, setupMs: setup };
 }
@@ -563,10 +565,12 @@ async function main() {
         log(`bench: stages alone ${m} → ${sinkKind}`);
         let serial;
         let serverMs = 0;
+        let serverUsedMs = 0;
         if (sinkKind === 'postgres') {
           const measured = await serialWithServer(db, job('serial'));
           serial = measured.serial;
           serverMs = measured.serverUncountedMs;
+          serverUsedMs = measured.serverUsedMs ?? 0;
           r.server_cpu_ms[key] = { used: measured.serverUsedMs, uncounted: serverMs };
           if (measured.serverUsedMs === null)
             log(
@@ -574,7 +578,7 @@ async function main() {
             );
         } else serial = await serialRun(job('serial'));
         r.stages[key] = stageRates(serial);
-        const limit = cpuLimitOf(serial, N_CPUS, serverMs);
+        const limit = cpuLimitOf(serial, N_CPUS, serverUsedMs);
         const stageLimit = limitOf(serial, N_CPUS, serverMs);
         const clientLimit = limitOf(serial, N_CPUS);
         r.limits[key] = (serial.rowsRead / limit.ms) * 1000;

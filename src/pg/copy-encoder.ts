@@ -8,15 +8,34 @@ export type FieldWriter = (w: Writer, v: unknown) => void;
 /** A growable buffer for binary COPY rows. */
 export class Writer {
   buf: Buffer;
+  /**
+   * The same bytes, for 8-byte numbers: DataView's setters are V8 builtins, where Buffer's
+   * writeBigInt64BE splits the BigInt with BigInt arithmetic (a fifth of a 1M-row COPY's encoding).
+   */
+  private dv: DataView;
   pos = 0;
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   }
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.dv = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+  /** An int8 (bigint) field. */
+  i64Field(v: bigint): void {
+    this.field(8);
+    this.dv.setBigInt64(this.pos, v);
+    this.pos += 8;
+  }
+  /** A float8 field. */
+  f64Field(v: number): void {
+    this.field(8);
+    this.dv.setFloat64(this.pos, v);
+    this.pos += 8;
   }
   i16(v: number): void {
     this.ensure(2);
@@ -40,13 +59,11 @@ export class Writer {
   }
   /** A timestamp or timestamptz field from Unix milliseconds. */
   timestamp(ms: number): void {
-    this.field(8);
-    this.pos = this.buf.writeBigInt64BE(BigInt(Math.round((ms - PG_EPOCH_MS) * 1000)), this.pos);
+    this.i64Field(BigInt(Math.round((ms - PG_EPOCH_MS) * 1000)));
   }
   /** A timestamp or timestamptz field from Unix microseconds. */
   timestampMicros(us: bigint): void {
-    this.field(8);
-    this.pos = this.buf.writeBigInt64BE(us - PG_EPOCH_US, this.pos);
+    this.i64Field(us - PG_EPOCH_US);
   }
   /** The bytes written so far (a view, valid until the next write). */
   view(): Buffer {
@@ -62,11 +79,11 @@ export function binaryWriter(field: Field): FieldWriter | undefined {
     if (t.bitWidth <= 16 || (t.bitWidth === 32 && t.isSigned))
       return (w, v) => (w.field(4), (w.pos = w.buf.writeInt32BE(v as number, w.pos)));
     if (t.bitWidth === 32 || (t.bitWidth === 64 && t.isSigned))
-      return (w, v) => (w.field(8), (w.pos = w.buf.writeBigInt64BE(BigInt(v as number | bigint), w.pos)));
+      return (w, v) => w.i64Field(BigInt(v as number | bigint));
     return undefined; // uint64 is numeric in Postgres
   }
   if (DataType.isFloat(t)) {
-    if (t.precision === 2) return (w, v) => (w.field(8), (w.pos = w.buf.writeDoubleBE(v as number, w.pos)));
+    if (t.precision === 2) return (w, v) => w.f64Field(v as number);
     if (t.precision === 1) return (w, v) => (w.field(4), (w.pos = w.buf.writeFloatBE(v as number, w.pos)));
     return undefined;
   }

@@ -19,7 +19,8 @@ export function exactMicros(v: Vector): ((row: number) => bigint | null) | undef
         : unit === TimeUnit.MICROSECOND
           ? (x: bigint) => x
           : (x: bigint) => floorThousandth(x);
-  return (row) => (v.isValid(row) ? toMicros(values[d.offset + row]!) : null);
+  // As Vector.get reads them: a slice's values start at its first row.
+  return (row) => (v.isValid(row) ? toMicros(values[row]!) : null);
 }
 
 /** Unix microseconds as Postgres reads a timestamp in text: `2024-01-01T00:00:00.000001`. */

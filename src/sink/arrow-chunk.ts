@@ -68,14 +68,16 @@ function takeRows(v: Vector, keep: Uint32Array | undefined): Vector | undefined 
   const utf8 = (DataType.isUtf8(type) || DataType.isBinary(type)) && d.valueOffsets instanceof Int32Array;
   if (!d.values || !(fixedWidth(type) || utf8)) return undefined;
   const n = keep ? keep.length : d.length;
-  const row = (i: number) => d.offset + (keep ? keep[i]! : i);
+  // As Vector.get reads a slice: its values (and value offsets) start at its first row; only the
+  // null bitmap is the whole buffer's, read from the slice's offset.
+  const row = (i: number) => (keep ? keep[i]! : i);
   let nullCount = 0;
   let nullBitmap: Uint8Array | undefined;
   const bits = d.nullBitmap;
   if (d.nullCount > 0 && bits && bits.length > 0) {
     nullBitmap = new Uint8Array((n + 7) >> 3);
     for (let i = 0; i < n; i++) {
-      const b = row(i);
+      const b = d.offset + row(i);
       if (bits[b >> 3]! & (1 << (b & 7))) nullBitmap[i >> 3]! |= 1 << (i & 7);
       else nullCount++;
     }
@@ -93,7 +95,7 @@ function takeRows(v: Vector, keep: Uint32Array | undefined): Vector | undefined 
   const stride = d.stride;
   const values = d.values as Int32Array;
   const data = new (values.constructor as new (n: number) => Int32Array)(n * stride);
-  if (!keep) data.set(values.subarray(d.offset * stride, (d.offset + n) * stride));
+  if (!keep) data.set(values.subarray(0, n * stride));
   else for (let i = 0; i < n; i++) data.set(values.subarray(row(i) * stride, (row(i) + 1) * stride), i * stride);
   return makeVector(makeData({ type, length: n, ...nulls, data } as never));
 }

@@ -1,4 +1,4 @@
-import type { Timestamp } from 'apache-arrow';
+import { DataType, type Timestamp, type Vector } from 'apache-arrow';
 import { copyHeader, TRAILER } from '../pg/binary-format.js';
 import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
@@ -15,6 +15,19 @@ export interface CopyEncoder {
   header(): Buffer;
   encode(chunk: ScoredChunk): Buffer;
   trailer(): Buffer;
+}
+
+/**
+ * A bigint key column's values, where they are one typed array with no nulls (the usual id):
+ * read directly, not through Vector.get (a third of the key's cost in a 1M-row COPY).
+ */
+function plainInt64s(v: Vector): BigInt64Array | undefined {
+  if (v.data.length !== 1 || v.nullCount > 0) return undefined;
+  const d = v.data[0]!;
+  if (!DataType.isInt(d.type) || d.type.bitWidth !== 64 || !d.type.isSigned || !(d.values instanceof BigInt64Array))
+    return undefined;
+  // As Vector.get reads them: a slice's values start at its first row (its offset is for the null bitmap).
+  return d.values.subarray(0, d.length);
 }
 
 function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
@@ -39,6 +52,7 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const w = new Writer(rows * (runMeta.length + 16 + keys.length * 16 + predictions.length * 12) + 64);
       const micros = keys.map(exactMicros);
+      const int64s = keys.map(plainInt64s);
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         w.i16(fieldCount);
@@ -50,19 +64,20 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
             else w.timestampMicros(us);
             continue;
           }
+          const plain = int64s[k];
+          if (plain) {
+            w.i64Field(plain[src]!);
+            continue;
+          }
           const v = keys[k]!.get(src);
           if (v === null || v === undefined) w.null();
           else keyWriters[k]!(w, v);
         }
         for (const p of predictions) {
           const values = p.values;
-          if (values instanceof Float64Array) {
-            w.field(8);
-            w.pos = w.buf.writeDoubleBE(values[r]!, w.pos);
-          } else if (values instanceof BigInt64Array) {
-            w.field(8);
-            w.pos = w.buf.writeBigInt64BE(values[r]!, w.pos);
-          } else if (values instanceof Uint8Array) {
+          if (values instanceof Float64Array) w.f64Field(values[r]!);
+          else if (values instanceof BigInt64Array) w.i64Field(values[r]!);
+          else if (values instanceof Uint8Array) {
             w.field(1);
             w.buf[w.pos++] = values[r]!;
           } else w.bytes(Buffer.from(values[r]!, 'utf8'));

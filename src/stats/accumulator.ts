@@ -74,12 +74,30 @@ export class Accumulator {
     this.next = this.seen + Math.floor(Math.log(u) / Math.log1p(-this.w)) + 1;
   }
 
-  /** Offers every `stride`-th finite value of the first `length` of `values` to the reservoir. */
-  offerStrided(values: ArrayLike<number>, length: number, stride: number): void {
-    for (let i = 0; i < length; i += stride) {
+  /**
+   * Offers every `stride`-th finite value of the first `length` of `values` to the reservoir.
+   * `allFinite`: the caller knows every value is finite (its moments counted them all). Then, once
+   * the reservoir is full, only the values that enter it are visited: the k-th value offered is
+   * offer number seen + k + 1, and algorithm L already says which number replaces next. The same
+   * sample as offering each one (a test holds them equal); the per-value loop was half the cost
+   * of feature statistics (8M offers per 1M rows of 32 features).
+   */
+  offerStrided(values: ArrayLike<number>, length: number, stride: number, allFinite = false): void {
+    let i = 0;
+    for (; i < length && (this.size < RESERVOIR || !allFinite); i += stride) {
       const x = values[i]!;
       if (x - x === 0) this.offer(x);
     }
+    if (i >= length) return;
+    const first = this.seen;
+    const count = Math.ceil((length - i) / stride);
+    while (this.next <= first + count) {
+      this.seen = this.next;
+      this.reservoir[Math.floor(this.random() * RESERVOIR)] = values[i + (this.next - first - 1) * stride]!;
+      this.w *= Math.exp(Math.log(this.random()) / RESERVOIR);
+      this.skip();
+    }
+    this.seen = first + count;
   }
 
   /**

@@ -86,7 +86,7 @@ export class StatsCollector {
         const { n, shift, sum, sumsq, min, max } = moments(values, v.length);
         f.nulls += v.length - n;
         f.acc.merge(n, shift, sum, sumsq, min, max);
-        f.acc.offerStrided(values, v.length, stride);
+        f.acc.offerStrided(values, v.length, stride, n === v.length);
       } else if (kind === 'number' || kind === 'bigint') {
         for (let i = 0; i < v.length; i++) {
           const x = v.get(i);

@@ -55,8 +55,9 @@ export function missingMask(vector: Vector): MissingMask | undefined {
     for (const data of vector.data) {
       const values = data.values as ArrayLike<number>;
       if (!DataType.isDictionary(data.type)) {
+        // A slice's values start at its first row (Arrow applies its offset to the null bitmap only).
         for (let i = 0; i < data.length; i++) {
-          const v = values[data.offset + i]!;
+          const v = values[i]!;
           if (v - v !== 0 && !(mask && mask[at + i])) (mask ??= new Uint8Array(n))[at + i] = 2;
         }
       }
@@ -205,13 +206,13 @@ function fillColumn(
     !Array.isArray(out) &&
     feed.type !== 'bool';
   if (fastNumeric && !hasNulls) {
+    // As Vector.get reads them: a slice's values start at its first row.
     const values = data.values as ArrayLike<number>;
-    const off = data.offset;
     const o = out as Float32Array;
-    if (keep) for (let r = 0; r < rows; r++) o[r * width + f] = values[off + keep[r]!]!;
-    else if (width === 1 && off === 0 && values.length >= rows && o.constructor === (values as object).constructor)
+    if (keep) for (let r = 0; r < rows; r++) o[r * width + f] = values[keep[r]!]!;
+    else if (width === 1 && values.length >= rows && o.constructor === (values as object).constructor)
       o.set((values as Float32Array).subarray(0, rows));
-    else for (let r = 0; r < rows; r++) o[r * width + f] = values[off + r]!;
+    else for (let r = 0; r < rows; r++) o[r * width + f] = values[r]!;
     return 0;
   }
   // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.

@@ -66,25 +66,37 @@ function sourceBatch() {
 
 const layout = (keys: string[], fields: Field[]) => keyedLayout(keys.map((k) => fields.find((f) => f.name === k)!));
 
-/** Each row as stored: null, or its elements of the values buffer (its bytes for strings). */
+/**
+ * Each row as stored: null, or its elements of the values buffer (its bytes for strings). As
+ * Arrow reads a slice: values and value offsets from its first row, the null bitmap from its offset.
+ */
 function stored(v: Vector): (string | null)[] {
   return v.data.flatMap((d: Data) =>
     Array.from({ length: d.length }, (_, i) => {
       const at = d.offset + i;
       if (d.nullCount > 0 && d.nullBitmap && !(d.nullBitmap[at >> 3]! & (1 << (at & 7)))) return null;
-      if (d.valueOffsets) return Array.from(d.values.subarray(d.valueOffsets[at], d.valueOffsets[at + 1])).join(',');
-      return Array.from(d.values.subarray(at * d.stride, (at + 1) * d.stride), String).join(',');
+      if (d.valueOffsets) return Array.from(d.values.subarray(d.valueOffsets[i], d.valueOffsets[i + 1])).join(',');
+      return Array.from(d.values.subarray(i * d.stride, (i + 1) * d.stride), String).join(',');
     }),
   );
 }
 
 describe('chunkTable', () => {
   const keysets = [['id'], ['small'], ['f'], ['ns'], ['us_old'], ['day'], ['dec'], ['name'], ['bin'], ['id', 'ns']];
-  for (const keep of [undefined, Uint32Array.of(0, 2, 3, 5)]) {
+  // A batch cut by --limit is a slice; one starting past its first row has an offset, which Arrow
+  // applies to the null bitmap only (the values and value offsets are cut already).
+  const cases = [
+    { keep: undefined, from: 0 },
+    { keep: Uint32Array.of(0, 2, 3, 5), from: 0 },
+    { keep: undefined, from: 1 },
+    { keep: Uint32Array.of(0, 1, 3, 4), from: 1 },
+  ];
+  for (const { keep, from: start } of cases) {
     it.each(keysets)(
-      `copies key column(s) %s out of the source batch, as stored (${keep ? 'kept rows' : 'all rows'})`,
+      `copies key column(s) %s out of the source batch, as stored (${keep ? 'kept rows' : 'all rows'}${start ? ', of a slice' : ''})`,
       (...keys) => {
-        const batch = sourceBatch();
+        const batch = sourceBatch().slice(start);
+        if (start) expect(batch.getChild('id')!.data[0]!.offset).toBe(start);
         const source = batch.getChild('f')!.data[0]!.values.buffer;
         const rows = keep ? keep.length : batch.numRows;
         const t = chunkTable(

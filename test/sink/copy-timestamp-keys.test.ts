@@ -27,6 +27,8 @@ const ns = BigInt64Array.of(9_007_199_254_740_993_123n, -1n, -1001n, 1_999n, 0n,
 const usOfNs = Array.from(ns, (x) => (x >= 0n ? x / 1000n : -((-x + 999n) / 1000n)));
 const valid = [true, true, true, false, true, true];
 const bitmap = Uint8Array.of(valid.reduce((b, v, i) => b | (v ? 1 << i : 0), 0));
+// A bigint key beside them, written straight from its buffer (past 2^53 too).
+const ids = BigInt64Array.of(9_007_199_254_740_993n, -5n, 7n, 0n, -9_007_199_254_740_993n, 42n);
 
 function batch() {
   const t = new Table({
@@ -35,6 +37,7 @@ function batch() {
     ),
     k_ns: makeVector(makeData({ type: new TimestampNanosecond(), length: N, data: ns })),
     k_u64: makeVector(BigUint64Array.from({ length: N }, (_, i) => BigInt(i))),
+    id: makeVector(ids),
   });
   return tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
 }
@@ -48,18 +51,24 @@ describe.skipIf(skipPg)('timestamp keys into Postgres', () => {
   });
   afterAll(async () => schema?.drop());
 
+  // A batch cut past its first row (a slice: its offset applies to the null bitmap only).
   for (const text of [false, true])
-    for (const keep of [undefined, Uint32Array.of(1, 2, 4, 5)]) {
-      it(`arrive to the microsecond (${text ? 'text' : 'binary'} COPY, ${keep ? 'kept rows' : 'all rows'})`, async () => {
-        const b = batch();
-        const names = ['k_us', 'k_ns', ...(text ? ['k_u64'] : [])];
+    for (const { keep, from } of [
+      { keep: undefined, from: 0 },
+      { keep: Uint32Array.of(1, 2, 4, 5), from: 0 },
+      { keep: undefined, from: 1 },
+      { keep: Uint32Array.of(0, 2, 3), from: 1 },
+    ]) {
+      it(`arrive to the microsecond (${text ? 'text' : 'binary'} COPY, ${keep ? 'kept rows' : 'all rows'}${from ? ', of a slice' : ''})`, async () => {
+        const b = batch().slice(from);
+        const names = ['k_us', 'k_ns', 'id', ...(text ? ['k_u64'] : [])];
         const fields = names.map((n) => b.schema.fields.find((f) => f.name === n)!);
         const enc = copyEncoder(layout(fields));
         expect(enc.format).toBe(text ? 'text' : 'binary');
-        const rows = keep ? keep.length : N;
-        const table = `${schema.name}.t_${text ? 'text' : 'bin'}_${keep ? 'keep' : 'all'}`;
+        const rows = keep ? keep.length : N - from;
+        const table = `${schema.name}.t_${text ? 'text' : 'bin'}_${keep ? 'keep' : 'all'}_${from}`;
         await query(
-          `CREATE TABLE ${table} (k_us timestamp, k_ns timestamp, ${text ? 'k_u64 numeric,' : ''} score double precision, model_name text, model_version text, partition text, run_id text, scored_at timestamptz)`,
+          `CREATE TABLE ${table} (k_us timestamp, k_ns timestamp, id bigint, ${text ? 'k_u64 numeric,' : ''} score double precision, model_name text, model_version text, partition text, run_id text, scored_at timestamptz)`,
         );
         const bytes = Buffer.concat([
           enc.header(),
@@ -82,12 +91,14 @@ describe.skipIf(skipPg)('timestamp keys into Postgres', () => {
         } finally {
           await client.end();
         }
-        const got = await query<{ us: string | null; ns: string }>(
-          `SELECT ((extract(epoch from k_us) * 1000000)::numeric(30,0))::text AS us, ((extract(epoch from k_ns) * 1000000)::numeric(30,0))::text AS ns FROM ${table}`,
+        const got = await query<{ us: string | null; ns: string; id: string }>(
+          `SELECT ((extract(epoch from k_us) * 1000000)::numeric(30,0))::text AS us, ((extract(epoch from k_ns) * 1000000)::numeric(30,0))::text AS ns, id::text AS id FROM ${table}`,
         );
-        const at = keep ? Array.from(keep) : Array.from({ length: N }, (_, i) => i);
+        // Rows of the original batch.
+        const at = (keep ? Array.from(keep) : Array.from({ length: N - from }, (_, i) => i)).map((i) => i + from);
         expect(got.map((r) => r.us)).toEqual(at.map((i) => (valid[i] ? String(us[i]) : null)));
         expect(got.map((r) => r.ns)).toEqual(at.map((i) => String(usOfNs[i])));
+        expect(got.map((r) => r.id)).toEqual(at.map((i) => String(ids[i])));
       });
     }
 });

@@ -18,6 +18,30 @@ const policy =
 const matrix: InputFeed[] = [{ input: 'X', type: 'float32', columns: ['a', 'b'], rank: 2 }];
 
 describe('Arrow batch → tensors', () => {
+  it('reads a slice of a batch as its rows: values from its first row, nulls from its offset', () => {
+    // A batch cut past its first row has an offset, which Arrow applies to the null bitmap only.
+    const wide = new Table({
+      a: vectorFromArray([9, 9, 1, NaN, 3, 4, Infinity], new Float64()),
+      b: vectorFromArray([9, null, 10, 20, null, 40, 50], new Float64()),
+    }).batches[0]!;
+    const slice = wide.slice(2);
+    expect(slice.getChild('a')!.data[0]!.offset).toBe(2);
+    expect(Array.from(missingMask(slice.getChild('a')!)!)).toEqual([0, 2, 0, 0, 2]);
+    expect(Array.from(missingMask(slice.getChild('b')!)!)).toEqual([0, 0, 1, 0, 0]);
+    const p = policy({ a: { mode: 'skip' }, b: { mode: 'fill', value: -1 } });
+    const fromSlice = toFeeds(slice, matrix, p);
+    expect(Array.from(fromSlice.feeds[0]!.data as Float32Array)).toEqual([1, 10, 3, -1, 4, 40]);
+    // Every row kept: the column-at-a-time copy, one column per input.
+    const one = toFeeds(
+      slice,
+      [{ input: 'b', type: 'float64', columns: ['b'], rank: 1 }],
+      policy({}, { mode: 'fill', value: 0 }),
+    );
+    expect(Array.from(one.feeds[0]!.data as Float64Array)).toEqual([10, 20, 0, 40, 50]);
+    const bothColumns = toFeeds(wide.slice(2, 3), matrix, policy({}, { mode: 'skip' }));
+    expect(Array.from(bothColumns.feeds[0]!.data as Float32Array)).toEqual([1, 10]);
+  });
+
   it('counts nulls, NaN and infinities as missing', () => {
     expect(Array.from(missingMask(batch.getChild('a')!)!)).toEqual([0, 2, 0, 0, 2]);
     expect(Array.from(missingMask(batch.getChild('b')!)!)).toEqual([0, 0, 1, 0, 0]);
