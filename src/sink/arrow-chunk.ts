@@ -6,10 +6,10 @@ import {
   Table,
   TimestampMillisecond,
   Utf8,
+  Vector,
   makeData,
   makeVector,
   vectorFromArray,
-  type Vector,
 } from 'apache-arrow';
 import type { PredictionValues } from '../tensors/from-outputs.js';
 import { METADATA_COLUMNS } from '../output/columns.js';
@@ -34,8 +34,22 @@ function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
 function copiedByValue(v: Vector, keep?: Uint32Array): Vector {
   const n = keep ? keep.length : v.length;
   const values = new Array(n);
-  for (let i = 0; i < n; i++) values[i] = v.get(keep ? keep[i]! : i);
+  for (let i = 0; i < n; i++) values[i] = plainValue(v.get(keep ? keep[i]! : i));
   return vectorFromArray(values, DataType.isDictionary(v.type) ? (v.type as Dictionary).dictionary : v.type);
+}
+
+/**
+ * A value as vectorFromArray takes it: get() gives a list's row as a Vector and a struct's as a
+ * row object, which vectorFromArray does not read (a list key of the kept rows came out as zeros).
+ */
+function plainValue(x: unknown): unknown {
+  if (x instanceof Vector) return Array.from(x as Iterable<unknown>, plainValue);
+  if (x !== null && typeof x === 'object' && !(x instanceof Date) && !ArrayBuffer.isView(x)) {
+    const json = (x as { toJSON?: () => Record<string, unknown> }).toJSON?.();
+    if (json && typeof json === 'object')
+      return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, plainValue(v)]));
+  }
+  return x;
 }
 
 /** Types whose values are `stride` elements of one typed array per row. */

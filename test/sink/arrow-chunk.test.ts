@@ -5,6 +5,9 @@ import {
   Float32,
   Int32,
   Int64,
+  List,
+  Field as ArrowField,
+  Struct,
   Table,
   TimestampMicrosecond,
   TimestampNanosecond,
@@ -121,4 +124,33 @@ describe('chunkTable', () => {
       },
     );
   }
+});
+
+describe('chunkTable with nested keys', () => {
+  it('copies list and struct keys of the kept rows', () => {
+    const t = new Table({
+      k: vectorFromArray([[1, 2], [3], null, [4, 5, 6]], new List(new ArrowField('item', new Int32(), true))),
+      s: vectorFromArray([{ x: 1 }, { x: 2 }, { x: 3 }, null], new Struct([new ArrowField('x', new Int32(), true)])),
+    });
+    const batch = tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
+    for (const keep of [undefined, Uint32Array.of(0, 2, 3)]) {
+      const rows = keep ? keep.length : batch.numRows;
+      const out = chunkTable(
+        {
+          index: 0,
+          rows,
+          keys: [batch.getChild('k')!, batch.getChild('s')!],
+          keep,
+          predictions: [{ column: 'score', sqlType: 'double precision', values: new Float64Array(rows) }],
+        },
+        layout(['k', 's'], batch.schema.fields),
+      );
+      const json = (v: Vector, i: number) => JSON.stringify(v.get(i)?.toJSON?.() ?? v.get(i));
+      const at = keep ? Array.from(keep) : [0, 1, 2, 3];
+      for (const k of ['k', 's']) {
+        const col = out.getChild(k)!;
+        expect(at.map((_, i) => json(col, i))).toEqual(at.map((r) => json(batch.getChild(k)!, r)));
+      }
+    }
+  });
 });
