@@ -10,40 +10,40 @@ import { build } from 'esbuild';
 
 const external = ['onnxruntime-node', 'parquet-wasm', 'pg-native'];
 
+/**
+ * An esbuild plugin that replaces `find` with `replace` in the package file matching `filter`;
+ * the build fails if the text is gone (the package changed: look again at what this works around).
+ */
+function patch(name, filter, find, replace) {
+  return {
+    name,
+    setup(b) {
+      b.onLoad({ filter }, async (args) => {
+        const { readFile } = await import('node:fs/promises');
+        const src = await readFile(args.path, 'utf8');
+        if (!src.includes(find))
+          throw new Error(`${args.path}: ${JSON.stringify(find)} not found; update scripts/bundle.mjs`);
+        return { contents: src.replace(find, replace), loader: 'js' };
+      });
+    },
+  };
+}
+
 // pg asks at load whether it runs on Cloudflare Workers; on Node 20 (no navigator) it answers by
 // constructing a fetch Response, which loads undici: about 40 ms of every start, in every command.
-// mlscale runs on Node only, so the bundle answers no. The build fails if pg changes the check.
-const notCloudflare = {
-  name: 'pg-not-cloudflare',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
-      const { readFile } = await import('node:fs/promises');
-      const src = await readFile(args.path, 'utf8');
-      const head = 'function isCloudflareRuntime() {';
-      if (!src.includes(head))
-        throw new Error(`${args.path}: isCloudflareRuntime() not found; update scripts/bundle.mjs`);
-      return { contents: src.replace(head, `${head}\n  return false;`), loader: 'js' };
-    });
-  },
-};
+// mlscale runs on Node only, so the bundle answers no.
+const head = 'function isCloudflareRuntime() {';
+const notCloudflare = patch('pg-not-cloudflare', /[\\/]pg[\\/]lib[\\/]stream\.js$/, head, `${head}\n  return false;`);
 
 // fdir (tinyglobby's directory walker) requires picomatch from disk when it loads, for its own
 // glob(), which tinyglobby never calls (it matches with the picomatch bundled here): a second,
 // unbundled picomatch compiled on every run with a Parquet source, 30 ms before the first chunk.
-// The build fails if fdir changes that code.
-const fdirNoPicomatch = {
-  name: 'fdir-no-picomatch',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]fdir[\\/]dist[\\/]index\.mjs$/ }, async (args) => {
-      const { readFile } = await import('node:fs/promises');
-      const src = await readFile(args.path, 'utf8');
-      const load = '\t__require.resolve("picomatch");\n\tpm = __require("picomatch");\n';
-      if (!src.includes(load))
-        throw new Error(`${args.path}: its picomatch require not found; update scripts/bundle.mjs`);
-      return { contents: src.replace(load, ''), loader: 'js' };
-    });
-  },
-};
+const fdirNoPicomatch = patch(
+  'fdir-no-picomatch',
+  /[\\/]fdir[\\/]dist[\\/]index\.mjs$/,
+  '\t__require.resolve("picomatch");\n\tpm = __require("picomatch");\n',
+  '',
+);
 
 const common = {
   bundle: true,
