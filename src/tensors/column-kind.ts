@@ -1,4 +1,4 @@
-import { DataType, type Field, type Schema } from 'apache-arrow';
+import { DataType, Precision, type Field, type Schema } from 'apache-arrow';
 
 /** How a source column can feed a model: the four families mlscale converts between. */
 export type ColumnKind = 'number' | 'bigint' | 'bool' | 'string' | 'unsupported';
@@ -10,6 +10,14 @@ export function columnKind(type: DataType): ColumnKind {
   if (DataType.isBool(type)) return 'bool';
   if (DataType.isUtf8(type) || DataType.isLargeUtf8(type)) return 'string';
   return 'unsupported';
+}
+
+/**
+ * A float16 column: Arrow keeps its values as raw 16-bit patterns (a Uint16Array), so only get()
+ * reads them as numbers; a loop over its values buffer would feed 0.5 as 14336.
+ */
+export function isHalfFloat(type: DataType): boolean {
+  return DataType.isFloat(type) && type.precision === Precision.HALF;
 }
 
 /** The columns a source offers, in order, for messages such as "(have: a, b, c)". */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   Bool,
+  Float16,
   Float64,
   Int32,
   Int64,
@@ -228,6 +229,12 @@ describe('StatsCollector: features', () => {
     expect(f.j).toMatchObject({ null_rate: 0.25, mean: 20, std: 10 });
     expect(f.s).toEqual({ null_rate: 0.5, mean: null, std: null, histogram: { edges: [], counts: [] }, rows: 4 });
     expect(f.flag).toEqual({ null_rate: 0.25, mean: null, std: null, histogram: { edges: [], counts: [] }, rows: 4 });
+  });
+
+  it('reads a float16 feature as numbers, NaN as missing', () => {
+    const c = new StatsCollector();
+    c.observeFeatures(batchOf({ h: [0.5, 1, -2, 2.5, NaN] }, { h: new Float16() }), ['h']);
+    expect(c.result().features.h).toMatchObject({ null_rate: 0.2, mean: 0.5 });
   });
 
   it('merges batches (Chan et al.) to the two-pass mean and std, null rate over all rows', () => {

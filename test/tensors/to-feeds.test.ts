@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Float64, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
+import { Float16, Float64, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
 import type { OnNull } from '../../src/config/job.js';
 import { QualityGateError } from '../../src/errors.js';
 import { missingMask, toFeeds, type NullPolicy } from '../../src/tensors/to-feeds.js';
@@ -18,6 +18,17 @@ const policy =
 const matrix: InputFeed[] = [{ input: 'X', type: 'float32', columns: ['a', 'b'], rank: 2 }];
 
 describe('Arrow batch → tensors', () => {
+  it('reads float16 columns as numbers, not as their 16-bit patterns', () => {
+    const half = new Table({ h: vectorFromArray([0.5, 1, -2, NaN, 0.25], new Float16()) }).batches[0]!;
+    expect(Array.from(missingMask(half.getChild('h')!)!)).toEqual([0, 0, 0, 2, 0]);
+    const f = toFeeds(
+      half,
+      [{ input: 'X', type: 'float32', columns: ['h'], rank: 2 }],
+      policy({ h: { mode: 'skip' } }),
+    );
+    expect(Array.from(f.feeds[0]!.data as Float32Array)).toEqual([0.5, 1, -2, 0.25]);
+  });
+
   it('reads a slice of a batch as its rows: values from its first row, nulls from its offset', () => {
     // A batch cut past its first row has an offset, which Arrow applies to the null bitmap only.
     const wide = new Table({
