@@ -65,9 +65,19 @@ export function copyFormatter(field: Field): (v: unknown) => string {
     const zone = t.timezone ? '+00' : '';
     return (v) => new Date(v as number).toISOString().replace('Z', zone);
   }
+  // One backslash: the COPY text is escaped after (copyText), and Postgres reads bytea's hex form.
   if (DataType.isBinary(t) || DataType.isLargeBinary(t) || DataType.isFixedSizeBinary(t))
-    return (v) => `\\\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
-  if (DataType.isDecimal(t)) return (v) => String(v);
+    return (v) => `\\x${Buffer.from(v as Uint8Array).toString('hex')}`;
+  // get() gives a decimal's unscaled integer: the point goes `scale` digits from the right.
+  if (DataType.isDecimal(t)) return (v) => scaledDecimal(String(v), t.scale);
   return (v) =>
     typeof v === 'object' ? JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x)) : String(v);
+}
+
+/** An unscaled decimal integer ("-50000") as the number it stands for at `scale` ("-500.00"). */
+export function scaledDecimal(unscaled: string, scale: number): string {
+  if (scale <= 0) return scale === 0 ? unscaled : unscaled + '0'.repeat(-scale);
+  const negative = unscaled.startsWith('-');
+  const digits = (negative ? unscaled.slice(1) : unscaled).padStart(scale + 1, '0');
+  return `${negative ? '-' : ''}${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
 }
