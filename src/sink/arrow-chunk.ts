@@ -9,6 +9,8 @@ import {
   Vector,
   makeData,
   makeVector,
+  tableFromIPC,
+  tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
 import type { PredictionValues } from '../tensors/from-outputs.js';
@@ -18,38 +20,42 @@ import type { ScoredChunk, SinkLayout } from './sink.js';
 
 /**
  * A key column as the part file stores it: the kept rows, and plain values (one file of a glob may
- * store a key dictionary-encoded and another not; a part file needs one type).
+ * store a key dictionary-encoded and another not; a part file needs one type). A copy, exact.
  */
-function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
-  if (!DataType.isDictionary(v.type)) {
-    const taken = takeRows(v, keep);
-    if (taken) return taken;
-    // Other types (lists, structs, booleans) are rare as keys: kept as they are when every row is
-    // scored, else rebuilt value by value.
-    if (!keep) return v;
-  }
-  return copiedByValue(v, keep);
+export function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
+  if (DataType.isDictionary(v.type)) return copiedByValue(v, keep);
+  const taken = takeRows(v, keep);
+  if (taken) return taken;
+  // Other types (lists, structs, booleans) are rare as keys: kept as they are when every row is
+  // scored, else copied exactly.
+  return keep ? copiedExactly(v, keep) : v;
 }
 
+/** A dictionary key's values, as plain values of its value type. */
 function copiedByValue(v: Vector, keep?: Uint32Array): Vector {
   const n = keep ? keep.length : v.length;
   const values = new Array(n);
-  for (let i = 0; i < n; i++) values[i] = plainValue(v.get(keep ? keep[i]! : i));
-  return vectorFromArray(values, DataType.isDictionary(v.type) ? (v.type as Dictionary).dictionary : v.type);
+  for (let i = 0; i < n; i++) values[i] = v.get(keep ? keep[i]! : i);
+  return vectorFromArray(values, (v.type as Dictionary).dictionary);
 }
 
 /**
- * A value as vectorFromArray takes it: get() gives a list's row as a Vector and a struct's as a
- * row object, which vectorFromArray does not read (a list key of the kept rows came out as zeros).
+ * The kept rows of a column of any type, as Arrow stores them: slices of the runs of consecutive
+ * rows, written to an IPC stream and read back, which copies only what the slices hold (a list's
+ * child values included). Rebuilt from get() instead, a list of ints came out as zeros and a
+ * timestamp nested in a struct as milliseconds.
  */
-function plainValue(x: unknown): unknown {
-  if (x instanceof Vector) return Array.from(x as Iterable<unknown>, plainValue);
-  if (x !== null && typeof x === 'object' && !(x instanceof Date) && !ArrayBuffer.isView(x)) {
-    const json = (x as { toJSON?: () => Record<string, unknown> }).toJSON?.();
-    if (json && typeof json === 'object')
-      return Object.fromEntries(Object.entries(json).map(([k, v]) => [k, plainValue(v)]));
+function copiedExactly(v: Vector, keep: Uint32Array): Vector {
+  const slices: Vector[] = [];
+  for (let i = 0; i < keep.length;) {
+    let j = i + 1;
+    while (j < keep.length && keep[j] === keep[j - 1]! + 1) j++;
+    slices.push(v.slice(keep[i]!, keep[j - 1]! + 1));
+    i = j;
   }
-  return x;
+  if (slices.length === 0) return v.slice(0, 0);
+  const table = new Table({ k: new Vector(slices.flatMap((x) => x.data)) });
+  return tableFromIPC(tableToIPC(table, 'stream')).getChild('k')!;
 }
 
 /** Types whose values are `stride` elements of one typed array per row. */

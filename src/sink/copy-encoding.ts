@@ -1,4 +1,4 @@
-import { DataType, type Timestamp, type Vector } from 'apache-arrow';
+import { DataType, type Field, type Timestamp, type Vector } from 'apache-arrow';
 import { copyHeader, TRAILER } from '../pg/binary-format.js';
 import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
@@ -93,8 +93,27 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
   };
 }
 
+/**
+ * A key column's values as COPY text fields, by row: timestamps exact to the microsecond (read
+ * through get() they are milliseconds), others as copyFormatter writes them; `\N` for null.
+ */
+export function keyText(field: Field, vector: Vector): (row: number) => string {
+  const exact = exactMicros(vector);
+  if (exact) {
+    const zone = (vector.type as Timestamp).timezone ? '+00' : '';
+    return (row) => {
+      const us = exact(row);
+      return us === null ? '\\N' : microsText(us, zone);
+    };
+  }
+  const format = copyFormatter(field);
+  return (row) => {
+    const v = vector.get(row);
+    return v === null || v === undefined ? '\\N' : copyText(format(v));
+  };
+}
+
 function textEncoder(layout: SinkLayout): CopyEncoder {
-  const keyFormat = layout.keyFields.map(copyFormatter);
   const suffix = (values: MetadataValues) =>
     values.map((v) => copyText(v instanceof Date ? v.toISOString() : v)).join('\t');
   const meta = metadataRows(layout);
@@ -105,21 +124,11 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
     header: () => Buffer.alloc(0),
     encode({ keys, keep, predictions, rows, modelIndex }) {
       const parts: string[] = new Array(rows);
-      const micros = keys.map(exactMicros);
-      const zones = keys.map((k) => ((k.type as Timestamp).timezone ? '+00' : ''));
+      const texts = keys.map((v, k) => keyText(layout.keyFields[k]!, v));
       for (let r = 0; r < rows; r++) {
         const src = keep ? keep[r]! : r;
         let line = '';
-        for (let k = 0; k < keys.length; k++) {
-          const exact = micros[k];
-          if (exact) {
-            const us = exact(src);
-            line += (us === null ? '\\N' : microsText(us, zones[k]!)) + '\t';
-            continue;
-          }
-          const v = keys[k]!.get(src);
-          line += (v === null || v === undefined ? '\\N' : copyText(keyFormat[k]!(v))) + '\t';
-        }
+        for (const text of texts) line += text(src) + '\t';
         for (const p of predictions) {
           const values = p.values;
           if (values instanceof Float64Array) line += String(values[r]) + '\t';

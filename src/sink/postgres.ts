@@ -27,9 +27,9 @@ import { relationExists } from '../pg/catalog.js';
 import { cancelOnAbort, connect } from '../pg/connect.js';
 import type { LockPolicy } from '../pg/lock-timeout.js';
 import { copyText, ident, qualified } from '../pg/sql.js';
-import { copyFormatter, sqlTypeForArrow } from '../pg/types.js';
+import { sqlTypeForArrow } from '../pg/types.js';
 import { redact } from '../redact.js';
-import { copyEncoder, type CopyEncoder } from './copy-encoding.js';
+import { copyEncoder, keyText, type CopyEncoder } from './copy-encoding.js';
 import { describeForAnalysts, jobViews } from './pg-describe.js';
 import {
   convertPlainTable,
@@ -564,13 +564,11 @@ export class PostgresSink implements Sink {
       String(this.layout.shard.count),
     ]);
     if (rejects.size === 0) return;
-    const formats = this.layout.keyFields.map(copyFormatter);
     const rejectedAt = new Date();
     const lines: string[] = [];
+    const keyTexts = this.layout.keyFields.map((f, k) => keyText(f, rejects.keys(k)));
     for (let r = 0; r < rejects.size; r++) {
-      const keys = rejects.keys.map((col, k) =>
-        col[r] === null || col[r] === undefined ? '\\N' : copyText(formats[k]!(col[r])),
-      );
+      const keys = keyTexts.map((text) => text(r));
       const rest = rejectValues(this.layout, rejects.reasons[r]!, rejectedAt).map((v) =>
         copyText(v instanceof Date ? v.toISOString() : v),
       );

@@ -128,9 +128,38 @@ describe('chunkTable', () => {
 
 describe('chunkTable with nested keys', () => {
   it('copies list and struct keys of the kept rows', () => {
+    // A struct holding a nanosecond timestamp past 2^53, and a list of microsecond ones: through
+    // get() they were milliseconds (wrong, or a failed run).
+    const ts = makeVector(
+      makeData({
+        type: new TimestampNanosecond(),
+        length: 4,
+        data: BigInt64Array.of(1_700_000_000_123_456_789n, 1n, -5n, 9n),
+      }),
+    );
+    const st = new Struct([new ArrowField('x', new Int32(), true), new ArrowField('t', ts.type, true)]);
+    const sData = makeData({
+      type: st,
+      length: 4,
+      nullCount: 1,
+      nullBitmap: Uint8Array.of(0b0111),
+      children: [vectorFromArray([1, 2, 3, 4], new Int32()).data[0]!, ts.data[0]!],
+    });
+    const usList = new List(new ArrowField('item', new TimestampMicrosecond(), true));
+    const lData = makeData({
+      type: usList,
+      length: 4,
+      valueOffsets: Int32Array.of(0, 2, 2, 3, 5),
+      child: makeData({
+        type: new TimestampMicrosecond(),
+        length: 5,
+        data: BigInt64Array.of(66_000_066_999_999n, 1n, -2n, 3n, 4n),
+      }),
+    });
     const t = new Table({
       k: vectorFromArray([[1, 2], [3], null, [4, 5, 6]], new List(new ArrowField('item', new Int32(), true))),
-      s: vectorFromArray([{ x: 1 }, { x: 2 }, { x: 3 }, null], new Struct([new ArrowField('x', new Int32(), true)])),
+      s: makeVector(sData),
+      l: makeVector(lData),
     });
     const batch = tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
     for (const keep of [undefined, Uint32Array.of(0, 2, 3)]) {
@@ -139,18 +168,35 @@ describe('chunkTable with nested keys', () => {
         {
           index: 0,
           rows,
-          keys: [batch.getChild('k')!, batch.getChild('s')!],
+          keys: [batch.getChild('k')!, batch.getChild('s')!, batch.getChild('l')!],
           keep,
           predictions: [{ column: 'score', sqlType: 'double precision', values: new Float64Array(rows) }],
         },
-        layout(['k', 's'], batch.schema.fields),
+        layout(['k', 's', 'l'], batch.schema.fields),
       );
       const json = (v: Vector, i: number) => JSON.stringify(v.get(i)?.toJSON?.() ?? v.get(i));
       const at = keep ? Array.from(keep) : [0, 1, 2, 3];
-      for (const k of ['k', 's']) {
+      for (const k of ['k', 's', 'l']) {
         const col = out.getChild(k)!;
         expect(at.map((_, i) => json(col, i))).toEqual(at.map((r) => json(batch.getChild(k)!, r)));
       }
+      // The nested timestamps as stored, to the unit.
+      const stored = (v: Vector) => v.data.flatMap((d) => Array.from(d.values as BigInt64Array, String));
+      expect(out.getChild('s')!.data.flatMap((d) => stored(makeVector(d.children[1]!)))).toEqual(
+        at.map((r) => String(ts.data[0]!.values[r])),
+      );
+      // Each list row's child values as stored (offsets into the child, per data chunk).
+      const listRows = (v: Vector) =>
+        v.data.flatMap((d) =>
+          Array.from({ length: d.length }, (_, i) =>
+            Array.from(
+              (d.children[0]!.values as BigInt64Array).subarray(d.valueOffsets[i], d.valueOffsets[i + 1]),
+              String,
+            ).join(','),
+          ),
+        );
+      const want = listRows(batch.getChild('l')!);
+      expect(listRows(out.getChild('l')!)).toEqual(at.map((r) => want[r]));
     }
   });
 });
