@@ -3,6 +3,21 @@ import { EXIT, MlscaleError } from '../errors.js';
 import { registerConnectionString, registerSecret } from '../redact.js';
 import { fatalError, fatalText, wantsJsonLogs } from './fatal.js';
 import { buildProgram } from './program.js';
+import { closeScorerPools } from '../scoring/scorer-pool.js';
+
+let exiting = false;
+
+/**
+ * Exits with `code` once the scoring workers have scored the chunks they hold: process.exit with
+ * a worker inside onnxruntime's run aborts the whole process (exit 134, "terminate called after
+ * throwing an instance of 'Napi::Error'"). Once: a closed stderr fails every later write too.
+ */
+function exitAfterPools(code: number): void {
+  if (exiting) return;
+  exiting = true;
+  process.exitCode = code;
+  void closeScorerPools().finally(() => process.exit(code));
+}
 
 /**
  * The only place that decides exit codes: MlscaleErrors carry theirs, command-line mistakes
@@ -15,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   // the command ends quietly (with the exit code already decided, 0 otherwise), as with SIGPIPE.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    process.exit(process.exitCode ?? EXIT.ok);
+    exitAfterPools(Number(process.exitCode ?? EXIT.ok));
   });
   const program = buildProgram({ json });
   // Connection strings from the environment are secrets wherever they turn up.
@@ -29,8 +44,10 @@ export async function main(argv: readonly string[]): Promise<void> {
         ? `source: the Parquet decoder crashed on a damaged file (${err.message}); nothing was published.`
         : undefined;
     const options = { json, verbose, exitCode: EXIT.runtime };
-    process.stderr.write(message !== undefined ? fatalText(err, message, options) : fatalError(err, options));
-    process.exit(EXIT.runtime);
+    // A closed stderr fails this write too: the exit below is what matters.
+    if (!exiting)
+      process.stderr.write(message !== undefined ? fatalText(err, message, options) : fatalError(err, options));
+    exitAfterPools(EXIT.runtime);
   });
   try {
     await program.parseAsync([...argv]);

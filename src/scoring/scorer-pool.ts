@@ -73,6 +73,18 @@ interface Slot {
  * the models and starts the rest. Its own threads rather than piscina's: piscina fixes a worker's data and the
  * pool's size when the pool is made.
  */
+/** Pools not closed yet: closeScorerPools() ends them before the process exits on its own. */
+const open = new Set<ScorerPool>();
+
+/**
+ * Closes every pool not closed yet, as close() does (a worker's chunks are scored first): for the
+ * paths that end the process with process.exit (a closed stdout or stderr), which would terminate
+ * a worker inside onnxruntime's run and abort the process (exit 134) instead of exiting 1.
+ */
+export async function closeScorerPools(): Promise<void> {
+  await Promise.all([...open].map((p) => p.close()));
+}
+
 export class ScorerPool {
   /** Time the workers spent inside onnxruntime, summed over workers. */
   inferenceMs = 0;
@@ -96,6 +108,7 @@ export class ScorerPool {
   constructor(options: PoolOptions = {}) {
     const threads = checkThreads(options.threads ?? 1);
     this.eager = options.eager ?? false;
+    open.add(this);
     if (options.models) this.load(options.models, threads);
     else this.spawn();
   }
@@ -188,6 +201,7 @@ export class ScorerPool {
    * holds (two at most), or after a minute.
    */
   close(): Promise<void> {
+    open.delete(this);
     this.closed ??= (async () => {
       for (const q of this.queue.splice(0)) q.reject(new Error('the scoring pool was closed'));
       const deadline = Date.now() + 60_000;

@@ -46,4 +46,28 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     // most) and the one being read finish; the rest is left. Before, every chunk was read and scored.
     expect(record.rows_read).toBeLessThanOrEqual(200_000);
   });
+
+  it('a reader that closes stderr mid-run ends it with exit 1, not an abort inside the scoring worker', async () => {
+    // `mlscale score ... 2>&1 | head -3`: the next log line fails with EPIPE, and the process
+    // exits 1 once its worker has scored the chunk it holds (exiting at once, with the worker
+    // inside onnxruntime's run, aborted the process: exit 134).
+    const run = startMlscale(
+      [
+        'score',
+        '--job',
+        path.join(s.dir, 'job.yaml'),
+        '--param',
+        'ds=2024-01-02',
+        '--log-format',
+        'json',
+        '--parallelism',
+        '1',
+      ],
+      { cwd: s.dir },
+    );
+    await waitFor('the first chunk written', () => run.log().includes('"progress"'));
+    run.child.stderr!.destroy();
+    const r = await run.done;
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 1, signal: null });
+  });
 });
