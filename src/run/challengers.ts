@@ -54,7 +54,9 @@ export function challengerJob(job: Job, c: ChallengerSpec): Job {
 export async function runWithChallengers(job: Job, options: RunOptions = {}): Promise<RunWithChallengers> {
   const required = job.challengers.filter((c) => c.required);
   const before = await runChallengers(job, required, options, undefined);
-  const champion = await runJob(job, options);
+  // Timed from the process start only where it is the process's first run.
+  const { fromProcessStart, ...rest } = options;
+  const champion = await runJob(job, required.length === 0 && fromProcessStart ? options : rest);
   const after = await runChallengers(
     job,
     job.challengers.filter((c) => !c.required),

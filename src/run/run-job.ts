@@ -45,6 +45,11 @@ export interface RunOptions {
    * it reads the job): the first attempt loads the models into it. The run ends it in any case.
    */
   readonly pool?: ScorerPool;
+  /**
+   * Time the first chunk from the process start (the score command's own run: node and the
+   * modules loading are its wait too); else from the run's start, or a retry's from its own.
+   */
+  readonly fromProcessStart?: boolean;
 }
 
 export interface RunResult {
@@ -76,6 +81,7 @@ export interface RunResult {
  */
 export async function runJob(job: Job, options: RunOptions = {}): Promise<RunResult> {
   const started = Date.now();
+  const runStart = performance.now();
   const runId = options.runId !== undefined ? checkRunId(options.runId) : newRunId();
   if (options.resume && job.checkpointRows === undefined) {
     throw new UsageError(
@@ -126,10 +132,20 @@ export async function runJob(job: Job, options: RunOptions = {}): Promise<RunRes
           );
         planned = undefined;
         try {
-          return await attemptRun(plan, pool, attempt === 0 ? runId : `${runId}-retry${attempt}`, started, since, {
-            ...options,
-            resume,
-          });
+          // A retry's first chunk is timed from the retry's start, the first attempt's from the run's.
+          const from = attempt === 0 ? (options.fromProcessStart ? 0 : runStart) : performance.now();
+          return await attemptRun(
+            plan,
+            pool,
+            attempt === 0 ? runId : `${runId}-retry${attempt}`,
+            started,
+            since,
+            from,
+            {
+              ...options,
+              resume,
+            },
+          );
         } finally {
           // Also when the attempt fails before its own clean-up takes over (looking for a checkpoint).
           await pool.close().catch(() => undefined);
@@ -198,6 +214,8 @@ async function attemptRun(
   started: number,
   /** The Parquet thread's busy time when this attempt began (its planning, for the first). */
   parquetSince: number,
+  /** What start_ms counts from, on performance.now()'s clock (RunOptions.fromProcessStart). */
+  timedFrom: number,
   options: RunOptions,
 ): Promise<RunResult> {
   const job = plan.job;
@@ -235,9 +253,7 @@ async function attemptRun(
   });
   pool.onWarning = (m) => options.events?.warn?.(m);
   const stats = new StatsCollector();
-  // The score command's run counts from the process start (node and the modules loading are its
-  // wait too); a scheduled run, or a challenger, from its own.
-  const clock = new StageClock(options.pool ? 0 : performance.now() - (Date.now() - started));
+  const clock = new StageClock(timedFrom);
   // The workers' time inside onnxruntime, as the pool has summed it so far.
   const timings = () => ({
     ...clock.result(),

@@ -308,6 +308,23 @@ interface ScoreOut {
 }
 
 describe('challengers', () => {
+  it('time the champion that runs after a required challenger from its own start', async () => {
+    const job = s.file(
+      'req.yaml',
+      readFileSync(jobFile('tmp.yaml', '', 'parquet: { path: "req/ds={{ ds }}" }'), 'utf8').replace(
+        'key: [id]',
+        `key: [id]
+challengers:
+  - { path: better.onnx, name: better, version: "2", features: [x0, x1, x2], required: true }`,
+      ),
+    );
+    const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-02', '--json'], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    const out = JSON.parse(r.stdout) as { durationMs: number; timings: { start_ms: number } };
+    // From the process start it counted the challenger's whole run too ("first chunk at 12.13 s" of a 0.56 s run).
+    expect(out.timings.start_ms).toBeLessThanOrEqual(out.durationMs);
+  });
+
   it('are scored on the same rows beside the published predictions, which they never change; a failing one is reported', async () => {
     const plain = await mlscale(
       [

@@ -67,6 +67,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
     const { runWithChallengers } = await import('../../run/challengers.js');
     const result = await runWithChallengers(job, {
       pool,
+      fromProcessStart: true,
       ...(flags.runId !== undefined ? { runId: flags.runId } : {}),
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
       ...(flags.dryRun ? { dryRun: true } : {}),
