@@ -4,19 +4,25 @@ import { registerConnectionString, registerSecret } from '../redact.js';
 import { fatalError, fatalText, wantsJsonLogs } from './fatal.js';
 import { buildProgram } from './program.js';
 import { closeScorerPools } from '../scoring/scorer-pool.js';
+import { requestStop } from './stop-hook.js';
 
 let exiting = false;
 
 /**
- * Exits with `code` once the scoring workers have scored the chunks they hold: process.exit with
- * a worker inside onnxruntime's run aborts the whole process (exit 134, "terminate called after
- * throwing an instance of 'Napi::Error'"). Once: a closed stderr fails every later write too.
+ * Ends the process with `code` after a stream it writes to closed. A run in progress is stopped
+ * and unwinds as for a signal (its lock released, its failure recorded with `why`), and the
+ * process ends when it has, with that failure's code. Otherwise it exits once the scoring workers
+ * have scored the chunks they hold: process.exit with a worker inside onnxruntime's run aborts the
+ * whole process (exit 134). Once: a closed stderr fails every later write too.
  */
-function exitAfterPools(code: number): void {
+function exitAfterPools(code: number, why: string): void {
   if (exiting) return;
   exiting = true;
   process.exitCode = code;
-  void closeScorerPools().finally(() => process.exit(code));
+  const exit = () => void closeScorerPools().finally(() => process.exit(code));
+  // A run that does not end within a minute is left to the pools' own deadline.
+  if (requestStop(new Error(why))) setTimeout(exit, 60_000).unref();
+  else exit();
 }
 
 /**
@@ -30,7 +36,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   // the command ends quietly (with the exit code already decided, 0 otherwise), as with SIGPIPE.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    exitAfterPools(Number(process.exitCode ?? EXIT.ok));
+    exitAfterPools(Number(process.exitCode ?? EXIT.ok), 'stdout was closed (EPIPE): the run was stopped');
   });
   const program = buildProgram({ json });
   // Connection strings from the environment are secrets wherever they turn up.
@@ -45,9 +51,10 @@ export async function main(argv: readonly string[]): Promise<void> {
         : undefined;
     const options = { json, verbose, exitCode: EXIT.runtime };
     // A closed stderr fails this write too: the exit below is what matters.
-    if (!exiting)
-      process.stderr.write(message !== undefined ? fatalText(err, message, options) : fatalError(err, options));
-    exitAfterPools(EXIT.runtime);
+    if (exiting) return;
+    process.stderr.write(message !== undefined ? fatalText(err, message, options) : fatalError(err, options));
+    const closed = (err as NodeJS.ErrnoException).code === 'EPIPE';
+    exitAfterPools(EXIT.runtime, closed ? 'stderr was closed (EPIPE): the run was stopped' : err.message);
   });
   try {
     await program.parseAsync([...argv]);

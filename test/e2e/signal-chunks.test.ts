@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMlscale } from '../support/cli.js';
@@ -69,5 +69,11 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
     run.child.stderr!.destroy();
     const r = await run.done;
     expect({ code: r.code, signal: r.signal }).toEqual({ code: 1, signal: null });
+    // Stopped as a signal stops a run: its lock released, its failure and why in its ledger.
+    expect(existsSync(path.join(s.dir, 'out', '.ds=2024-01-02.lock'))).toBe(false);
+    const runs = path.join(s.dir, 'out', '_mlscale', 'runs');
+    const records = readdirSync(runs).map((f) => JSON.parse(readFileSync(path.join(runs, f), 'utf8')));
+    const record = records.find((x) => x.partition === '2024-01-02');
+    expect([record.status, record.error]).toEqual(['failed', 'stderr was closed (EPIPE): the run was stopped']);
   });
 });

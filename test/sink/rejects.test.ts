@@ -14,6 +14,7 @@ import {
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { RejectBuffer, rejectsTable } from '../../src/sink/rejects.js';
+import { keyText } from '../../src/sink/copy-encoding.js';
 import { keyedLayout } from '../support/sink-layout.js';
 
 // Rejected rows keep their keys as the source stores them: through get() a microsecond timestamp
@@ -74,5 +75,26 @@ describe('rejected rows', () => {
     const t = rejectsTable(new RejectBuffer(a.schema.fields), keyedLayout(a.schema.fields), new Date(0));
     expect(t.numRows).toBe(0);
     expect(String(t.getChild('us')!.type)).toBe(String(a.getChild('us')!.type));
+  });
+
+  it('reach Postgres text to the microsecond when gathered over several batches', () => {
+    // Into a Postgres rejects table a key goes as COPY text; over several batches the key is a
+    // vector of several chunks, and a timestamp went through get() (milliseconds) there.
+    const a = batch([1n, 2n], [1n, 66_000_066_999_999n], [5n, 6n], [[1], [2]]);
+    const b = batch([3n], [-1n], [7n], [[3]]);
+    const r = new RejectBuffer(a.schema.fields);
+    r.add(a, [
+      { row: 0, reason: 'x' },
+      { row: 1, reason: 'x' },
+    ]);
+    r.add(b, [{ row: 0, reason: 'x' }]);
+    const us = r.keys(1);
+    expect(us.data.length).toBe(2);
+    const text = keyText(a.schema.fields[1]!, us);
+    expect([0, 1, 2].map(text)).toEqual([
+      '1970-01-01T00:00:00.000001',
+      '1972-02-03T21:21:06.999999',
+      '1969-12-31T23:59:59.999999',
+    ]);
   });
 });

@@ -5,6 +5,7 @@ import { ScorerPool } from '../../scoring/scorer-pool.js';
 import { stopParquetThreadIfUnused, usesParquetThread, warmParquetThread } from '../../parquet-thread.js';
 import { createLogger, type LogFormat } from '../../logger.js';
 import { fatalText } from '../fatal.js';
+import { onStopRequest } from '../stop-hook.js';
 import { formatSummary } from '../summary.js';
 
 export interface ScoreFlags {
@@ -51,6 +52,8 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed stderr (main.ts) stops the run as a signal would, without the signal's exit code.
+  const stopHook = onStopRequest((reason) => controller.abort(reason));
   // The first scoring worker starts before the job is read: its start and onnxruntime's load
   // overlap the job's loading and the run's own modules, and the Parquet thread starts (and
   // compiles parquet-wasm) as soon as the job turns out to use it (the first chunk came about
@@ -104,6 +107,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    stopHook();
     // The run ends the pool; not when the job did not load.
     await pool.close();
     await stopParquetThreadIfUnused();
