@@ -6,10 +6,18 @@ import { DataType, TimeUnit, type Vector } from 'apache-arrow';
  * microseconds were lost, and values beyond 2^53 units came out wrong. Undefined for other types.
  */
 export function exactMicros(v: Vector): ((row: number) => bigint | null) | undefined {
-  if (!DataType.isTimestamp(v.type) || v.data.length !== 1) return undefined;
-  const d = v.data[0]!;
-  const values = d.values as unknown;
-  if (!(values instanceof BigInt64Array)) return undefined;
+  if (!DataType.isTimestamp(v.type)) return undefined;
+  // As Vector.get reads them: a slice's values start at its first row. A vector of several chunks
+  // (rejected keys gathered over batches) is read chunk by chunk.
+  const chunks = v.data.map((d) => d.values as unknown);
+  if (!chunks.every((c) => c instanceof BigInt64Array)) return undefined;
+  const values = chunks as BigInt64Array[];
+  const starts: number[] = [];
+  let at = 0;
+  for (const d of v.data) {
+    starts.push(at);
+    at += d.length;
+  }
   const unit = v.type.unit;
   const toMicros =
     unit === TimeUnit.SECOND
@@ -19,8 +27,19 @@ export function exactMicros(v: Vector): ((row: number) => bigint | null) | undef
         : unit === TimeUnit.MICROSECOND
           ? (x: bigint) => x
           : (x: bigint) => floorThousandth(x);
-  // As Vector.get reads them: a slice's values start at its first row.
-  return (row) => (v.isValid(row) ? toMicros(values[row]!) : null);
+  if (values.length === 1) return (row) => (v.isValid(row) ? toMicros(values[0]![row]!) : null);
+  return (row) => {
+    if (!v.isValid(row)) return null;
+    // The last chunk that starts at or before the row.
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid]! <= row) lo = mid;
+      else hi = mid - 1;
+    }
+    return toMicros(values[lo]![row - starts[lo]!]!);
+  };
 }
 
 /** Unix microseconds as Postgres reads a timestamp in text: `2024-01-01T00:00:00.000001`. */

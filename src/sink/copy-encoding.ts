@@ -1,4 +1,4 @@
-import { DataType, makeVector, type Field, type Timestamp, type Vector } from 'apache-arrow';
+import { DataType, type Field, type Timestamp, type Vector } from 'apache-arrow';
 import { copyHeader, TRAILER } from '../pg/binary-format.js';
 import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
@@ -98,27 +98,6 @@ function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
  * through get() they are milliseconds), others as copyFormatter writes them; `\N` for null.
  */
 export function keyText(field: Field, vector: Vector): (row: number) => string {
-  // exactMicros reads one chunk: a vector of several (rejects gathered over batches) is read per chunk.
-  if (vector.data.length > 1) {
-    const parts = vector.data.map((d) => keyText(field, makeVector(d)));
-    const starts: number[] = [];
-    let at = 0;
-    for (const d of vector.data) {
-      starts.push(at);
-      at += d.length;
-    }
-    return (row) => {
-      // The last chunk that starts at or before the row.
-      let lo = 0;
-      let hi = starts.length - 1;
-      while (lo < hi) {
-        const mid = (lo + hi + 1) >> 1;
-        if (starts[mid]! <= row) lo = mid;
-        else hi = mid - 1;
-      }
-      return parts[lo]!(row - starts[lo]!);
-    };
-  }
   const exact = exactMicros(vector);
   if (exact) {
     const zone = (vector.type as Timestamp).timezone ? '+00' : '';
