@@ -64,15 +64,6 @@ interface Slot {
   failed: boolean;
 }
 
-/**
- * `threads` worker threads, each holding its own onnxruntime session per model (session.run
- * blocks its thread, so parallel inference needs threads). Input buffers are moved, not copied.
- *
- * A pool can start before its job is read, with one worker (the score command's): that worker
- * loads onnxruntime while the main thread reads the job and the models, and load() then hands it
- * the models and starts the rest. Its own threads rather than piscina's: piscina fixes a worker's data and the
- * pool's size when the pool is made.
- */
 /** Pools not closed yet: closeScorerPools() ends them before the process exits on its own. */
 const open = new Set<ScorerPool>();
 
@@ -85,6 +76,15 @@ export async function closeScorerPools(): Promise<void> {
   await Promise.all([...open].map((p) => p.close()));
 }
 
+/**
+ * `threads` worker threads, each holding its own onnxruntime session per model (session.run
+ * blocks its thread, so parallel inference needs threads). Input buffers are moved, not copied.
+ *
+ * A pool can start before its job is read, with one worker (the score command's): that worker
+ * loads onnxruntime while the main thread reads the job and the models, and load() then hands it
+ * the models and starts the rest. Its own threads rather than piscina's: piscina fixes a worker's data and the
+ * pool's size when the pool is made.
+ */
 export class ScorerPool {
   /** Time the workers spent inside onnxruntime, summed over workers. */
   inferenceMs = 0;
