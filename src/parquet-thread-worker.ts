@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { serveTasks, type Answer } from './task-serve.js';
 import { decodeRowGroup, forgetCursors } from './source/parquet-decode.js';
 import { encodePart } from './sink/parquet-encode.js';
-import { readFileFooter } from './source/parquet-footer.js';
+import { readFileFooters } from './source/parquet-footer.js';
 import type { ParquetTask } from './parquet-thread.js';
 import { loadParquetWasm } from './parquet-wasm.js';
 
@@ -17,8 +17,8 @@ serveTasks(async (task: ParquetTask): Promise<Answer> => {
       ? await decodeRowGroup(task)
       : task.kind === 'encode'
         ? await encodePart(task)
-        : task.kind === 'footer'
-          ? { value: await readFileFooter(await loadParquetWasm(), task), transfer: [] }
+        : task.kind === 'footers'
+          ? { value: await readFileFooters(await loadParquetWasm(), task), transfer: [] }
           : task.kind === 'forget'
             ? { value: await forgetCursors(task.reader), transfer: [] }
             : { value: (await loadParquetWasm(), null), transfer: [] };

@@ -8,7 +8,7 @@ import type { Job } from './config/job.js';
 export type ParquetTask =
   | ({ kind: 'decode' } & DecodeTask)
   | ({ kind: 'encode' } & EncodeTask)
-  | ({ kind: 'footer' } & FooterTask)
+  | ({ kind: 'footers' } & FooterTask)
   | { kind: 'forget'; reader: string }
   | { kind: 'warm' };
 
@@ -82,12 +82,12 @@ function send(task: ParquetTask, transferList?: ArrayBuffer[]): Promise<unknown>
 }
 
 /**
- * Reads a local file's footer on the Parquet thread, starting it (and compiling parquet-wasm in
+ * Reads local files' footers on the Parquet thread, starting it (and compiling parquet-wasm in
  * it) while the run plans. It holds no claim on the thread, so the source that decodes next finds
  * it started; an idle thread does not keep the process alive.
  */
-export function readFooterOnThread(file: string): Promise<FooterResult> {
-  return send({ kind: 'footer', file }) as Promise<FooterResult>;
+export function readFootersOnThread(files: readonly string[]): Promise<FooterResult[]> {
+  return send({ kind: 'footers', files }) as Promise<FooterResult[]>;
 }
 
 /**

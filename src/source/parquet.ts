@@ -6,10 +6,10 @@ import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-w
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
 import type { Decoded } from './parquet-decode.js';
-import { readFooterOnThread } from '../parquet-thread.js';
+import { readFootersOnThread } from '../parquet-thread.js';
 import { benchSerial } from '../run/bench-serial.js';
 import { FileChanged } from './range-blob.js';
-import { firstLineOf, readFooter } from './parquet-footer.js';
+import { firstLineOf, readFooter, type FooterResult } from './parquet-footer.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
 
@@ -78,17 +78,48 @@ function fileSchema(
   }
 }
 
-/** A local file's footer, read on the Parquet thread (which then decodes its row groups). */
-async function readLocalSchema(file: string, fileSize: number, mtimeMs: number): Promise<FileSchema> {
-  let r;
-  try {
-    r = await readFooterOnThread(file);
-  } catch (err) {
-    // The decoder trapped on the file and took its thread down; the next task starts another.
-    throw footerError(file, 'open', firstLineOf(err), err);
+/** Files checked and footers asked of the Parquet thread at once: a directory of thousands is still many tasks. */
+const FILES_AT_ONCE = 64;
+
+type Listed = { readonly file: string; readonly size: number; readonly mtimeMs: number };
+
+/**
+ * Local files' schemas, read on the Parquet thread (which then decodes their row groups), a few
+ * dozen footers a task: one at a time, the 4 footers of a run's source took 40-50 ms before its
+ * first chunk. A failure is the first file's in order, as one at a time.
+ */
+async function scanLocal(files: readonly Listed[]): Promise<{ file: string; info: FileSchema }[]> {
+  const out: { file: string; info: FileSchema }[] = [];
+  for (let at = 0; at < files.length; at += FILES_AT_ONCE) {
+    const some = files.slice(at, at + FILES_AT_ONCE);
+    const magic = await Promise.allSettled(
+      some.map(async ({ file, size }) => assertParquet(file, size, await LOCAL_FILES.blob(file))),
+    );
+    const bad = magic.findIndex((m) => m.status === 'rejected');
+    const good = bad === -1 ? some : some.slice(0, bad);
+    for (const [i, info] of (await localSchemas(good)).entries()) out.push({ file: good[i]!.file, info });
+    if (bad !== -1) throw (magic[bad] as PromiseRejectedResult).reason;
   }
-  if ('error' in r) throw footerError(file, r.error, r.message);
-  return fileSchema(file, fileSize, mtimeMs, r.schema, r.rowGroups);
+  return out;
+}
+
+async function localSchemas(files: readonly Listed[]): Promise<FileSchema[]> {
+  if (files.length === 0) return [];
+  let results: FooterResult[];
+  try {
+    results = await readFootersOnThread(files.map((f) => f.file));
+  } catch (err) {
+    // The decoder trapped on one of them and took its thread down: one at a time, to name it.
+    if (files.length === 1) throw footerError(files[0]!.file, 'open', firstLineOf(err), err);
+    const out: FileSchema[] = [];
+    for (const f of files) out.push(...(await localSchemas([f])));
+    return out;
+  }
+  return files.map(({ file, size, mtimeMs }, i) => {
+    const r = results[i]!;
+    if ('error' in r) throw footerError(file, r.error, r.message);
+    return fileSchema(file, size, mtimeMs, r.schema, r.rowGroups);
+  });
 }
 
 /** An object's footer, read on this thread through the store's client. */
@@ -134,12 +165,13 @@ export async function scanParquet(pattern: string, access: FileAccess = LOCAL_FI
   let schema: Schema | undefined;
   const groups: RowGroupRef[] = [];
   const columnsByFile = new Map<string, Map<string, DataType>>();
-  const infos = await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
-    const blob = await access.blob(file);
-    await assertParquet(file, size, blob);
-    const info = pw ? await readSchema(pw, file, size, mtimeMs, blob) : await readLocalSchema(file, size, mtimeMs);
-    return { file, info };
-  });
+  const infos = pw
+    ? await inOrder(files, access.concurrency ?? 1, async ({ file, size, mtimeMs }) => {
+        const blob = await access.blob(file);
+        await assertParquet(file, size, blob);
+        return { file, info: await readSchema(pw, file, size, mtimeMs, blob) };
+      })
+    : await scanLocal(files);
   for (const { file, info } of infos) {
     schema ??= info.schema;
     columnsByFile.set(file, new Map(info.schema.fields.map((f) => [f.name, f.type])));

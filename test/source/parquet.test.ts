@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MlscaleError, UsageError } from '../../src/errors.js';
@@ -206,6 +206,71 @@ describe('Parquet source', () => {
       for await (const b of source.batches()) expect(b.numRows).toBeGreaterThan(0);
     };
     await expect(read()).rejects.toThrow(/changed after the run listed it/);
+  });
+
+  describe('a directory of many files, their footers read a few dozen at a time', () => {
+    const iris = () => csvTable(datasetFixture('iris.csv'), { Sepal_Length: 'float' });
+    // The footer of a file whose schema list claims 2^31 elements: the decoder traps on it
+    // ("unreachable") and takes the Parquet thread down.
+    const trapping = () =>
+      (() => {
+        const meta = Buffer.from([0x15, 0x02, 0x19, 0xfc, 0xff, 0xff, 0xff, 0xff, 0x07]);
+        const len = Buffer.alloc(4);
+        len.writeUInt32LE(meta.length);
+        return Buffer.concat([Buffer.from('PAR1'), meta, len, Buffer.from('PAR1')]);
+      })();
+
+    it('reads more files than one task holds, every row group in file order', async () => {
+      const t = iris();
+      for (let i = 0; i < 70; i++)
+        writeParquet(path.join(scratch.dir, 'many', `p${String(i).padStart(3, '0')}.parquet`), t);
+      const files = await scanParquet(path.join(scratch.dir, 'many'));
+      expect(files.groups.length).toBe(70);
+      expect(files.groups.map((g) => path.basename(g.file))).toEqual(
+        Array.from({ length: 70 }, (_, i) => `p${String(i).padStart(3, '0')}.parquet`),
+      );
+      expect((await readAll(path.join(scratch.dir, 'many'))).rows).toBe(70 * 150);
+    });
+
+    // Each case: the files in order, and the one the error must name (the first bad one, whatever
+    // kind of bad: no magic, a footer the decoder refuses, one it traps on).
+    const bad = {
+      magic: () => Buffer.from('id,x\n1,2\n'),
+      footer: () => readFileSync(parquetFixture('bad_data/PARQUET-1481.parquet')),
+      trap: trapping,
+    };
+    const cases: [string, (keyof typeof bad | 'good')[], number, RegExp][] = [
+      ['no magic before a bad footer', ['good', 'magic', 'footer'], 1, /is not a Parquet file \(no PAR1 magic\)/],
+      ['a bad footer before no magic', ['good', 'footer', 'magic'], 1, /is not a readable Parquet file/],
+      [
+        'a trap before no magic',
+        ['good', 'good', 'trap', 'magic'],
+        2,
+        /is not a readable Parquet file \(unreachable\)/,
+      ],
+      ['no magic before a trap', ['good', 'magic', 'trap'], 1, /no PAR1 magic/],
+      ['a bad footer before a trap', ['footer', 'trap', 'good'], 0, /is not a readable Parquet file/],
+    ];
+    it.each(cases)('names the first bad file: %s', async (name, kinds, first, message) => {
+      const dir = path.join(scratch.dir, 'order', name.replace(/ /g, '-'));
+      kinds.forEach((k, i) => {
+        const file = path.join(dir, `f${i}.parquet`);
+        if (k === 'good') writeParquet(file, iris());
+        else {
+          mkdirSync(dir, { recursive: true });
+          writeFileSync(file, bad[k]());
+        }
+      });
+      const err = await scanParquet(dir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toMatch(new RegExp(`^source: ${path.join(dir, `f${first}.parquet`)} `));
+      expect((err as Error).message).toMatch(message);
+      // The thread the trap took down is replaced: the next scan reads.
+      expect((await readAll(path.join(dir, `f${kinds.indexOf('good')}.parquet`))).rows).toBe(150);
+    });
   });
 
   it('keeps the fixtures outside the project', () => {
