@@ -1,6 +1,6 @@
 import type { RecordBatch } from 'apache-arrow';
 import type { SqlType } from '../output/columns.js';
-import { columnKind, isHalfFloat } from '../tensors/column-kind.js';
+import { columnKind, plainNumbers } from '../tensors/column-kind.js';
 import type { PredictionColumn } from '../tensors/from-outputs.js';
 import { Accumulator } from './accumulator.js';
 import { CategoryCounter } from './categories.js';
@@ -79,7 +79,7 @@ export class StatsCollector {
       f.nulls += v.nullCount;
       const kind = columnKind(v.type);
       const stride = Math.max(1, Math.ceil(v.length / FEATURE_SAMPLE_PER_BATCH));
-      if (kind === 'number' && v.data.length === 1 && v.nullCount === 0 && !isHalfFloat(v.type)) {
+      if (plainNumbers(v.type) && v.data.length === 1 && v.nullCount === 0) {
         const data = v.data[0]!;
         // data.values already starts at the slice's first value.
         const values = data.values as ArrayLike<number>;

@@ -20,6 +20,15 @@ export function isHalfFloat(type: DataType): boolean {
   return DataType.isFloat(type) && type.precision === Precision.HALF;
 }
 
+/**
+ * Whether a column's values are its buffer's numbers (one per row): not for a dictionary-encoded
+ * column, whose buffer holds indices into its dictionary (a categorical column as pandas writes
+ * it), nor for float16 (raw bit patterns). Loops that read the buffer directly check this first.
+ */
+export function plainNumbers(type: DataType): boolean {
+  return !DataType.isDictionary(type) && columnKind(type) === 'number' && !isHalfFloat(type);
+}
+
 /** The columns a source offers, in order, for messages such as "(have: a, b, c)". */
 export function columnList(schema: Schema): string {
   const names = schema.fields.map((f: Field) => f.name);

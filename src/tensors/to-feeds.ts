@@ -1,7 +1,7 @@
 import { DataType, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import type { OnNull } from '../config/job.js';
 import { QualityGateError, RuntimeFailure } from '../errors.js';
-import { columnKind, isHalfFloat } from './column-kind.js';
+import { plainNumbers } from './column-kind.js';
 import type { FeedType, InputFeed } from './io-plan.js';
 import type { FeedData, WireFeed } from './wire.js';
 
@@ -54,12 +54,13 @@ export function missingMask(vector: Vector): MissingMask | undefined {
     let at = 0;
     for (const data of vector.data) {
       const values = data.values as ArrayLike<number>;
-      if (isHalfFloat(data.type)) {
+      if (!plainNumbers(data.type)) {
+        // float16 bit patterns, or a dictionary's indices: the values are what get() reads.
         for (let i = 0; i < data.length; i++) {
           const v = vector.get(at + i) as number | null;
           if (v !== null && v - v !== 0 && !(mask && mask[at + i])) (mask ??= new Uint8Array(n))[at + i] = 2;
         }
-      } else if (!DataType.isDictionary(data.type)) {
+      } else {
         // A slice's values start at its first row (Arrow applies its offset to the null bitmap only).
         for (let i = 0; i < data.length; i++) {
           const v = values[i]!;
@@ -202,12 +203,10 @@ function fillColumn(
   mask: MissingMask | undefined,
 ): number {
   const data = vector.data[0]!;
-  const kind = columnKind(vector.type);
   const hasNulls = mask !== undefined;
   const fastNumeric =
     vector.data.length === 1 &&
-    kind === 'number' &&
-    !isHalfFloat(vector.type) &&
+    plainNumbers(vector.type) &&
     !(out instanceof BigInt64Array) &&
     !Array.isArray(out) &&
     feed.type !== 'bool';

@@ -94,6 +94,78 @@ describe('non-finite predictions are rejected, never published', () => {
   });
 });
 
+describe('a categorical (dictionary-encoded) numeric feature is read by its values', () => {
+  // pandas writes a Categorical column as an Arrow dictionary: its buffer holds indices into the
+  // dictionary. Read as numbers directly, the model was fed 0, 1, 2 instead of -5, 0.5, 3 (exit 0).
+  const values = [-5, 0.5, 3, NaN];
+  const plain = (i: number) => values[i % 4]!;
+  const twin = (dictionary: boolean) =>
+    new Table({
+      id: makeVector(BigInt64Array.from({ length: N }, (_, i) => BigInt(i))),
+      f0: dictionary
+        ? vectorFromArray(
+            Array.from({ length: N }, (_, i) => plain(i)),
+            new Dictionary(new Float32(), new Int32()),
+          )
+        : makeVector(Float32Array.from({ length: N }, (_, i) => plain(i))),
+      f1: dictionary
+        ? vectorFromArray(
+            Array.from({ length: N }, (_, i) => (i % 5) * 2),
+            new Dictionary(new Int32(), new Int32()),
+          )
+        : makeVector(Int32Array.from({ length: N }, (_, i) => (i % 5) * 2)),
+      f2: makeVector(Float32Array.from({ length: N }, (_, i) => (i % 3) / 3)),
+    });
+
+  it('scores, rejects its NaN and counts its statistics as the same values stored plainly', async () => {
+    writeParquet(path.join(s.dir, 'cat', 'dict', 'part-0.parquet'), twin(true));
+    writeParquet(path.join(s.dir, 'cat', 'plain', 'part-0.parquet'), twin(false));
+    const read = readParquetTable(path.join(s.dir, 'cat', 'dict', 'part-0.parquet'));
+    expect(String(read.getChild('f0')!.type)).toMatch(/^Dictionary</);
+    const run = async (which: string) => {
+      const file = s.file(
+        `cat-${which}.yaml`,
+        `name: cat_${which}
+params: { ds: "2024-01-01" }
+model:
+  path: ok.onnx
+  features: [f0, f1, f2]
+source:
+  parquet: { path: cat/${which} }
+key: [id]
+batch_size: 256
+parallelism: 1
+on_null: skip
+max_reject_rate: 0.3
+sink:
+  parquet: { path: "out/cat_${which}/ds={{ ds }}" }
+`,
+      );
+      const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir });
+      expect(errorLine(r)).toBe('');
+      const result = JSON.parse(r.stdout);
+      const data = readParquetTable(path.join(s.dir, 'out', `cat_${which}`, 'ds=2024-01-01', 'part-00000.parquet'));
+      return { result, scores: Array.from(data.getChild('score')!, Number) };
+    };
+    const dict = await run('dict');
+    const flat = await run('plain');
+    // Every fourth row's f0 is NaN: missing, so skipped, in both.
+    expect([dict.result.rowsRejected, flat.result.rowsRejected]).toEqual([N / 4, N / 4]);
+    expect(dict.scores).toEqual(flat.scores);
+    // The logistic model's scores follow f0: with indices fed instead, they would not.
+    expect(new Set(dict.scores.map((x) => x.toFixed(6))).size).toBeGreaterThan(3);
+    // The same statistics; the moments summed in another order (value by value, not by batch).
+    for (const f of ['f0', 'f1']) {
+      const { mean, std, ...rest } = dict.result.stats.features[f];
+      const { mean: mean2, std: std2, ...rest2 } = flat.result.stats.features[f];
+      expect(rest).toEqual(rest2);
+      expect(mean).toBeCloseTo(mean2, 9);
+      expect(std).toBeCloseTo(std2, 9);
+    }
+    expect(dict.result.stats.features.f0.mean).toBeCloseTo((-5 + 0.5 + 3) / 3, 5);
+  });
+});
+
 describe('every file of a glob agrees on the types the job reads', () => {
   it('refuses a feature or a key whose type differs between files (exit 2, naming both files and types)', async () => {
     const mixed = (dir: string, second: Table) => {
