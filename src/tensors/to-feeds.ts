@@ -171,6 +171,8 @@ export function toFeeds(
   firstRow = 0,
   candidates?: Uint32Array,
 ): Feeds {
+  const plain = candidates ? undefined : plainFeeds(batch, inputs);
+  if (plain) return plain;
   const allColumns = [...new Set(inputs.flatMap((i) => i.columns))];
   const { keep, rejects, masks } = selectRows(batch, allColumns, policy, firstRow, candidates);
   const rows = keep ? keep.length : batch.numRows;
@@ -188,6 +190,38 @@ export function toFeeds(
     feeds.push({ input: feed.input, type: feed.type, dims, data: out });
   }
   return { feeds, keep, rows, rejects, filled };
+}
+
+/**
+ * The usual batch in one pass: every input a float tensor, every column it takes plain numbers in
+ * one chunk with no nulls, every row wanted. Each value is checked finite as it is copied; at the
+ * first that is not, undefined, and the batch goes the general way (selectRows decides what
+ * becomes of its row). The general way reads each value twice, for the missing-value mask and
+ * then for the tensor: 32M values per 1M rows of 32 features, 40-45 ms of the main thread.
+ */
+function plainFeeds(batch: RecordBatch, inputs: readonly InputFeed[]): Feeds | undefined {
+  const rows = batch.numRows;
+  const feeds: WireFeed[] = [];
+  for (const feed of inputs) {
+    if (feed.type !== 'float32' && feed.type !== 'float64') return undefined;
+    const width = feed.columns.length;
+    const out = allocateFeed(feed.type, rows * width) as Float32Array | Float64Array;
+    for (let f = 0; f < width; f++) {
+      const vector = batch.getChild(feed.columns[f]!);
+      if (!vector || vector.data.length !== 1 || vector.nullCount > 0 || !plainNumbers(vector.type)) return undefined;
+      // As Vector.get reads them: a slice's values start at its first row.
+      const values = vector.data[0]!.values as Float32Array | Float64Array | Int32Array;
+      let finite = true;
+      for (let r = 0; r < rows; r++) {
+        const v = values[r]!;
+        out[r * width + f] = v;
+        if (v - v !== 0) finite = false;
+      }
+      if (!finite) return undefined;
+    }
+    feeds.push({ input: feed.input, type: feed.type, dims: feed.rank === 1 ? [rows] : [rows, width], data: out });
+  }
+  return { feeds, keep: undefined, rows, rejects: [], filled: 0 };
 }
 
 function fillColumn(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Float16, Float64, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
+import { Float16, Float32, Float64, Int32, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
 import type { OnNull } from '../../src/config/job.js';
 import { QualityGateError } from '../../src/errors.js';
 import { missingMask, toFeeds, type NullPolicy } from '../../src/tensors/to-feeds.js';
@@ -51,6 +51,44 @@ describe('Arrow batch → tensors', () => {
     expect(Array.from(one.feeds[0]!.data as Float64Array)).toEqual([10, 20, 0, 40, 50]);
     const bothColumns = toFeeds(wide.slice(2, 3), matrix, policy({}, { mode: 'skip' }));
     expect(Array.from(bothColumns.feeds[0]!.data as Float32Array)).toEqual([1, 10]);
+  });
+
+  it('builds the same tensors in one pass as the general way, and leaves a batch with a missing value to it', () => {
+    const n = 1000;
+    const make = (bad?: number) =>
+      new Table({
+        f: vectorFromArray(
+          Array.from({ length: n }, (_, i) => (i === bad ? NaN : i / 7 - 30)),
+          new Float32(),
+        ),
+        d: vectorFromArray(
+          Array.from({ length: n }, (_, i) => (i % 9) * 1e-3 + 1e6),
+          new Float64(),
+        ),
+        k: vectorFromArray(
+          Array.from({ length: n }, (_, i) => i % 13),
+          new Int32(),
+        ),
+      }).batches[0]!;
+    const inputs: InputFeed[] = [
+      { input: 'X', type: 'float32', columns: ['f', 'd', 'k'], rank: 2 },
+      { input: 'Y', type: 'float64', columns: ['d'], rank: 1 },
+    ];
+    const all = Uint32Array.from({ length: n }, (_, i) => i);
+    const p = policy({}, { mode: 'skip' });
+    // Candidates (every row) send a batch the general way: the reference.
+    for (const [b, rows] of [
+      [make(), n],
+      [make(0), n - 1],
+      [make(n - 1), n - 1],
+      [make(500).slice(1, 900), 898],
+    ] as const) {
+      const one = toFeeds(b, inputs, p);
+      const general = toFeeds(b, inputs, p, 0, all.subarray(0, b.numRows));
+      expect(one.rows).toBe(rows);
+      expect(one.feeds).toEqual(general.feeds);
+      expect(one.rejects).toEqual(general.rejects);
+    }
   });
 
   it('counts nulls, NaN and infinities as missing', () => {
