@@ -7,6 +7,7 @@ import type { ScoredChunk, Sink } from '../sink/sink.js';
 import { toPredictions, type PredictionColumn } from '../tensors/from-outputs.js';
 import { selectRows, toFeeds, type Reject } from '../tensors/to-feeds.js';
 import type { RejectBuffer } from '../sink/rejects.js';
+import { decodeDictionary } from '../sink/arrow-chunk.js';
 import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from '../stats/collector.js';
@@ -115,7 +116,8 @@ function submit(
 
 /** Waits for a chunk's parts and turns them into one scored chunk in source order. */
 async function collect(plan: JobPlan, head: InFlight, clock: StageClock | undefined): Promise<ScoredChunk> {
-  const keys = plan.job.key.map((k) => head.batch.getChild(k)!);
+  // Plain values: a sink reads a key's buffers as they are stored, and a dictionary's are indices.
+  const keys = plan.job.key.map((k) => decodeDictionary(head.batch.getChild(k)!));
   const t = performance.now();
   const outputs = await Promise.all(head.parts.map((p) => p.result));
   clock?.add('wait', performance.now() - t);

@@ -23,7 +23,7 @@ import type { ScoredChunk, SinkLayout } from './sink.js';
  * store a key dictionary-encoded and another not; a part file needs one type). A copy, exact.
  */
 export function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
-  if (DataType.isDictionary(v.type)) return copiedByValue(v, keep);
+  if (DataType.isDictionary(v.type)) return keyVector(decodeDictionary(v), keep);
   const taken = takeRows(v, keep);
   if (taken) return taken;
   // Other types (lists, structs, booleans) are rare as keys: kept as they are when every row is
@@ -31,12 +31,44 @@ export function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
   return keep ? copiedExactly(v, keep) : v;
 }
 
-/** A dictionary key's values, as plain values of its value type. */
-function copiedByValue(v: Vector, keep?: Uint32Array): Vector {
-  const n = keep ? keep.length : v.length;
-  const values = new Array(n);
-  for (let i = 0; i < n; i++) values[i] = v.get(keep ? keep[i]! : i);
-  return vectorFromArray(values, (v.type as Dictionary).dictionary);
+/**
+ * A dictionary-encoded column as plain values of its value type, each row its dictionary entry
+ * copied exactly (a categorical key, as pandas writes one). Read through get(), a nanosecond
+ * timestamp lost its last digits and a microsecond one, written to Postgres, its microseconds.
+ * Other columns are returned as they are.
+ */
+export function decodeDictionary(v: Vector): Vector {
+  if (!DataType.isDictionary(v.type)) return v;
+  const valueType = (v.type as Dictionary).dictionary;
+  const parts = v.data.map((d) => {
+    const n = d.length;
+    // As Vector.get reads them: a slice's indices start at its first row, its validity at its offset.
+    const indices = d.values as ArrayLike<number | bigint>;
+    const at = new Uint32Array(n);
+    const indexNull = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      if (d.nullCount > 0 && !d.getValid(i)) indexNull[i] = 1;
+      else at[i] = Number(indices[i]);
+    }
+    const dictionary = d.dictionary!;
+    const taken = takeRows(dictionary, at);
+    if (!taken) {
+      // Types takeRows does not copy (booleans, lists): get() reads them exactly.
+      const values = Array.from({ length: n }, (_, i) => (indexNull[i] ? null : dictionary.get(at[i]!)));
+      return vectorFromArray(values, valueType).data[0]!;
+    }
+    const t = taken.data[0]!;
+    if (!indexNull.includes(1)) return t;
+    // The row is null where its index is, as well as where its entry is.
+    const bitmap = new Uint8Array((n + 7) >> 3);
+    let nullCount = 0;
+    for (let i = 0; i < n; i++) {
+      if (!indexNull[i] && t.getValid(i)) bitmap[i >> 3]! |= 1 << (i & 7);
+      else nullCount++;
+    }
+    return t.clone(t.type, 0, n, nullCount, [t.valueOffsets, t.values, bitmap, undefined] as never);
+  });
+  return new Vector(parts);
 }
 
 /**

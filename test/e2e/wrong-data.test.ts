@@ -1,7 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Dictionary, Float32, Int32, Table, Utf8, makeVector, vectorFromArray } from 'apache-arrow';
+import {
+  DataType,
+  Dictionary,
+  Float32,
+  Int32,
+  Int64,
+  Table,
+  TimestampMicrosecond,
+  TimestampNanosecond,
+  Utf8,
+  Vector,
+  makeData,
+  makeVector,
+  vectorFromArray,
+} from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { readParquetTable, writeParquet } from '../support/data.js';
@@ -163,6 +177,131 @@ sink:
       expect(std).toBeCloseTo(std2, 9);
     }
     expect(dict.result.stats.features.f0.mean).toBeCloseTo((-5 + 0.5 + 3) / 3, 5);
+  });
+});
+
+describe('a categorical (dictionary-encoded) key is written as its values, exactly', () => {
+  // Keys a job writes back: timestamps to the microsecond (Postgres) and the nanosecond (Parquet),
+  // bigints beyond 2^53. Read through get(), a dictionary's timestamps came out as milliseconds.
+  const n = 40;
+  const us = Array.from({ length: 10 }, (_, i) => 1_700_000_000_000_123n + BigInt(i) * 1_000_001n);
+  // Nanoseconds past the microsecond's half: floored by Postgres, rounded up through milliseconds.
+  const ns = Array.from({ length: 10 }, (_, i) => 1_700_000_000_000_000_777n + BigInt(i) * 1_000_000_007n);
+  const big = Array.from({ length: 10 }, (_, i) => 2n ** 53n + 1n + BigInt(i));
+  // Row i holds value (i * 7) % 10: the dictionary's order is not the rows'.
+  const dict = (type: DataType, values: bigint[]): Vector =>
+    makeVector(
+      makeData({
+        type: new Dictionary(type, new Int32()),
+        length: n,
+        data: Int32Array.from({ length: n }, (_, i) => (i * 7) % 10),
+        dictionary: makeVector(makeData({ type, length: values.length, data: BigInt64Array.from(values) } as never)),
+      } as never),
+    );
+  const plain = (type: DataType, values: bigint[]): Vector =>
+    makeVector(
+      makeData({ type, length: n, data: BigInt64Array.from({ length: n }, (_, i) => values[(i * 7) % 10]!) } as never),
+    );
+  const table = (encode: typeof dict) =>
+    new Table({
+      kus: encode(new TimestampMicrosecond(), us),
+      kns: encode(new TimestampNanosecond('UTC'), ns),
+      kid: encode(new Int64(), big),
+      // Every fifth row's f0 is NaN: rejected, its keys into the rejects.
+      f0: makeVector(Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? NaN : i))),
+      f1: makeVector(Float32Array.from({ length: n }, (_, i) => i / n)),
+      f2: makeVector(Float32Array.from({ length: n }, () => 0.5)),
+    });
+  const keyJob = (name: string, which: string, sink: string) =>
+    s.file(
+      `${name}.yaml`,
+      `name: ${name}
+params: { ds: "2024-01-01" }
+model:
+  path: ok.onnx
+  features: [f0, f1, f2]
+source:
+  parquet: { path: keys/${which} }
+key: [kus, kns, kid]
+batch_size: 16
+parallelism: 1
+on_null: skip
+max_reject_rate: 0.5
+sink:
+  ${sink}
+`,
+    );
+  beforeAll(() => {
+    writeParquet(path.join(s.dir, 'keys', 'dict', 'part-0.parquet'), table(dict));
+    writeParquet(path.join(s.dir, 'keys', 'plain', 'part-0.parquet'), table(plain));
+  });
+
+  it('into Parquet, and into its rejects', async () => {
+    const raw = (file: string) => {
+      const t = readParquetTable(file);
+      return ['kus', 'kns', 'kid'].map((k) => {
+        const v = t.getChild(k)!;
+        expect(DataType.isDictionary(v.type)).toBe(false);
+        return v.data.flatMap((d) => Array.from(d.values as BigInt64Array));
+      });
+    };
+    const got: Record<string, bigint[][]> = {};
+    for (const which of ['dict', 'plain']) {
+      const file = keyJob(
+        `keys_pq_${which}`,
+        which,
+        `parquet: { path: "out/keys_${which}/ds={{ ds }}" }\nrejects: { dir: out/keys_${which}_rejects }`,
+      );
+      const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir });
+      expect(errorLine(r)).toBe('');
+      expect(JSON.parse(r.stdout).rowsRejected).toBe(n / 5);
+      got[which] = raw(path.join(s.dir, 'out', `keys_${which}`, 'ds=2024-01-01', 'part-00000.parquet'));
+      got[`${which}_rejects`] = raw(
+        path.join(s.dir, 'out', `keys_${which}_rejects`, 'ds=2024-01-01', 'part-00000.parquet'),
+      );
+    }
+    const kept = Array.from({ length: n }, (_, i) => i).filter((i) => i % 5 !== 0);
+    expect(got.dict).toEqual([
+      kept.map((i) => us[(i * 7) % 10]!),
+      kept.map((i) => ns[(i * 7) % 10]!),
+      kept.map((i) => big[(i * 7) % 10]!),
+    ]);
+    expect(got.dict).toEqual(got.plain);
+    expect(got.dict_rejects).toEqual(got.plain_rejects);
+    expect(got.dict_rejects![1]).toEqual([0, 5, 10, 15, 20, 25, 30, 35].map((i) => ns[(i * 7) % 10]!));
+  });
+
+  it.skipIf(skipPg)('into Postgres, and into its rejects table', async () => {
+    const schema = await tempSchema('e2e_dictkeys');
+    try {
+      const rows: Record<string, unknown[]> = {};
+      for (const which of ['dict', 'plain']) {
+        const file = keyJob(
+          `keys_pg_${which}`,
+          which,
+          `postgres: { url: "\${DATABASE_URL}", table: ${schema.name}.keys_${which} }\nrejects: { table: ${schema.name}.keys_${which}_rejects }`,
+        );
+        const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir, env });
+        expect(errorLine(r)).toBe('');
+        const text = `to_char(kus, 'YYYY-MM-DD HH24:MI:SS.US') AS kus, to_char(kns AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS kns, kid::text AS kid`;
+        rows[which] = await query(`SELECT ${text} FROM ${schema.name}.keys_${which} ORDER BY kid, kus`);
+        rows[`${which}_rejects`] = await query(
+          `SELECT ${text} FROM ${schema.name}.keys_${which}_rejects ORDER BY kid, kus`,
+        );
+      }
+      expect(rows.dict).toEqual(rows.plain);
+      expect(rows.dict_rejects).toEqual(rows.plain_rejects);
+      expect(rows.dict!.length).toBe(n - n / 5);
+      // The microseconds are there: us[1], 1_700_000_001_000_124 µs, is 2023-11-14 22:13:21.000124;
+      // ns[1], 1_700_000_001_000_000_784 ns, floored to 22:13:21.000000.
+      expect(rows.dict).toContainEqual({
+        kus: '2023-11-14 22:13:21.000124',
+        kns: '2023-11-14 22:13:21.000000',
+        kid: String(2n ** 53n + 2n),
+      });
+    } finally {
+      await schema.drop();
+    }
   });
 });
 

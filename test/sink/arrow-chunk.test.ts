@@ -1,6 +1,7 @@
 import {
   Binary,
   DateDay,
+  Dictionary,
   Decimal,
   Float32,
   Int32,
@@ -22,7 +23,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { chunkTable } from '../../src/sink/arrow-chunk.js';
+import { chunkTable, decodeDictionary } from '../../src/sink/arrow-chunk.js';
 import { keyedLayout } from '../support/sink-layout.js';
 
 // A Parquet sink holds each chunk's keys until its part is written (262,144 rows). A key column
@@ -198,5 +199,43 @@ describe('chunkTable with nested keys', () => {
       const want = listRows(batch.getChild('l')!);
       expect(listRows(out.getChild('l')!)).toEqual(at.map((r) => want[r]));
     }
+  });
+});
+
+describe('decodeDictionary', () => {
+  // A dictionary's buffer holds indices: its rows are its entries, copied as stored.
+  const entries = [1_700_000_000_000_000_777n, -1n, 2n ** 62n];
+  const dictionary = makeVector(
+    makeData({ type: new TimestampNanosecond(), length: 3, data: BigInt64Array.from(entries), nullCount: 0 } as never),
+  );
+  // Rows 2 and 5 have a null index; the dictionary's order is not the rows'.
+  const indices = [2, 0, 0, 1, 2, 0, 1];
+  const validity = new Uint8Array([0b11011011]);
+  const v = makeVector(
+    makeData({
+      type: new Dictionary(new TimestampNanosecond(), new Int32()),
+      length: 7,
+      nullCount: 2,
+      nullBitmap: validity,
+      data: Int32Array.from(indices),
+      dictionary,
+    } as never),
+  );
+  const rows = (x: Vector) =>
+    Array.from({ length: x.length }, (_, i) => (x.isValid(i) ? (x.data[0]!.values as BigInt64Array)[i]! : null));
+
+  it('gives each row its entry exactly, null where its index is null', () => {
+    const plain = decodeDictionary(v);
+    expect(String(plain.type)).toBe(String(new TimestampNanosecond()));
+    expect(rows(plain)).toEqual([entries[2], entries[0], null, entries[1], entries[2], null, entries[1]]);
+  });
+
+  it('reads a slice from its first row, its nulls from its offset', () => {
+    expect(rows(decodeDictionary(v.slice(2, 6)))).toEqual([null, entries[1], entries[2], null]);
+  });
+
+  it('leaves other columns as they are', () => {
+    const x = vectorFromArray([1, 2], new Float32());
+    expect(decodeDictionary(x)).toBe(x);
   });
 });
