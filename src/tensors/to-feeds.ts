@@ -115,6 +115,31 @@ function castValue(value: unknown, type: FeedType, column: string, input: string
 }
 
 /**
+ * A value the model's input cannot hold: a float64 beyond float32's range (it would be fed as
+ * ±infinity, which counts as missing everywhere else), or a number outside an integer input's
+ * range (it would wrap: 3e9 into int32 as -1294967296). Rounding to the input's precision, and an
+ * integer input's truncation, are not changes this refuses.
+ */
+function unfit(stored: number, source: number, out: FeedData): boolean {
+  if (out instanceof Float32Array) return stored - stored !== 0 && source - source === 0;
+  return stored !== Math.trunc(source);
+}
+
+/** Integer and float32 inputs: where a number written may not be the number read. */
+function narrows(out: FeedData, values?: ArrayLike<number>): boolean {
+  if (out instanceof Float64Array || out instanceof BigInt64Array || Array.isArray(out)) return false;
+  if (out instanceof Float32Array) return !(values instanceof Float32Array);
+  return values === undefined || values.constructor !== out.constructor;
+}
+
+function unfitError(column: string, value: number, feed: InputFeed): RuntimeFailure {
+  return new RuntimeFailure(
+    `tensors: column "${column}" has the value ${value}, which the ${feed.type} model input "${feed.input}" cannot hold; clean or rescale it in the source.`,
+    { code: 'feature_value' },
+  );
+}
+
+/**
  * Which rows to score: all `candidates` (every row when undefined) except those with a missing
  * value in a column whose policy is skip; a missing value under `error` fails the run. Returns
  * undefined for "all of them, in order".
@@ -218,6 +243,9 @@ function plainFeeds(batch: RecordBatch, inputs: readonly InputFeed[]): Feeds | u
         if (v - v !== 0) finite = false;
       }
       if (!finite) return undefined;
+      if (narrows(out, values))
+        for (let r = 0; r < rows; r++)
+          if (unfit(out[r * width + f]!, values[r]!, out)) throw unfitError(feed.columns[f]!, values[r]!, feed);
     }
     feeds.push({ input: feed.input, type: feed.type, dims: feed.rank === 1 ? [rows] : [rows, width], data: out });
   }
@@ -252,6 +280,11 @@ function fillColumn(
     else if (width === 1 && values.length >= rows && o.constructor === (values as object).constructor)
       o.set((values as Float32Array).subarray(0, rows));
     else for (let r = 0; r < rows; r++) o[r * width + f] = values[r]!;
+    if (narrows(out, values))
+      for (let r = 0; r < rows; r++) {
+        const v = values[keep ? keep[r]! : r]!;
+        if (unfit(o[r * width + f]!, v, out)) throw unfitError(column, v, feed);
+      }
     return 0;
   }
   // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.
@@ -268,6 +301,8 @@ function fillColumn(
       value = fill;
     } else value = castValue(raw, feed.type, column, feed.input);
     (out as unknown as (number | bigint | string)[])[r * width + f] = value;
+    if (typeof value === 'number' && narrows(out) && unfit((out as Float32Array)[r * width + f]!, value, out))
+      throw unfitError(column, value, feed);
   }
   return filled;
 }

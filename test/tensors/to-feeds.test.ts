@@ -91,6 +91,58 @@ describe('Arrow batch → tensors', () => {
     }
   });
 
+  it('refuses a value its input cannot hold (float32 overflow, an integer out of range), by every path', () => {
+    const table = (x: number[], type: Float64 | Int32 = new Float64()) =>
+      new Table({
+        x: vectorFromArray(x, type),
+        // Row 0 is NaN here: the batch takes the general way, and under skip the kept rows' copy.
+        y: vectorFromArray(
+          x.map((_, i) => (i === 0 ? NaN : 1)),
+          new Float64(),
+        ),
+      }).batches[0]!;
+    const cases: [InputFeed['type'], number[], Float64 | Int32][] = [
+      ['float32', [1, 2, 1e39, 4], new Float64()],
+      ['float32', [1, 2, -1e39, 4], new Float64()],
+      ['int32', [1, 2, 3e9, 4], new Float64()],
+      ['uint8', [1, 2, 300, 4], new Int32()],
+      ['int8', [1, 2, -129, 4], new Int32()],
+    ];
+    for (const [type, x, arrowType] of cases) {
+      const inputs: InputFeed[] = [{ input: 'in', type, columns: ['x'], rank: 2 }];
+      const message = `tensors: column "x" has the value ${x[2]}, which the ${type} model input "in" cannot hold; clean or rescale it in the source.`;
+      // One pass (no missing value in the input's columns), the general way (candidates), the kept
+      // rows' copy (skip drops row 0 for y, which the second input reads).
+      const b = table(x, arrowType);
+      expect(() => toFeeds(b, inputs, policy({}))).toThrow(message);
+      expect(() => toFeeds(b, inputs, policy({}), 0, Uint32Array.from([1, 2, 3]))).toThrow(message);
+      const withY: InputFeed[] = [...inputs, { input: 'y', type: 'float64', columns: ['y'], rank: 2 }];
+      expect(() => toFeeds(b, withY, policy({}, { mode: 'skip' }))).toThrow(message);
+    }
+    // Value by value (a null to fill sends the column that way).
+    const nulls = new Table({ x: vectorFromArray([null, 2, 1e39, 4], new Float64()) }).batches[0]!;
+    expect(() =>
+      toFeeds(
+        nulls,
+        [{ input: 'in', type: 'float32', columns: ['x'], rank: 2 }],
+        policy({}, { mode: 'fill', value: 0 }),
+      ),
+    ).toThrow('tensors: column "x" has the value 1e+39, which the float32 model input "in" cannot hold');
+    // What fits is fed as before: float32 rounding, and an integer input's truncation.
+    const fits = toFeeds(
+      table([1.5, 1e38, -2.75, 0]),
+      [{ input: 'f', type: 'float32', columns: ['x'], rank: 2 }],
+      policy({}),
+    );
+    expect(Array.from(fits.feeds[0]!.data as Float32Array)).toEqual([1.5, Math.fround(1e38), -2.75, 0]);
+    const truncated = toFeeds(
+      table([1.5, 2e9, -2.75, 0]),
+      [{ input: 'i', type: 'int32', columns: ['x'], rank: 2 }],
+      policy({}),
+    );
+    expect(Array.from(truncated.feeds[0]!.data as Int32Array)).toEqual([1, 2e9, -2, 0]);
+  });
+
   it('counts nulls, NaN and infinities as missing', () => {
     expect(Array.from(missingMask(batch.getChild('a')!)!)).toEqual([0, 2, 0, 0, 2]);
     expect(Array.from(missingMask(batch.getChild('b')!)!)).toEqual([0, 0, 1, 0, 0]);
