@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { DataType, RecordBatchReader, tableFromIPC, type RecordBatch, type Schema } from 'apache-arrow';
-import { RuntimeFailure, UsageError } from '../errors.js';
+import { MlscaleError, RuntimeFailure, UsageError } from '../errors.js';
 import { loadParquetWasm, parquetWasmSync, type ParquetWasm } from '../parquet-wasm.js';
 import type { Source } from './source.js';
 import { ParquetDecoder, type DecodeTask } from './parquet-decoder.js';
@@ -92,15 +93,41 @@ async function scanLocal(files: readonly Listed[]): Promise<{ file: string; info
   const out: { file: string; info: FileSchema }[] = [];
   for (let at = 0; at < files.length; at += FILES_AT_ONCE) {
     const some = files.slice(at, at + FILES_AT_ONCE);
-    const magic = await Promise.allSettled(
-      some.map(async ({ file, size }) => assertParquet(file, size, await LOCAL_FILES.blob(file))),
-    );
+    const magic = await Promise.allSettled(some.map((f) => checkMagic(f)));
     const bad = magic.findIndex((m) => m.status === 'rejected');
     const good = bad === -1 ? some : some.slice(0, bad);
     for (const [i, info] of (await localSchemas(good)).entries()) out.push({ file: good[i]!.file, info });
     if (bad !== -1) throw (magic[bad] as PromiseRejectedResult).reason;
   }
   return out;
+}
+
+/** A listed file's PAR1 magic, or why it cannot be read: changed or gone since it was listed, or not readable. */
+async function checkMagic({ file, size, mtimeMs }: Listed): Promise<void> {
+  try {
+    const blob = await LOCAL_FILES.blob(file);
+    if (blob.size !== size) throw new FileChanged(file);
+    await assertParquet(file, size, blob);
+  } catch (err) {
+    if (err instanceof MlscaleError) throw err;
+    const st = await stat(file).catch(() => undefined);
+    if (err instanceof FileChanged || st?.size !== size || st.mtimeMs !== mtimeMs) throw changedError(file, err);
+    const denied = await access(file, constants.R_OK).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e.code ?? e.message,
+    );
+    throw new UsageError(
+      `source: ${file} cannot be read (${denied ?? firstLineOf(err)}); check that mlscale may read it.`,
+      { code: 'source_unreadable', cause: err },
+    );
+  }
+}
+
+function changedError(file: string, cause: unknown): RuntimeFailure {
+  return new RuntimeFailure(
+    `source: ${file} changed after the run listed it (its size or modification time differ, or it is gone); nothing was published. Run again once the files are written.`,
+    { code: 'source_changed', cause },
+  );
 }
 
 async function localSchemas(files: readonly Listed[]): Promise<FileSchema[]> {
@@ -513,11 +540,7 @@ async function assertListed(g: RowGroupRef): Promise<void> {
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {
   const msg = err instanceof Error ? err.message : String(err);
   // The Parquet thread's errors cross as plain Errors: FileChanged is known by its message.
-  if (msg.includes(new FileChanged(g.file).message))
-    return new RuntimeFailure(
-      `source: ${g.file} changed after the run listed it (its size or modification time differ); nothing was published. Run again once the files are written.`,
-      { code: 'source_changed', cause: err },
-    );
+  if (msg.includes(new FileChanged(g.file).message)) return changedError(g.file, err);
   return new RuntimeFailure(
     `source: ${g.file} row group ${g.rowGroup} cannot be decoded (${msg.split('\n')[0]}); the file is damaged or uses a feature parquet-wasm cannot read.`,
     { code: 'source_decode', cause: err },

@@ -1,9 +1,9 @@
-import { copyFileSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MlscaleError, UsageError } from '../../src/errors.js';
 import { findFiles } from '../../src/source/find-files.js';
-import { parquetSourceOver, scanParquet } from '../../src/source/parquet.js';
+import { LOCAL_FILES, parquetSourceOver, scanParquet } from '../../src/source/parquet.js';
 import { ParquetDecoder } from '../../src/source/parquet-decoder.js';
 import { parquetThreadBusyMs } from '../../src/parquet-thread.js';
 import { Table, makeVector } from 'apache-arrow';
@@ -152,7 +152,7 @@ describe('Parquet source', () => {
         for await (const b of source.batches()) expect(b.numRows).toBeGreaterThan(0);
       };
       await expect(read()).rejects.toThrow(
-        /^source: .*rewritten-\d+\.parquet changed after the run listed it \(its size or modification time differ\); nothing was published\./,
+        /^source: .*rewritten-\d+\.parquet changed after the run listed it \(its size or modification time differ, or it is gone\); nothing was published\./,
       );
     }
   });
@@ -251,6 +251,44 @@ describe('Parquet source', () => {
       ['no magic before a trap', ['good', 'magic', 'trap'], 1, /no PAR1 magic/],
       ['a bad footer before a trap', ['footer', 'trap', 'good'], 0, /is not a readable Parquet file/],
     ];
+    it('names a file that is gone, or changed, between listing and reading (exit 1, the run may be retried)', async () => {
+      const dir = path.join(scratch.dir, 'listed');
+      for (let i = 0; i < 4; i++) writeParquet(path.join(dir, `f${i}.parquet`), iris());
+      const find = LOCAL_FILES.find;
+      try {
+        for (const [what, change] of [
+          ['gone', (f: string) => rmSync(f)],
+          // A larger valid file: its tail is no longer where the listing says.
+          [
+            'rewritten',
+            (f: string) =>
+              writeParquet(f, new Table({ x: makeVector(Float64Array.from({ length: 5000 }, Math.random)) })),
+          ],
+          ['a directory now', (f: string) => (rmSync(f), mkdirSync(f))],
+        ] as const) {
+          LOCAL_FILES.find = async (pattern) => {
+            const listed = await find(pattern);
+            change(listed[2]!.file);
+            return listed;
+          };
+          const err = await scanParquet(dir).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(err, what).toBeInstanceOf(MlscaleError);
+          expect((err as MlscaleError).exitCode, what).toBe(1);
+          expect((err as Error).message, what).toBe(
+            `source: ${path.join(dir, 'f2.parquet')} changed after the run listed it (its size or modification time differ, or it is gone); nothing was published. Run again once the files are written.`,
+          );
+          LOCAL_FILES.find = find;
+          rmSync(path.join(dir, 'f2.parquet'), { recursive: true, force: true });
+          writeParquet(path.join(dir, 'f2.parquet'), iris());
+        }
+      } finally {
+        LOCAL_FILES.find = find;
+      }
+    });
+
     it.each(cases)('names the first bad file: %s', async (name, kinds, first, message) => {
       const dir = path.join(scratch.dir, 'order', name.replace(/ /g, '-'));
       kinds.forEach((k, i) => {
