@@ -29,6 +29,15 @@ import { newRunRecord } from '../dist/ledger/record.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dataRoot = path.join(root, 'bench-data');
 
+function positiveInteger(name, text) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${name} takes a whole number of 1 or more (got ${JSON.stringify(text)}).\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
 function args() {
   const a = process.argv.slice(2);
   const get = (name, dflt) => {
@@ -44,7 +53,7 @@ function args() {
     // Each job is run this many times, serially and end to end, and the median counts: one run on
     // two shared cores varied by 5-10% from the next, which a ratio near its goal cannot tell from
     // a change.
-    runs: Math.max(1, Number(get('runs', 3))),
+    runs: positiveInteger('runs', get('runs', '3')),
     json: a.includes('--json'),
     rssRows: a.includes('--no-rss')
       ? []
