@@ -1,8 +1,9 @@
+import fs from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
-import { UsageError } from '../errors.js';
+import { RuntimeFailure, UsageError } from '../errors.js';
 
 /**
  * Names that Spark, pyarrow and Hive pass by (`_SUCCESS`, `_mlscale/`, `.ds=….mlscale-run/`), at
@@ -10,8 +11,18 @@ import { UsageError } from '../errors.js';
  */
 const HIDDEN = ['**/_*', '**/.*'];
 
-/** The files below `dir` that match `pattern` (relative to it), absolute, sorted. */
+/**
+ * The files below `dir` that match `pattern` (relative to it), absolute, sorted. A directory the
+ * walk cannot list fails the scan, naming it: the walker passes over it without a word, and the
+ * run published the rest as if it were the whole source (exit 0).
+ */
 async function below(dir: string, pattern: string): Promise<string[]> {
+  const unlisted: { dir: string; err: NodeJS.ErrnoException }[] = [];
+  const readdir = ((at: string, options: unknown, done: (err: NodeJS.ErrnoException | null, e?: unknown) => void) =>
+    fs.readdir(at, options as never, (err, entries) => {
+      if (err) unlisted.push({ dir: at, err });
+      done(err, entries);
+    })) as typeof fs.readdir;
   const files = await glob(pattern, {
     cwd: dir,
     absolute: true,
@@ -20,7 +31,21 @@ async function below(dir: string, pattern: string): Promise<string[]> {
     dot: true,
     ignore: HIDDEN,
     expandDirectories: false,
+    fs: { ...fs, readdir },
   });
+  const first = unlisted.sort((a, b) => (a.dir < b.dir ? -1 : 1))[0];
+  if (first) {
+    const where = path.resolve(dir, first.dir);
+    if (first.err.code === 'ENOENT')
+      throw new RuntimeFailure(
+        `source: ${where} went away while the run listed the files below it; nothing was published. Run again once the files are written.`,
+        { code: 'source_changed', cause: first.err },
+      );
+    throw new UsageError(
+      `source: the directory ${where} cannot be listed (${first.err.code ?? first.err.message}); check that mlscale may read it, or name the files to read in source.parquet.path.`,
+      { code: 'source_unreadable', cause: first.err },
+    );
+  }
   return files.sort();
 }
 

@@ -109,9 +109,10 @@ async function checkMagic({ file, size, mtimeMs }: Listed): Promise<void> {
     if (blob.size !== size) throw new FileChanged(file);
     await assertParquet(file, size, blob);
   } catch (err) {
-    if (err instanceof MlscaleError) throw err;
+    // Changed first: a file rewritten since the listing may now lack the magic, or any byte.
     const st = await stat(file).catch(() => undefined);
     if (err instanceof FileChanged || st?.size !== size || st.mtimeMs !== mtimeMs) throw changedError(file, err);
+    if (err instanceof MlscaleError) throw err;
     const denied = await access(file, constants.R_OK).then(
       () => undefined,
       (e: NodeJS.ErrnoException) => e.code ?? e.message,

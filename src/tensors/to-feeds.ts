@@ -1,6 +1,6 @@
 import { DataType, type Data, type RecordBatch, type Vector } from 'apache-arrow';
 import type { OnNull } from '../config/job.js';
-import { QualityGateError, RuntimeFailure } from '../errors.js';
+import { QualityGateError, RuntimeFailure, UsageError } from '../errors.js';
 import { plainNumbers } from './column-kind.js';
 import type { FeedType, InputFeed } from './io-plan.js';
 import type { FeedData, WireFeed } from './wire.js';
@@ -96,17 +96,26 @@ export function allocateFeed(type: FeedType, n: number): FeedData {
   }
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 function castValue(value: unknown, type: FeedType, column: string, input: string): number | bigint | string {
   if (type === 'string') return typeof value === 'string' ? value : String(value);
   if (type === 'int64') {
-    if (typeof value === 'bigint') return value;
-    const n = typeof value === 'boolean' ? (value ? 1 : 0) : Number(value);
-    if (!Number.isFinite(n))
+    const n = typeof value === 'boolean' ? (value ? 1 : 0) : typeof value === 'bigint' ? value : Number(value);
+    if (typeof n === 'number' && !Number.isFinite(n))
       throw new RuntimeFailure(
         `tensors: column "${column}" has the value ${String(value)}, which cannot feed the int64 model input "${input}"; clean or fill it in the source.`,
         { code: 'feature_value' },
       );
-    return BigInt(Math.trunc(n));
+    const b = typeof n === 'bigint' ? n : BigInt(Math.trunc(n));
+    // A BigInt64Array keeps the low 64 bits: 1e19 or a uint64 above 2^63 would be fed negative.
+    if (b < INT64_MIN || b > INT64_MAX)
+      throw new RuntimeFailure(
+        `tensors: column "${column}" has the value ${String(value)}, which the int64 model input "${input}" cannot hold; clean or rescale it in the source.`,
+        { code: 'feature_value' },
+      );
+    return b;
   }
   if (type === 'bool') return value ? 1 : 0;
   if (typeof value === 'bigint') return Number(value);
@@ -136,6 +145,24 @@ function unfitError(column: string, value: number, feed: InputFeed): RuntimeFail
   return new RuntimeFailure(
     `tensors: column "${column}" has the value ${value}, which the ${feed.type} model input "${feed.input}" cannot hold; clean or rescale it in the source.`,
     { code: 'feature_value' },
+  );
+}
+
+/** The job's fill for a column's missing values, as the input takes it. */
+function fillFor(onNull: OnNull, feed: InputFeed, column: string): number | bigint | string {
+  const v = onNull.mode === 'fill' ? onNull.value : null;
+  try {
+    return castValue(v, feed.type, column, feed.input);
+  } catch {
+    throw fillError(column, v, feed);
+  }
+}
+
+/** A fill value the input cannot hold: the job's to change, not the source's. */
+function fillError(column: string, value: unknown, feed: InputFeed): UsageError {
+  return new UsageError(
+    `job: on_null fills column "${column}" with ${String(value)}, which the ${feed.type} model input "${feed.input}" cannot hold; choose a fill value it can hold (on_null or on_null_features).`,
+    { code: 'fill_value' },
   );
 }
 
@@ -297,12 +324,12 @@ function fillColumn(
     if (raw === null || raw === undefined) {
       filled++;
       // Cast on first use: a fill that does not fit this input only matters if this column has nulls.
-      fill ??= castValue(onNull.mode === 'fill' ? onNull.value : null, feed.type, column, feed.input);
+      fill ??= fillFor(onNull, feed, column);
       value = fill;
     } else value = castValue(raw, feed.type, column, feed.input);
     (out as unknown as (number | bigint | string)[])[r * width + f] = value;
     if (typeof value === 'number' && narrows(out) && unfit((out as Float32Array)[r * width + f]!, value, out))
-      throw unfitError(column, value, feed);
+      throw raw === null || raw === undefined ? fillError(column, value, feed) : unfitError(column, value, feed);
   }
   return filled;
 }

@@ -1,4 +1,17 @@
-import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { MlscaleError, UsageError } from '../../src/errors.js';
@@ -265,6 +278,8 @@ describe('Parquet source', () => {
               writeParquet(f, new Table({ x: makeVector(Float64Array.from({ length: 5000 }, Math.random)) })),
           ],
           ['a directory now', (f: string) => (rmSync(f), mkdirSync(f))],
+          // As many bytes, none of them Parquet's: its time says it changed, not its size.
+          ['overwritten', (f: string) => writeFileSync(f, Buffer.alloc(statSync(f).size, 65))],
         ] as const) {
           LOCAL_FILES.find = async (pattern) => {
             const listed = await find(pattern);
@@ -310,6 +325,40 @@ describe('Parquet source', () => {
       expect((await readAll(path.join(dir, `f${kinds.indexOf('good')}.parquet`))).rows).toBe(150);
     });
   });
+
+  // Root can read anything: the walk is tried as nobody, where this machine lets the test switch.
+  const asNobody = process.getuid?.() === 0 && spawnSync('runuser', ['-u', 'nobody', '--', 'true']).status === 0;
+  it.skipIf(!asNobody)(
+    'fails a scan below a directory it cannot list, naming it (exit 2), and not a glob that passes it by',
+    () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'mlscale-unlisted-'));
+      try {
+        const t = csvTable(datasetFixture('iris.csv'), { Sepal_Length: 'float' });
+        writeParquet(path.join(dir, 'a', 'p0.parquet'), t);
+        writeParquet(path.join(dir, 'b', 'p1.parquet'), t);
+        for (const d of [dir, path.join(dir, 'a')]) chmodSync(d, 0o755);
+        chmodSync(path.join(dir, 'a', 'p0.parquet'), 0o644);
+        chmodSync(path.join(dir, 'b'), 0o000);
+        const find = (pattern: string) => {
+          const module = pathToFileURL(path.resolve('dist/source/find-files.js')).href;
+          const script = `import(${JSON.stringify(module)}).then((m) => m.findFiles(${JSON.stringify(pattern)})).then((f) => console.log(JSON.stringify(f)), (e) => { console.log(e.message); process.exit(e.exitCode ?? 1); })`;
+          const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script], { encoding: 'utf8' });
+          return { status: r.status, out: r.stdout.trim() };
+        };
+        expect(find(dir)).toEqual({
+          status: 2,
+          out: `source: the directory ${path.join(dir, 'b')} cannot be listed (EACCES); check that mlscale may read it, or name the files to read in source.parquet.path.`,
+        });
+        expect(find(path.join(dir, 'a', '*.parquet'))).toEqual({
+          status: 0,
+          out: JSON.stringify([path.join(dir, 'a', 'p0.parquet')]),
+        });
+      } finally {
+        chmodSync(path.join(dir, 'b'), 0o755);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('keeps the fixtures outside the project', () => {
     expect(path.relative(path.resolve('.'), fixtures).startsWith('..')).toBe(true);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Float16, Float32, Float64, Int32, Table, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
+import { Float16, Float32, Float64, Int32, Table, Uint64, Utf8, vectorFromArray, Int64 } from 'apache-arrow';
 import type { OnNull } from '../../src/config/job.js';
 import { QualityGateError } from '../../src/errors.js';
 import { missingMask, toFeeds, type NullPolicy } from '../../src/tensors/to-feeds.js';
@@ -128,6 +128,38 @@ describe('Arrow batch → tensors', () => {
         policy({}, { mode: 'fill', value: 0 }),
       ),
     ).toThrow('tensors: column "x" has the value 1e+39, which the float32 model input "in" cannot hold');
+    // int64: a BigInt64Array keeps the low 64 bits, which turned 1e19 negative.
+    const int64 = [{ input: 'in', type: 'int64', columns: ['x'], rank: 2 }] as InputFeed[];
+    expect(() => toFeeds(table([1, 2, 1e19, 4]), int64, policy({}))).toThrow(
+      'tensors: column "x" has the value 10000000000000000000, which the int64 model input "in" cannot hold; clean or rescale it in the source.',
+    );
+    const uint64 = new Table({ x: vectorFromArray([1n, 10n ** 19n], new Uint64()) }).batches[0]!;
+    expect(() => toFeeds(uint64, int64, policy({}))).toThrow(
+      'tensors: column "x" has the value 10000000000000000000, which the int64 model input "in" cannot hold',
+    );
+    expect(
+      Array.from(toFeeds(table([1, -(2 ** 62), 2 ** 62, 0]), int64, policy({})).feeds[0]!.data as BigInt64Array),
+    ).toEqual([1n, -(2n ** 62n), 2n ** 62n, 0n]);
+    // A fill the input cannot hold is the job's to change: named as the job's, exit 2.
+    for (const [type, value] of [
+      ['int32', NaN],
+      ['int32', 3e9],
+      ['float32', 1e39],
+      ['int64', 1e19],
+      ['int64', NaN],
+    ] as const) {
+      const feed = [{ input: 'in', type, columns: ['x'], rank: 2 }] as InputFeed[];
+      let err: unknown;
+      try {
+        toFeeds(nulls, feed, policy({}, { mode: 'fill', value }));
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error).message, `${type} ${value}`).toBe(
+        `job: on_null fills column "x" with ${value}, which the ${type} model input "in" cannot hold; choose a fill value it can hold (on_null or on_null_features).`,
+      );
+      expect((err as { exitCode: number }).exitCode).toBe(2);
+    }
     // What fits is fed as before: float32 rounding, and an integer input's truncation.
     const fits = toFeeds(
       table([1.5, 1e38, -2.75, 0]),
