@@ -31,7 +31,13 @@ const s = scratchDir('wrong');
 const N = 1000;
 const env = { DATABASE_URL: databaseUrl };
 
-const job = (name: string, model: string, sink: string, extra = '') =>
+const job = (
+  name: string,
+  model: string,
+  sink: string,
+  extra = '',
+  o: { source?: string; key?: string; batchSize?: number } = {},
+) =>
   s.file(
     `${name}.yaml`,
     `name: ${name}
@@ -40,9 +46,9 @@ model:
   path: ${model}
   features: [f0, f1, f2]
 source:
-  parquet: { path: data }
-key: [id]
-batch_size: 256
+  parquet: { path: ${o.source ?? 'data'} }
+key: [${o.key ?? 'id'}]
+batch_size: ${o.batchSize ?? 256}
 parallelism: 1
 sink:
   ${sink}
@@ -137,23 +143,12 @@ describe('a categorical (dictionary-encoded) numeric feature is read by its valu
     const read = readParquetTable(path.join(s.dir, 'cat', 'dict', 'part-0.parquet'));
     expect(String(read.getChild('f0')!.type)).toMatch(/^Dictionary</);
     const run = async (which: string) => {
-      const file = s.file(
-        `cat-${which}.yaml`,
-        `name: cat_${which}
-params: { ds: "2024-01-01" }
-model:
-  path: ok.onnx
-  features: [f0, f1, f2]
-source:
-  parquet: { path: cat/${which} }
-key: [id]
-batch_size: 256
-parallelism: 1
-on_null: skip
-max_reject_rate: 0.3
-sink:
-  parquet: { path: "out/cat_${which}/ds={{ ds }}" }
-`,
+      const file = job(
+        `cat_${which}`,
+        'ok.onnx',
+        `parquet: { path: "out/cat_${which}/ds={{ ds }}" }`,
+        'on_null: skip\nmax_reject_rate: 0.3',
+        { source: `cat/${which}` },
       );
       const r = await mlscale(['score', '--job', file, '--json'], { cwd: s.dir });
       expect(errorLine(r)).toBe('');
@@ -213,24 +208,11 @@ describe('a categorical (dictionary-encoded) key is written as its values, exact
       f2: makeVector(Float32Array.from({ length: n }, () => 0.5)),
     });
   const keyJob = (name: string, which: string, sink: string) =>
-    s.file(
-      `${name}.yaml`,
-      `name: ${name}
-params: { ds: "2024-01-01" }
-model:
-  path: ok.onnx
-  features: [f0, f1, f2]
-source:
-  parquet: { path: keys/${which} }
-key: [kus, kns, kid]
-batch_size: 16
-parallelism: 1
-on_null: skip
-max_reject_rate: 0.5
-sink:
-  ${sink}
-`,
-    );
+    job(name, 'ok.onnx', sink, 'on_null: skip\nmax_reject_rate: 0.5', {
+      source: `keys/${which}`,
+      key: 'kus, kns, kid',
+      batchSize: 16,
+    });
   beforeAll(() => {
     writeParquet(path.join(s.dir, 'keys', 'dict', 'part-0.parquet'), table(dict));
     writeParquet(path.join(s.dir, 'keys', 'plain', 'part-0.parquet'), table(plain));
