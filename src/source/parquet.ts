@@ -110,8 +110,7 @@ async function checkMagic({ file, size, mtimeMs }: Listed): Promise<void> {
     await assertParquet(file, size, blob);
   } catch (err) {
     // Changed first: a file rewritten since the listing may now lack the magic, or any byte.
-    const st = await stat(file).catch(() => undefined);
-    if (err instanceof FileChanged || st?.size !== size || st.mtimeMs !== mtimeMs) throw changedError(file, err);
+    if (err instanceof FileChanged || (await changedSinceListed(file, size, mtimeMs))) throw changedError(file, err);
     if (err instanceof MlscaleError) throw err;
     const denied = await access(file, constants.R_OK).then(
       () => undefined,
@@ -533,9 +532,14 @@ async function* decodeStreaming(
   }
 }
 
+/** Whether a file is gone, or no longer the size and modification time the run listed. */
+async function changedSinceListed(file: string, size: number, mtimeMs: number): Promise<boolean> {
+  const st = await stat(file).catch(() => undefined);
+  return st?.size !== size || st.mtimeMs !== mtimeMs;
+}
+
 async function assertListed(g: RowGroupRef): Promise<void> {
-  const st = await stat(g.file).catch(() => undefined);
-  if (st?.size !== g.fileSize || st.mtimeMs !== g.mtimeMs) throw new FileChanged(g.file);
+  if (await changedSinceListed(g.file, g.fileSize, g.mtimeMs)) throw new FileChanged(g.file);
 }
 
 function decodeError(g: RowGroupRef, err: unknown): RuntimeFailure {

@@ -134,11 +134,32 @@ function unfit(stored: number, source: number, out: FeedData): boolean {
   return stored !== Math.trunc(source);
 }
 
-/** Integer and float32 inputs: where a number written may not be the number read. */
+/**
+ * Integer and float32 inputs: where a number written may not be the number read. `values`: the
+ * source column's buffer, where known (a float32 input holds every integer column's range).
+ */
 function narrows(out: FeedData, values?: ArrayLike<number>): boolean {
   if (out instanceof Float64Array || out instanceof BigInt64Array || Array.isArray(out)) return false;
-  if (out instanceof Float32Array) return !(values instanceof Float32Array);
+  if (out instanceof Float32Array) return values === undefined || values instanceof Float64Array;
   return values === undefined || values.constructor !== out.constructor;
+}
+
+/** Column `f` of `out`, copied from `values` (at `keep`'s rows), refused where a value did not fit. */
+function checkFits(
+  out: Exclude<FeedData, BigInt64Array | string[]>,
+  f: number,
+  width: number,
+  rows: number,
+  values: ArrayLike<number>,
+  keep: Uint32Array | undefined,
+  column: string,
+  feed: InputFeed,
+): void {
+  if (!narrows(out, values)) return;
+  for (let r = 0; r < rows; r++) {
+    const v = values[keep ? keep[r]! : r]!;
+    if (unfit(out[r * width + f]!, v, out)) throw unfitError(column, v, feed);
+  }
 }
 
 function unfitError(column: string, value: number, feed: InputFeed): RuntimeFailure {
@@ -270,9 +291,7 @@ function plainFeeds(batch: RecordBatch, inputs: readonly InputFeed[]): Feeds | u
         if (v - v !== 0) finite = false;
       }
       if (!finite) return undefined;
-      if (narrows(out, values))
-        for (let r = 0; r < rows; r++)
-          if (unfit(out[r * width + f]!, values[r]!, out)) throw unfitError(feed.columns[f]!, values[r]!, feed);
+      checkFits(out, f, width, rows, values, undefined, feed.columns[f]!, feed);
     }
     feeds.push({ input: feed.input, type: feed.type, dims: feed.rank === 1 ? [rows] : [rows, width], data: out });
   }
@@ -307,11 +326,7 @@ function fillColumn(
     else if (width === 1 && values.length >= rows && o.constructor === (values as object).constructor)
       o.set((values as Float32Array).subarray(0, rows));
     else for (let r = 0; r < rows; r++) o[r * width + f] = values[r]!;
-    if (narrows(out, values))
-      for (let r = 0; r < rows; r++) {
-        const v = values[keep ? keep[r]! : r]!;
-        if (unfit(o[r * width + f]!, v, out)) throw unfitError(column, v, feed);
-      }
+    checkFits(o, f, width, rows, values, keep, column, feed);
     return 0;
   }
   // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.
