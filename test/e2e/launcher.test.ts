@@ -18,6 +18,7 @@ writeFileSync(
 echo "pid=$$"
 echo "arena=$MALLOC_ARENA_MAX"
 echo "mmap=$MALLOC_MMAP_THRESHOLD_"
+echo "tunables=$GLIBC_TUNABLES"
 for a in "$@"; do echo "arg=$a"; done
 exit 7
 `,
@@ -33,6 +34,7 @@ function launch(command: string, args: string[], env: Record<string, string> = {
       ...process.env,
       MALLOC_ARENA_MAX: '',
       MALLOC_MMAP_THRESHOLD_: '',
+      GLIBC_TUNABLES: '',
       ...env,
       PATH: `${fakeBin}:${process.env.PATH}`,
     },
@@ -43,22 +45,31 @@ function launch(command: string, args: string[], env: Record<string, string> = {
 }
 
 describe('the mlscale launcher (bin/mlscale)', () => {
-  it('is the package bin, and sets two malloc arenas and a fixed mmap threshold unless already set', () => {
+  it('is the package bin, and sets two malloc arenas, a fixed mmap threshold and huge pages for malloc unless already set', () => {
     expect((JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: unknown }).bin).toEqual({
       mlscale: 'bin/mlscale',
     });
     const env = { ...process.env };
     delete env.MALLOC_ARENA_MAX;
     delete env.MALLOC_MMAP_THRESHOLD_;
+    delete env.GLIBC_TUNABLES;
     const r = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { ...env, PATH: `${fakeBin}:${env.PATH}` } });
     expect(r.stdout).toContain('arena=2\n');
     expect(r.stdout).toContain('mmap=4194304\n');
+    expect(r.stdout).toContain('tunables=glibc.malloc.hugetlb=1\n');
     // A user's own settings win.
     const own = launch(launcher, ['--version'], { MALLOC_ARENA_MAX: '8', MALLOC_MMAP_THRESHOLD_: '131072' });
     expect([own.one('arena'), own.one('mmap')]).toEqual(['8', '131072']);
     // Set but empty is set too: kept.
     const empty = launch(launcher, ['--version'], { MALLOC_ARENA_MAX: '', MALLOC_MMAP_THRESHOLD_: '' });
     expect([empty.one('arena'), empty.one('mmap')]).toEqual(['', '']);
+    // Tunables: a user's other ones are kept beside ours, and their own hugetlb wins (0 turns it off).
+    expect(launch(launcher, ['--version']).one('tunables')).toBe('glibc.malloc.hugetlb=1');
+    expect(launch(launcher, ['--version'], { GLIBC_TUNABLES: 'glibc.malloc.check=3' }).one('tunables')).toBe(
+      'glibc.malloc.check=3:glibc.malloc.hugetlb=1',
+    );
+    for (const mine of ['glibc.malloc.hugetlb=0', 'glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=2'])
+      expect(launch(launcher, ['--version'], { GLIBC_TUNABLES: mine }).one('tunables')).toBe(mine);
   });
 
   it('runs bin/mlscale.js through npm-style links (absolute, relative, chained), in the same process, with every argument as given and its exit code', () => {
