@@ -70,6 +70,11 @@ describe('the mlscale launcher (bin/mlscale)', () => {
     );
     for (const mine of ['glibc.malloc.hugetlb=0', 'glibc.malloc.tcache_count=0:glibc.malloc.hugetlb=2'])
       expect(launch(launcher, ['--version'], { GLIBC_TUNABLES: mine }).one('tunables')).toBe(mine);
+    // Near the kernel's 128 KiB for one environment string, ours is left out rather than the exec failing.
+    const long = `glibc.malloc.check=0:${'a'.repeat(131_019)}=1`;
+    const near = launch(launcher, ['--version'], { GLIBC_TUNABLES: long });
+    expect(near.r.status).toBe(7);
+    expect(near.one('tunables')).toBe(long);
   });
 
   it('runs bin/mlscale.js through npm-style links (absolute, relative, chained), in the same process, with every argument as given and its exit code', () => {
@@ -81,22 +86,54 @@ describe('the mlscale launcher (bin/mlscale)', () => {
     symlinkSync(path.relative(path.dirname(rel), launcher), rel);
     const chained = path.join(s.dir, 'chained');
     symlinkSync(rel, chained);
+    // npm's global layout with the bin directory itself a link (~/bin -> <prefix>/bin): the
+    // relative link inside climbs out of the linked directory, not out of its link.
+    const prefix = path.join(s.dir, 'prefix');
+    mkdirSync(path.join(prefix, 'lib', 'node_modules'), { recursive: true });
+    mkdirSync(path.join(prefix, 'bin'));
+    symlinkSync(repoRoot, path.join(prefix, 'lib', 'node_modules', 'mlscale'));
+    symlinkSync('../lib/node_modules/mlscale/bin/mlscale', path.join(prefix, 'bin', 'mlscale'));
+    symlinkSync(path.join(prefix, 'bin'), path.join(s.dir, 'home-bin'));
+    const viaLinkedDir = path.join(s.dir, 'home-bin', 'mlscale');
     const args = ['score', '--job', 'a job with spaces.yaml', '--param', 'x=$HOME "q" *', ''];
-    for (const command of [launcher, direct, rel, chained]) {
+    for (const command of [launcher, direct, rel, chained, viaLinkedDir]) {
       const { r, one, args: got } = launch(command, args);
       expect(r.status, command).toBe(7);
-      expect(realpathSync(got[0]!)).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
+      // As node reads it: the path's text normalized (`..` cancelled), then its links followed.
+      expect(realpathSync(path.resolve(got[0]!)), command).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
       expect(got.slice(1)).toEqual(args);
       // exec: node is the process that was started, not a child of a shell left waiting.
       expect(Number(one('pid'))).toBe(r.pid);
     }
   });
 
-  it('needs nothing on PATH but node', () => {
+  it('needs nothing on PATH but node when run by its own path, and says so when a link needs readlink', () => {
     const r = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { PATH: fakeBin } });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(7);
     expect(r.stdout).toContain('arg=--version');
+    const link = path.join(s.dir, 'no-readlink', 'mlscale');
+    mkdirSync(path.dirname(link));
+    symlinkSync(launcher, link);
+    const linked = spawnSync(link, ['--version'], { encoding: 'utf8', env: { PATH: fakeBin } });
+    expect(linked.status).toBe(127);
+    expect(linked.stdout).toBe('');
+    expect(linked.stderr).toContain(`mlscale: cannot follow the link ${link}: readlink is not on PATH`);
+  });
+
+  it('runs from a relative path that starts with a dash, which node must not read as an option', () => {
+    const dir = path.join(s.dir, 'dash');
+    mkdirSync(path.join(dir, '-x'), { recursive: true });
+    symlinkSync(repoRoot, path.join(dir, '-x', 'pkg'));
+    const r = spawnSync('sh', ['--', '-x/pkg/bin/mlscale', '--version'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` },
+    });
+    expect(r.status).toBe(7);
+    const script = r.stdout.match(/^arg=(.*)$/m)![1]!;
+    expect(script.startsWith('-')).toBe(false);
+    expect(realpathSync(path.resolve(dir, script))).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
   });
 
   it('runs the real CLI', () => {
