@@ -332,6 +332,7 @@ function fillColumn(
   // General path: any chunking, dictionary, strings, bigints, booleans, nulls to fill.
   let filled = 0;
   let fill: number | bigint | string | undefined;
+  const narrowing = narrows(out);
   for (let r = 0; r < rows; r++) {
     const src = keep ? keep[r]! : r;
     const raw = mask?.[src] ? null : vector.get(src);
@@ -343,7 +344,7 @@ function fillColumn(
       value = fill;
     } else value = castValue(raw, feed.type, column, feed.input);
     (out as unknown as (number | bigint | string)[])[r * width + f] = value;
-    if (typeof value === 'number' && narrows(out) && unfit((out as Float32Array)[r * width + f]!, value, out))
+    if (narrowing && typeof value === 'number' && unfit((out as Float32Array)[r * width + f]!, value, out))
       throw raw === null || raw === undefined ? fillError(column, value, feed) : unfitError(column, value, feed);
   }
   return filled;
