@@ -221,8 +221,11 @@ sink:
     // Each kill lands at a named step: the run's source query waits at the gate on row `at`, and the
     // server shows how far the rows got. The pipeline writes a chunk only once maxInFlight chunks are
     // in flight, so a source held after cap - 1 whole chunks leaves every row read with the scorers.
+    // The cap counts the workers started so far, and the pool starts its second worker only when the
+    // first is never idle, which may not have happened yet: hold the source within the cap of one
+    // worker, the least the run can have (a CI run that held it at maxInFlight(2) saw a COPY begin).
     const batch = 4096;
-    const cap = maxInFlight(2);
+    const cap = maxInFlight(1);
     const steps = [
       { step: 'reading', at: 1 },
       { step: 'scoring', at: (cap - 1) * batch + batch / 2 },
