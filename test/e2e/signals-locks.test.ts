@@ -117,7 +117,7 @@ sink:
     }
   });
 
-  it('SIGTERM while a Postgres source query runs cancels it and exits 143 within 2 s', async () => {
+  it('SIGTERM while a Postgres source query runs cancels it and exits 143 at once', async () => {
     await gate.close();
     try {
       const run = start(['score', '--job', job('reading', pgSink('reading'), `(id <> 1 OR ${gate.call})`)]);
@@ -125,7 +125,10 @@ sink:
       const sent = Date.now();
       run.child.kill('SIGTERM');
       const r = await run.done;
-      expect(r.exitedAt - sent).toBeLessThan(2000);
+      // The gate holds the query until the test opens it, after this: without the cancel the run
+      // would wait for it. The bound leaves room for the rollback, the ledger and the threads' exit
+      // on a slow, loaded machine (2 s was once too tight), and is still far below any wait.
+      expect(r.exitedAt - sent).toBeLessThan(10_000);
       expect(r.code).toBe(143);
       expect(errorLine(r)).toBe('error: run aborted by SIGTERM; nothing was published.');
       // The query was cancelled on the server, not left running behind the gate.

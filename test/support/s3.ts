@@ -19,6 +19,8 @@ export interface SeenRequest {
   readonly url: string;
   readonly range: string | undefined;
   readonly ifNoneMatch: string | undefined;
+  /** Set on the object lock's heartbeat, which rewrites the lock only while it is the version it wrote. */
+  readonly ifMatch: string | undefined;
   status?: number;
 }
 
@@ -93,6 +95,7 @@ export async function startS3(bucket = 'mlscale-test'): Promise<TestS3> {
       url: req.url ?? '',
       range: req.headers.range,
       ifNoneMatch: req.headers['if-none-match'] as string | undefined,
+      ifMatch: req.headers['if-match'] as string | undefined,
     };
     requests.push(seen);
     // s3rver checks the access key id but not a SigV4 signature: the proxy checks it with the
