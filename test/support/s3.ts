@@ -19,7 +19,7 @@ export interface SeenRequest {
   readonly url: string;
   readonly range: string | undefined;
   readonly ifNoneMatch: string | undefined;
-  /** Set on the object lock's heartbeat, which rewrites the lock only while it is the version it wrote. */
+  /** If-Match, as sent: on the object lock's heartbeat (a PUT) and on reads pinned to one version (GETs). */
   readonly ifMatch: string | undefined;
   status?: number;
 }
