@@ -399,7 +399,7 @@ export class ParquetSink implements Sink {
   private async writeRejects(rejects: RejectBuffer): Promise<void> {
     // On the Parquet thread, as the parts: the main thread does not load parquet-wasm for it.
     const ipc = tableToIPC(rejectsTable(rejects, this.layout, new Date()), 'stream');
-    const bytes = await this.encoder.encode({ ipc, codec: 'uncompressed', plainColumns: [] });
+    const bytes = await this.encoder.encode({ ipc, codec: 'uncompressed', plainColumns: [], constants: [] });
     await writeFile(path.join(this.staging, STAGED_REJECTS), bytes);
   }
 

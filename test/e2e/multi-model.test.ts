@@ -118,6 +118,13 @@ describe('many models in one job', () => {
       expect(names[i]).toBe(m);
       for (const p of PROBS) expect(col(t, p)[i]).toBe(col(single[m]!, p)[i]);
     });
+    // The run's partition and run id on every row, whatever model scored it (the Parquet sink
+    // writes these constant columns' chunks itself: constant-columns.ts).
+    for (const c of ['partition', 'run_id']) {
+      const values = new Set(Array.from(t.getChild(c)!) as (string | null)[]);
+      expect(values.size, c).toBe(1);
+      expect([...values][0], c).toMatch(c === 'run_id' ? /^\d{8}T\d{6}Z-[0-9a-f]{6}$/ : /^\S+$/);
+    }
   });
 
   it('routes rows with no route and no default to rejects, counted against max_reject_rate', async () => {
