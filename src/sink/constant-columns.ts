@@ -2,23 +2,25 @@ import { gzipSync } from 'node:zlib';
 import { T, field, readStruct, struct, writeStruct, type TList, type TStruct, type TValue } from './thrift-compact.js';
 
 /**
- * Column chunks for text columns that hold one value on every row (a part's model_name,
- * model_version, partition and run_id), written here instead of by parquet-wasm.
+ * Column chunks for columns that hold one value on every row (a part's model_name,
+ * model_version, partition, run_id and scored_at), written here instead of by parquet-wasm.
  *
  * parquet-wasm (parquet-rs) hashes every row into the column's dictionary and compares every
- * row for its min/max statistics: about 33 ms of each 262,144-row part per column, four times
- * what the part's keys and predictions take together (README, Performance). The part is encoded
- * with those columns all null instead (a few milliseconds), and each such chunk is then replaced
- * by the one parquet-rs would have written for the value: the same pages (a one-entry PLAIN
- * dictionary page, dictionary-index data pages of 20,000 rows), statistics, page index and size
- * statistics (test/sink/constant-columns.test.ts compares the two, field by field and byte by
- * byte). The placeholder's few hundred bytes stay in the file, referenced by nothing.
+ * row for its min/max statistics: about 33 ms of each 262,144-row part per text column, 8 ms
+ * for the timestamp, four times what the part's keys and predictions take together (README,
+ * Performance). The part is encoded with those columns all null instead (under a millisecond
+ * each), and each such chunk is then replaced by the one parquet-rs would have written for the
+ * value: the same pages (a one-entry PLAIN dictionary page, dictionary-index data pages of 20,000
+ * rows), statistics, page index and size statistics (test/sink/constant-columns.test.ts compares
+ * the two, field by field and byte by byte). The placeholder's few hundred bytes stay in the
+ * file, referenced by nothing.
  */
 
 /** Parquet's enums, as parquet.thrift numbers them. */
 const PAGE = { DATA: 0, DICTIONARY: 2 } as const;
 const ENCODING = { PLAIN: 0, RLE: 3, RLE_DICTIONARY: 8 } as const;
 const CODEC = { UNCOMPRESSED: 0, SNAPPY: 1, GZIP: 2, ZSTD: 6, LZ4_RAW: 7 } as const;
+const INT64 = 2;
 const BYTE_ARRAY = 6;
 const OPTIONAL = 1;
 const BOUNDARY_ASCENDING = 1;
@@ -145,11 +147,15 @@ interface Chunk {
   readonly uncompressed: number;
 }
 
-/** The column chunk parquet-rs writes for `rows` rows of `value`, with the placeholder's path and codec. */
-function constantChunk(value: Uint8Array, rows: number, path: TList, codec: number): Chunk {
+/**
+ * The column chunk parquet-rs writes for `rows` rows of `value` (BYTE_ARRAY: its bytes; INT64: 8
+ * bytes, little-endian), with the placeholder's path and codec.
+ */
+function constantChunk(value: Uint8Array, type: number, rows: number, path: TList, codec: number): Chunk {
+  const text = type === BYTE_ARRAY;
   const dictionary = page(
     PAGE.DICTIONARY,
-    concat([u32(value.length), value]),
+    text ? concat([u32(value.length), value]) : value,
     codec,
     [7, struct([1, T.I32, 1], [2, T.I32, ENCODING.PLAIN], [3, T.FALSE, false])],
     0,
@@ -167,7 +173,7 @@ function constantChunk(value: Uint8Array, rows: number, path: TList, codec: numb
   }
   const meta = (offset: number) =>
     struct(
-      [1, T.I32, BYTE_ARRAY],
+      [1, T.I32, type],
       [2, T.LIST, list(T.I32, [ENCODING.PLAIN, ENCODING.RLE, ENCODING.RLE_DICTIONARY])],
       [3, T.LIST, path],
       [4, T.I32, codec],
@@ -179,7 +185,16 @@ function constantChunk(value: Uint8Array, rows: number, path: TList, codec: numb
       [
         12,
         T.STRUCT,
-        struct([3, T.I64, 0n], [5, T.BINARY, value], [6, T.BINARY, value], [7, T.TRUE, true], [8, T.TRUE, true]),
+        // A number's sort order is its signed one, and parquet-rs writes the deprecated max and min too.
+        struct(
+          [1, T.BINARY, text ? undefined : value],
+          [2, T.BINARY, text ? undefined : value],
+          [3, T.I64, 0n],
+          [5, T.BINARY, value],
+          [6, T.BINARY, value],
+          [7, T.TRUE, true],
+          [8, T.TRUE, true],
+        ),
       ],
       [
         13,
@@ -189,7 +204,11 @@ function constantChunk(value: Uint8Array, rows: number, path: TList, codec: numb
           struct([1, T.I32, PAGE.DICTIONARY], [2, T.I32, ENCODING.PLAIN], [3, T.I32, 1]),
         ]),
       ],
-      [16, T.STRUCT, struct([1, T.I64, i64(value.length) * i64(rows)], [3, T.LIST, list(T.I64, [0n, i64(rows)])])],
+      [
+        16,
+        T.STRUCT,
+        struct([1, T.I64, text ? i64(value.length) * i64(rows) : undefined], [3, T.LIST, list(T.I64, [0n, i64(rows)])]),
+      ],
     );
   const columnIndex = struct(
     [
@@ -250,10 +269,12 @@ function constantChunk(value: Uint8Array, rows: number, path: TList, codec: numb
       [
         2,
         T.LIST,
-        list(
-          T.I64,
-          data.map((p) => i64(value.length) * i64(p.rows)),
-        ),
+        text
+          ? list(
+              T.I64,
+              data.map((p) => i64(value.length) * i64(p.rows)),
+            )
+          : undefined,
       ],
     );
   };
@@ -279,19 +300,34 @@ function set(s: TStruct, id: number, type: number, value: TValue): void {
   }
 }
 
+/** A constant column's value as its chunk stores it: text as UTF-8, a timestamp as 8 bytes. */
+export function valueBytes(value: string | bigint): Uint8Array {
+  if (typeof value === 'string') return new TextEncoder().encode(value);
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigInt64(0, value, true);
+  return b;
+}
+
 /**
- * `file` with the chunks of the named top-level text columns, written all null, replaced by
- * chunks of their constant value. A column that is not an optional BYTE_ARRAY leaf, or whose
- * chunk holds a value, is an error: what the placeholder was is checked, never assumed.
+ * `file` with the chunks of the named top-level columns, written all null, replaced by chunks of
+ * their constant value. A column that is not an optional text (BYTE_ARRAY) or timestamp (INT64)
+ * leaf, or whose chunk holds a value, is an error: what the placeholder was is checked, never
+ * assumed.
  */
 export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<string, Uint8Array>): Uint8Array {
   if (constants.size === 0) return file;
   const { footer, start } = readFooter(file);
   const schema = field<TList>(footer, 2)!.items as TStruct[];
-  for (const name of constants.keys()) {
+  const types = new Map<string, number>();
+  for (const [name, value] of constants) {
     const element = schema.find((e) => new TextDecoder().decode(field<Uint8Array>(e, 4)) === name);
-    if (!element || field(element, 1) !== BYTE_ARRAY || field(element, 3) !== OPTIONAL)
-      throw new Error(`constant column ${name}: not an optional BYTE_ARRAY column of the part`);
+    const type = element && field<number>(element, 1);
+    // A timestamp's logical type (field 10, TIMESTAMP = 8): its order is the signed one.
+    const timestamp = type === INT64 && field(field<TStruct>(element!, 10) ?? { fields: [] }, 8) !== undefined;
+    const ok = type === BYTE_ARRAY || (timestamp && value.length === 8);
+    if (!ok || field(element!, 3) !== OPTIONAL)
+      throw new Error(`constant column ${name}: not an optional text or timestamp column of the part`);
+    types.set(name, type!);
   }
   const appended: Uint8Array[] = [];
   let end = start;
@@ -311,11 +347,12 @@ export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<s
       const meta = field<TStruct>(chunk, 3)!;
       const path = field<TList>(meta, 3)!;
       if (path.items.length !== 1) return;
-      const value = constants.get(new TextDecoder().decode(path.items[0] as Uint8Array));
+      const name = new TextDecoder().decode(path.items[0] as Uint8Array);
+      const value = constants.get(name);
       if (!value) return;
       const nulls = field<bigint>(field<TStruct>(meta, 12) ?? { fields: [] }, 3);
       if (nulls !== BigInt(rows)) throw new Error(`constant column: its placeholder chunk is not all null`);
-      const made = constantChunk(value, rows, path, field<number>(meta, 4)!);
+      const made = constantChunk(value, types.get(name)!, rows, path, field<number>(meta, 4)!);
       const at = append(made.bytes);
       byteSize += made.uncompressed - Number(field<bigint>(meta, 6));
       compressedSize += made.bytes.length - Number(field<bigint>(meta, 7));

@@ -1,4 +1,14 @@
-import { DataType, Vector, makeData, tableToIPC, type Dictionary, type Table } from 'apache-arrow';
+import {
+  DataType,
+  TimeUnit,
+  Vector,
+  makeData,
+  tableToIPC,
+  type Data,
+  type Dictionary,
+  type Table,
+  type Timestamp,
+} from 'apache-arrow';
 import type { ParquetCompression } from '../config/job.js';
 import { RuntimeFailure } from '../errors.js';
 import { ParquetThread } from '../parquet-thread.js';
@@ -11,33 +21,39 @@ export interface EncodeTask {
   readonly codec: keyof typeof CODECS;
   /** Columns written without a dictionary. */
   readonly plainColumns: readonly string[];
-  /** Text columns sent all null, to be written as this one value on every row (constant-columns.ts). */
-  readonly constants: readonly (readonly [column: string, value: string])[];
+  /** Columns sent all null, to be written as this one value on every row (constant-columns.ts). */
+  readonly constants: readonly Constant[];
 }
 
+/** A column's name and its value on every row: text, or a timestamp's stored integer. */
+export type Constant = readonly [column: string, value: string | bigint];
+
 /**
- * The part with each text column that holds one value on every row (no nulls, and a dictionary
- * whose entries are all that value: the run's metadata columns) sent all null instead, and
- * those columns' values. Under `combine: route` the model columns name each row's model and are
- * sent as they are.
+ * The part with each column that holds one value on every row sent all null instead, and those
+ * columns' values: text columns whose dictionary entries are all that value (the run's metadata
+ * columns), and timestamps (scored_at), with no nulls. Under `combine: route` the model columns
+ * name each row's model and are sent as they are.
  */
-export function withConstantsApart(table: Table): { table: Table; constants: [string, string][] } {
-  const constants: [string, string][] = [];
+export function withConstantsApart(table: Table): { table: Table; constants: Constant[] } {
+  const constants: Constant[] = [];
   table.schema.fields.forEach((f, i) => {
-    if (!f.nullable || !DataType.isDictionary(f.type) || !DataType.isUtf8((f.type as Dictionary).dictionary)) return;
+    if (!f.nullable) return;
     const column = table.getChildAt(i)!;
-    const value = constantOf(column);
+    const text = DataType.isDictionary(f.type) && DataType.isUtf8((f.type as Dictionary).dictionary);
+    // parquet-rs stores seconds as milliseconds: only the units it stores as they are.
+    const timestamp = DataType.isTimestamp(f.type) && (f.type as Timestamp).unit !== TimeUnit.SECOND;
+    const value = text ? textConstant(column) : timestamp ? timestampConstant(column) : undefined;
     if (value === undefined) return;
     constants.push([f.name, value]);
-    // The same type and dictionary, every row null: parquet-wasm writes little more than the levels.
+    // The same type (and dictionary), every row null: parquet-wasm writes little more than the levels.
     const nulls = column.data.map((d) =>
       makeData({
         type: d.type,
         length: d.length,
         nullCount: d.length,
         nullBitmap: new Uint8Array((d.length + 7) >> 3),
-        data: new Int8Array(d.length),
-        dictionary: d.dictionary!,
+        data: text ? new Int8Array(d.length) : new BigInt64Array(d.length),
+        ...(text ? { dictionary: d.dictionary! } : {}),
       } as never),
     );
     table = table.setChildAt(i, new Vector(nulls));
@@ -45,7 +61,25 @@ export function withConstantsApart(table: Table): { table: Table; constants: [st
   return { table, constants };
 }
 
-function constantOf(column: Vector): string | undefined {
+function timestampConstant(column: Vector): bigint | undefined {
+  let value: bigint | undefined;
+  for (const d of column.data as Data[]) {
+    const values = d.values as ArrayLike<unknown> & ArrayBufferView;
+    if (d.nullCount > 0 || !values || values.byteLength < d.length * 8) return undefined;
+    if (d.length === 0) continue;
+    // As 32-bit halves: comparing BigInts row by row would allocate one per row.
+    const halves = new Int32Array(values.buffer, values.byteOffset, d.length * 2);
+    const first = new BigInt64Array(values.buffer, values.byteOffset, 1)[0]!;
+    if (value !== undefined && first !== value) return undefined;
+    value = first;
+    const lo = halves[0]!;
+    const hi = halves[1]!;
+    for (let i = 2; i < halves.length; i += 2) if (halves[i] !== lo || halves[i + 1] !== hi) return undefined;
+  }
+  return value;
+}
+
+function textConstant(column: Vector): string | undefined {
   let value: string | undefined;
   for (const d of column.data) {
     const dictionary = d.dictionary;

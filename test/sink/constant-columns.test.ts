@@ -9,7 +9,11 @@ import {
   Int8,
   Int64,
   Table,
+  TimestampMicrosecond,
+  TimestampMillisecond,
+  TimestampSecond,
   Utf8,
+  type DataType,
   makeData,
   makeVector,
   tableFromIPC,
@@ -18,12 +22,12 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { readFooter, spliceConstantColumns } from '../../src/sink/constant-columns.js';
+import { readFooter, spliceConstantColumns, valueBytes } from '../../src/sink/constant-columns.js';
 import { withConstantsApart } from '../../src/sink/parquet-encoder.js';
 import { field, readStruct, type TList, type TStruct, type TValue } from '../../src/sink/thrift-compact.js';
 import { scratchDir } from '../support/job.js';
 
-// A part's constant text columns (model_name, model_version, partition, run_id) are written all
+// A part's constant columns (model_name, model_version, partition, run_id, scored_at) are written all
 // null by parquet-wasm and their chunks replaced by ones made here. The made chunk must be what
 // parquet-rs writes for the value: compared with parquet-rs's own chunk for the same column,
 // page bytes and every footer field, page index and size statistics included (offsets aside),
@@ -32,7 +36,6 @@ import { scratchDir } from '../support/job.js';
 
 const pw = createRequire(import.meta.url)('parquet-wasm') as typeof import('parquet-wasm');
 const CODECS = ['ZSTD', 'SNAPPY', 'LZ4_RAW', 'UNCOMPRESSED', 'GZIP'] as const;
-const text = new TextEncoder();
 
 let nextId = 7_000;
 function constantColumn(value: string, n: number, asNull = false): Vector {
@@ -41,6 +44,30 @@ function constantColumn(value: string, n: number, asNull = false): Vector {
   const type = new Dictionary(new Utf8(), new Int8(), nextId++);
   return makeVector(makeData({ type, length: n, data: new Int8Array(n), dictionary, ...nulls } as never));
 }
+
+function timestampColumn(value: bigint, n: number, asNull = false, type: DataType = new TimestampMillisecond('UTC')) {
+  const nulls = asNull ? { nullCount: n, nullBitmap: new Uint8Array((n + 7) >> 3) } : {};
+  return makeVector(
+    makeData({ type, length: n, data: new BigInt64Array(n).fill(asNull ? 0n : value), ...nulls } as never),
+  );
+}
+
+const KINDS = {
+  text: (rows: number) => {
+    const value = rows === 1 ? '' : rows === 20_001 ? 'Zürich-模型-ü' : 'run-0d6f1c9e-2b7a-4d8e-9a5c';
+    return { value, bytes: valueBytes(value), column: (asNull: boolean) => constantColumn(value, rows, asNull) };
+  },
+  'timestamp[ms, UTC]': (rows: number) => {
+    const value = 1_764_245_076_278n;
+    return { value, bytes: valueBytes(value), column: (asNull: boolean) => timestampColumn(value, rows, asNull) };
+  },
+  'timestamp[us]': (rows: number) => {
+    // Before 1970: a negative value, its statistics in signed order.
+    const value = -86_400_000_001n;
+    const type = new TimestampMicrosecond();
+    return { value, bytes: valueBytes(value), column: (asNull: boolean) => timestampColumn(value, rows, asNull, type) };
+  },
+};
 
 function write(table: Table, codec: (typeof CODECS)[number], rowGroup?: number): Uint8Array {
   let props = new pw.WriterPropertiesBuilder().setCompression(pw.Compression[codec]);
@@ -70,44 +97,54 @@ function chunkOf(file: Uint8Array, c: number, rowGroup = 0) {
 const plain = (v: TValue) =>
   JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x instanceof Uint8Array ? Array.from(x) : x));
 
-describe('constant text columns', () => {
-  for (const codec of CODECS)
-    for (const rows of [1, 19_999, 20_000, 20_001, 262_144])
-      it(`are the chunk parquet-rs writes (${codec}, ${rows} rows)`, () => {
-        const value = rows === 1 ? '' : rows === 20_001 ? 'Zürich-模型-ü' : 'run-0d6f1c9e-2b7a-4d8e-9a5c';
-        const reference = write(new Table({ run_id: constantColumn(value, rows) }), codec);
-        const placeholder = write(new Table({ run_id: constantColumn(value, rows, true) }), codec);
-        const made = spliceConstantColumns(placeholder, new Map([['run_id', text.encode(value)]]));
-        const want = chunkOf(reference, 0);
-        const got = chunkOf(made, 0);
-        expect(plain(got.chunk)).toBe(plain(want.chunk));
-        expect(plain(got.offsetIndex)).toBe(plain(want.offsetIndex));
-        expect(Array.from(got.columnIndex)).toEqual(Array.from(want.columnIndex));
-        const { group: g1 } = got;
-        const { group: g0 } = want;
-        for (const id of [2, 3, 6]) expect(plain(field(g1, id)!)).toBe(plain(field(g0, id)!));
-        if (codec === 'GZIP') {
-          // The same pages; zlib's gzip header and stream are not flate2's byte for byte.
-          expect(got.bytes.length).toBe(want.bytes.length);
-          const pages = (b: Uint8Array) => {
-            const out: number[][] = [];
-            for (let at = 0; at < b.length;) {
-              const { struct, end } = readStruct(b, at);
-              const size = field<number>(struct, 3)!;
-              out.push(Array.from(gunzipSync(b.subarray(end, end + size))));
-              at = end + size;
-            }
-            return out;
-          };
-          expect(pages(got.bytes)).toEqual(pages(want.bytes));
-        } else expect(Buffer.from(got.bytes).equals(Buffer.from(want.bytes))).toBe(true);
-        const back = tableFromIPC(pw.readParquet(made).intoIPCStream());
-        expect(back.numRows).toBe(rows);
-        const column = back.getChild('run_id')!;
-        expect(column.nullCount).toBe(0);
-        expect(column.get(0)).toBe(value);
-        expect(column.get(rows - 1)).toBe(value);
-      });
+describe('constant columns', () => {
+  for (const [kind, make] of Object.entries(KINDS))
+    for (const codec of CODECS)
+      for (const rows of [1, 19_999, 20_000, 20_001, 262_144])
+        it(`are the chunk parquet-rs writes (${kind}, ${codec}, ${rows} rows)`, () => {
+          const { value, bytes, column: columnOf } = make(rows);
+          const reference = write(new Table({ run_id: columnOf(false) }), codec);
+          const placeholder = write(new Table({ run_id: columnOf(true) }), codec);
+          const made = spliceConstantColumns(placeholder, new Map([['run_id', bytes]]));
+          const want = chunkOf(reference, 0);
+          const got = chunkOf(made, 0);
+          // The schema, the Arrow schema and the rest of the footer are the placeholder's, and parquet-rs's.
+          const rest = (f: Uint8Array) => plain({ fields: readFooter(f).footer.fields.filter((x) => x.id !== 4) });
+          expect(rest(made)).toBe(rest(reference));
+          expect(plain(got.chunk)).toBe(plain(want.chunk));
+          expect(plain(got.offsetIndex)).toBe(plain(want.offsetIndex));
+          expect(Array.from(got.columnIndex)).toEqual(Array.from(want.columnIndex));
+          const { group: g1 } = got;
+          const { group: g0 } = want;
+          for (const id of [2, 3, 6]) expect(plain(field(g1, id)!)).toBe(plain(field(g0, id)!));
+          if (codec === 'GZIP') {
+            // The same pages; zlib's gzip header and stream are not flate2's byte for byte.
+            expect(got.bytes.length).toBe(want.bytes.length);
+            const pages = (b: Uint8Array) => {
+              const out: number[][] = [];
+              for (let at = 0; at < b.length;) {
+                const { struct, end } = readStruct(b, at);
+                const size = field<number>(struct, 3)!;
+                out.push(Array.from(gunzipSync(b.subarray(end, end + size))));
+                at = end + size;
+              }
+              return out;
+            };
+            expect(pages(got.bytes)).toEqual(pages(want.bytes));
+          } else expect(Buffer.from(got.bytes).equals(Buffer.from(want.bytes))).toBe(true);
+          const back = tableFromIPC(pw.readParquet(made).intoIPCStream());
+          expect(back.numRows).toBe(rows);
+          const column = back.getChild('run_id')!;
+          expect(column.nullCount).toBe(0);
+          expect(String(column.type)).toBe(String(new Table({ c: columnOf(false) }).getChild('c')!.type));
+          // Every row's value as stored (a timestamp's integer, not get()'s milliseconds).
+          const values =
+            typeof value === 'string'
+              ? Array.from(column)
+              : column.data.flatMap((d) => Array.from(d.values as BigInt64Array).slice(0, d.length));
+          expect(values.length).toBe(rows);
+          expect(values.every((v) => v === value)).toBe(true);
+        });
 
   it('are read whole by DuckDB and parquet-wasm beside other columns, over several row groups and long values', async () => {
     const rows = 130_000;
@@ -121,11 +158,13 @@ describe('constant text columns', () => {
         partition: constantColumn(long, rows, asNull),
         score: makeVector(scores),
         run_id: constantColumn('20261127T120436Z-a543bd', rows, asNull),
+        scored_at: timestampColumn(1_764_245_076_278n, rows, asNull),
       });
     const constants = new Map([
-      ['model_name', text.encode('churn')],
-      ['partition', text.encode(long)],
-      ['run_id', text.encode('20261127T120436Z-a543bd')],
+      ['model_name', valueBytes('churn')],
+      ['partition', valueBytes(long)],
+      ['run_id', valueBytes('20261127T120436Z-a543bd')],
+      ['scored_at', valueBytes(1_764_245_076_278n)],
     ]);
     const s = scratchDir('constant-columns');
     const instance = await DuckDBInstance.create(':memory:');
@@ -137,15 +176,16 @@ describe('constant text columns', () => {
         writeFileSync(file, spliceConstantColumns(write(table(true), codec, 50_000), constants));
         expect(
           await rowsOf(`SELECT count(*) AS n, count(DISTINCT row_group_id) AS groups FROM parquet_metadata('${file}')`),
-        ).toEqual([{ n: '15', groups: '3' }]);
+        ).toEqual([{ n: '18', groups: '3' }]);
         const summary = await rowsOf(
-          `SELECT model_name, length(partition) AS len, run_id, count(*) AS n, sum(id) AS ids, min(score) AS lo FROM '${file}' GROUP BY ALL`,
+          `SELECT model_name, length(partition) AS len, run_id, epoch_ms(scored_at) AS at, count(*) AS n, sum(id) AS ids, min(score) AS lo FROM '${file}' GROUP BY ALL`,
         );
         expect(summary).toEqual([
           {
             model_name: 'churn',
             len: '70001',
             run_id: '20261127T120436Z-a543bd',
+            at: '1764245076278',
             n: String(rows),
             ids: String((rows * (rows - 1)) / 2),
             lo: 0,
@@ -161,6 +201,11 @@ describe('constant text columns', () => {
             `SELECT count(*) AS n FROM '${file}' WHERE run_id <> '20261127T120436Z-a543bd' OR run_id IS NULL`,
           ),
         ).toEqual([{ n: '0' }]);
+        expect(
+          await rowsOf(
+            `SELECT count(*) AS n FROM '${file}' WHERE scored_at = make_timestamptz(1764245076278000) AND id < 10`,
+          ),
+        ).toEqual([{ n: '10' }]);
         const back = tableFromIPC(pw.readParquet(new Uint8Array(readFileSync(file))).intoIPCStream());
         expect(back.getChild('partition')!.get(rows - 1)).toBe(long);
         expect(back.getChild('id')!.get(rows - 1)).toBe(BigInt(rows - 1));
@@ -172,11 +217,17 @@ describe('constant text columns', () => {
     }
   });
 
-  it('refuses a placeholder that holds values, or a column that is not text', () => {
+  it('refuses a placeholder that holds values, or a column that is neither text nor a timestamp', () => {
     const real = write(new Table({ run_id: constantColumn('a', 10) }), 'ZSTD');
-    expect(() => spliceConstantColumns(real, new Map([['run_id', text.encode('a')]]))).toThrow(/not all null/);
-    const numbers = write(new Table({ run_id: makeVector(new Float64Array(10)) }), 'ZSTD');
-    expect(() => spliceConstantColumns(numbers, new Map([['run_id', text.encode('a')]]))).toThrow(/BYTE_ARRAY/);
+    expect(() => spliceConstantColumns(real, new Map([['run_id', valueBytes('a')]]))).toThrow(/not all null/);
+    const refused = (column: Vector, value: Uint8Array) =>
+      expect(() => spliceConstantColumns(write(new Table({ c: column }), 'ZSTD'), new Map([['c', value]]))).toThrow(
+        'constant column c: not an optional text or timestamp column of the part',
+      );
+    refused(makeVector(new Float64Array(10)), valueBytes('a'));
+    // An integer that is not a timestamp: its sort order may be unsigned.
+    refused(makeVector(new BigInt64Array(10)), valueBytes(1n));
+    refused(timestampColumn(0n, 10, true), valueBytes('not 8 bytes'));
   });
 });
 
@@ -228,6 +279,31 @@ describe('withConstantsApart', () => {
     expect(apart.table.getChild('nullable')!.nullCount).toBe(1);
     expect(apart.table.schema.fields.map((f) => f.name)).toEqual(table.schema.fields.map((f) => f.name));
     expect(withConstantsApart(split).constants).toEqual([]);
+    // Timestamps: one value on every row is constant; another value on a row, a null, or seconds
+    // (which parquet-rs stores as milliseconds) are not.
+    const at = 1_764_245_076_278n;
+    const varied = new BigInt64Array(n).fill(at);
+    varied[3] = at + (1n << 32n);
+    const stamps = new Table({
+      constant: timestampColumn(at, n),
+      varied: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: varied })),
+      seconds: timestampColumn(at, n, false, new TimestampSecond()),
+      withNull: makeVector(
+        makeData({
+          type: new TimestampMillisecond(),
+          length: n,
+          nullCount: 1,
+          nullBitmap: Uint8Array.of(0b11101),
+          data: new BigInt64Array(n).fill(at),
+        }),
+      ),
+    });
+    const stampsApart = withConstantsApart(stamps);
+    expect(stampsApart.constants).toEqual([['constant', at]]);
+    expect(stampsApart.table.getChild('constant')!.nullCount).toBe(n);
+    expect(Array.from(stampsApart.table.getChild('varied')!.data[0]!.values as BigInt64Array)).toEqual(
+      Array.from(varied),
+    );
     expect(withConstantsApart(same).constants).toEqual([['v', 'x']]);
   });
 });
