@@ -24,6 +24,11 @@ const INT64 = 2;
 const BYTE_ARRAY = 6;
 const OPTIONAL = 1;
 const BOUNDARY_ASCENDING = 1;
+/**
+ * parquet-rs cuts a text statistic longer than this to a prefix (and the max to one past it): a
+ * longer value is left to parquet-rs rather than made here.
+ */
+export const MAX_TEXT_BYTES = 64;
 /** parquet-rs's default data_page_row_count_limit. */
 export const ROWS_PER_PAGE = 20_000;
 
@@ -56,7 +61,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
 
 /**
  * A page body in the chunk's codec, stored rather than compressed (a page here is tens of bytes,
- * or one value): each format's literal or raw form, which its decoder reads as any other.
+ * or one value of at most 64): each format's literal or raw form, which its decoder reads as any
+ * other. parquet-rs's compressors store these too, except a value that repeats itself (its
+ * dictionary page, compressed there, is a few bytes longer here).
  */
 function stored(codec: number, body: Uint8Array): Uint8Array {
   switch (codec) {
@@ -65,12 +72,12 @@ function stored(codec: number, body: Uint8Array): Uint8Array {
     case CODEC.GZIP:
       return gzipSync(body);
     case CODEC.SNAPPY: {
-      // The uncompressed length, then literals of at most 2^16 bytes (tag 61: a 2-byte length).
+      // The uncompressed length, then literals of at most 2^16 bytes (tag 60: a 1-byte length, 61: 2 bytes).
       const parts: Uint8Array[] = [new Uint8Array(varint(body.length))];
       for (let at = 0; at < body.length; at += 65_536) {
         const piece = body.subarray(at, at + 65_536);
         const n = piece.length - 1;
-        parts.push(new Uint8Array(n < 60 ? [n << 2] : [61 << 2, n & 0xff, n >> 8]), piece);
+        parts.push(new Uint8Array(n < 60 ? [n << 2] : n < 256 ? [60 << 2, n] : [61 << 2, n & 0xff, n >> 8]), piece);
       }
       return concat(parts);
     }
@@ -300,8 +307,9 @@ function set(s: TStruct, id: number, type: number, value: TValue): void {
   }
 }
 
-/** A constant column's value as its chunk stores it: text as UTF-8, a timestamp as 8 bytes. */
-export function valueBytes(value: string | bigint): Uint8Array {
+/** A constant column's value as its chunk stores it: text as its bytes, a timestamp as 8 bytes. */
+export function valueBytes(value: Uint8Array | string | bigint): Uint8Array {
+  if (value instanceof Uint8Array) return value;
   if (typeof value === 'string') return new TextEncoder().encode(value);
   const b = new Uint8Array(8);
   new DataView(b.buffer).setBigInt64(0, value, true);
@@ -324,9 +332,11 @@ export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<s
     const type = element && field<number>(element, 1);
     // A timestamp's logical type (field 10, TIMESTAMP = 8): its order is the signed one.
     const timestamp = type === INT64 && field(field<TStruct>(element!, 10) ?? { fields: [] }, 8) !== undefined;
-    const ok = type === BYTE_ARRAY || (timestamp && value.length === 8);
+    const ok = (type === BYTE_ARRAY && value.length <= MAX_TEXT_BYTES) || (timestamp && value.length === 8);
     if (!ok || field(element!, 3) !== OPTIONAL)
-      throw new Error(`constant column ${name}: not an optional text or timestamp column of the part`);
+      throw new Error(
+        `constant column ${name}: not an optional text (of at most ${MAX_TEXT_BYTES} bytes) or timestamp column of the part`,
+      );
     types.set(name, type!);
   }
   const appended: Uint8Array[] = [];
@@ -350,6 +360,9 @@ export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<s
       const name = new TextDecoder().decode(path.items[0] as Uint8Array);
       const value = constants.get(name);
       if (!value) return;
+      // A row group is placed by its first column's offset (readers that split files by row group).
+      if (c === 0)
+        throw new Error(`constant column ${name}: the part's first column stays where parquet-wasm wrote it`);
       const nulls = field<bigint>(field<TStruct>(meta, 12) ?? { fields: [] }, 3);
       if (nulls !== BigInt(rows)) throw new Error(`constant column: its placeholder chunk is not all null`);
       const made = constantChunk(value, types.get(name)!, rows, path, field<number>(meta, 4)!);
@@ -358,7 +371,6 @@ export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<s
       compressedSize += made.bytes.length - Number(field<bigint>(meta, 7));
       set(chunk, 3, T.STRUCT, made.meta(at));
       indexes.push({ chunk, columnIndex: made.columnIndex, offsetIndex: made.offsetIndex, at });
-      if (c === 0) set(rowGroup, 5, T.I64, i64(at));
     });
     set(rowGroup, 2, T.I64, i64(byteSize));
     if (field(rowGroup, 6) !== undefined) set(rowGroup, 6, T.I64, i64(compressedSize));

@@ -12,6 +12,8 @@ import {
 import type { ParquetCompression } from '../config/job.js';
 import { RuntimeFailure } from '../errors.js';
 import { ParquetThread } from '../parquet-thread.js';
+import { METADATA_NAMES } from '../output/columns.js';
+import { MAX_TEXT_BYTES } from './constant-columns.js';
 import type { SinkLayout } from './sink.js';
 import type { CODECS } from '../parquet-codecs.js';
 
@@ -25,19 +27,22 @@ export interface EncodeTask {
   readonly constants: readonly Constant[];
 }
 
-/** A column's name and its value on every row: text, or a timestamp's stored integer. */
-export type Constant = readonly [column: string, value: string | bigint];
+/** A column's name and its value on every row: text as its UTF-8 bytes, or a timestamp's stored integer. */
+export type Constant = readonly [column: string, value: Uint8Array | bigint];
 
 /**
- * The part with each column that holds one value on every row sent all null instead, and those
- * columns' values: text columns whose dictionary entries are all that value (the run's metadata
- * columns), and timestamps (scored_at), with no nulls. Under `combine: route` the model columns
- * name each row's model and are sent as they are.
+ * The part with each of the named columns that holds one value on every row sent all null
+ * instead, and those columns' values: text whose dictionary entries are all that value (the
+ * run's metadata columns; under `combine: route` partition and run_id, not the model columns,
+ * which name each row's model), and a timestamp (scored_at), with no nulls. Only the run's
+ * metadata columns are named: a key that happens to hold one value keeps the encoding the
+ * part gives its keys, and a part's first column is never moved (readers that split files by
+ * row group place a row group by its first column's offset).
  */
-export function withConstantsApart(table: Table): { table: Table; constants: Constant[] } {
+export function withConstantsApart(table: Table, names: readonly string[]): { table: Table; constants: Constant[] } {
   const constants: Constant[] = [];
   table.schema.fields.forEach((f, i) => {
-    if (!f.nullable) return;
+    if (i === 0 || !f.nullable || !names.includes(f.name)) return;
     const column = table.getChildAt(i)!;
     const text = DataType.isDictionary(f.type) && DataType.isUtf8((f.type as Dictionary).dictionary);
     // parquet-rs stores seconds as milliseconds: only the units it stores as they are.
@@ -52,7 +57,7 @@ export function withConstantsApart(table: Table): { table: Table; constants: Con
         length: d.length,
         nullCount: d.length,
         nullBitmap: new Uint8Array((d.length + 7) >> 3),
-        data: text ? new Int8Array(d.length) : new BigInt64Array(d.length),
+        data: text ? new (d.type as Dictionary).indices.ArrayType(d.length) : new BigInt64Array(d.length),
         ...(text ? { dictionary: d.dictionary! } : {}),
       } as never),
     );
@@ -79,19 +84,36 @@ function timestampConstant(column: Vector): bigint | undefined {
   return value;
 }
 
-function textConstant(column: Vector): string | undefined {
-  let value: string | undefined;
+/**
+ * The one value of a dictionary text column, as its bytes: read through get() (a TextDecoder),
+ * a leading byte-order mark would be dropped and invalid UTF-8 replaced.
+ */
+function textConstant(column: Vector): Uint8Array | undefined {
+  let value: Uint8Array | undefined;
   for (const d of column.data) {
     const dictionary = d.dictionary;
     // Under combine: route, partition and run_id have an entry per model, all the same.
     if (d.nullCount > 0 || !dictionary || dictionary.length > 64 || dictionary.nullCount > 0) return undefined;
-    for (let i = 0; i < dictionary.length; i++) {
-      const v = dictionary.get(i) as string;
-      if (value !== undefined && v !== value) return undefined;
-      value = v;
+    for (const entries of dictionary.data) {
+      // A slice's value offsets start at its first entry; its bytes are the whole buffer's.
+      const offsets = entries.valueOffsets as Int32Array;
+      const bytes = entries.values as Uint8Array;
+      if (!(offsets instanceof Int32Array) || !(bytes instanceof Uint8Array)) return undefined;
+      for (let i = 0; i < entries.length; i++) {
+        const v = bytes.subarray(offsets[i]!, offsets[i + 1]!);
+        if (v.length > MAX_TEXT_BYTES) return undefined;
+        if (value !== undefined && !sameBytes(v, value)) return undefined;
+        value ??= v.slice();
+      }
     }
   }
   return value;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -110,7 +132,7 @@ export class ParquetEncoder {
   async encodePart(table: Table, layout: SinkLayout, codec: ParquetCompression, part: number): Promise<Uint8Array> {
     const plainColumns = [...layout.keyFields.map((f) => f.name), ...layout.outputs.map((o) => o.column)];
     try {
-      const apart = withConstantsApart(table);
+      const apart = withConstantsApart(table, METADATA_NAMES);
       return await this.encode({
         ipc: tableToIPC(apart.table, 'stream'),
         codec,

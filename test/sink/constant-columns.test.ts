@@ -23,7 +23,9 @@ import {
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { readFooter, spliceConstantColumns, valueBytes } from '../../src/sink/constant-columns.js';
-import { withConstantsApart } from '../../src/sink/parquet-encoder.js';
+import { withConstantsApart, type Constant } from '../../src/sink/parquet-encoder.js';
+import { encodePart } from '../../src/sink/parquet-encode.js';
+import { METADATA_NAMES } from '../../src/output/columns.js';
 import { field, readStruct, type TList, type TStruct, type TValue } from '../../src/sink/thrift-compact.js';
 import { scratchDir } from '../support/job.js';
 
@@ -55,6 +57,12 @@ function timestampColumn(value: bigint, n: number, asNull = false, type: DataTyp
 const KINDS = {
   text: (rows: number) => {
     const value = rows === 1 ? '' : rows === 20_001 ? 'Zürich-模型-ü' : 'run-0d6f1c9e-2b7a-4d8e-9a5c';
+    return { value, bytes: valueBytes(value), column: (asNull: boolean) => constantColumn(value, rows, asNull) };
+  },
+  'text of 64 bytes': (rows: number) => {
+    // 64 bytes that do not compress (parquet-rs compresses a dictionary page that does; the page
+    // made here is stored, as valid, but not the same bytes).
+    const value = Array.from({ length: 64 }, (_, i) => String.fromCharCode(33 + i)).join('');
     return { value, bytes: valueBytes(value), column: (asNull: boolean) => constantColumn(value, rows, asNull) };
   },
   'timestamp[ms, UTC]': (rows: number) => {
@@ -103,11 +111,15 @@ describe('constant columns', () => {
       for (const rows of [1, 19_999, 20_000, 20_001, 262_144])
         it(`are the chunk parquet-rs writes (${kind}, ${codec}, ${rows} rows)`, () => {
           const { value, bytes, column: columnOf } = make(rows);
-          const reference = write(new Table({ run_id: columnOf(false) }), codec);
-          const placeholder = write(new Table({ run_id: columnOf(true) }), codec);
+          // A first column before it: a part's first column is never taken apart.
+          const ids = makeVector(BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)));
+          // The placeholder as the sink makes it: the column replaced in the part, its schema kept.
+          const part = new Table({ id: ids, run_id: columnOf(false) });
+          const reference = write(part, codec);
+          const placeholder = write(part.setChildAt(1, columnOf(true)), codec);
           const made = spliceConstantColumns(placeholder, new Map([['run_id', bytes]]));
-          const want = chunkOf(reference, 0);
-          const got = chunkOf(made, 0);
+          const want = chunkOf(reference, 1);
+          const got = chunkOf(made, 1);
           // The schema, the Arrow schema and the rest of the footer are the placeholder's, and parquet-rs's.
           const rest = (f: Uint8Array) => plain({ fields: readFooter(f).footer.fields.filter((x) => x.id !== 4) });
           expect(rest(made)).toBe(rest(reference));
@@ -146,15 +158,16 @@ describe('constant columns', () => {
           expect(values.every((v) => v === value)).toBe(true);
         });
 
-  it('are read whole by DuckDB and parquet-wasm beside other columns, over several row groups and long values', async () => {
+  it('are read whole by DuckDB and parquet-wasm beside other columns, over several row groups, values up to 64 bytes', async () => {
     const rows = 130_000;
-    const long = 'x'.repeat(70_000) + 'ü';
+    // The longest value made here: 62 ASCII bytes and a 2-byte character.
+    const long = 'x'.repeat(62) + 'ü';
     const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
     const scores = Float64Array.from({ length: rows }, (_, i) => i / rows);
     const table = (asNull: boolean) =>
       new Table({
-        model_name: constantColumn('churn', rows, asNull),
         id: makeVector(ids),
+        model_name: constantColumn('churn', rows, asNull),
         partition: constantColumn(long, rows, asNull),
         score: makeVector(scores),
         run_id: constantColumn('20261127T120436Z-a543bd', rows, asNull),
@@ -183,7 +196,7 @@ describe('constant columns', () => {
         expect(summary).toEqual([
           {
             model_name: 'churn',
-            len: '70001',
+            len: '63',
             run_id: '20261127T120436Z-a543bd',
             at: '1764245076278',
             n: String(rows),
@@ -218,73 +231,93 @@ describe('constant columns', () => {
   });
 
   it('refuses a placeholder that holds values, or a column that is neither text nor a timestamp', () => {
-    const real = write(new Table({ run_id: constantColumn('a', 10) }), 'ZSTD');
+    const real = write(new Table({ id: makeVector(new Float64Array(10)), run_id: constantColumn('a', 10) }), 'ZSTD');
     expect(() => spliceConstantColumns(real, new Map([['run_id', valueBytes('a')]]))).toThrow(/not all null/);
     const refused = (column: Vector, value: Uint8Array) =>
       expect(() => spliceConstantColumns(write(new Table({ c: column }), 'ZSTD'), new Map([['c', value]]))).toThrow(
-        'constant column c: not an optional text or timestamp column of the part',
+        'constant column c: not an optional text (of at most 64 bytes) or timestamp column of the part',
       );
     refused(makeVector(new Float64Array(10)), valueBytes('a'));
     // An integer that is not a timestamp: its sort order may be unsigned.
     refused(makeVector(new BigInt64Array(10)), valueBytes(1n));
     refused(timestampColumn(0n, 10, true), valueBytes('not 8 bytes'));
+    // parquet-rs cuts longer statistics to 64 bytes.
+    refused(constantColumn('x', 10, true), valueBytes('x'.repeat(65)));
+    // The first column stays where parquet-wasm wrote it.
+    const first = write(new Table({ c: constantColumn('x', 10, true), d: constantColumn('x', 10, true) }), 'ZSTD');
+    expect(() => spliceConstantColumns(first, new Map([['c', valueBytes('x')]]))).toThrow(/first column/);
   });
 });
 
 describe('withConstantsApart', () => {
-  it('takes apart only dictionary text columns with one entry and no nulls, the same in every chunk', () => {
-    const n = 5;
-    const two = makeVector(
+  const n = 5;
+  const dictionaryColumn = (values: string[], indices: number[], nulls?: number) =>
+    makeVector(
       makeData({
         type: new Dictionary(new Utf8(), new Int8(), nextId++),
         length: n,
-        data: Int8Array.of(0, 1, 0, 1, 0),
-        dictionary: vectorFromArray(['a', 'b'], new Utf8()),
-      }),
+        data: Int8Array.from(indices),
+        dictionary: vectorFromArray(values, new Utf8()),
+        ...(nulls === undefined ? {} : { nullCount: 1, nullBitmap: Uint8Array.of(nulls) }),
+      } as never),
     );
-    const withNull = makeVector(
-      makeData({
-        type: new Dictionary(new Utf8(), new Int8(), nextId++),
-        length: n,
-        nullCount: 1,
-        nullBitmap: Uint8Array.of(0b11110),
-        data: new Int8Array(n),
-        dictionary: vectorFromArray(['a'], new Utf8()),
-      }),
-    );
+  const id = () => vectorFromArray([1n, 2n, 3n, 4n, 5n], new Int64());
+  const bytes = (v: string) => valueBytes(v);
+
+  it('takes apart the named text columns whose dictionary holds one value, with no nulls, in every chunk', () => {
     const table = new Table({
-      id: vectorFromArray([1n, 2n, 3n, 4n, 5n], new Int64()),
+      id: id(),
       model: constantColumn('churn', n),
-      routed: two,
-      nullable: withNull,
+      routed: dictionaryColumn(['a', 'b'], [0, 1, 0, 1, 0]),
+      nullable: dictionaryColumn(['a'], [0, 0, 0, 0, 0], 0b11110),
+      // Two entries of one value, as partition and run_id under combine: route: constant.
+      repeated: dictionaryColumn(['p', 'p'], [0, 1, 1, 0, 1]),
+      unnamed: constantColumn('churn', n),
       score: vectorFromArray([0.1, 0.2, 0.3, 0.4, 0.5], new Float64()),
     });
-    // Two entries of one value, as partition and run_id under combine: route: constant.
-    const repeated = makeVector(
-      makeData({
-        type: new Dictionary(new Utf8(), new Int8(), nextId++),
-        length: n,
-        data: Int8Array.of(0, 1, 1, 0, 1),
-        dictionary: vectorFromArray(['p', 'p'], new Utf8()),
-      }),
-    );
-    expect(withConstantsApart(new Table({ repeated })).constants).toEqual([['repeated', 'p']]);
-    // Two chunks of different values under one column: not constant.
-    const split = new Table({ v: constantColumn('x', 2) }).concat(new Table({ v: constantColumn('y', 3) }));
-    const same = new Table({ v: constantColumn('x', 2) }).concat(new Table({ v: constantColumn('x', 3) }));
-    const apart = withConstantsApart(table);
-    expect(apart.constants).toEqual([['model', 'churn']]);
+    const names = ['model', 'routed', 'nullable', 'repeated', 'score'];
+    const apart = withConstantsApart(table, names);
+    expect(apart.constants).toEqual([
+      ['model', bytes('churn')],
+      ['repeated', bytes('p')],
+    ]);
     expect(apart.table.getChild('model')!.nullCount).toBe(n);
     expect(apart.table.getChild('routed')!.toArray()).toEqual(['a', 'b', 'a', 'b', 'a']);
     expect(apart.table.getChild('nullable')!.nullCount).toBe(1);
+    expect(apart.table.getChild('unnamed')!.nullCount).toBe(0);
     expect(apart.table.schema.fields.map((f) => f.name)).toEqual(table.schema.fields.map((f) => f.name));
-    expect(withConstantsApart(split).constants).toEqual([]);
-    // Timestamps: one value on every row is constant; another value on a row, a null, or seconds
-    // (which parquet-rs stores as milliseconds) are not.
+    // Two chunks of different values under one column: not constant; of the same value: constant.
+    const chunks = (a: string, b: string) =>
+      new Table({ id: id().slice(0, 2), v: constantColumn(a, 2) }).concat(
+        new Table({ id: id().slice(0, 3), v: constantColumn(b, 3) }),
+      );
+    expect(withConstantsApart(chunks('x', 'y'), ['v']).constants).toEqual([]);
+    expect(withConstantsApart(chunks('x', 'x'), ['v']).constants).toEqual([['v', bytes('x')]]);
+  });
+
+  it("keeps a value's bytes as they are (a byte-order mark), and leaves values over 64 bytes and the first column alone", () => {
+    const bom = '\uFEFF2026-01-01';
+    const table = new Table({
+      first: constantColumn('k', n),
+      bom: constantColumn(bom, n),
+      at64: constantColumn('x'.repeat(64), n),
+      over64: constantColumn('x'.repeat(65), n),
+    });
+    const apart = withConstantsApart(table, ['first', 'bom', 'at64', 'over64']);
+    expect(apart.constants).toEqual([
+      ['bom', Uint8Array.from([0xef, 0xbb, 0xbf, ...new TextEncoder().encode('2026-01-01')])],
+      ['at64', bytes('x'.repeat(64))],
+    ]);
+  });
+
+  it('takes apart a named timestamp with one value on every row, and no other', () => {
+    // Another value on a row (differing in the high half only), a null, or seconds (which
+    // parquet-rs stores as milliseconds) are not constant.
     const at = 1_764_245_076_278n;
     const varied = new BigInt64Array(n).fill(at);
     varied[3] = at + (1n << 32n);
     const stamps = new Table({
+      id: id(),
       constant: timestampColumn(at, n),
       varied: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: varied })),
       seconds: timestampColumn(at, n, false, new TimestampSecond()),
@@ -298,12 +331,71 @@ describe('withConstantsApart', () => {
         }),
       ),
     });
-    const stampsApart = withConstantsApart(stamps);
-    expect(stampsApart.constants).toEqual([['constant', at]]);
-    expect(stampsApart.table.getChild('constant')!.nullCount).toBe(n);
-    expect(Array.from(stampsApart.table.getChild('varied')!.data[0]!.values as BigInt64Array)).toEqual(
-      Array.from(varied),
-    );
-    expect(withConstantsApart(same).constants).toEqual([['v', 'x']]);
+    const apart = withConstantsApart(stamps, ['constant', 'varied', 'seconds', 'withNull']);
+    expect(apart.constants).toEqual([['constant', at]]);
+    expect(apart.table.getChild('constant')!.nullCount).toBe(n);
+    expect(Array.from(apart.table.getChild('varied')!.data[0]!.values as BigInt64Array)).toEqual(Array.from(varied));
+    // A slice of a column whose rows differ only outside it is constant.
+    const sliced = new Table({
+      id: id().slice(0, 3),
+      v: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: varied })).slice(0, 3),
+    });
+    expect(withConstantsApart(sliced, ['v']).constants).toEqual([['v', at]]);
+  });
+});
+
+describe('a part encoded with its metadata columns apart', () => {
+  it('reads as the same part encoded whole, every value and statistic, through DuckDB', async () => {
+    const rows = 45_000;
+    const at = 1_764_245_076_278n;
+    const table = new Table({
+      customer: vectorFromArray(
+        Array.from({ length: rows }, (_, i) => `C${i}`),
+        new Utf8(),
+      ),
+      score: makeVector(Float64Array.from({ length: rows }, (_, i) => ((i * 7919) % 1000) / 1000)),
+      model_name: constantColumn('churn', rows),
+      model_version: constantColumn('c482783d8c4e', rows),
+      partition: constantColumn('\uFEFF2026-01-01', rows),
+      run_id: constantColumn('20261127T120436Z-a543bd', rows),
+      scored_at: timestampColumn(at, rows),
+    });
+    const s = scratchDir('constant-part');
+    const instance = await DuckDBInstance.create(':memory:');
+    const db = await instance.connect();
+    const rowsOf = async (sql: string) => (await db.runAndReadAll(sql)).getRowObjectsJson();
+    try {
+      const whole = path.join(s.dir, 'whole.parquet');
+      const apartFile = path.join(s.dir, 'apart.parquet');
+      const task = (t: Table, constants: readonly Constant[]) => ({
+        ipc: tableToIPC(t, 'stream'),
+        codec: 'zstd' as const,
+        plainColumns: ['customer', 'score'],
+        constants,
+      });
+      writeFileSync(whole, (await encodePart(task(table, []))).value as Uint8Array);
+      const apart = withConstantsApart(table, METADATA_NAMES);
+      expect(apart.constants.map(([c]) => c)).toEqual([...METADATA_NAMES]);
+      writeFileSync(apartFile, (await encodePart(task(apart.table, apart.constants))).value as Uint8Array);
+      const everything = (f: string) =>
+        rowsOf(
+          `SELECT customer, score, model_name, model_version, hex(encode(partition)) AS partition, run_id, epoch_ms(scored_at) AS at FROM '${f}' ORDER BY customer`,
+        );
+      const a = await everything(apartFile);
+      expect(a).toEqual(await everything(whole));
+      expect(a[0]!.partition).toBe('EFBBBF323032362D30312D3031');
+      const meta = (f: string) =>
+        rowsOf(
+          `SELECT path_in_schema, type, num_values, stats_min_value, stats_max_value, stats_null_count, encodings FROM parquet_metadata('${f}') ORDER BY row_group_id, column_id`,
+        );
+      expect(await meta(apartFile)).toEqual(await meta(whole));
+      const schema = (f: string) =>
+        rowsOf(`SELECT name, type, repetition_type, logical_type FROM parquet_schema('${f}')`);
+      expect(await schema(apartFile)).toEqual(await schema(whole));
+    } finally {
+      db.closeSync();
+      instance.closeSync();
+      s.remove();
+    }
   });
 });
