@@ -298,6 +298,27 @@ export function readFooter(file: Uint8Array): { footer: TStruct; start: number }
   return { footer: readStruct(file, start).struct, start };
 }
 
+/**
+ * The schema's top-level elements by name: the schema is a depth-first list, each group followed
+ * by its children (num_children, field 5), so a key struct's child never stands for a column.
+ */
+function topLevel(schema: TStruct[]): Map<string, TStruct> {
+  const out = new Map<string, TStruct>();
+  const skip = (at: number): number => {
+    const n = field<number>(schema[at]!, 5) ?? 0;
+    let next = at + 1;
+    for (let i = 0; i < n; i++) next = skip(next);
+    return next;
+  };
+  const count = field<number>(schema[0]!, 5) ?? 0;
+  let at = 1;
+  for (let i = 0; i < count && at < schema.length; i++) {
+    out.set(new TextDecoder().decode(field<Uint8Array>(schema[at]!, 4)), schema[at]!);
+    at = skip(at);
+  }
+  return out;
+}
+
 function set(s: TStruct, id: number, type: number, value: TValue): void {
   const f = s.fields.find((x) => x.id === id);
   if (f) f.value = value;
@@ -325,10 +346,10 @@ export function valueBytes(value: Uint8Array | string | bigint): Uint8Array {
 export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<string, Uint8Array>): Uint8Array {
   if (constants.size === 0) return file;
   const { footer, start } = readFooter(file);
-  const schema = field<TList>(footer, 2)!.items as TStruct[];
+  const columns = topLevel(field<TList>(footer, 2)!.items as TStruct[]);
   const types = new Map<string, number>();
   for (const [name, value] of constants) {
-    const element = schema.find((e) => new TextDecoder().decode(field<Uint8Array>(e, 4)) === name);
+    const element = columns.get(name);
     const type = element && field<number>(element, 1);
     // A timestamp's logical type (field 10, TIMESTAMP = 8): its order is the signed one.
     const timestamp = type === INT64 && field(field<TStruct>(element!, 10) ?? { fields: [] }, 8) !== undefined;
@@ -364,7 +385,9 @@ export function spliceConstantColumns(file: Uint8Array, constants: ReadonlyMap<s
       if (c === 0)
         throw new Error(`constant column ${name}: the part's first column stays where parquet-wasm wrote it`);
       const nulls = field<bigint>(field<TStruct>(meta, 12) ?? { fields: [] }, 3);
-      if (nulls !== BigInt(rows)) throw new Error(`constant column: its placeholder chunk is not all null`);
+      if (nulls !== BigInt(rows)) throw new Error(`constant column ${name}: its placeholder chunk is not all null`);
+      // An empty row group's placeholder is already the column's chunk.
+      if (rows === 0) return;
       const made = constantChunk(value, types.get(name)!, rows, path, field<number>(meta, 4)!);
       const at = append(made.bytes);
       byteSize += made.uncompressed - Number(field<bigint>(meta, 6));

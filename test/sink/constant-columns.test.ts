@@ -9,6 +9,9 @@ import {
   Int8,
   Int64,
   Table,
+  Field as ArrowField,
+  Int32,
+  Struct,
   TimestampMicrosecond,
   TimestampMillisecond,
   TimestampSecond,
@@ -230,9 +233,33 @@ describe('constant columns', () => {
     }
   });
 
+  it('finds a column among the top-level ones only (a key struct may have a child of its name), and leaves an empty part as it is', () => {
+    const rows = 30;
+    const child = vectorFromArray(
+      Array.from({ length: rows }, (_, i) => ({ run_id: i })),
+      new Struct([new ArrowField('run_id', new Int32(), true)]),
+    );
+    const part = new Table({ key: child, run_id: constantColumn('r-1', rows) });
+    const made = spliceConstantColumns(
+      write(part.setChildAt(1, constantColumn('r-1', rows, true)), 'ZSTD'),
+      new Map([['run_id', valueBytes('r-1')]]),
+    );
+    const back = tableFromIPC(pw.readParquet(made).intoIPCStream());
+    expect(Array.from(back.getChild('run_id')!)).toEqual(Array(rows).fill('r-1'));
+    expect(back.getChild('key')!.get(29)!.toJSON()).toEqual({ run_id: 29 });
+    const empty = write(
+      new Table({ id: makeVector(new Float64Array(0)), run_id: constantColumn('x', 0, true) }),
+      'ZSTD',
+    );
+    const same = spliceConstantColumns(empty, new Map([['run_id', valueBytes('x')]]));
+    expect(tableFromIPC(pw.readParquet(same).intoIPCStream()).numRows).toBe(0);
+  });
+
   it('refuses a placeholder that holds values, or a column that is neither text nor a timestamp', () => {
     const real = write(new Table({ id: makeVector(new Float64Array(10)), run_id: constantColumn('a', 10) }), 'ZSTD');
-    expect(() => spliceConstantColumns(real, new Map([['run_id', valueBytes('a')]]))).toThrow(/not all null/);
+    expect(() => spliceConstantColumns(real, new Map([['run_id', valueBytes('a')]]))).toThrow(
+      'constant column run_id: its placeholder chunk is not all null',
+    );
     const refused = (column: Vector, value: Uint8Array) =>
       expect(() => spliceConstantColumns(write(new Table({ c: column }), 'ZSTD'), new Map([['c', value]]))).toThrow(
         'constant column c: not an optional text (of at most 64 bytes) or timestamp column of the part',
