@@ -18,6 +18,7 @@ import type {
 import { jobSchema, QUALITY_GATES, type QualityGateKey } from './job-schema.js';
 import { check, type Infer, type Path } from './schema.js';
 import { MAX_SINK_TABLE_NAME, reservedTable } from '../output/tables.js';
+import { METADATA_NAMES } from '../output/columns.js';
 import { resolveObjectPath, resolveOutputPath, resolveRejectsDir } from './output-path.js';
 import { isS3 } from '../s3/s3-url.js';
 import type { S3Options } from '../s3/credentials.js';
@@ -222,6 +223,13 @@ function resolveJob(raw: RawJob, file: string, overrides: JobOverrides, env: Nod
   const key = (raw.key ?? []).map((k, i) => str(k, `key[${i}]`));
   const dupKey = key.find((k, i) => key.indexOf(k) !== i);
   if (dupKey) throw new UsageError(`${at('key')}: column "${dupKey}" is listed twice; list each key column once.`);
+  // The sinks write these on every row: a key of the same name would be overwritten by them.
+  const metaKey = key.find((k) => (METADATA_NAMES as readonly string[]).includes(k));
+  if (metaKey)
+    throw new UsageError(
+      `${at('key')}: column "${metaKey}" has the name of a column mlscale writes on every row (${METADATA_NAMES.join(', ')}); rename it in the source or leave it out of key.`,
+      { code: 'key_clash' },
+    );
 
   const source = resolveSource(raw, dir, str, at);
   const challengers = (raw.challengers ?? []).map((c, i) =>

@@ -10,10 +10,12 @@ import { T, field, readStruct, struct, writeStruct, type TList, type TStruct, ty
  * for the timestamp, four times what the part's keys and predictions take together (README,
  * Performance). The part is encoded with those columns all null instead (under a millisecond
  * each), and each such chunk is then replaced by the one parquet-rs would have written for the
- * value: the same pages (a one-entry PLAIN dictionary page, dictionary-index data pages of 20,000
- * rows), statistics, page index and size statistics (test/sink/constant-columns.test.ts compares
- * the two, field by field and byte by byte). The placeholder's few hundred bytes stay in the
- * file, referenced by nothing.
+ * value from one Arrow batch: the same pages (a one-entry PLAIN dictionary page,
+ * dictionary-index data pages of 20,000 rows), statistics, page index and size statistics
+ * (test/sink/constant-columns.test.ts compares the two, field by field and byte by byte).
+ * parquet-rs also ends a page where a batch ends, so for a part of several batches it would cut
+ * the pages elsewhere, with the same values and statistics. The placeholder's few hundred bytes
+ * stay in the file, referenced by nothing.
  */
 
 /** Parquet's enums, as parquet.thrift numbers them. */

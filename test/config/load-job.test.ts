@@ -111,6 +111,13 @@ describe('parseJob', () => {
     );
   });
 
+  it('refuses a key named like a column the sinks write on every row (it would be overwritten)', () => {
+    for (const name of ['partition', 'run_id', 'scored_at', 'model_name', 'model_version'])
+      expect(fails(base.replace('key: [id]', `key: [id, ${name}]`))).toBe(
+        `daily.yaml: key: column "${name}" has the name of a column mlscale writes on every row (model_name, model_version, partition, run_id, scored_at); rename it in the source or leave it out of key.`,
+      );
+  });
+
   it('rejects a ds that is not a date', () => {
     expect(fails(base, { params: { ds: 'yesterday' } })).toBe(
       'parameter ds: "yesterday" is not a date; use YYYY-MM-DD, e.g. --param ds=2024-01-31.',
