@@ -5,6 +5,8 @@
 // contents), so decoding the copy costs next to nothing. ZipMap nodes keep their attributes (the
 // class labels); a model that has one is decoded whole anyway, to be rewritten.
 
+import { varintBytes } from '../varint.js';
+
 const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
@@ -62,16 +64,6 @@ function fields(buf: Uint8Array, from: number, to: number): Field[] {
 
 function tagBytes(number: number): number[] {
   return varintBytes(number * 8 + 2);
-}
-
-function varintBytes(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 128) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
 }
 
 /** A length-delimited field `number` whose payload is the concatenation of `parts`. */

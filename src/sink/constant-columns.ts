@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import { varintBytes } from '../varint.js';
 import { T, field, readStruct, struct, writeStruct, type TList, type TStruct, type TValue } from './thrift-compact.js';
 
 /**
@@ -40,17 +41,6 @@ function u32(n: number): Uint8Array {
   return b;
 }
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -75,7 +65,7 @@ function stored(codec: number, body: Uint8Array): Uint8Array {
       return gzipSync(body);
     case CODEC.SNAPPY: {
       // The uncompressed length, then literals of at most 2^16 bytes (tag 60: a 1-byte length, 61: 2 bytes).
-      const parts: Uint8Array[] = [new Uint8Array(varint(body.length))];
+      const parts: Uint8Array[] = [new Uint8Array(varintBytes(body.length))];
       for (let at = 0; at < body.length; at += 65_536) {
         const piece = body.subarray(at, at + 65_536);
         const n = piece.length - 1;
@@ -132,7 +122,7 @@ function page(type: number, body: Uint8Array, codec: number, header: [number, TS
 
 /** The data page of `rows` rows, all defined (level 1) and all dictionary index 0 (bit width 0). */
 function dataPage(rows: number, codec: number): Page {
-  const run = varint(rows * 2);
+  const run = varintBytes(rows * 2);
   const levels = [...run, 1];
   const body = new Uint8Array([...u32(levels.length), ...levels, 0, ...run]);
   const header = struct(
@@ -149,9 +139,10 @@ const list = (elemType: number, items: TValue[]): TList => ({ elemType, items })
 
 interface Chunk {
   readonly bytes: Uint8Array;
-  /** ColumnMetaData, its offsets relative to the chunk's first byte. */
+  /** ColumnMetaData, for the chunk placed at file offset `at`. */
   readonly meta: (at: number) => TStruct;
   readonly columnIndex: TStruct;
+  /** OffsetIndex, for the chunk placed at file offset `at`. */
   readonly offsetIndex: (at: number) => TStruct;
   readonly uncompressed: number;
 }
