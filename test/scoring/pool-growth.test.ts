@@ -162,6 +162,8 @@ describe.runIf(process.platform === 'linux')("a thread's CPU time", () => {
     const start = threadCpuMs()!;
     while (threadCpuMs()! - start < 50);
     expect(slept).toBeLessThan(20);
-    expect(performance.now() - wall).toBeGreaterThanOrEqual(50);
+    // A thread's CPU cannot outrun the wall clock; the two clocks tick apart by a few
+    // microseconds (a CI run measured 49.98 ms of wall for 50 ms of CPU), so a millisecond is allowed.
+    expect(performance.now() - wall).toBeGreaterThanOrEqual(49);
   });
 });
