@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { RuntimeFailure, UsageError } from '../errors.js';
+import { freeBuffers } from '../free-buffers.js';
 import { TaskThread, type Queued } from '../task-thread.js';
 import { transferList, type WireOutput } from '../tensors/wire.js';
 import type {
@@ -156,6 +157,8 @@ export class ScorerPool {
   async score(task: ScoreTask): Promise<WireOutput[]> {
     try {
       const r = (await this.run(task, transferList(task.feeds))) as ScoreResult;
+      // The chunk's tensors, back from the worker: a megabyte or more each, read by no one now.
+      freeBuffers(r.spent);
       this.inferenceMs += r.ms;
       this.growWhenBusy(r.ms, r.cpuMs);
       return r.outputs;

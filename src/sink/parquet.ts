@@ -26,6 +26,7 @@ import { checkLinks, checkPartitionPath } from './parquet-paths.js';
 import { keeps, partFile, runFile } from './partition-files.js';
 import { needsRecovery, recoverDir, removeStaging, siblings } from './publish-dir.js';
 import { publishShard } from './publish-shard.js';
+import { freeBuffers } from '../free-buffers.js';
 import { RejectBuffer, rejectsTable } from './rejects.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
@@ -334,7 +335,11 @@ export class ParquetSink implements Sink {
     const part = this.parts++;
     const done = this.encoder
       .encodePart(table, this.layout, this.options.compression, part)
-      .then((bytes) => writeFile(path.join(this.staging, stagedPart(part)), bytes))
+      .then(async (bytes) => {
+        await writeFile(path.join(this.staging, stagedPart(part)), bytes);
+        // The part's bytes came from the Parquet thread whole and are on disk now.
+        freeBuffers([bytes.buffer]);
+      })
       .then(() => {
         this.written += table.numRows;
       });

@@ -31,6 +31,8 @@ interface Cursor {
   readonly stream: Reader;
   /** The row the next read starts at. */
   at: number;
+  /** Frees the file's bytes the reader has copied into its memory (range-blob.ts). */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -109,6 +111,7 @@ async function decodeRanges(pw: ParquetWasm, task: DecodeTask, offset: number): 
   try {
     while (task.batches === undefined || ipc.length < task.batches) {
       const item = await c.stream.read();
+      c.release();
       if (item.done) {
         await close(c);
         return { ipc };
@@ -130,6 +133,7 @@ async function decodeAlone(pw: ParquetWasm, task: DecodeTask, offset: number, ba
   try {
     for (;;) {
       const item = await c.stream.read();
+      c.release();
       if (item.done) return { ipc };
       ipc.push(item.value.intoIPCStream());
     }
@@ -157,8 +161,10 @@ async function openCursor(pw: ParquetWasm, task: DecodeTask, key: string, offset
       reader: task.reader ?? '',
       at: offset,
       stream: stream.getReader() as Reader,
+      release: file.release,
       async close() {
         opened.free();
+        file.release();
         await file.close();
       },
     };

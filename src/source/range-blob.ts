@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises';
+import { freeBuffers } from '../free-buffers.js';
 
 /** The part of Blob that parquet-wasm's reader uses: size, slice, arrayBuffer. */
 export interface BlobLike {
@@ -24,15 +25,20 @@ export function rangeBlob(size: number, read: (start: number, end: number) => Pr
  * A local file as a Blob whose slices are positioned reads into one buffer each. Node's own file
  * Blob streams a slice in 64 KiB pieces and joins them, which took longer than decoding a row
  * group's column chunks (about 17 MB for 131,072 rows of 32 floats).
+ *
+ * `release()` frees the buffers read so far, for a caller whose reader copied each as it came
+ * (parquet-wasm's async reader: once a read of its stream has returned, the slices it asked for
+ * are in its own memory); one that keeps a slice (the whole file, read once) does not call it.
  */
 export async function fileBlob(
   file: string,
   listed?: { readonly size: number; readonly mtimeMs: number },
-): Promise<{ blob: BlobLike; close(): Promise<void> }> {
+): Promise<{ blob: BlobLike; release(): void; close(): Promise<void> }> {
   const handle = await open(file, 'r');
   try {
     const { size, mtimeMs } = await handle.stat();
     if (listed && (listed.size !== size || listed.mtimeMs !== mtimeMs)) throw new FileChanged(file);
+    const handed: ArrayBuffer[] = [];
     const blob = rangeBlob(size, async (start, end) => {
       const out = new ArrayBuffer(end - start);
       let at = 0;
@@ -42,9 +48,12 @@ export async function fileBlob(
           throw new Error(`${file} ended at byte ${start + at} of ${size}: was it truncated while read?`);
         at += bytesRead;
       }
+      // Only a read that has finished: a buffer still being read into is never freed.
+      handed.push(out);
       return out;
     });
-    return { blob, close: () => handle.close() };
+    const release = () => freeBuffers(handed.splice(0));
+    return { blob, release, close: () => handle.close() };
   } catch (err) {
     await handle.close();
     throw err;

@@ -284,18 +284,34 @@ function plainFeeds(batch: RecordBatch, inputs: readonly InputFeed[]): Feeds | u
       if (!vector || vector.data.length !== 1 || vector.nullCount > 0 || !plainNumbers(vector.type)) return undefined;
       // As Vector.get reads them: a slice's values start at its first row.
       const values = vector.data[0]!.values as Float32Array | Float64Array | Int32Array;
-      let finite = true;
-      for (let r = 0; r < rows; r++) {
-        const v = values[r]!;
-        out[r * width + f] = v;
-        if (v - v !== 0) finite = false;
-      }
-      if (!finite) return undefined;
+      if (!copyFinite(out, values, rows, width, f)) return undefined;
       checkFits(out, f, width, rows, values, undefined, feed.columns[f]!, feed);
     }
     feeds.push({ input: feed.input, type: feed.type, dims: feed.rank === 1 ? [rows] : [rows, width], data: out });
   }
   return { feeds, keep: undefined, rows, rejects: [], filled: 0 };
+}
+
+/**
+ * Copies column `f` into its place in a row-major tensor; false if a value is not finite. A
+ * function of its own: with the loop inside plainFeeds, V8 compiled plainFeeds with TurboFan
+ * seven times a run (on-stack replacement in the loop, then again after each deoptimization of
+ * the function around it), 140-190 ms of a 1M-row run's CPU.
+ */
+function copyFinite(
+  out: Float32Array | Float64Array,
+  values: Float32Array | Float64Array | Int32Array,
+  rows: number,
+  width: number,
+  f: number,
+): boolean {
+  let finite = true;
+  for (let r = 0; r < rows; r++) {
+    const v = values[r]!;
+    out[r * width + f] = v;
+    if (v - v !== 0) finite = false;
+  }
+  return finite;
 }
 
 function fillColumn(

@@ -41,3 +41,28 @@ describe('the feature sample', () => {
     expect(twos / sample.length).toBeGreaterThan(0.97);
   });
 });
+
+describe('the moments', () => {
+  // The fields that hold fractions start as -0 (accumulator.ts says why): no result may show it.
+  it('of zeros are a positive zero mean and spread, whether added one by one or merged', () => {
+    const added = new Accumulator();
+    for (let i = 0; i < 5; i++) added.add(0);
+    const merged = new Accumulator();
+    merged.merge(5, 0, 0, 0, 0, 0);
+    for (const a of [added, merged]) {
+      const r = a.result();
+      expect(r.count).toBe(5);
+      expect(Object.is(r.mean, 0)).toBe(true);
+      expect(Object.is(r.std, 0)).toBe(true);
+      expect(JSON.stringify(r)).not.toContain('-0');
+    }
+  });
+
+  it('of negative zeros are zero', () => {
+    const a = new Accumulator();
+    a.add(-0);
+    a.add(-0);
+    expect(a.result().count).toBe(2);
+    expect(a.result().mean).toBe(0);
+  });
+});
