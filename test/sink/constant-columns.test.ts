@@ -368,6 +368,19 @@ describe('withConstantsApart', () => {
       v: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: n, data: varied })).slice(0, 3),
     });
     expect(withConstantsApart(sliced, ['v']).constants).toEqual([['v', at]]);
+    // Another value in the second or the last row, in the lowest or the highest byte; one row alone.
+    const stamp = (data: BigInt64Array) =>
+      new Table({
+        id: id().slice(0, data.length),
+        v: makeVector(makeData({ type: new TimestampMillisecond('UTC'), length: data.length, data })),
+      });
+    for (const row of [1, n - 1])
+      for (const delta of [1n, 1n << 56n]) {
+        const data = new BigInt64Array(n).fill(at);
+        data[row] = at + delta;
+        expect(withConstantsApart(stamp(data), ['v']).constants).toEqual([]);
+      }
+    expect(withConstantsApart(stamp(BigInt64Array.of(at)), ['v']).constants).toEqual([['v', at]]);
   });
 });
 
