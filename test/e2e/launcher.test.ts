@@ -99,12 +99,25 @@ describe('the mlscale launcher (bin/mlscale)', () => {
     for (const command of [launcher, direct, rel, chained, viaLinkedDir]) {
       const { r, one, args: got } = launch(command, args);
       expect(r.status, command).toBe(7);
+      expect(got[0]).toBe('--max-semi-space-size=4');
       // As node reads it: the path's text normalized (`..` cancelled), then its links followed.
-      expect(realpathSync(path.resolve(got[0]!)), command).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
-      expect(got.slice(1)).toEqual(args);
+      expect(realpathSync(path.resolve(got[1]!)), command).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
+      expect(got.slice(2)).toEqual(args);
       // exec: node is the process that was started, not a child of a shell left waiting.
       expect(Number(one('pid'))).toBe(r.pid);
     }
+  });
+
+  it("caps V8's young generation at 4 MB a semi-space, unless NODE_OPTIONS sets it", () => {
+    expect(launch(launcher, ['--version']).args.slice(0, 1)).toEqual(['--max-semi-space-size=4']);
+    const own = launch(launcher, ['--version'], { NODE_OPTIONS: '--max-old-space-size=512 --max-semi-space-size=32' });
+    expect(own.r.status).toBe(7);
+    expect(own.args[0]).toMatch(/bin\/mlscale\.js$/);
+    expect(own.args.slice(1)).toEqual(['--version']);
+    // Other NODE_OPTIONS leave it in place.
+    expect(launch(launcher, ['--version'], { NODE_OPTIONS: '--max-old-space-size=512' }).args[0]).toBe(
+      '--max-semi-space-size=4',
+    );
   });
 
   it('needs nothing on PATH but node when run by its own path, and says so when a link needs readlink', () => {
@@ -131,7 +144,7 @@ describe('the mlscale launcher (bin/mlscale)', () => {
       env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` },
     });
     expect(r.status).toBe(7);
-    const script = r.stdout.match(/^arg=(.*)$/m)![1]!;
+    const script = [...r.stdout.matchAll(/^arg=(.*)$/gm)][1]![1]!;
     expect(script.startsWith('-')).toBe(false);
     expect(realpathSync(path.resolve(dir, script))).toBe(path.join(realpathSync(repoRoot), 'bin', 'mlscale.js'));
   });
