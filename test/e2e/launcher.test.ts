@@ -110,10 +110,13 @@ describe('the mlscale launcher (bin/mlscale)', () => {
 
   it("caps V8's young generation at 4 MB a semi-space, unless NODE_OPTIONS sets it", () => {
     expect(launch(launcher, ['--version']).args.slice(0, 1)).toEqual(['--max-semi-space-size=4']);
-    const own = launch(launcher, ['--version'], { NODE_OPTIONS: '--max-old-space-size=512 --max-semi-space-size=32' });
-    expect(own.r.status).toBe(7);
-    expect(own.args[0]).toMatch(/bin\/mlscale\.js$/);
-    expect(own.args.slice(1)).toEqual(['--version']);
+    // Node reads - and _ alike in an option's name.
+    for (const mine of ['--max-semi-space-size=32', '--max_semi_space_size=32', '--max-semi_space-size=32']) {
+      const own = launch(launcher, ['--version'], { NODE_OPTIONS: `--max-old-space-size=512 ${mine}` });
+      expect(own.r.status, mine).toBe(7);
+      expect(own.args[0], mine).toMatch(/bin\/mlscale\.js$/);
+      expect(own.args.slice(1), mine).toEqual(['--version']);
+    }
     // Other NODE_OPTIONS leave it in place.
     expect(launch(launcher, ['--version'], { NODE_OPTIONS: '--max-old-space-size=512' }).args[0]).toBe(
       '--max-semi-space-size=4',
