@@ -67,7 +67,13 @@ export async function tableKind(client: ClientBase, table: string): Promise<stri
   return res.rows[0]?.relkind;
 }
 
-const indexName = (table: string) => `${table}_partition_key_idx`;
+/**
+ * The index mlscale puts on the top table: on the key alone, since below the top every table holds
+ * one partition value and `WHERE partition = ...` prunes to it. Trees made by an earlier mlscale have it on
+ * `(partition, key…)` under the legacy name, and keep it.
+ */
+const keyIndexName = (table: string) => `${table}_key_idx`;
+const legacyIndexName = (table: string) => `${table}_partition_key_idx`;
 
 /**
  * Gives a table mlscale just created to the prediction table's owner: a run by any member of the
@@ -83,7 +89,7 @@ async function ownLikeTop(client: ClientBase, t: TableRef, created: string): Pro
   if (r?.other) await client.query(`ALTER TABLE ${created} OWNER TO ${r.owner}`);
 }
 
-/** The top of the tree, with the index lookups by partition and key use. */
+/** The top of the tree, with the index lookups by key use (none for a job without a key). */
 export async function createTree(
   client: ClientBase,
   t: TableRef,
@@ -92,9 +98,8 @@ export async function createTree(
 ): Promise<void> {
   const table = qualified(t.schema, t.table);
   await client.query(`CREATE TABLE ${table} (${columnsSql(cols)}) PARTITION BY LIST (partition)`);
-  await client.query(
-    `CREATE INDEX ${ident(indexName(t.table))} ON ${table} (${['partition', ...keys].map(ident).join(', ')})`,
-  );
+  if (keys.length > 0)
+    await client.query(`CREATE INDEX ${ident(keyIndexName(t.table))} ON ${table} (${keys.map(ident).join(', ')})`);
 }
 
 /**
@@ -148,11 +153,26 @@ export async function runTableExists(client: ClientBase, t: TableRef, runId: str
   return relationExists(client, qualified(t.schema, runTable(t.table, runId)));
 }
 
-/** Built before attaching, so the attach finds the partition's index ready instead of building it under its lock. */
-export async function indexRunTable(client: ClientBase, t: TableRef, runId: string, keys: readonly string[]) {
-  await client.query(
-    `CREATE INDEX ON ${qualified(t.schema, runTable(t.table, runId))} (${['partition', ...keys].map(ident).join(', ')})`,
+/**
+ * Built before attaching, so the attach finds the partition's index ready instead of building it
+ * under its lock: on the columns of the top table's mlscale index, whichever that table has (the
+ * key's, or a legacy tree's `(partition, key…)`), none where it has none.
+ */
+export async function indexRunTable(client: ClientBase, t: TableRef, runId: string): Promise<void> {
+  const res = await client.query(
+    `SELECT array_agg(quote_ident(a.attname) ORDER BY k.n) AS cols
+       FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indexrelid IN (to_regclass($1), to_regclass($2)) AND i.indrelid = to_regclass($3)
+      GROUP BY i.indexrelid ORDER BY i.indexrelid`,
+    [
+      qualified(t.schema, keyIndexName(t.table)),
+      qualified(t.schema, legacyIndexName(t.table)),
+      qualified(t.schema, t.table),
+    ],
   );
+  for (const { cols } of res.rows as { cols: string[] }[])
+    await client.query(`CREATE INDEX ON ${qualified(t.schema, runTable(t.table, runId))} (${cols.join(', ')})`);
 }
 
 /**
@@ -304,7 +324,7 @@ export async function convertPlainTable(
   };
   await client.query(`ALTER TABLE ${table} RENAME TO ${ident(old)}`);
   await client.query(
-    `ALTER INDEX IF EXISTS ${qualified(t.schema, indexName(t.table))} RENAME TO ${ident(`${old}_idx`)}`,
+    `ALTER INDEX IF EXISTS ${qualified(t.schema, legacyIndexName(t.table))} RENAME TO ${ident(`${old}_idx`)}`,
   );
   await createTree(client, t, cols, keys);
   const groups = await client.query(

@@ -584,7 +584,7 @@ export class PostgresSink implements Sink {
     const client = this.client!;
     try {
       await this.endCopy();
-      await indexRunTable(client, this.ref, run.run_id, this.keyNames);
+      await indexRunTable(client, this.ref, run.run_id);
       if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, [run.run_id]);
       run.rows_written = this.written;
       const target = this.layout.rejects;

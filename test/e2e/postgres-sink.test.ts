@@ -121,7 +121,7 @@ ${extra}`,
       [schema.name],
     );
     expect(indexes.map((i) => i.indexdef)).toEqual([
-      `CREATE INDEX titanic_scores_partition_key_idx ON ONLY ${schema.name}.titanic_scores USING btree (partition, row_id)`,
+      `CREATE INDEX titanic_scores_key_idx ON ONLY ${schema.name}.titanic_scores USING btree (row_id)`,
     ]);
     // Partitioned by partition value, then by run: the re-run's table replaced the first run's.
     const tree = await query<{ level: number; leaf: boolean; bound: string | null }>(
