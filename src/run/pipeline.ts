@@ -12,6 +12,7 @@ import { averagePredictions, mergeRouted, routeRows } from './combine.js';
 import type { JobPlan } from './plan-job.js';
 import type { StatsCollector } from '../stats/collector.js';
 import { dropNonFinite } from './non-finite.js';
+import { finished } from '../source/lent-buffers.js';
 import type { StageClock } from './stage-clock.js';
 
 export interface Counters {
@@ -196,6 +197,7 @@ export async function runPipeline(
     const t2 = performance.now();
     clock?.add('stats', t2 - t1);
     await sink.write(chunk);
+    finished(head.batch);
     c.rowsScored += chunk.rows;
     c.rowsWritten += chunk.rows;
     sinceCheckpoint += chunk.rows;

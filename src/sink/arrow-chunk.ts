@@ -26,9 +26,9 @@ export function keyVector(v: Vector, keep: Uint32Array | undefined): Vector {
   if (DataType.isDictionary(v.type)) return keyVector(decodeDictionary(v), keep);
   const taken = takeRows(v, keep);
   if (taken) return taken;
-  // Other types (lists, structs, booleans) are rare as keys: kept as they are when every row is
-  // scored, else copied exactly.
-  return keep ? copiedExactly(v, keep) : v;
+  // Other types (lists, structs, booleans) are rare as keys: copied exactly, like the others, so
+  // that no part holds a view of the source's buffers (freed once the chunk is written).
+  return copiedExactly(v, keep ?? Uint32Array.from({ length: v.length }, (_, i) => i));
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Decoded } from './parquet-decode.js';
 import { readFootersOnThread } from '../parquet-thread.js';
 import { benchSerial } from '../run/bench-serial.js';
 import { FileChanged } from './range-blob.js';
+import { lend } from './lent-buffers.js';
 import { firstLineOf, readFooter, type FooterResult } from './parquet-footer.js';
 import { findFiles } from './find-files.js';
 import { localFiles, type FileAccess } from './file-access.js';
@@ -332,10 +333,14 @@ export function parquetSourceOver(
                 `the decoder gave ${rows} rows from row ${task.offset ?? 0} on, where the footer says ${expected}`,
               ),
             );
-          for (const t of tables) {
-            const selected = options.columns ? t.select([...options.columns]) : t;
-            for (const batch of selected.batches) if (batch.numRows > 0) yield batch as RecordBatch;
-          }
+          const batches = tables.flatMap((t) =>
+            (options.columns ? t.select([...options.columns]) : t).batches.filter((b) => b.numRows > 0),
+          );
+          lend(
+            batches as RecordBatch[],
+            decoded.ipc.map((p) => p.buffer as ArrayBuffer),
+          );
+          yield* batches as RecordBatch[];
           if (serial) ask();
         }
       } finally {

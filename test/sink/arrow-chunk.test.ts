@@ -1,5 +1,6 @@
 import {
   Binary,
+  Bool,
   DateDay,
   Dictionary,
   Decimal,
@@ -128,7 +129,7 @@ describe('chunkTable', () => {
 });
 
 describe('chunkTable with nested keys', () => {
-  it('copies list and struct keys of the kept rows', () => {
+  it('copies list, struct and boolean keys, every row or the kept ones: no part views the source batch', () => {
     // A struct holding a nanosecond timestamp past 2^53, and a list of microsecond ones: through
     // get() they were milliseconds (wrong, or a failed run).
     const ts = makeVector(
@@ -161,24 +162,33 @@ describe('chunkTable with nested keys', () => {
       k: vectorFromArray([[1, 2], [3], null, [4, 5, 6]], new List(new ArrowField('item', new Int32(), true))),
       s: makeVector(sData),
       l: makeVector(lData),
+      b: vectorFromArray([true, null, false, true], new Bool()),
     });
     const batch = tableFromIPC(tableToIPC(t, 'stream')).batches[0]!;
+    // The run frees the source's buffers once a chunk is written (lent-buffers.ts): a part that
+    // kept a view would then read empty rows.
+    const source = batch.getChild('b')!.data[0]!.values.buffer;
+    const buffers = (d: Data): ArrayBufferLike[] => [
+      ...[d.values, d.valueOffsets, d.nullBitmap].filter((x) => x).map((x) => (x as Uint8Array).buffer),
+      ...d.children.flatMap(buffers),
+    ];
     for (const keep of [undefined, Uint32Array.of(0, 2, 3)]) {
       const rows = keep ? keep.length : batch.numRows;
       const out = chunkTable(
         {
           index: 0,
           rows,
-          keys: [batch.getChild('k')!, batch.getChild('s')!, batch.getChild('l')!],
+          keys: ['k', 's', 'l', 'b'].map((k) => batch.getChild(k)!),
           keep,
           predictions: [{ column: 'score', sqlType: 'double precision', values: new Float64Array(rows) }],
         },
-        layout(['k', 's', 'l'], batch.schema.fields),
+        layout(['k', 's', 'l', 'b'], batch.schema.fields),
       );
       const json = (v: Vector, i: number) => JSON.stringify(v.get(i)?.toJSON?.() ?? v.get(i));
       const at = keep ? Array.from(keep) : [0, 1, 2, 3];
-      for (const k of ['k', 's', 'l']) {
+      for (const k of ['k', 's', 'l', 'b']) {
         const col = out.getChild(k)!;
+        expect(col.data.flatMap(buffers)).not.toContain(source);
         expect(at.map((_, i) => json(col, i))).toEqual(at.map((r) => json(batch.getChild(k)!, r)));
       }
       // The nested timestamps as stored, to the unit.
