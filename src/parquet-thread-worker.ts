@@ -10,6 +10,9 @@ import { loadParquetWasm } from './parquet-wasm.js';
  * The Parquet thread's one entry: a footer to read or a row group to decode (source), a part to
  * encode (sink). The answer says how long the thread worked on it (the run's parquet_ms).
  */
+// Every task needs parquet-wasm: compiled as soon as the thread starts, before the first task comes.
+loadParquetWasm().catch(() => undefined);
+
 serveTasks(async (task: ParquetTask): Promise<Answer> => {
   const started = performance.now();
   const answer =

@@ -28,13 +28,34 @@ const inFlight = new Set<Promise<unknown>>();
 /** The Parquet thread's working time so far, over every task of this process (a run takes the difference). */
 let busyMs = 0;
 
+/** The thread's id while one is up (the CLI's early start, tested: the run works on the thread it started). */
+export function parquetThreadId(): number | undefined {
+  return thread && !thread.exited ? thread.worker.threadId : undefined;
+}
+
 export function parquetThreadBusyMs(): number {
   return busyMs;
 }
 
+const EARLY = Symbol.for('mlscale.parquet-thread');
+
+/** The thread the CLI started before its bundle loaded (bin/mlscale.js), if it is still up; taken once. */
+function takeEarlyThread(): Worker | undefined {
+  const g = globalThis as { [EARLY]?: { worker: Worker; ended: boolean } };
+  const early = g[EARLY];
+  delete g[EARLY];
+  if (early?.ended) void early.worker.terminate();
+  return early && !early.ended ? early.worker : undefined;
+}
+
+/** Ends the thread the CLI started early for a job that turns out not to use it. */
+export function dropEarlyParquetThread(): void {
+  void takeEarlyThread()?.terminate();
+}
+
 function start(): TaskThread {
   if (thread && !thread.exited) return thread;
-  const made: TaskThread = new TaskThread(new Worker(workerFile()), {
+  const made: TaskThread = new TaskThread(takeEarlyThread() ?? new Worker(workerFile()), {
     // A decoder that trapped took its thread down: the task it was on failed with the trap,
     // the ones waiting go to a new thread.
     onExit: (waiting) => {

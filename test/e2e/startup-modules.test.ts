@@ -47,4 +47,32 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
       .map((f) => f.split(`${path.sep}node_modules${path.sep}`).pop()!.split(path.sep)[0]!);
     expect([...new Set(fromDisk)]).toEqual(['long']);
   });
+
+  // bin/mlscale.js starts the Parquet thread before the bundle loads when the job file names
+  // Parquet (test/parquet-thread-early.test.ts: the run adopts it); it finds the file in either
+  // spelling of --job, and a job that fails to load ends it with the usual sentence.
+  it('reads the job named by --job=FILE as by --job FILE', async () => {
+    const job = s.file(
+      'equals.yaml',
+      `name: equals
+model: { path: model.onnx, features: [f0, f1] }
+source: { parquet: { path: "data/*.parquet" } }
+key: [id]
+sink: { parquet: { path: "out-equals" } }
+`,
+    );
+    const r = await mlscale(['score', `--job=${job}`], { cwd: s.dir });
+    expect(errorLine(r)).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('written 2000');
+  });
+
+  it('a job naming Parquet that fails to load exits 2 with its sentence, the early thread ended', async () => {
+    const job = s.file('bad.yaml', `name: bad\nsource: { parquet: { path: "data/*.parquet" } }\nbogus: 1\n`);
+    const started = Date.now();
+    const r = await mlscale(['score', '--job', job], { cwd: s.dir });
+    expect(r.code).toBe(2);
+    expect(errorLine(r)).toMatch(/bogus/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

@@ -2,7 +2,12 @@ import { loadJob } from '../../config/load-job.js';
 import { parseParamFlags, parseShard } from '../../config/template.js';
 import type { ChallengerOutcome } from '../../run/challengers.js';
 import { ScorerPool } from '../../scoring/scorer-pool.js';
-import { stopParquetThreadIfUnused, usesParquetThread, warmParquetThread } from '../../parquet-thread.js';
+import {
+  dropEarlyParquetThread,
+  stopParquetThreadIfUnused,
+  usesParquetThread,
+  warmParquetThread,
+} from '../../parquet-thread.js';
 import { createLogger, type LogFormat } from '../../logger.js';
 import { fatalText } from '../fatal.js';
 import { onStopRequest } from '../stop-hook.js';
@@ -67,6 +72,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
       shard: parseShard(flags.shard),
     });
     if (usesParquetThread(job, flags.dryRun === true)) warmParquetThread();
+    else dropEarlyParquetThread();
     const { runWithChallengers } = await import('../../run/challengers.js');
     const result = await runWithChallengers(job, {
       pool,
@@ -110,6 +116,7 @@ export async function scoreCommand(flags: ScoreFlags): Promise<void> {
     stopHook();
     // The run ends the pool; not when the job did not load.
     await pool.close();
+    dropEarlyParquetThread();
     await stopParquetThreadIfUnused();
   }
 }
