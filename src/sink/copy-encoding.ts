@@ -4,8 +4,7 @@ import { exactMicros, microsText } from '../pg/exact-timestamp.js';
 import { binaryWriter, Writer } from '../pg/copy-encoder.js';
 import { copyText } from '../pg/sql.js';
 import { copyFormatter } from '../pg/types.js';
-import { METADATA_COLUMNS } from '../output/columns.js';
-import { metadataRows, type MetadataValues } from './run-metadata.js';
+import { metadataRows, rowMetadata, rowMetadataColumns, type MetadataValues } from './run-metadata.js';
 import type { ScoredChunk, SinkLayout } from './sink.js';
 
 /** Turns scored chunks into the bytes of one COPY ... FROM STDIN stream. */
@@ -33,11 +32,12 @@ function plainInt64s(v: Vector): BigInt64Array | undefined {
 function binaryEncoder(layout: SinkLayout): CopyEncoder | undefined {
   const keyWriters = layout.keyFields.map(binaryWriter);
   if (keyWriters.some((w) => !w)) return undefined;
-  const fieldCount = layout.keyFields.length + layout.outputs.length + METADATA_COLUMNS.length;
-  // The run metadata is the same on every row: encode it once (per model, for routed rows).
+  const fieldCount = layout.keyFields.length + layout.outputs.length + rowMetadataColumns(layout).length;
+  // Only the metadata that differs by row is sent (the rest is the run table's defaults): encoded
+  // once per model, for routed rows; nothing otherwise.
   const encodeMeta = (values: MetadataValues) => {
     const w = new Writer(256);
-    for (const v of values) {
+    for (const v of rowMetadata(layout, values)) {
       if (v instanceof Date) w.timestamp(v.getTime());
       else w.bytes(Buffer.from(v, 'utf8'));
     }
@@ -115,10 +115,13 @@ export function keyText(field: Field, vector: Vector): (row: number) => string {
 
 function textEncoder(layout: SinkLayout): CopyEncoder {
   const suffix = (values: MetadataValues) =>
-    values.map((v) => copyText(v instanceof Date ? v.toISOString() : v)).join('\t');
+    rowMetadata(layout, values)
+      .map((v) => copyText(v instanceof Date ? v.toISOString() : v))
+      .join('\t');
   const meta = metadataRows(layout);
   const runSuffix = suffix(meta.run);
   const modelSuffix = meta.perModel.map(suffix);
+  const sendsMeta = rowMetadataColumns(layout).length > 0;
   return {
     format: 'text',
     header: () => Buffer.alloc(0),
@@ -136,7 +139,8 @@ function textEncoder(layout: SinkLayout): CopyEncoder {
           else if (values instanceof Uint8Array) line += (values[r] ? 't' : 'f') + '\t';
           else line += copyText(values[r]!) + '\t';
         }
-        parts[r] = line + (modelIndex ? modelSuffix[modelIndex[r]!]! : runSuffix);
+        // The tab after the last prediction ends the line where no metadata is sent.
+        parts[r] = sendsMeta ? line + (modelIndex ? modelSuffix[modelIndex[r]!]! : runSuffix) : line.slice(0, -1);
       }
       return Buffer.from(parts.join('\n') + '\n', 'utf8');
     },

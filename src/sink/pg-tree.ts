@@ -149,6 +149,43 @@ export async function createRunTable(client: ClientBase, t: TableRef, partition:
   await ownLikeTop(client, t, table);
 }
 
+/**
+ * While the run's table loads, the columns every row of the run has the same value in (the
+ * partition, the run id, the scoring time, the model where one scores every row) are its column
+ * defaults, and the COPY leaves them out: 80 of a row's 106 bytes with one key and one score,
+ * half the server's COPY time (1M rows: 0.66-0.69 s against 1.28-1.44 s). Set again for each
+ * attempt on the table: a resumed run's rows get its own scoring time, as before.
+ */
+export async function setRunDefaults(
+  client: ClientBase,
+  t: TableRef,
+  runId: string,
+  constants: readonly { column: string; value: string | Date }[],
+): Promise<void> {
+  if (constants.length === 0) return;
+  const set = constants.map(
+    ({ column, value }) =>
+      `ALTER COLUMN ${ident(column)} SET DEFAULT ${literal(value instanceof Date ? value.toISOString() : value)}`,
+  );
+  await client.query(`ALTER TABLE ${qualified(t.schema, runTable(t.table, runId))} ${set.join(', ')}`);
+}
+
+/** Before the publish: those columns' defaults as the top table has them (none, or the owner's own). */
+export async function restoreRunDefaults(
+  client: ClientBase,
+  t: TableRef,
+  runId: string,
+  columns: readonly string[],
+): Promise<void> {
+  if (columns.length === 0) return;
+  const top = new Map((await tableColumnsOf(client, qualified(t.schema, t.table))).map((c) => [c.name, c.default]));
+  const reset = columns.map((c) => {
+    const dflt = top.get(c);
+    return `ALTER COLUMN ${ident(c)} ${dflt ? `SET DEFAULT ${dflt}` : 'DROP DEFAULT'}`;
+  });
+  await client.query(`ALTER TABLE ${qualified(t.schema, runTable(t.table, runId))} ${reset.join(', ')}`);
+}
+
 export async function runTableExists(client: ClientBase, t: TableRef, runId: string): Promise<boolean> {
   return relationExists(client, qualified(t.schema, runTable(t.table, runId)));
 }

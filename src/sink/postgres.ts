@@ -38,13 +38,16 @@ import {
   dropUnpublished,
   ensurePartitionTable,
   indexRunTable,
+  restoreRunDefaults,
   runTable,
   runTableExists,
+  setRunDefaults,
   swapRunTables,
   tableKind,
   type TableRef,
 } from './pg-tree.js';
 import { RejectBuffer, rejectValues } from './rejects.js';
+import { runConstants } from './run-metadata.js';
 import type { ScoredChunk, Sink, SinkLayout } from './sink.js';
 
 export interface PostgresSinkOptions {
@@ -89,7 +92,10 @@ export class PostgresSink implements Sink {
     private readonly layout: SinkLayout,
   ) {
     this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
-    this.columns = this.tableColumns().map((c) => c.name);
+    const constant = new Set<string>(runConstants(layout).map((c) => c.column));
+    this.columns = this.tableColumns()
+      .map((c) => c.name)
+      .filter((c) => !constant.has(c));
     this.encoder = copyEncoder(layout);
   }
 
@@ -385,9 +391,12 @@ export class PostgresSink implements Sink {
       }
       await client.query('BEGIN');
       this.inTransaction = true;
-      if (resume) this.startCopy(client, this.runTable);
-      else {
+      if (resume) {
+        await setRunDefaults(client, this.ref, run.run_id, runConstants(this.layout));
+        this.startCopy(client, this.runTable);
+      } else {
         await createRunTable(client, this.ref, this.layout.partition, run.run_id);
+        await setRunDefaults(client, this.ref, run.run_id, runConstants(this.layout));
         // Created in this transaction: its rows can be written frozen, sparing a later VACUUM.
         this.startCopy(client, this.runTable, true);
       }
@@ -584,6 +593,12 @@ export class PostgresSink implements Sink {
     const client = this.client!;
     try {
       await this.endCopy();
+      await restoreRunDefaults(
+        client,
+        this.ref,
+        run.run_id,
+        runConstants(this.layout).map((c) => c.column),
+      );
       await indexRunTable(client, this.ref, run.run_id);
       if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, [run.run_id]);
       run.rows_written = this.written;

@@ -24,3 +24,25 @@ export function metadataRows(layout: SinkLayout): { run: MetadataValues; perMode
     perModel: layout.models.map((m) => row(m.name, m.version)),
   };
 }
+
+/**
+ * The metadata columns whose value is not the same on every row of the run: each row's own
+ * model under combine: route, none otherwise. A COPY sends only these; the others are the run
+ * table's column defaults while it loads (runConstants).
+ */
+export function rowMetadataColumns(layout: SinkLayout): readonly MetadataColumn[] {
+  return layout.routed ? ['model_name', 'model_version'] : [];
+}
+
+/** The metadata the same on every row of the run: each column with its value. */
+export function runConstants(layout: SinkLayout): { column: MetadataColumn; value: string | Date }[] {
+  const varying = rowMetadataColumns(layout);
+  const { run } = metadataRows(layout);
+  return METADATA_COLUMNS.flatMap((c, i) => (varying.includes(c.name) ? [] : [{ column: c.name, value: run[i]! }]));
+}
+
+/** Of a row's metadata values (METADATA_COLUMNS order), those of rowMetadataColumns. */
+export function rowMetadata(layout: SinkLayout, values: MetadataValues): MetadataValues {
+  const varying = rowMetadataColumns(layout);
+  return values.filter((_, i) => varying.includes(METADATA_COLUMNS[i]!.name));
+}

@@ -66,7 +66,7 @@ describe.skipIf(skipPg)('keys sent as text COPY', () => {
     expect(enc.format).toBe('text');
     const table = `${schema.name}.t`;
     await query(
-      `CREATE TABLE ${table} (${fields.map((f) => `${f.name} ${sqlTypeForArrow(f)}`).join(', ')}, score double precision, model_name text, model_version text, partition text, run_id text, scored_at timestamptz)`,
+      `CREATE TABLE ${table} (${fields.map((f) => `${f.name} ${sqlTypeForArrow(f)}`).join(', ')}, score double precision)`,
     );
     const body = enc.encode({
       index: 0,

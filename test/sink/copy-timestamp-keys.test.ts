@@ -68,7 +68,7 @@ describe.skipIf(skipPg)('timestamp keys into Postgres', () => {
         const rows = keep ? keep.length : N - from;
         const table = `${schema.name}.t_${text ? 'text' : 'bin'}_${keep ? 'keep' : 'all'}_${from}`;
         await query(
-          `CREATE TABLE ${table} (k_us timestamp, k_ns timestamp, id bigint, ${text ? 'k_u64 numeric,' : ''} score double precision, model_name text, model_version text, partition text, run_id text, scored_at timestamptz)`,
+          `CREATE TABLE ${table} (k_us timestamp, k_ns timestamp, id bigint, ${text ? 'k_u64 numeric,' : ''} score double precision)`,
         );
         const bytes = Buffer.concat([
           enc.header(),
