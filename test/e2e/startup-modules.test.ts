@@ -25,17 +25,21 @@ beforeAll(() => {
 });
 afterAll(() => s.remove());
 
-describe('a score run', () => {
-  it("requires no package from disk on its main thread beyond protobufjs's optional long", async () => {
-    const job = s.file(
-      'job.yaml',
-      `name: modules
+/** A job over the test's Parquet files and model, into the Parquet tree at `out`. */
+const parquetJob = (name: string, out: string) =>
+  s.file(
+    `${name}.yaml`,
+    `name: ${name}
 model: { path: model.onnx, features: [f0, f1] }
 source: { parquet: { path: "data/*.parquet" } }
 key: [id]
-sink: { parquet: { path: "out/ds={{ ds }}" } }
+sink: { parquet: { path: "${out}" } }
 `,
-    );
+  );
+
+describe('a score run', () => {
+  it("requires no package from disk on its main thread beyond protobufjs's optional long", async () => {
+    const job = parquetJob('modules', 'out/ds={{ ds }}');
     const r = await mlscale(['score', '--job', job, '--param', 'ds=2024-01-01'], {
       cwd: s.dir,
       env: { NODE_OPTIONS: `--require ${preload}` },
@@ -52,15 +56,7 @@ sink: { parquet: { path: "out/ds={{ ds }}" } }
   // Parquet (test/parquet-thread-early.test.ts: the run adopts it); it finds the file in either
   // spelling of --job, and a job that fails to load ends it with the usual sentence.
   it('reads the job named by --job=FILE as by --job FILE', async () => {
-    const job = s.file(
-      'equals.yaml',
-      `name: equals
-model: { path: model.onnx, features: [f0, f1] }
-source: { parquet: { path: "data/*.parquet" } }
-key: [id]
-sink: { parquet: { path: "out-equals" } }
-`,
-    );
+    const job = parquetJob('equals', 'out-equals');
     const r = await mlscale(['score', `--job=${job}`], { cwd: s.dir });
     expect(errorLine(r)).toBe('');
     expect(r.code).toBe(0);
