@@ -4,7 +4,7 @@
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,8 @@ function startParquetThreadEarly(argv) {
   if (!file) return;
   let text;
   try {
+    // A regular file only: a pipe (--job /dev/stdin, <(...)) can be read once, and that read is the CLI's.
+    if (!statSync(file).isFile()) return;
     text = readFileSync(file, 'utf8');
   } catch {
     return;

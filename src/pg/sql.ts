@@ -16,5 +16,8 @@ export function copyText(value: string): string {
 
 /** A string literal, for the few places SQL cannot take a bind parameter (DDL, view bodies, comments). */
 export function literal(value: string): string {
+  // With a backslash, an escape string: read alike whatever standard_conforming_strings is (off,
+  // a model version C:\v1 became C:v1 in a column default).
+  if (value.includes('\\')) return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
   return `'${value.replace(/'/g, "''")}'`;
 }

@@ -98,8 +98,14 @@ export async function createTree(
 ): Promise<void> {
   const table = qualified(t.schema, t.table);
   await client.query(`CREATE TABLE ${table} (${columnsSql(cols)}) PARTITION BY LIST (partition)`);
-  if (keys.length > 0)
-    await client.query(`CREATE INDEX ${ident(keyIndexName(t.table))} ON ${table} (${keys.map(ident).join(', ')})`);
+  if (keys.length === 0) return;
+  // Named for the table where that name is free; otherwise the server's own choice (the run
+  // tables' indexes are found by their columns, indexRunTable).
+  const named = await client.query('SELECT to_regclass($1) IS NULL AS free', [
+    qualified(t.schema, keyIndexName(t.table)),
+  ]);
+  const name = named.rows[0]?.free ? `${ident(keyIndexName(t.table))} ` : '';
+  await client.query(`CREATE INDEX ${name}ON ${table} (${keys.map(ident).join(', ')})`);
 }
 
 /**
@@ -192,24 +198,30 @@ export async function runTableExists(client: ClientBase, t: TableRef, runId: str
 
 /**
  * Built before attaching, so the attach finds the partition's index ready instead of building it
- * under its lock: on the columns of the top table's mlscale index, whichever that table has (the
- * key's, or a legacy tree's `(partition, key…)`), none where it has none.
+ * under its lock: each plain index of the top table on the key's columns (a tree made now) or on
+ * `(partition, key…)` (a tree an earlier mlscale made), whatever its name; none where it has none.
  */
-export async function indexRunTable(client: ClientBase, t: TableRef, runId: string): Promise<void> {
+export async function indexRunTable(client: ClientBase, t: TableRef, runId: string, keys: readonly string[]) {
   const res = await client.query(
-    `SELECT array_agg(quote_ident(a.attname) ORDER BY k.n) AS cols
+    `SELECT array_agg(a.attname::text ORDER BY k.n) AS cols
        FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-      WHERE i.indexrelid IN (to_regclass($1), to_regclass($2)) AND i.indrelid = to_regclass($3)
+      WHERE i.indrelid = to_regclass($1) AND NOT i.indisunique AND i.indpred IS NULL
+        AND i.indexprs IS NULL AND (SELECT amname FROM pg_am m JOIN pg_class c ON c.relam = m.oid WHERE c.oid = i.indexrelid) = 'btree'
+        AND 0 = ALL(i.indoption::int2[])
       GROUP BY i.indexrelid ORDER BY i.indexrelid`,
-    [
-      qualified(t.schema, keyIndexName(t.table)),
-      qualified(t.schema, legacyIndexName(t.table)),
-      qualified(t.schema, t.table),
-    ],
+    [qualified(t.schema, t.table)],
   );
-  for (const { cols } of res.rows as { cols: string[] }[])
-    await client.query(`CREATE INDEX ON ${qualified(t.schema, runTable(t.table, runId))} (${cols.join(', ')})`);
+  const wanted = [keys.join('\0'), ['partition', ...keys].join('\0')];
+  const found = new Set<string>();
+  for (const { cols } of res.rows as { cols: string[] }[]) {
+    const id = cols.join('\0');
+    if (keys.length === 0 || !wanted.includes(id) || found.has(id)) continue;
+    found.add(id);
+    await client.query(
+      `CREATE INDEX ON ${qualified(t.schema, runTable(t.table, runId))} (${cols.map(ident).join(', ')})`,
+    );
+  }
 }
 
 /**

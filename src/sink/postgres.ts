@@ -599,7 +599,7 @@ export class PostgresSink implements Sink {
         run.run_id,
         runConstants(this.layout).map((c) => c.column),
       );
-      await indexRunTable(client, this.ref, run.run_id);
+      await indexRunTable(client, this.ref, run.run_id, this.keyNames);
       if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, [run.run_id]);
       run.rows_written = this.written;
       const target = this.layout.rejects;

@@ -1,8 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorLine, mlscale } from '../support/cli.js';
 import { scratchDir } from '../support/job.js';
+import { bin } from '../support/paths.js';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
 import { logisticModel } from '../../scripts/lib/onnx-builder.mjs';
 // @ts-expect-error plain ESM script shared with the demo and the benchmark
@@ -60,6 +62,24 @@ describe('a score run', () => {
     const r = await mlscale(['score', `--job=${job}`], { cwd: s.dir });
     expect(errorLine(r)).toBe('');
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain('written 2000');
+  });
+
+  it('reads a job given through a pipe (--job /dev/stdin), which can be read only once', () => {
+    // Paths in a piped job are relative to /dev: absolute here.
+    const job = s.file(
+      'piped.yaml',
+      readFileSync(parquetJob('piped', 'out-piped'), 'utf8')
+        .replace('model.onnx', path.join(s.dir, 'model.onnx'))
+        .replace('data/*.parquet', path.join(s.dir, 'data', '*.parquet'))
+        .replace('out-piped', path.join(s.dir, 'out-piped')),
+    );
+    const r = spawnSync('sh', ['-c', 'cat "$1" | "$2" "$3" score --job /dev/stdin', 'sh', job, process.execPath, bin], {
+      cwd: s.dir,
+      encoding: 'utf8',
+    });
+    expect(r.stderr).not.toMatch(/error:/);
+    expect(r.status).toBe(0);
     expect(r.stdout).toContain('written 2000');
   });
 

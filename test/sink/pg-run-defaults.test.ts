@@ -61,8 +61,13 @@ describe.skipIf(skipPg)('the run table while it loads and once published', () =>
   });
   afterAll(async () => schema.drop());
 
-  async function run(table: string, layout: SinkLayout, write: (sink: PostgresSink) => Promise<void>) {
-    const sink = new PostgresSink({ url: databaseUrl, schema: schema.name, table }, layout);
+  async function run(
+    table: string,
+    layout: SinkLayout,
+    write: (sink: PostgresSink) => Promise<void>,
+    url = databaseUrl,
+  ) {
+    const sink = new PostgresSink({ url, schema: schema.name, table }, layout);
     const record = newRunRecord({
       run_id: layout.runId,
       job: layout.job,
@@ -138,6 +143,17 @@ describe.skipIf(skipPg)('the run table while it loads and once published', () =>
       })),
     );
     expect(await leafDefaults('routed')).toEqual([]);
+  });
+
+  it('values with backslashes and quotes arrive as they are, standard_conforming_strings on or off', async () => {
+    for (const scs of ['on', 'off']) {
+      const url = `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=-c%20standard_conforming_strings%3D${scs}`;
+      const layout = layoutOf({ runId: `run-bs-${scs}`, partition: "a\\b'c", modelVersion: 'C:\\models\\v1' });
+      await run(`bs_${scs}`, layout, (sink) => sink.write(chunk(3, 0)), url);
+      expect(await query(`SELECT DISTINCT partition, model_version, run_id FROM ${schema.name}.bs_${scs}`)).toEqual([
+        { partition: "a\\b'c", model_version: 'C:\\models\\v1', run_id: `run-bs-${scs}` },
+      ]);
+    }
   });
 
   it("a default the table's owner set on the top table is what the published run table has", async () => {

@@ -51,11 +51,11 @@ describe.skipIf(skipPg)('the index of the prediction table and of each run table
   }
 
   /** One run's table of `table`, indexed and published: its indexes before and after the attach. */
-  async function runTableIndexes(table: string, runId: string) {
+  async function runTableIndexes(table: string, runId: string, keys: string[]) {
     const t = { schema: schema.name, table };
     await client.query('BEGIN');
     await createRunTable(client, t, '2024-01-01', runId);
-    await indexRunTable(client, t, runId);
+    await indexRunTable(client, t, runId, keys);
     const { rows } = await client.query(
       `SELECT c.relname FROM pg_class c WHERE c.relnamespace = $1::regnamespace AND c.relname LIKE $2 AND c.relkind = 'r' AND NOT c.relispartition`,
       [schema.name, `${table}\\_r%`],
@@ -73,7 +73,7 @@ describe.skipIf(skipPg)('the index of the prediction table and of each run table
       await ensurePartitionTable(client, t, '2024-01-01', policy);
     });
     expect(await indexesOf('scores')).toEqual(['(cust_id, region)']);
-    const { before, after, name } = await runTableIndexes('scores', 'run-1');
+    const { before, after, name } = await runTableIndexes('scores', 'run-1', ['cust_id', 'region']);
     expect(before).toEqual(['(cust_id, region)']);
     expect(after).toEqual(before); // adopted, not built again beside it
     const parent = await client.query(
@@ -100,8 +100,22 @@ describe.skipIf(skipPg)('the index of the prediction table and of each run table
     );
     await client.query(`CREATE INDEX legacy_partition_key_idx ON ${schema.name}.legacy (partition, cust_id, region)`);
     await inTransaction(() => ensurePartitionTable(client, t, '2024-01-01', policy));
-    const { before, after } = await runTableIndexes('legacy', 'run-1');
+    const { before, after } = await runTableIndexes('legacy', 'run-1', ['cust_id', 'region']);
     expect(before).toEqual(['(partition, cust_id, region)']);
+    expect(after).toEqual(before);
+  });
+
+  it("a table whose key index name is taken (another table's legacy index) still gets its index, and its run tables theirs", async () => {
+    await client.query(`CREATE TABLE ${schema.name}.other (id bigint)`);
+    await client.query(`CREATE INDEX taken_key_idx ON ${schema.name}.other (id)`);
+    const t = { schema: schema.name, table: 'taken' };
+    await inTransaction(async () => {
+      await createTree(client, t, cols, ['cust_id']);
+      await ensurePartitionTable(client, t, '2024-01-01', policy);
+    });
+    expect(await indexesOf('taken')).toEqual(['(cust_id)']);
+    const { before, after } = await runTableIndexes('taken', 'run-1', ['cust_id']);
+    expect(before).toEqual(['(cust_id)']);
     expect(after).toEqual(before);
   });
 
@@ -112,7 +126,7 @@ describe.skipIf(skipPg)('the index of the prediction table and of each run table
       await ensurePartitionTable(client, t, '2024-01-01', policy);
     });
     expect(await indexesOf('keyless')).toEqual([]);
-    const { before, after } = await runTableIndexes('keyless', 'run-1');
+    const { before, after } = await runTableIndexes('keyless', 'run-1', []);
     expect(before).toEqual([]);
     expect(after).toEqual([]);
   });
