@@ -202,6 +202,7 @@ export async function runTableExists(client: ClientBase, t: TableRef, runId: str
  * `(partition, key…)` (a tree an earlier mlscale made), whatever its name; none where it has none.
  */
 export async function indexRunTable(client: ClientBase, t: TableRef, runId: string, keys: readonly string[]) {
+  if (keys.length === 0) return;
   const res = await client.query(
     `SELECT array_agg(a.attname::text ORDER BY k.n) AS cols
        FROM pg_index i CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
@@ -216,7 +217,7 @@ export async function indexRunTable(client: ClientBase, t: TableRef, runId: stri
   const found = new Set<string>();
   for (const { cols } of res.rows as { cols: string[] }[]) {
     const id = cols.join('\0');
-    if (keys.length === 0 || !wanted.includes(id) || found.has(id)) continue;
+    if (!wanted.includes(id) || found.has(id)) continue;
     found.add(id);
     await client.query(
       `CREATE INDEX ON ${qualified(t.schema, runTable(t.table, runId))} (${cols.map(ident).join(', ')})`,

@@ -84,7 +84,9 @@ export class PostgresSink implements Sink {
   /** This run's ledger row exists (inserted, or reopened to resume): only then may abort update it. */
   private recorded = false;
   private written = 0;
+  /** The COPY's columns: the table's, less those every row of the run shares (setRunDefaults). */
   private readonly columns: string[];
+  private readonly constants: ReturnType<typeof runConstants>;
   private readonly encoder: CopyEncoder;
 
   constructor(
@@ -92,7 +94,8 @@ export class PostgresSink implements Sink {
     private readonly layout: SinkLayout,
   ) {
     this.description = `${redact(options.url)} ${options.schema}.${options.table}`;
-    const constant = new Set<string>(runConstants(layout).map((c) => c.column));
+    this.constants = runConstants(layout);
+    const constant = new Set<string>(this.constants.map((c) => c.column));
     this.columns = this.tableColumns()
       .map((c) => c.name)
       .filter((c) => !constant.has(c));
@@ -392,11 +395,11 @@ export class PostgresSink implements Sink {
       await client.query('BEGIN');
       this.inTransaction = true;
       if (resume) {
-        await setRunDefaults(client, this.ref, run.run_id, runConstants(this.layout));
+        await setRunDefaults(client, this.ref, run.run_id, this.constants);
         this.startCopy(client, this.runTable);
       } else {
         await createRunTable(client, this.ref, this.layout.partition, run.run_id);
-        await setRunDefaults(client, this.ref, run.run_id, runConstants(this.layout));
+        await setRunDefaults(client, this.ref, run.run_id, this.constants);
         // Created in this transaction: its rows can be written frozen, sparing a later VACUUM.
         this.startCopy(client, this.runTable, true);
       }
@@ -597,7 +600,7 @@ export class PostgresSink implements Sink {
         client,
         this.ref,
         run.run_id,
-        runConstants(this.layout).map((c) => c.column),
+        this.constants.map((c) => c.column),
       );
       await indexRunTable(client, this.ref, run.run_id, this.keyNames);
       if (this.layout.checkpointing) await deleteCheckpoints(client, this.options.schema, [run.run_id]);
